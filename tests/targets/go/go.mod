@@ -1,0 +1,3 @@
+module leakhound.test/targets
+
+go 1.21

@@ -1,0 +1,5 @@
+//go:build !pprof && !cgo
+
+package main
+
+func startExtras() {}

@@ -1,0 +1,115 @@
+// heapleak: a Go service that leaks heap through one known function while
+// churning garbage, so leakhound's findings can be checked against ground truth.
+//
+// It prints one line per interval to stdout:
+//
+//	tick=N elapsed_s=X leaked_bytes=Y leak_rate_bps=Z
+//
+// leak_rate_bps is the leak rate the target itself measures (bytes retained
+// per second since start); tests compare leakhound's estimate with it.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+var (
+	leakRate  = flag.Int("leak-rate", 1<<20, "bytes leaked per second (0: no leak, a control)")
+	leakSize  = flag.Int("leak-size", 32<<10, "size of each leaked object in bytes")
+	churnMBps = flag.Int("churn", 100, "garbage allocated per second, in MB")
+	interval  = flag.Duration("interval", time.Second, "how often to print a status line")
+	duration  = flag.Duration("duration", 0, "exit after this long (0: run until killed)")
+)
+
+// retained holds every leaked object: the leak.
+var retained [][]byte
+var leakedBytes atomic.Int64
+
+// leakOne is the leaking function; tests look for it at the top of the stack.
+//
+//go:noinline
+func leakOne(size int) {
+	buf := make([]byte, size) // LEAK-LINE
+	buf[0] = 1
+	retained = append(retained, buf)
+	leakedBytes.Add(int64(size))
+}
+
+func leaker(start time.Time) {
+	if *leakRate <= 0 {
+		return
+	}
+	perTick := 100 * time.Millisecond
+	for now := range time.Tick(perTick) {
+		want := int64(now.Sub(start).Seconds() * float64(*leakRate))
+		for leakedBytes.Load()+int64(*leakSize) <= want {
+			leakOne(*leakSize)
+		}
+	}
+}
+
+var sink atomic.Pointer[[]byte]
+
+// churnOne allocates short-lived garbage of assorted sizes.
+//
+//go:noinline
+func churnOne(size int) {
+	b := make([]byte, size)
+	b[0] = byte(size)
+	sink.Store(&b)
+}
+
+func churner() {
+	if *churnMBps <= 0 {
+		return
+	}
+	sizes := []int{64, 256, 1024, 4096, 16384}
+	const tick = 10 * time.Millisecond
+	perTick := *churnMBps * 1000 * 1000 / int(time.Second/tick)
+	for range time.Tick(tick) {
+		for done, i := 0, 0; done < perTick; i++ {
+			s := sizes[i%len(sizes)]
+			churnOne(s)
+			done += s
+		}
+	}
+}
+
+func main() {
+	flag.Parse()
+	start := time.Now()
+	startExtras()
+	go leaker(start)
+	go churner()
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	ticker := time.NewTicker(*interval)
+	var deadline <-chan time.Time
+	if *duration > 0 {
+		deadline = time.After(*duration)
+	}
+	fmt.Printf("ready pid=%d go=%s memprofilerate=%d\n", os.Getpid(), runtime.Version(), runtime.MemProfileRate)
+	for tick := 1; ; tick++ {
+		select {
+		case <-ticker.C:
+			el := time.Since(start).Seconds()
+			lb := leakedBytes.Load()
+			fmt.Printf("tick=%d elapsed_s=%.3f leaked_bytes=%d leak_rate_bps=%.0f memprofilerate=%d\n",
+				tick, el, lb, float64(lb)/el, runtime.MemProfileRate)
+		case <-sigs:
+			fmt.Println("exit signal")
+			return
+		case <-deadline:
+			fmt.Println("exit duration")
+			return
+		}
+	}
+}
