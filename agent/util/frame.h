@@ -1,0 +1,16 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace leakhound {
+
+// One symbolized stack frame (an inlined call is a frame of its own).
+struct Frame {
+  std::string function;  // "main.handler", "runtime.mallocgc"; "0x4a1b2c" when unknown
+  std::string file;      // "" when unknown
+  int64_t line = 0;      // 0 when unknown
+  uint64_t pc = 0;       // address in the target's address space (runtime, not link-time)
+};
+
+}  // namespace leakhound
