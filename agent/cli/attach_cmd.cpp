@@ -1,0 +1,95 @@
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/progress.h"
+#include "collect/attach.h"
+#include "report/json_writer.h"
+#include "report/terminal_writer.h"
+#include "util/capabilities.h"
+#include "util/duration.h"
+#include "util/log.h"
+
+namespace leakhound::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_signal(int) { g_stop.store(true); }
+
+struct AttachArgs {
+  pid_t pid = 0;
+  std::string duration = "30s";
+  std::string interval = "500ms";
+  bool json = false;
+  bool read_only = false;
+  bool no_color = false;
+  size_t top = 10;
+};
+
+int run(const AttachArgs& a) {
+  auto duration = parse_duration(a.duration);
+  auto interval = parse_duration(a.interval);
+  for (const auto* r : {&duration, &interval}) {
+    if (!*r) {
+      std::cerr << "leakhound: " << r->error().message << "\n";
+      return 2;
+    }
+  }
+  if (auto p = check_attach_privileges(); !p) {
+    std::cerr << "leakhound: " << p.error().message << "\n";
+    return 1;
+  }
+  // SIGINT/SIGTERM end the window early: the partial report is printed and the
+  // target is restored by the collectors' destructors on the normal path.
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  collect::AttachOptions opts;
+  opts.pid = a.pid;
+  opts.duration_s = *duration;
+  opts.interval_s = *interval;
+  opts.read_only = a.read_only;
+  ProgressBar bar(*duration, isatty(STDERR_FILENO));
+  collect::AttachHooks hooks{&g_stop, [&](double t) { bar.update(t); }};
+  auto report = collect::run_attach(opts, hooks);
+  bar.finish();
+  if (!report) {
+    std::cerr << "leakhound: " << report.error().message << "\n";
+    return 1;
+  }
+  if (a.json) {
+    std::cout << report::write_json(*report) << "\n";
+  } else {
+    report::TerminalOptions topts;
+    topts.color = !a.no_color && isatty(STDOUT_FILENO);
+    topts.max_findings = a.top;
+    report::write_terminal(std::cout, *report, topts);
+  }
+  std::cout.flush();
+  return 0;
+}
+
+}  // namespace
+
+Runner add_attach(CLI::App& app, const GlobalOptions&) {
+  auto a = std::make_shared<AttachArgs>();
+  app.add_option("pid", a->pid, "process to attach to")->required()->check(CLI::PositiveNumber);
+  app.add_option("-d,--duration", a->duration, "collection window (e.g. 30s, 2m)")
+      ->capture_default_str();
+  app.add_option("-i,--interval", a->interval, "how often the target is sampled")
+      ->capture_default_str();
+  app.add_flag("--json", a->json, "print the report as JSON (leakhound.report/v1)");
+  app.add_flag("--read-only", a->read_only,
+               "never write into the target (a switched-off heap sampler stays off)");
+  app.add_flag("--no-color", a->no_color, "no ANSI colors in the terminal report");
+  app.add_option("--top", a->top, "findings shown in the terminal report")->capture_default_str();
+  return [a] { return run(*a); };
+}
+
+}  // namespace leakhound::cli

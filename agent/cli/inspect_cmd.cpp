@@ -1,0 +1,83 @@
+#include <iostream>
+
+#include "cli/commands.h"
+#include "collect/go_target.h"
+#include "goruntime/sampler.h"
+#include "target/memory.h"
+
+namespace leakhound::cli {
+namespace {
+
+int run(pid_t pid) {
+  auto t = collect::open_go_target(pid);
+  if (!t) {
+    std::cerr << "leakhound: " << t.error().message << "\n";
+    return 1;
+  }
+  const collect::GoTarget& g = **t;
+  auto& out = std::cout;
+  out << fmt::format("pid:           {}\n", pid);
+  out << fmt::format("executable:    {}\n", g.proc.exe_path());
+  out << fmt::format("go version:    {}{}\n", g.build.go_version.raw,
+                     goruntime::is_known_version(g.build.go_version) ? "" : " (newer than known)");
+  out << fmt::format("main package:  {}\n", g.build.path);
+  out << fmt::format("module:        {} {}\n", g.build.module_path, g.build.module_version);
+  out << fmt::format("stripped:      {}\n", g.elf.has_symtab() ? "no (.symtab present)"
+                                                                : "yes (no .symtab)");
+  out << fmt::format("pie:           {}{}\n", g.elf.is_pie() ? "yes" : "no",
+                     g.elf.is_pie() ? fmt::format(" (load bias {:#x})", g.bias) : "");
+  out << fmt::format("functions:     {} (from .gopclntab)\n", g.pclntab.num_funcs());
+  out << fmt::format("globals:       {}\n", g.syms.globals_from_symtab
+                                                ? "from .symtab"
+                                                : "recovered by disassembly");
+
+  auto mem = target::ProcessMemory::open(pid, /*writable=*/false);
+  if (!mem) {
+    out << "heap sampler:  unknown (" << mem.error().message << ")\n";
+  } else if (auto s = goruntime::SamplerControl::open(
+                 *mem, g.runtime_addr(g.syms.mem_profile_rate),
+                 g.runtime_addr(g.syms.disable_memory_profiling));
+             !s) {
+    out << "heap sampler:  unknown (" << s.error().message << ")\n";
+  } else if (s->original_rate() > 0) {
+    out << fmt::format("heap sampler:  on (MemProfileRate={})\n", s->original_rate());
+  } else {
+    out << fmt::format("heap sampler:  off ({}); `attach` switches it on for its window\n",
+                       s->linker_disabled() ? "disabled by the linker" : "MemProfileRate=0");
+  }
+
+  out << "probe symbols:\n";
+  const std::pair<const char*, uint64_t> fns[] = {
+      {"runtime.setprofilebucket", g.syms.fn_setprofilebucket},
+      {"runtime.mProf_Free", g.syms.fn_mprof_free},
+      {"runtime.mProf_Malloc", g.syms.fn_mprof_malloc},
+      {"runtime.profilealloc", g.syms.fn_profilealloc},
+      {"runtime.mallocgc", g.syms.fn_mallocgc},
+  };
+  for (auto [name, addr] : fns) {
+    out << fmt::format("  {:<28} {}\n", name,
+                       addr ? fmt::format("{:#x}", g.runtime_addr(addr)) : "not found");
+  }
+  out << "runtime variables:\n";
+  const std::pair<const char*, uint64_t> vars[] = {
+      {"runtime.MemProfileRate", g.syms.mem_profile_rate},
+      {"runtime.mbuckets", g.syms.mbuckets},
+      {"runtime.mProfCycle", g.syms.mprof_cycle},
+      {"runtime.disableMemoryProfiling", g.syms.disable_memory_profiling},
+  };
+  for (auto [name, addr] : vars) {
+    out << fmt::format("  {:<28} {}\n", name,
+                       addr ? fmt::format("{:#x}", g.runtime_addr(addr)) : "not found");
+  }
+  return 0;
+}
+
+}  // namespace
+
+Runner add_inspect(CLI::App& app, const GlobalOptions&) {
+  auto pid = std::make_shared<pid_t>(0);
+  app.add_option("pid", *pid, "process to inspect")->required()->check(CLI::PositiveNumber);
+  return [pid] { return run(*pid); };
+}
+
+}  // namespace leakhound::cli

@@ -1,0 +1,24 @@
+// leakhound: parses the command line and calls into the agent.
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "util/log.h"
+
+int main(int argc, char** argv) {
+  using namespace leakhound;
+  CLI::App app{"leakhound: find memory and goroutine leaks in running Go programs"};
+  app.require_subcommand(1);
+  cli::GlobalOptions g;
+  app.add_flag("-v,--verbose", g.verbosity, "more log output (-vv: libbpf's too)");
+  std::vector<std::pair<CLI::App*, cli::Runner>> cmds;
+  auto* attach = app.add_subcommand("attach", "attach to a running Go process and report leaks");
+  cmds.emplace_back(attach, cli::add_attach(*attach, g));
+  auto* inspect = app.add_subcommand("inspect", "show what leakhound knows about a Go process");
+  cmds.emplace_back(inspect, cli::add_inspect(*inspect, g));
+  CLI11_PARSE(app, argc, argv);
+  init_logging(g.verbosity);
+  for (auto& [sub, run] : cmds) {
+    if (sub->parsed()) return run();
+  }
+  return 2;
+}

@@ -1,0 +1,67 @@
+#include "collect/attach.h"
+
+#include <chrono>
+#include <thread>
+
+#include "util/log.h"
+
+namespace leakhound::collect {
+
+Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& hooks) {
+  auto target = open_go_target(opts.pid);
+  if (!target) return target.error();
+  const GoTarget& t = **target;
+  auto mem = target::ProcessMemory::open(opts.pid, !opts.read_only);
+  if (!mem) return mem.error();
+
+  report::Report r;
+  r.target = {opts.pid, t.proc.exe_path(), t.build.go_version.raw, t.build.module_path};
+  r.read_only = opts.read_only;
+  r.notes = t.warnings;
+
+  HeapOptions heap_opts = opts.heap;
+  heap_opts.read_only = opts.read_only;
+  auto heap = HeapCollector::start(t, *mem, heap_opts, r);
+  if (!heap) return heap.error();
+
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  const auto interval = std::chrono::duration<double>(opts.interval_s);
+  auto elapsed = [&] { return std::chrono::duration<double>(clock::now() - start).count(); };
+  auto stop_requested = [&] { return hooks.stop && hooks.stop->load(); };
+
+  auto next = start + interval;
+  while (!stop_requested()) {
+    // Sleep in short steps so a signal ends the window promptly.
+    while (clock::now() < next && !stop_requested()) {
+      std::this_thread::sleep_for(std::min<clock::duration>(
+          std::chrono::milliseconds(50),
+          std::chrono::duration_cast<clock::duration>(next - clock::now())));
+    }
+    if (stop_requested()) break;
+    double now = std::min(elapsed(), opts.duration_s);
+    if (!t.proc.alive()) {
+      r.target_exited = true;
+      break;
+    }
+    if (auto e = (*heap)->poll(now); !e) {
+      if (!t.proc.alive()) {
+        r.target_exited = true;
+        break;
+      }
+      spdlog::warn("heap poll: {}", e.error().message);
+    }
+    if (hooks.progress) hooks.progress(now);
+    if (elapsed() >= opts.duration_s) break;
+    next += std::chrono::duration_cast<clock::duration>(interval);
+  }
+  r.duration_s = std::min(elapsed(), opts.duration_s);
+  if (stop_requested()) r.notes.push_back("collection interrupted: partial window");
+  if (r.target_exited)
+    r.notes.push_back(fmt::format("PID {} exited after {:.1f}s: report covers what was gathered",
+                                  opts.pid, r.duration_s));
+  (*heap)->finish(r);
+  return r;
+}
+
+}  // namespace leakhound::collect

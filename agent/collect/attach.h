@@ -1,0 +1,33 @@
+// One attach session: open the target, start every capability's collector,
+// poll them for the window, detach, and return the report.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <functional>
+
+#include "collect/heap_collector.h"
+#include "report/model.h"
+#include "util/result.h"
+
+namespace leakhound::collect {
+
+struct AttachOptions {
+  pid_t pid = 0;
+  double duration_s = 30;
+  double interval_s = 0.5;  // how often the collectors poll the target
+  bool read_only = false;
+  HeapOptions heap;
+};
+
+struct AttachHooks {
+  const std::atomic<bool>* stop = nullptr;         // set by SIGINT/SIGTERM: end early
+  std::function<void(double elapsed_s)> progress;  // called after each poll
+};
+
+// Errors only when nothing could be gathered (bad PID, not Go, no permission).
+// A target that exits mid-window yields the partial report (target_exited).
+Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& hooks);
+
+}  // namespace leakhound::collect

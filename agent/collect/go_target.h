@@ -1,0 +1,42 @@
+// Everything known about one Go target process, assembled once at attach and
+// shared by every capability (heap now; goroutines and native allocations plug
+// in beside it).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "binary/buildinfo.h"
+#include "binary/elf_file.h"
+#include "binary/pclntab.h"
+#include "goruntime/profile_layout.h"
+#include "goruntime/runtime_symbols.h"
+#include "target/memory.h"
+#include "target/process.h"
+#include "util/frame.h"
+#include "util/result.h"
+
+namespace leakhound::collect {
+
+struct GoTarget {
+  target::Process proc;
+  binary::ElfFile elf;
+  binary::BuildInfo build;
+  binary::Pclntab pclntab;
+  goruntime::RuntimeSymbols syms;  // link-time addresses
+  goruntime::ProfileLayout layout;
+  uint64_t bias = 0;  // runtime address = link-time address + bias (PIE)
+  std::vector<std::string> warnings;
+
+  uint64_t runtime_addr(uint64_t link_addr) const { return link_addr ? link_addr + bias : 0; }
+  // Symbolizes a stack of return PCs as the runtime records them (inlined calls
+  // already expanded into PCs of their own): the innermost frame of pc-1 each.
+  std::vector<Frame> symbolize_stack(const std::vector<uint64_t>& pcs) const;
+};
+
+// Opens /proc/PID/exe and reads what leakhound needs, with clear errors: no
+// such PID, not a Go program, Go too old, runtime symbols missing.
+Result<std::unique_ptr<GoTarget>> open_go_target(pid_t pid);
+
+}  // namespace leakhound::collect

@@ -1,0 +1,82 @@
+// Go heap capability: outstanding sampled heap per allocation stack, from the
+// runtime's memory-profile buckets (post-GC view, history since process start)
+// and the go_heap probes (profiled allocations and frees during the window).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "collect/go_target.h"
+#include "detect/trend.h"
+#include "goruntime/buckets.h"
+#include "goruntime/sampler.h"
+#include "probes/go_heap_probes.h"
+#include "report/model.h"
+#include "target/memory.h"
+
+namespace leakhound::collect {
+
+struct HeapOptions {
+  bool read_only = false;
+  int64_t enable_rate = goruntime::kEnableRate;
+  uint32_t max_buckets = 65536;  // BPF map size
+  detect::TrendConfig trend;
+  size_t max_findings = 200;  // stable findings beyond this are dropped from the report
+};
+
+// Unsamples a heap-profile count the way pprof does: each sampled object of
+// average size s stands for 1 / (1 - e^(-s/rate)) objects.
+struct Unsampled {
+  double objects = 0, bytes = 0;
+};
+Unsampled unsample(double count, double bytes, int64_t rate);
+
+class HeapCollector {
+ public:
+  // Reads the sampler state, switches it on if needed (unless read-only),
+  // attaches the probes and takes the first snapshot. Notes for the report go
+  // into `r`.
+  static Result<std::unique_ptr<HeapCollector>> start(const GoTarget& t,
+                                                      const target::ProcessMemory& mem,
+                                                      const HeapOptions& opts,
+                                                      report::Report& r);
+  ~HeapCollector();
+
+  // Takes a series point when the runtime finished a GC cycle since the last poll.
+  Result<void> poll(double t_s);
+  // Fills heap findings, GC and event counts; restores the sampler.
+  void finish(report::Report& r);
+  // Puts the sampler back now (also done by finish and the destructor).
+  Result<void> restore();
+
+ private:
+  struct Group {  // buckets sharing one stack (they differ in object size)
+    std::vector<uint64_t> pcs;
+    std::vector<uint64_t> buckets;
+    std::vector<detect::Point> series;  // unsampled in-use bytes
+    Unsampled inuse;
+  };
+  HeapCollector(const GoTarget& t, const target::ProcessMemory& mem, HeapOptions opts);
+  Result<void> snapshot(double t_s);
+  int64_t rate() const { return rate_; }
+
+  const GoTarget& t_;
+  const target::ProcessMemory& mem_;
+  HeapOptions opts_;
+  std::optional<goruntime::SamplerControl> sampler_;
+  std::optional<probes::GoHeapProbes> probes_;
+  std::unique_ptr<goruntime::BucketReader> reader_;
+  int64_t rate_ = 0;
+  bool active_ = false;  // false: sampler off and read-only, nothing to measure
+  std::optional<uint32_t> first_cycle_, last_cycle_;
+  double last_t_ = 0;
+  bool have_snapshot_ = false;
+  std::unordered_map<std::string, Group> groups_;     // key: raw PC bytes
+  std::unordered_map<uint64_t, std::string> bucket_group_;
+};
+
+}  // namespace leakhound::collect

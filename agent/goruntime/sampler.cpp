@@ -1,0 +1,66 @@
+#include "goruntime/sampler.h"
+
+#include <utility>
+
+#include "util/log.h"
+
+namespace leakhound::goruntime {
+
+Result<SamplerControl> SamplerControl::open(const target::ProcessMemory& mem, uint64_t rate_addr,
+                                            uint64_t disable_addr) {
+  SamplerControl s;
+  s.mem_ = &mem;
+  s.rate_addr_ = rate_addr;
+  auto rate = mem.read_value<int64_t>(rate_addr);
+  if (!rate) return make_error("cannot read runtime.MemProfileRate: {}", rate.error().message);
+  s.original_ = *rate;
+  if (disable_addr != 0) {
+    auto d = mem.read_value<uint8_t>(disable_addr);
+    if (d) s.linker_disabled_ = *d != 0;
+  }
+  return s;
+}
+
+SamplerControl::SamplerControl(SamplerControl&& o) noexcept
+    : mem_(o.mem_),
+      rate_addr_(o.rate_addr_),
+      original_(o.original_),
+      written_(std::exchange(o.written_, 0)),
+      linker_disabled_(o.linker_disabled_) {}
+
+SamplerControl::~SamplerControl() {
+  if (auto r = restore(); !r) spdlog::error("{}", r.error().message);
+}
+
+Result<int64_t> SamplerControl::current_rate() const {
+  return mem_->read_value<int64_t>(rate_addr_);
+}
+
+Result<void> SamplerControl::enable(int64_t rate) {
+  if (original_ != 0 || written_ != 0) return {};
+  if (auto r = mem_->write_value(rate_addr_, rate); !r)
+    return make_error("cannot switch the heap sampler on: {}", r.error().message);
+  written_ = rate;
+  spdlog::warn(
+      "heap sampler was off in the target: switched it on (MemProfileRate={}) for the "
+      "collection window; it is restored on exit",
+      rate);
+  return {};
+}
+
+Result<void> SamplerControl::restore() {
+  if (written_ == 0) return {};
+  int64_t wrote = std::exchange(written_, 0);
+  auto cur = current_rate();
+  if (!cur) return make_error("cannot restore the heap sampler: {}", cur.error().message);
+  if (*cur != wrote) {
+    spdlog::warn("the target changed MemProfileRate to {} meanwhile; leaving it as it is", *cur);
+    return {};
+  }
+  if (auto r = mem_->write_value(rate_addr_, original_); !r)
+    return make_error("cannot restore MemProfileRate={}: {}", original_, r.error().message);
+  spdlog::info("heap sampler restored (MemProfileRate={})", original_);
+  return {};
+}
+
+}  // namespace leakhound::goruntime

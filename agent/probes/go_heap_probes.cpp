@@ -1,0 +1,107 @@
+#include "probes/go_heap_probes.h"
+
+#include <bpf/bpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "go_heap.skel.h"
+#include "util/log.h"
+
+namespace leakhound::probes {
+
+void GoHeapProbes::SkelDeleter::operator()(go_heap* s) const { go_heap__destroy(s); }
+
+GoHeapProbes::GoHeapProbes(GoHeapProbes&&) noexcept = default;
+GoHeapProbes& GoHeapProbes::operator=(GoHeapProbes&&) noexcept = default;
+GoHeapProbes::~GoHeapProbes() {
+  links_.clear();  // detach before the programs and maps go away
+}
+
+namespace {
+
+Result<Link> attach_uprobe(bpf_program* prog, const GoHeapConfig& cfg, uint64_t offset,
+                           const char* what) {
+  LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = false);
+  bpf_link* l =
+      bpf_program__attach_uprobe_opts(prog, cfg.pid, cfg.binary.c_str(), offset, &opts);
+  if (!l) {
+    int err = errno;
+    return errno_error(err, "cannot attach a uprobe to {} in {} (offset {:#x})", what, cfg.binary,
+                       offset);
+  }
+  return Link(l);
+}
+
+}  // namespace
+
+Result<GoHeapProbes> GoHeapProbes::attach(const GoHeapConfig& cfg) {
+  install_libbpf_logger();
+  if (cfg.setprofilebucket_offset == 0 || cfg.mprof_free_offset == 0)
+    return make_error("internal: go_heap probes need both probe offsets");
+
+  GoHeapProbes p;
+  p.skel_.reset(go_heap__open());
+  if (!p.skel_) return errno_error(errno, "cannot open the go_heap BPF object");
+  if (bpf_map__set_max_entries(p.skel_->maps.bucket_counts, cfg.max_buckets))
+    return errno_error(errno, "cannot size the bucket map");
+  if (int err = go_heap__load(p.skel_.get()); err) {
+    return errno_error(-err,
+                       "cannot load the go_heap BPF programs (are you root, or do you have "
+                       "CAP_BPF and CAP_PERFMON?)");
+  }
+  auto l1 = attach_uprobe(p.skel_->progs.go_setprofilebucket, cfg, cfg.setprofilebucket_offset,
+                          "runtime.setprofilebucket");
+  if (!l1) return l1.error();
+  p.links_.push_back(std::move(*l1));
+  auto l2 = attach_uprobe(p.skel_->progs.go_mprof_free, cfg, cfg.mprof_free_offset,
+                          "runtime.mProf_Free");
+  if (!l2) return l2.error();
+  p.links_.push_back(std::move(*l2));
+  spdlog::debug("go_heap: {} uprobes attached to {}", p.links_.size(), cfg.binary);
+  return p;
+}
+
+Result<std::unordered_map<uint64_t, BucketCounts>> GoHeapProbes::read_counts(
+    uint32_t tgid) const {
+  std::unordered_map<uint64_t, BucketCounts> out;
+  int fd = bpf_map__fd(skel_->maps.bucket_counts);
+  // Batched lookups: one syscall per chunk instead of two per entry.
+  constexpr uint32_t kChunk = 1024;
+  std::vector<lh_bucket_key> keys(kChunk);
+  std::vector<lh_bucket_counts> vals(kChunk);
+  lh_bucket_key out_batch{};
+  void* in_batch = nullptr;
+  for (;;) {
+    uint32_t count = kChunk;
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    int err = bpf_map_lookup_batch(fd, in_batch, &out_batch, keys.data(), vals.data(), &count,
+                                   &opts);
+    int e = err ? errno : 0;
+    for (uint32_t i = 0; i < count; i++) {
+      if (keys[i].tgid != tgid) continue;
+      out[keys[i].bucket] = BucketCounts{vals[i].allocs, vals[i].frees};
+    }
+    if (err) {
+      if (e == ENOENT) break;  // no more entries
+      return errno_error(e, "cannot read the bucket map");
+    }
+    in_batch = &out_batch;
+  }
+  return out;
+}
+
+uint64_t GoHeapProbes::dropped() const {
+  int fd = bpf_map__fd(skel_->maps.drops);
+  long ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return 0;
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu));
+  uint64_t total = 0;
+  for (uint32_t reason = 0; reason < LH_DROP_MAX; reason++) {
+    if (bpf_map_lookup_elem(fd, &reason, per_cpu.data())) continue;
+    for (uint64_t v : per_cpu) total += v;
+  }
+  return total;
+}
+
+}  // namespace leakhound::probes

@@ -1,0 +1,106 @@
+#include "target/memory.h"
+
+#include <fcntl.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+namespace leakhound::target {
+
+Result<void> MemoryReader::read_many(std::span<ReadRequest> reqs) const {
+  for (auto& r : reqs) r.ok = read(r.addr, r.dst, r.len).ok();
+  return {};
+}
+
+Result<ProcessMemory> ProcessMemory::open(pid_t pid, bool writable) {
+  ProcessMemory m;
+  m.pid_ = pid;
+  if (writable) {
+    int fd = ::open(fmt::format("/proc/{}/mem", pid).c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return errno_error(errno, "cannot open /proc/{}/mem for writing", pid);
+    m.mem_ = UniqueFd(fd);
+  }
+  // Reads use process_vm_readv; check now that we may read at all.
+  char probe;
+  iovec local{&probe, 1}, remote{nullptr, 1};
+  if (::process_vm_readv(pid, &local, 1, &remote, 1, 0) < 0 && (errno == EPERM || errno == ESRCH)) {
+    int err = errno;
+    if (err == ESRCH) return make_error("PID {} exited", pid);
+    return make_error("permission denied reading the memory of PID {}: run leakhound as root (or "
+                      "with CAP_SYS_PTRACE)",
+                      pid);
+  }
+  return m;
+}
+
+Result<void> ProcessMemory::read(uint64_t addr, void* dst, size_t len) const {
+  if (len == 0) return {};
+  iovec local{dst, len}, remote{reinterpret_cast<void*>(addr), len};
+  ssize_t n = ::process_vm_readv(pid_, &local, 1, &remote, 1, 0);
+  if (n < 0) return errno_error(errno, "cannot read {} bytes at {:#x} in PID {}", len, addr, pid_);
+  if (static_cast<size_t>(n) != len)
+    return make_error("short read of {} bytes at {:#x} in PID {}", len, addr, pid_);
+  return {};
+}
+
+Result<void> ProcessMemory::read_many(std::span<ReadRequest> reqs) const {
+  // process_vm_readv stops at the first bad remote range: batch, then retry
+  // the rest after a failed one so one unmapped address doesn't fail them all.
+  size_t i = 0;
+  while (i < reqs.size()) {
+    size_t n = std::min<size_t>(reqs.size() - i, IOV_MAX);
+    std::vector<iovec> local(n), remote(n);
+    for (size_t k = 0; k < n; k++) {
+      local[k] = {reqs[i + k].dst, reqs[i + k].len};
+      remote[k] = {reinterpret_cast<void*>(reqs[i + k].addr), reqs[i + k].len};
+    }
+    ssize_t got = ::process_vm_readv(pid_, local.data(), n, remote.data(), n, 0);
+    if (got < 0) {
+      if (errno == ESRCH) return make_error("PID {} exited", pid_);
+      reqs[i].ok = false;  // the first range is unreadable; go on after it
+      i++;
+      continue;
+    }
+    size_t done = 0;
+    size_t k = 0;
+    for (; k < n; k++) {
+      if (done + reqs[i + k].len > static_cast<size_t>(got)) break;
+      done += reqs[i + k].len;
+      reqs[i + k].ok = true;
+    }
+    if (k < n) {
+      reqs[i + k].ok = false;  // partially read or unreadable
+      k++;
+    }
+    i += k;
+  }
+  return {};
+}
+
+Result<void> ProcessMemory::write(uint64_t addr, const void* src, size_t len) const {
+  if (!mem_.valid()) return make_error("internal: write into PID {} refused (read-only)", pid_);
+  ssize_t n = ::pwrite(mem_.get(), src, len, static_cast<off_t>(addr));
+  if (n < 0) return errno_error(errno, "cannot write {} bytes at {:#x} in PID {}", len, addr, pid_);
+  if (static_cast<size_t>(n) != len)
+    return make_error("short write at {:#x} in PID {}", addr, pid_);
+  return {};
+}
+
+void FakeMemory::map(uint64_t addr, std::vector<uint8_t> bytes) {
+  regions_.emplace_back(addr, std::move(bytes));
+}
+
+Result<void> FakeMemory::read(uint64_t addr, void* dst, size_t len) const {
+  for (const auto& [base, bytes] : regions_) {
+    if (addr >= base && addr - base <= bytes.size() && len <= bytes.size() - (addr - base)) {
+      std::memcpy(dst, bytes.data() + (addr - base), len);
+      return {};
+    }
+  }
+  return make_error("fake memory: {:#x}+{} unmapped", addr, len);
+}
+
+}  // namespace leakhound::target

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Go heap: counts the runtime's own profiled allocations and frees per
+ * memory-profile bucket. The runtime samples about one allocation per
+ * MemProfileRate bytes, so these probes fire rarely; probing every allocation
+ * (mallocgc) would cost ~10x in allocation-heavy programs (DESIGN.md). */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "go_abi.bpf.h"
+#include "leakhound/abi/go_heap.h"
+
+/* Programs use BPF_KPROBE: libbpf 1.1 has no BPF_UPROBE; a uprobe gets the same pt_regs. */
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile lh_u32 abi_version = LH_GO_HEAP_ABI_VERSION;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536); /* resized by the loader before load */
+	__type(key, struct lh_bucket_key);
+	__type(value, struct lh_bucket_counts);
+} bucket_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LH_DROP_MAX);
+	__type(key, lh_u32);
+	__type(value, lh_u64);
+} drops SEC(".maps");
+
+static __always_inline void count_drop(lh_u32 reason)
+{
+	lh_u64 *n = bpf_map_lookup_elem(&drops, &reason);
+	if (n)
+		(*n)++;
+}
+
+static __always_inline struct lh_bucket_counts *counts_for(lh_u64 bucket)
+{
+	struct lh_bucket_key key = {
+		.tgid = bpf_get_current_pid_tgid() >> 32,
+		.bucket = bucket,
+	};
+	struct lh_bucket_counts *c = bpf_map_lookup_elem(&bucket_counts, &key);
+	if (c)
+		return c;
+	struct lh_bucket_counts zero = {};
+	/* EEXIST from a racing CPU is fine: the lookup below finds its entry. */
+	bpf_map_update_elem(&bucket_counts, &key, &zero, BPF_NOEXIST);
+	c = bpf_map_lookup_elem(&bucket_counts, &key);
+	if (!c)
+		count_drop(LH_DROP_BUCKET_MAP_FULL);
+	return c;
+}
+
+/* runtime.setprofilebucket(p unsafe.Pointer, b *bucket), every Go version:
+ * called once per sampled allocation, on the system stack. */
+SEC("uprobe")
+int BPF_KPROBE(go_setprofilebucket)
+{
+	struct lh_bucket_counts *c = counts_for(GO_ARG2(ctx));
+	if (c)
+		__sync_fetch_and_add(&c->allocs, 1);
+	return 0;
+}
+
+/* runtime.mProf_Free(b *bucket, size uintptr) (1.27: (b *bucket)): called by
+ * the sweeper when a sampled object is freed. */
+SEC("uprobe")
+int BPF_KPROBE(go_mprof_free)
+{
+	struct lh_bucket_counts *c = counts_for(GO_ARG1(ctx));
+	if (c)
+		__sync_fetch_and_add(&c->frees, 1);
+	return 0;
+}

@@ -1,0 +1,36 @@
+/* Structs shared by bpf/go_heap.bpf.c and agent/probes/. Plain C, fixed-width
+ * types, explicit padding: the C++ side static_asserts the sizes. */
+#ifndef LEAKHOUND_ABI_GO_HEAP_H
+#define LEAKHOUND_ABI_GO_HEAP_H
+
+#ifdef __cplusplus
+#include <cstdint>
+typedef uint32_t lh_u32;
+typedef uint64_t lh_u64;
+#else
+typedef __u32 lh_u32;
+typedef __u64 lh_u64;
+#endif
+
+#define LH_GO_HEAP_ABI_VERSION 1
+
+/* One runtime memory-profile bucket (runtime.bucket*) of one process. */
+struct lh_bucket_key {
+	lh_u32 tgid;
+	lh_u32 pad;
+	lh_u64 bucket; /* address of the runtime.bucket in the target */
+};
+
+/* Profiled events seen by the probes since attach. */
+struct lh_bucket_counts {
+	lh_u64 allocs; /* runtime.setprofilebucket: a sampled object got this bucket */
+	lh_u64 frees;  /* runtime.mProf_Free: a sampled object of this bucket was swept */
+};
+
+/* Reasons an event was lost; indexes of the per-CPU drop counter array. */
+enum lh_drop_reason {
+	LH_DROP_BUCKET_MAP_FULL = 0,
+	LH_DROP_MAX = 4,
+};
+
+#endif

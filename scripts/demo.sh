@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs, builds, starts a bundled leaky Go program and attaches leakhound to it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+scripts/setup.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLEAKHOUND_TESTS=OFF >/dev/null
+cmake --build build -j "$(nproc)" --target leakhound
+minor=$(go env GOVERSION | sed -E 's/^go([0-9]+\.[0-9]+).*/\1/')
+VERSIONS=$(go env GOVERSION | sed 's/^go//') VARIANTS=default scripts/build-targets.sh build/targets
+demo=build/targets/heapleak-go$minor-default
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+echo "demo: starting $demo (leaks ~1 MiB/s in main.leakOne, churns 100 MB/s of garbage)"
+"$demo" -interval 5s >/tmp/leakhound-demo.log 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+sleep 3
+echo "demo: sudo build/leakhound attach $pid --duration ${DEMO_DURATION:-20s}"
+$SUDO build/leakhound attach "$pid" --duration "${DEMO_DURATION:-20s}"

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Bad input: every case prints one clear line on stderr, exits non-zero and
+never crashes; a target that exits mid-window yields the partial report."""
+import json
+import os
+import subprocess
+import time
+
+import lhtest
+
+
+def one_line_error(code, err, want):
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert code not in (0, None) and code > 0, f"exit code {code} (negative = crashed by a signal)"
+    assert len(lines) == 1, f"want one line on stderr, got {lines}"
+    assert lines[0].startswith("leakhound: "), lines[0]
+    assert want in lines[0], f"'{want}' not in '{lines[0]}'"
+
+
+def case_no_such_pid():
+    # PIDs above pid_max never exist.
+    pid_max = int(open("/proc/sys/kernel/pid_max").read())
+    code, _, err = lhtest.run_leakhound(["attach", str(pid_max + 1), "--duration", "1s"])
+    one_line_error(code, err, "no process with PID")
+
+
+def case_not_go():
+    p = subprocess.Popen(["sleep", "60"])
+    try:
+        code, _, err = lhtest.run_leakhound(["attach", str(p.pid), "--duration", "1s"])
+        one_line_error(code, err, "is not a Go program")
+    finally:
+        p.kill()
+        p.wait()
+
+
+def case_kernel_thread():
+    code, _, err = lhtest.run_leakhound(["inspect", "2"])  # kthreadd
+    one_line_error(code, err, "no executable")
+
+
+def case_go_too_old():
+    t = lhtest.Target([lhtest.target_path("heapleak", "1.20", "default"), "-churn", "1"])
+    try:
+        t.wait_for("^ready")
+        code, _, err = lhtest.run_leakhound(["attach", str(t.pid), "--duration", "1s"])
+        one_line_error(code, err, "too old")
+    finally:
+        t.stop()
+
+
+def case_bad_duration():
+    code, _, err = lhtest.run_leakhound(["attach", "1", "--duration", "soon"])
+    one_line_error(code, err, "invalid duration")
+
+
+def case_not_root():
+    t = lhtest.Target([lhtest.target_path("heapleak", "1.26", "default"), "-churn", "1"])
+    try:
+        t.wait_for("^ready")
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "--inh-caps=-all", lhtest.LEAKHOUND, "attach", str(t.pid),
+                            "--duration", "1s"], capture_output=True, text=True, timeout=60)
+        one_line_error(p.returncode, p.stderr, "run leakhound as root")
+        assert int(t.ticks()[-1][1]["memprofilerate"]) == 0
+    finally:
+        t.stop()
+
+
+def case_target_exits():
+    t = lhtest.Target([lhtest.target_path("heapleak", "1.26", "default"), "-duration", "5s",
+                       "-interval", "250ms"])
+    try:
+        t.wait_for("^ready")
+        rep, _ = lhtest.attach_json(t.pid, "30s")
+    finally:
+        t.stop()
+    assert rep["target_exited"] is True, rep
+    assert rep["window"]["duration_s"] < 15, rep["window"]
+    assert any("exited" in n for n in rep["notes"]), rep["notes"]
+
+
+def main():
+    lhtest.require_root()
+    res = lhtest.Results()
+    for name, fn in sorted((k, v) for k, v in globals().items() if k.startswith("case_")):
+        res.run(name[5:].replace("_", " "), fn)
+    return res.finish()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Go heap end to end: for every Go version and build variant, a target leaking
+~1 MiB/s through main.leakOne while churning 100 MB/s of garbage must be
+reported with that stack first, at the right line, with the right rate; a
+control with the same churn must have no leak; the target must run unchanged
+through attach and detach, its heap sampler restored.
+
+Usage: heap_e2e.py [--versions 1.21,1.26] [--variants default,pie] [--jobs N]"""
+import argparse
+import concurrent.futures as cf
+import time
+
+import lhtest
+
+LEAK_LINE = lhtest.source_line("go/heapleak/main.go", "LEAK-LINE")
+RATE = 1 << 20  # bytes/s leaked by the target
+WINDOW_S = 15
+# Sampler-on targets keep the runtime's 512 KiB rate; the relative noise of
+# a sampled estimate is about sqrt(rate / (object size * p * objects)), so they
+# leak in 2 MiB objects (sampled with p = 98%) to keep the ±25% check from
+# being a coin toss in a short window. Sampler-off targets get leakhound's
+# 64 KiB rate and leak the default 32 KiB objects.
+LEAK_SIZE = {"pprof": 2 << 20}
+DEFAULT_LEAK_SIZE = 32 << 10
+
+
+def start(minor, variant, leak_rate, leak_size):
+    t = lhtest.Target([lhtest.target_path("heapleak", minor, variant),
+                       "-leak-rate", str(leak_rate), "-leak-size", str(leak_size),
+                       "-churn", "100", "-interval", "250ms"])
+    t.wait_for(r"^ready ")
+    time.sleep(2)  # some history before attach
+    return t
+
+
+def rates(ticks):
+    return {int(d["memprofilerate"]) for _, d in ticks}
+
+
+def check_unchanged(t, before_rate, t0, t1):
+    """The target kept printing in order through attach/detach; sampler restored."""
+    ticks = t.ticks()
+    nums = [int(d["tick"]) for _, d in ticks]
+    assert nums == list(range(1, len(nums) + 1)), f"tick sequence broken: {nums}"
+    assert t.proc.poll() is None, f"target exited with {t.proc.returncode}"
+    after = [d for ts, d in ticks if ts > t1 + 0.3]
+    assert after, "no status line after detach"
+    assert int(after[-1]["memprofilerate"]) == before_rate, (
+        f"sampler not restored: MemProfileRate {before_rate} before, "
+        f"{after[-1]['memprofilerate']} after")
+
+
+def case_leak(minor, variant):
+    size = LEAK_SIZE.get(variant, DEFAULT_LEAK_SIZE)
+    t = start(minor, variant, RATE, size)
+    try:
+        before = [d for _, d in t.ticks()]
+        before_rate = int(before[-1]["memprofilerate"])
+        t0 = time.monotonic()
+        rep, err = lhtest.attach_json(t.pid, f"{WINDOW_S}s")
+        t1 = time.monotonic()
+        time.sleep(1)
+        check_unchanged(t, before_rate, t0, t1)
+        during = [d for ts, d in t.ticks() if t0 + 1 < ts < t1 - 0.5]
+        if before_rate == 0:
+            assert rates([(0, d) for d in during]) == {65536}, \
+                f"sampler not switched on during the window: {rates([(0, d) for d in during])}"
+            assert rep["sampler"]["enabled_by_leakhound"] is True
+        else:
+            assert rates([(0, d) for d in during]) == {before_rate}, "sampler rate changed"
+            assert rep["sampler"]["enabled_by_leakhound"] is False
+    finally:
+        t.stop()
+
+    assert rep["schema"] == "leakhound.report/v1"
+    assert rep["target"]["pid"] == t.pid
+    assert rep["target"]["go_version"].startswith(f"go{minor}"), rep["target"]
+    heap = rep["heap"]
+    assert heap, "no heap findings"
+    top = heap[0]
+    f = lhtest.first_user_frame(top)
+    assert top["verdict"] == "leak", f"top finding is {top['verdict']}: {f}"
+    assert f and f["function"] == "main.leakOne", f"top finding's stack: {top['stack'][:6]}"
+    assert f["file"].endswith("heapleak/main.go") and f["line"] == LEAK_LINE, \
+        f"leak line: {f['file']}:{f['line']}, want heapleak/main.go:{LEAK_LINE}"
+    for h in heap:
+        if h["verdict"] == "leak":
+            uf = lhtest.first_user_frame(h)
+            assert uf and uf["function"] == "main.leakOne", f"false leak at {uf}"
+    # The target's own measure of its leak rate over the window.
+    win = [(ts, int(d["leaked_bytes"])) for ts, d in t.ticks() if t0 <= ts <= t1]
+    actual = (win[-1][1] - win[0][1]) / (win[-1][0] - win[0][0])
+    est = top["growth_bytes_per_s"]
+    assert abs(est - actual) <= 0.25 * actual, \
+        f"leak rate {est:.0f} B/s estimated vs {actual:.0f} B/s actual ({est / actual - 1:+.0%})"
+    assert rep["dropped_events"] == 0
+
+
+def case_control(minor, variant):
+    t = start(minor, variant, 0, DEFAULT_LEAK_SIZE)
+    try:
+        before_rate = int(t.ticks()[-1][1]["memprofilerate"])
+        t0 = time.monotonic()
+        rep, _ = lhtest.attach_json(t.pid, f"{WINDOW_S}s")
+        t1 = time.monotonic()
+        time.sleep(1)
+        check_unchanged(t, before_rate, t0, t1)
+    finally:
+        t.stop()
+    leaks = [lhtest.first_user_frame(h) for h in rep["heap"] if h["verdict"] == "leak"]
+    assert not leaks, f"control flagged as leaking: {leaks}"
+    assert rep["heap"], "control: no heap findings at all (sampler not working?)"
+
+
+def case_read_only(minor, variant):
+    t = start(minor, variant, RATE, DEFAULT_LEAK_SIZE)
+    try:
+        t0 = time.monotonic()
+        rep, _ = lhtest.attach_json(t.pid, "4s", ["--read-only"])
+        t1 = time.monotonic()
+        time.sleep(0.5)
+        check_unchanged(t, 0, t0, t1)
+        assert rates(t.ticks()) == {0}, "--read-only changed the sampler"
+    finally:
+        t.stop()
+    assert rep["read_only"] is True
+    assert rep["heap"] == [], "heap findings without a sampler?"
+    assert any("read-only" in n for n in rep["notes"]), rep["notes"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--versions", default=",".join(lhtest.MINORS))
+    ap.add_argument("--variants", default="default,strip,pie,cgo,pprof")
+    ap.add_argument("--jobs", type=int, default=4)
+    a = ap.parse_args()
+    lhtest.require_root()
+    res = lhtest.Results()
+    cases = []
+    for minor in a.versions.split(","):
+        for var in a.variants.split(","):
+            cases.append((f"leak go{minor} {var}", case_leak, minor, var))
+        for var in ("default", "pprof"):
+            if var in a.variants.split(","):
+                cases.append((f"control go{minor} {var}", case_control, minor, var))
+    cases.append(("read-only go1.26 default", case_read_only, "1.26", "default"))
+    with cf.ThreadPoolExecutor(max_workers=a.jobs) as ex:
+        for c in cases:
+            ex.submit(res.run, *c)
+    return res.finish()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""Shared helpers for leakhound's BPF end-to-end tests (run as root, real
+kernel, real Go targets from scripts/build-targets.sh)."""
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("LEAKHOUND_BUILD_DIR", os.path.join(ROOT, "build"))
+LEAKHOUND = os.path.join(BUILD, "leakhound")
+TARGETS = os.environ.get("LEAKHOUND_TARGETS_DIR", os.path.join(BUILD, "targets"))
+VERSIONS = [l.strip() for l in open(os.path.join(ROOT, "scripts", "go-versions.txt"))
+            if l.strip() and not l.startswith("#")]
+MINORS = [".".join(v.split(".")[:2]) for v in VERSIONS]
+
+
+def require_root():
+    """BPF tests never skip: as root they run, otherwise they fail loudly."""
+    if os.geteuid() != 0:
+        print("FAIL: BPF tests need root (they load BPF programs and attach uprobes)")
+        sys.exit(1)
+
+
+def target_path(name, minor, variant):
+    p = os.path.join(TARGETS, f"{name}-go{minor}-{variant}")
+    if not os.access(p, os.X_OK):
+        raise AssertionError(f"missing target {p}: run scripts/build-targets.sh")
+    return p
+
+
+def source_line(relpath, marker):
+    """Line number of the line containing marker in a target's source."""
+    with open(os.path.join(ROOT, "tests", "targets", relpath)) as f:
+        for i, line in enumerate(f, 1):
+            if marker in line:
+                return i
+    raise AssertionError(f"{marker} not in {relpath}")
+
+
+class Target:
+    """A running target whose stdout lines are collected with timestamps."""
+
+    def __init__(self, argv, env=None):
+        self.lines = []  # (monotonic time, line)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, env=env)
+        self.pid = self.proc.pid
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append((time.monotonic(), line.rstrip("\n")))
+
+    def wait_for(self, pattern, timeout=30):
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        while time.monotonic() < deadline:
+            for _, l in list(self.lines):
+                if rx.search(l):
+                    return l
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"target {self.pid} never printed /{pattern}/: {self.lines[-5:]}")
+
+    def ticks(self):
+        """Parsed status lines of tests/targets/go/heapleak."""
+        out = []
+        for t, l in list(self.lines):
+            if l.startswith("tick="):
+                out.append((t, dict(kv.split("=", 1) for kv in l.split())))
+        return out
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(timeout=5)
+
+
+def run_leakhound(args, timeout=300):
+    """Runs build/leakhound; returns (exit code, stdout, stderr)."""
+    p = subprocess.run([LEAKHOUND] + args, capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def attach_json(pid, duration="15s", extra=()):
+    code, out, err = run_leakhound(["attach", str(pid), "--duration", duration, "--json", *extra])
+    if code != 0:
+        raise AssertionError(f"leakhound attach {pid} exited {code}: {err.strip()}")
+    try:
+        return json.loads(out), err
+    except json.JSONDecodeError as e:
+        raise AssertionError(f"leakhound printed invalid JSON ({e}): {out[:500]}")
+
+
+def first_user_frame(finding):
+    """The first frame outside the Go runtime (what pprof shows as the allocator)."""
+    for f in finding["stack"]:
+        fn = f["function"]
+        if not (fn.startswith("runtime.") or fn.startswith("internal/runtime")):
+            return f
+    return None
+
+
+class Results:
+    """Collects named checks from parallel cases and prints an 'N passed, N failed' line."""
+
+    def __init__(self):
+        self.passed, self.failed = [], []
+        self.lock = threading.Lock()
+
+    def run(self, name, fn, *args):
+        t0 = time.monotonic()
+        try:
+            fn(*args)
+        except Exception as e:  # noqa: BLE001 - report every failure with its case
+            with self.lock:
+                self.failed.append(name)
+                print(f"FAIL {name} ({time.monotonic() - t0:.0f}s): {e}", flush=True)
+            return
+        with self.lock:
+            self.passed.append(name)
+            print(f"ok   {name} ({time.monotonic() - t0:.0f}s)", flush=True)
+
+    def finish(self):
+        print(f"{len(self.passed)} passed, {len(self.failed)} failed")
+        return 0 if not self.failed and self.passed else 1
