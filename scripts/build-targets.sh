@@ -11,7 +11,7 @@
 #           heap sampler on), arm64 (cross-built, for parser tests only).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-out=${1:-$root/build/targets}
+out=$(realpath -m "${1:-$root/build/targets}")
 mkdir -p "$out"
 src=$root/tests/targets/go
 versions=${VERSIONS:-$(grep -v '^#' "$root/scripts/go-versions.txt")}
