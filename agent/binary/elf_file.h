@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -23,6 +24,8 @@ struct Section {
   uint64_t addr = 0;    // link-time virtual address (0 when not allocated)
   uint64_t offset = 0;  // file offset
   uint64_t size = 0;
+  uint32_t link = 0;  // sh_link: for symbol tables, the index of their string table
+  uint64_t entsize = 0;
 };
 
 struct Segment {  // PT_LOAD and PT_TLS program headers
@@ -67,23 +70,34 @@ class ElfFile {
   Result<uint64_t> vaddr_to_offset(uint64_t vaddr) const;
 
   bool has_symtab() const;  // a non-empty .symtab (not stripped)
-  // Looks a symbol up in .symtab, then .dynsym.
+  // Looks a symbol up in .symtab, then .dynsym (defined symbols preferred).
   std::optional<Symbol> symbol(std::string_view name) const;
+  // Every named symbol of .symtab, then of .dynsym.
+  const std::vector<Symbol>& symbols() const;
 
-  std::span<const uint8_t> bytes() const { return bytes_; }
+  std::span<const uint8_t> bytes() const {
+    return bytes_ ? std::span<const uint8_t>(*bytes_) : std::span<const uint8_t>();
+  }
+  // The file's bytes, for readers that keep views into them after the ElfFile
+  // is gone (Pclntab); they are never modified.
+  std::shared_ptr<const std::vector<uint8_t>> shared_bytes() const { return bytes_; }
 
  private:
   std::string path_;
-  std::vector<uint8_t> bytes_;
+  std::shared_ptr<const std::vector<uint8_t>> bytes_;
   Machine machine_ = Machine::Other;
   uint16_t type_ = 0;
   uint64_t entry_ = 0;
   std::vector<Section> sections_;
   std::vector<Segment> segments_;
-  // Symbol tables are indexed lazily on first lookup.
-  mutable std::vector<Symbol> symbols_;
-  mutable bool symbols_loaded_ = false;
-  void load_symbols() const;
+  // Symbol tables are indexed lazily on first lookup (thread-safe, shared by
+  // copies of this ElfFile).
+  struct SymbolIndex;
+  std::shared_ptr<SymbolIndex> symbols_;
+  const SymbolIndex& symbol_index() const;
+  Result<void> parse();
+  Result<void> parse_segments();
+  Result<void> parse_sections();
 };
 
 }  // namespace leakhound::binary

@@ -4,10 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "binary/elf_file.h"
@@ -32,14 +34,24 @@ class Pclntab {
   uint64_t text_start() const { return text_start_; }
   size_t num_funcs() const { return nfunc_; }
   uint8_t min_lc() const { return min_lc_; }
+  // Link-time address of the runtime's moduledata (runtime.firstmoduledata),
+  // found even in stripped binaries; 0 when it could not be found.
+  uint64_t moduledata() const { return moduledata_; }
+  // moduledata.gofunc: the base of FUNCDATA offsets (0 when unknown: inlined
+  // frames are then not expanded).
+  uint64_t gofunc() const { return gofunc_; }
 
-  // Entry address of a function by its full name ("runtime.mallocgc").
+  // Entry address of a function by its full name ("runtime.mallocgc"). An
+  // assembly function reached through an ABI wrapper has two entries of that
+  // name; this returns the wrapper, the address .symtab gives the plain name.
   std::optional<FuncInfo> func_by_name(std::string_view name) const;
   // The function containing pc (binary search on the functab).
   std::optional<FuncInfo> func_for_pc(uint64_t pc) const;
   // Symbolizes one PC, innermost first: inlined frames expanded from the inline
   // tree, then the physical function. Pass pc-1 for return addresses (the
-  // caller decides). Empty when pc is outside every function.
+  // caller decides). Empty when pc is outside every function. Every frame's
+  // `pc` is the pc passed in, so a caller symbolizing a runtime address passes
+  // pc - bias and sets the frames' pc back.
   std::vector<Frame> frames(uint64_t pc) const;
   // Calls f for every function (name, entry, end).
   template <typename F>
@@ -50,18 +62,49 @@ class Pclntab {
   }
 
  private:
+  // The fixed part of a runtime._func, decoded and bounds-checked.
+  struct RawFunc {
+    uint64_t entry = 0, end = 0;  // link-time
+    int32_t name_off = 0;
+    uint32_t pcfile = 0, pcln = 0, npcdata = 0, cu_offset = 0;
+    uint8_t nfuncdata = 0;
+    uint64_t tables = 0;  // offset in pcln_ of pcdata[npcdata], then funcdata[nfuncdata]
+  };
+  struct InlinedCall {
+    int32_t name_off = 0, parent_pc = 0;
+  };
+
   std::optional<FuncInfo> func_at(size_t i) const;
-  // Raw pclntab bytes (copied from the ELF so the Pclntab outlives it).
-  std::vector<uint8_t> data_;
+  uint32_t entry_off(size_t i) const;  // i <= nfunc_, checked at load
+  std::optional<size_t> index_for_pc(uint64_t pc) const;
+  std::optional<RawFunc> raw_func(size_t i) const;
+  std::optional<uint32_t> pcdata(const RawFunc& f, uint32_t table) const;
+  std::optional<uint32_t> funcdata(const RawFunc& f, uint32_t index) const;
+  // Value of the pc-value table at pctab offset `off` for pc; nullopt when the
+  // table is absent, malformed or does not cover pc.
+  std::optional<int32_t> pcvalue(uint32_t off, uint64_t entry, uint64_t pc) const;
+  std::optional<InlinedCall> inlined_call(uint32_t tree_off, int32_t index) const;
+  std::string_view name_at(int32_t name_off) const;
+  std::string_view file_at(const RawFunc& f, int32_t fileno) const;
+  Frame frame_at(const RawFunc& f, std::string_view name, uint64_t pc, uint64_t at) const;
+  Result<void> parse_header(const std::string& path);
+  Result<void> locate_text_and_gofunc(const ElfFile& elf, uint64_t vaddr);
+  void build_name_index();
+
+  // The whole file; every span below points into it, so copies stay valid.
+  std::shared_ptr<const std::vector<uint8_t>> file_;
+  std::span<const uint8_t> data_;  // the pclntab, from its pcHeader to its end
+  std::span<const uint8_t> funcnametab_, cutab_, filetab_, pctab_, pcln_;
+  std::span<const uint8_t> gofunc_data_;  // from moduledata.gofunc to its segment's end
+  uint32_t magic_ = 0;
   uint64_t text_start_ = 0;
   size_t nfunc_ = 0;
   uint8_t min_lc_ = 1;
   uint8_t ptr_size_ = 8;
-  uint64_t funcname_off_ = 0, cu_off_ = 0, filetab_off_ = 0, pctab_off_ = 0, pcln_off_ = 0;
-  uint64_t gofunc_ = 0;  // moduledata.gofunc (link-time), base of FUNCDATA offsets
-  uint64_t gofunc_file_off_ = 0;
-  const ElfFile* elf_for_gofunc_ = nullptr;  // set only during load
-  std::vector<uint8_t> gofunc_data_;         // copy of the region FUNCDATA points into
+  uint64_t header_text_start_ = 0;
+  uint64_t moduledata_ = 0;
+  uint64_t gofunc_ = 0;
+  std::unordered_map<std::string_view, uint32_t> by_name_;  // views into file_
 };
 
 }  // namespace leakhound::binary

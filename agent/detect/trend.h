@@ -17,22 +17,53 @@ struct Point {
 enum class Verdict { Stable, Growing, Leak };
 std::string_view to_string(Verdict v);  // "stable", "growing", "leak"
 
+// Defaults and the reasoning behind them: see trend.cpp (analyze) and
+// tests/unit/detect/trend_shapes_test.cpp, which pins detection and
+// false-positive rates on synthetic heap series.
 struct TrendConfig {
-  size_t min_points = 6;        // fewer points: never "leak"
-  double alpha = 0.01;          // significance for "leak" (one-sided MK p-value)
-  double growing_alpha = 0.10;  // significance for "growing"
-  double min_slope = 0;         // value units per second; below it: "stable"
+  size_t min_points = 6;  // fewer points: never "leak"
+  // Significance for "leak" (one-sided p-value). 0.003 rather than 0.01: with
+  // the other conditions it keeps sampled random walks under 1% "leak"; a
+  // steady leak over 30 points has p far below it.
+  double alpha = 0.003;
+  double growing_alpha = 0.10;        // significance for "growing"
+  double min_slope = 0;               // value units per second; below it: "stable"
   double min_relative_growth = 0.05;  // growth over the window / final value
+  // Growth over the window divided by the robust scatter around the Theil-Sen
+  // line. Unlike the p-value it does not improve with more points, so a long
+  // sawtooth or a wandering (autocorrelated) series cannot reach it.
+  double min_signal_to_noise = 2.0;          // for "leak"
+  double growing_min_signal_to_noise = 1.0;  // for "growing"
+  // Each half of the window must keep this share of the full-window slope
+  // ("leak": both halves; "growing": the second half), so plateaus after a
+  // warm-up and one-off steps do not count as leaks.
+  double min_half_slope_ratio = 0.25;
+  // Remove the lag-1 autocorrelation (estimated on the residuals around the
+  // Theil-Sen line) before the MK test, whose p-value assumes independence.
+  bool prewhiten = true;
+  // From this (bias-corrected) lag-1 autocorrelation on, the series may be a
+  // random walk: the drift test must agree too (see trend.cpp).
+  double random_walk_ar1 = 0.6;
 };
 
 struct Trend {
   Verdict verdict = Verdict::Stable;
-  double slope_per_s = 0;  // Theil-Sen slope, value units per second
-  double mk_s = 0;         // Mann-Kendall S statistic
-  double mk_z = 0;         // normal approximation with tie correction
-  double p_value = 1;      // one-sided, for an increasing trend
-  double confidence = 0;   // 1 - p_value
-  size_t n = 0;
+  double slope_per_s = 0;      // Theil-Sen slope, value units per second
+  double mk_s = 0;             // Mann-Kendall S statistic
+  double mk_z = 0;             // normal approximation with tie correction
+  double p_value = 1;          // one-sided, for an increasing trend (the larger
+                               // of MK's and the drift test's when both ran)
+  double confidence = 0;       // 1 - p_value
+  size_t n = 0;                // points used (finite, distinct times)
+  double mk_var = 0;           // variance of S under no trend, tie-corrected
+  double ar1 = 0;              // lag-1 autocorrelation removed before the MK test (0: none)
+  double relative_growth = 0;  // slope * window / |last value|
+  double signal_to_noise = 0;  // slope * window / robust scatter around the fit
+  double first_half_slope_per_s = 0;
+  double second_half_slope_per_s = 0;
+  double drift_z = 0;       // z of the random-walk drift test (0: not run)
+  std::string_view test;    // which significance test produced p_value
+  std::string_view reason;  // why the verdict is not one step higher ("" for leak)
 };
 
 Trend analyze(const std::vector<Point>& series, const TrendConfig& cfg);

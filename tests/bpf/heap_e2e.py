@@ -79,7 +79,8 @@ def case_leak(minor, variant):
     assert heap, "no heap findings"
     top = heap[0]
     f = lhtest.first_user_frame(top)
-    assert top["verdict"] == "leak", f"top finding is {top['verdict']}: {f}"
+    assert top["verdict"] == "leak", \
+        f"top finding is {top['verdict']}: {f} trend={top.get('trend')} series={top.get('series')}"
     assert f and f["function"] == "main.leakOne", f"top finding's stack: {top['stack'][:6]}"
     assert f["file"].endswith("heapleak/main.go") and f["line"] == LEAK_LINE, \
         f"leak line: {f['file']}:{f['line']}, want heapleak/main.go:{LEAK_LINE}"

@@ -1,0 +1,106 @@
+#include "report/json_writer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace leakhound::report {
+namespace {
+
+using nlohmann::json;
+
+// JSON has no NaN or infinity (nlohmann would write null); statistics are
+// finite by construction, this keeps a consumer's parser safe regardless.
+double finite(double v) { return std::isfinite(v) ? v : 0; }
+
+json finding_to_json(const HeapFinding& f) {
+  const detect::Trend& t = f.trend;
+  json stack = json::array();
+  for (const Frame& fr : f.stack) stack.push_back(frame_to_json(fr));
+  json series = json::array();
+  for (const detect::Point& p : f.series) series.push_back({finite(p.t_s), finite(p.value)});
+  return {
+      // Contract fields.
+      {"verdict", std::string(detect::to_string(t.verdict))},
+      {"inuse_bytes", f.inuse_bytes},
+      {"inuse_objects", f.inuse_objects},
+      {"growth_bytes_per_s", finite(t.slope_per_s)},
+      {"stack", std::move(stack)},
+      // Additions.
+      {"confidence", finite(t.confidence)},
+      {"p_value", finite(t.p_value)},
+      {"alloc_bytes_window", f.alloc_bytes_window},
+      {"alloc_objects_window", f.alloc_objects_window},
+      {"free_bytes_window", f.free_bytes_window},
+      {"free_objects_window", f.free_objects_window},
+      {"series", std::move(series)},
+      {"trend",
+       {{"points", t.n},
+        {"test", std::string(t.test)},
+        {"mk_s", finite(t.mk_s)},
+        {"mk_z", finite(t.mk_z)},
+        {"ar1", finite(t.ar1)},
+        {"drift_z", finite(t.drift_z)},
+        {"relative_growth", finite(t.relative_growth)},
+        {"signal_to_noise", finite(t.signal_to_noise)},
+        {"first_half_growth_bytes_per_s", finite(t.first_half_slope_per_s)},
+        {"second_half_growth_bytes_per_s", finite(t.second_half_slope_per_s)},
+        {"reason", std::string(t.reason)}}},
+  };
+}
+
+}  // namespace
+
+json frame_to_json(const Frame& f) {
+  json j = {{"function", f.function}, {"file", f.file}, {"line", f.line}};
+  if (f.pc != 0) j["pc"] = fmt::format("{:#x}", f.pc);
+  return j;
+}
+
+json to_json(const Report& r) {
+  std::vector<const HeapFinding*> order;
+  order.reserve(r.heap.size());
+  for (const HeapFinding& f : r.heap) order.push_back(&f);
+  std::stable_sort(order.begin(), order.end(), [](const HeapFinding* a, const HeapFinding* b) {
+    return finding_before(*a, *b);
+  });
+  json heap = json::array();
+  size_t leaks = 0, growing = 0;
+  for (const HeapFinding* f : order) {
+    heap.push_back(finding_to_json(*f));
+    leaks += f->trend.verdict == detect::Verdict::Leak;
+    growing += f->trend.verdict == detect::Verdict::Growing;
+  }
+  return {
+      // Contract fields.
+      {"schema", "leakhound.report/v1"},
+      {"target",
+       {{"pid", r.target.pid},
+        {"exe", r.target.exe},
+        {"go_version", r.target.go_version},
+        {"module", r.target.module_path}}},
+      {"window", {{"duration_s", finite(r.duration_s)}, {"gc_cycles", r.gc_cycles}}},
+      {"dropped_events", r.dropped_events},
+      {"heap", std::move(heap)},
+      {"native", json::array()},      // not collected yet
+      {"goroutines", json::array()},  // not collected yet
+      // Additions.
+      {"summary",
+       {{"heap_leaks", leaks}, {"heap_growing", growing}, {"heap_stacks", r.heap.size()}}},
+      {"gc_cycles", r.gc_cycles},
+      {"sampled_allocs", r.sampled_allocs},
+      {"sampled_frees", r.sampled_frees},
+      {"sampler",
+       {{"rate", r.sample_rate},
+        {"original_rate", r.original_sample_rate},
+        {"enabled_by_leakhound", r.sampler_enabled_by_us}}},
+      {"read_only", r.read_only},
+      {"target_exited", r.target_exited},
+      {"notes", r.notes},
+  };
+}
+
+std::string write_json(const Report& r) { return to_json(r).dump(2) + "\n"; }
+
+}  // namespace leakhound::report

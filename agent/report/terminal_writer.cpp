@@ -1,0 +1,183 @@
+#include "report/terminal_writer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "report/units.h"
+
+namespace leakhound::report {
+namespace {
+
+struct Style {
+  bool on;
+  std::string operator()(const char* code, const std::string& s) const {
+    return on ? fmt::format("\033[{}m{}\033[0m", code, s) : s;
+  }
+};
+constexpr const char* kBold = "1";
+constexpr const char* kRed = "1;31";
+constexpr const char* kYellow = "1;33";
+constexpr const char* kDim = "2";
+
+std::string verdict_label(detect::Verdict v, const Style& st) {
+  switch (v) {
+    case detect::Verdict::Leak:
+      return st(kRed, "LEAK   ");
+    case detect::Verdict::Growing:
+      return st(kYellow, "GROWING");
+    case detect::Verdict::Stable:
+      break;
+  }
+  return st(kDim, "stable ");
+}
+
+void write_header(std::ostream& out, const Report& r, const Style& st) {
+  const Target& t = r.target;
+  std::string title = fmt::format("leakhound report: pid {}", t.pid);
+  if (!t.exe.empty()) title += "  " + t.exe;
+  out << st(kBold, title) << "\n";
+  std::string go = t.go_version.empty() ? "Go version unknown" : t.go_version;
+  if (!t.module_path.empty()) go += ", module " + t.module_path;
+  out << "  " << go << "\n";
+  out << fmt::format("  window {}, {} GC cycles, {} sampled allocations, {} sampled frees\n",
+                     human_duration(r.duration_s), group_thousands(r.gc_cycles),
+                     group_thousands(r.sampled_allocs), group_thousands(r.sampled_frees));
+  if (r.sampler_enabled_by_us) {
+    out << fmt::format(
+        "  heap sampler was off: leakhound switched it on at rate {} for the window and restored "
+        "it\n",
+        human_bytes_compact(static_cast<double>(r.sample_rate)));
+  } else if (r.sample_rate > 0) {
+    out << fmt::format("  heap sampler: on at rate {} (the program's own setting)\n",
+                       human_bytes_compact(static_cast<double>(r.sample_rate)));
+  } else {
+    out << "  heap sampler: off" << (r.read_only ? ", and --read-only forbids switching it on" : "")
+        << ": Go heap growth was not measured\n";
+  }
+  if (r.dropped_events > 0) {
+    out << st(kYellow, fmt::format("  dropped events: {} (buffers were full; counts are low)",
+                                   group_thousands(r.dropped_events)))
+        << "\n";
+  } else {
+    out << "  dropped events: 0\n";
+  }
+  if (r.read_only) out << "  read-only: nothing was written into the target\n";
+  if (r.target_exited) out << st(kYellow, "  the target exited during the window") << "\n";
+  for (const std::string& n : r.notes) out << "  note: " << n << "\n";
+}
+
+void write_stack(std::ostream& out, const std::vector<Frame>& stack, size_t max_frames,
+                 const Style& st) {
+  const std::vector<StackLine> lines = stack_lines(stack);
+  size_t width = 0;
+  for (const StackLine& l : lines) width = std::max(width, l.function.size());
+  width = std::min<size_t>(width, 60);
+  size_t shown = 0, hidden = 0;
+  for (const StackLine& l : lines) {
+    if (shown >= max_frames) {
+      hidden += l.collapsed > 0 ? l.collapsed : 1;
+      continue;
+    }
+    if (l.collapsed > 0) {
+      out << "      "
+          << st(kDim, fmt::format("… {} runtime frame{}", l.collapsed, l.collapsed == 1 ? "" : "s"))
+          << "\n";
+    } else {
+      out << fmt::format("      {:<{}}  {}\n", l.function, width, l.location);
+      ++shown;
+    }
+  }
+  if (hidden > 0) {
+    out << "      " << st(kDim, fmt::format("… {} more frame{}", hidden, hidden == 1 ? "" : "s"))
+        << "\n";
+  }
+  if (stack.empty()) out << "      (no stack)\n";
+}
+
+void write_finding(std::ostream& out, size_t rank, const HeapFinding& f, const TerminalOptions& opt,
+                   const Style& st) {
+  const detect::Trend& t = f.trend;
+  out << fmt::format("#{:<3} {}  {} in use ({} objects)  {}  confidence {}\n", rank,
+                     verdict_label(t.verdict, st), human_bytes(static_cast<double>(f.inuse_bytes)),
+                     group_thousands(f.inuse_objects), human_rate(t.slope_per_s),
+                     percent(std::min(t.confidence, 0.999)));
+  if (f.alloc_bytes_window > 0 || f.free_bytes_window > 0) {
+    out << fmt::format("      in the window: {} allocated, {} freed, over {} GC cycles\n",
+                       human_bytes(static_cast<double>(f.alloc_bytes_window)),
+                       human_bytes(static_cast<double>(f.free_bytes_window)), t.n);
+  }
+  write_stack(out, f.stack, opt.max_frames, st);
+}
+
+}  // namespace
+
+bool is_runtime_frame(const Frame& f) {
+  return f.function.rfind("runtime.", 0) == 0 || f.function.rfind("internal/runtime", 0) == 0;
+}
+
+std::string short_file(const std::string& path) {
+  const size_t last = path.rfind('/');
+  if (last == std::string::npos || last == 0) return path;
+  const size_t prev = path.rfind('/', last - 1);
+  return prev == std::string::npos ? path : path.substr(prev + 1);
+}
+
+std::vector<StackLine> stack_lines(const std::vector<Frame>& stack) {
+  std::vector<StackLine> lines;
+  for (const Frame& f : stack) {
+    if (is_runtime_frame(f)) {
+      if (lines.empty() || lines.back().collapsed == 0) lines.push_back({});
+      ++lines.back().collapsed;
+      continue;
+    }
+    std::string loc = f.file.empty() ? "?" : short_file(f.file);
+    if (f.line > 0) loc += fmt::format(":{}", f.line);
+    lines.push_back({f.function.empty() ? "?" : f.function, std::move(loc), 0});
+  }
+  return lines;
+}
+
+void write_terminal(std::ostream& out, const Report& r, const TerminalOptions& opt) {
+  const Style st{opt.color};
+  write_header(out, r, st);
+
+  std::vector<const HeapFinding*> order;
+  for (const HeapFinding& f : r.heap) order.push_back(&f);
+  std::stable_sort(order.begin(), order.end(), [](const HeapFinding* a, const HeapFinding* b) {
+    return finding_before(*a, *b);
+  });
+  size_t leaks = 0, growing = 0;
+  for (const HeapFinding* f : order) {
+    leaks += f->trend.verdict == detect::Verdict::Leak;
+    growing += f->trend.verdict == detect::Verdict::Growing;
+  }
+
+  out << "\n"
+      << st(kBold, fmt::format("Go heap: {} leak{}, {} growing, {} stack{} tracked", leaks,
+                               leaks == 1 ? "" : "s", growing, r.heap.size(),
+                               r.heap.size() == 1 ? "" : "s"))
+      << "\n";
+  if (leaks + growing == 0) {
+    out << "No growing heap stack was found in the window.\n";
+    if (!opt.show_stable) return;
+  }
+  size_t listed = 0, rank = 0, unlisted = 0;
+  for (const HeapFinding* f : order) {
+    ++rank;
+    if (f->trend.verdict == detect::Verdict::Stable && !opt.show_stable) break;
+    if (listed >= opt.max_findings) {
+      ++unlisted;
+      continue;
+    }
+    out << "\n";
+    write_finding(out, rank, *f, opt, st);
+    ++listed;
+  }
+  if (unlisted > 0) {
+    out << "\n"
+        << fmt::format("… {} more finding{} not shown\n", unlisted, unlisted == 1 ? "" : "s");
+  }
+}
+
+}  // namespace leakhound::report

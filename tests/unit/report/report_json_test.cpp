@@ -1,0 +1,111 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "report/json_writer.h"
+#include "sample_report.h"
+
+namespace leakhound::report {
+namespace {
+
+using nlohmann::json;
+
+TEST(JsonReport, ContractTopLevel) {
+  const json j = json::parse(write_json(testing::sample_report()));
+  EXPECT_EQ(j.at("schema"), "leakhound.report/v1");
+  EXPECT_EQ(j.at("target").at("pid"), 4242);
+  EXPECT_EQ(j.at("target").at("exe"), "/usr/bin/app");
+  EXPECT_EQ(j.at("target").at("go_version"), "go1.22.1");
+  EXPECT_EQ(j.at("target").at("module"), "example.com/app");
+  EXPECT_DOUBLE_EQ(j.at("window").at("duration_s").get<double>(), 30.0);
+  EXPECT_EQ(j.at("dropped_events"), 3);
+  EXPECT_TRUE(j.at("heap").is_array());
+  EXPECT_EQ(j.at("heap").size(), 4u);
+  EXPECT_EQ(j.at("native"), json::array());
+  EXPECT_EQ(j.at("goroutines"), json::array());
+}
+
+TEST(JsonReport, ContractFinding) {
+  const json j = to_json(testing::sample_report());
+  const json& f = j.at("heap").at(0);  // sorted: the 2 MiB/s leak first
+  EXPECT_EQ(f.at("verdict"), "leak");
+  EXPECT_EQ(f.at("inuse_bytes"), 3u << 20);
+  EXPECT_EQ(f.at("inuse_objects"), (3u << 20) / 64);
+  EXPECT_DOUBLE_EQ(f.at("growth_bytes_per_s").get<double>(), 2 << 20);
+  const json& stack = f.at("stack");
+  ASSERT_EQ(stack.size(), 7u);
+  // Leaf first; every frame has exactly the contract names (plus pc when known).
+  EXPECT_EQ(stack[0].at("function"), "runtime.mallocgc");
+  EXPECT_EQ(stack[0].at("file"), "/usr/local/go/src/runtime/malloc.go");
+  EXPECT_EQ(stack[0].at("line"), 1010);
+  EXPECT_EQ(stack[0].at("pc"), "0x40a1b2");
+  EXPECT_EQ(stack[3].at("function"), "main.fastLeak");
+  EXPECT_FALSE(stack[4].contains("pc"));
+}
+
+TEST(JsonReport, VerdictsInContractOrder) {
+  const json j = to_json(testing::sample_report());
+  std::vector<std::string> verdicts;
+  for (const json& f : j.at("heap")) verdicts.push_back(f.at("verdict"));
+  EXPECT_EQ(verdicts, (std::vector<std::string>{"leak", "leak", "growing", "stable"}));
+  EXPECT_EQ(j.at("heap").at(1).at("stack").at(3).at("function"), "main.(*cache).add");
+}
+
+TEST(JsonReport, AddedFields) {
+  const json j = to_json(testing::sample_report());
+  EXPECT_EQ(j.at("gc_cycles"), 61);
+  EXPECT_EQ(j.at("window").at("gc_cycles"), 61);
+  EXPECT_EQ(j.at("sampled_allocs"), 2001);
+  EXPECT_EQ(j.at("sampled_frees"), 1960);
+  EXPECT_EQ(j.at("sampler").at("rate"), 65536);
+  EXPECT_EQ(j.at("sampler").at("original_rate"), 0);
+  EXPECT_EQ(j.at("sampler").at("enabled_by_leakhound"), true);
+  EXPECT_EQ(j.at("read_only"), false);
+  EXPECT_EQ(j.at("target_exited"), false);
+  EXPECT_EQ(j.at("notes"), json::array({"native allocations were not traced"}));
+  EXPECT_EQ(j.at("summary").at("heap_leaks"), 2);
+  EXPECT_EQ(j.at("summary").at("heap_growing"), 1);
+
+  const json& f = j.at("heap").at(1);
+  EXPECT_NEAR(f.at("confidence").get<double>(), 0.9995, 1e-12);
+  EXPECT_NEAR(f.at("p_value").get<double>(), 0.0005, 1e-12);
+  EXPECT_EQ(f.at("alloc_bytes_window"), 50u << 20);
+  EXPECT_EQ(f.at("free_bytes_window"), 38u << 20);
+  ASSERT_EQ(f.at("series").size(), 3u);
+  EXPECT_EQ(f.at("series").at(2), json::array({3.0, double(12 << 20)}));
+  EXPECT_EQ(f.at("trend").at("points"), 3);
+}
+
+TEST(JsonReport, DoesNotReorderTheCallersReport) {
+  const Report r = testing::sample_report();
+  (void)to_json(r);
+  EXPECT_EQ(r.heap[0].stack[3].function, "main.stableThing");
+}
+
+TEST(JsonReport, EmptyReportIsValid) {
+  const json j = json::parse(write_json(Report{}));
+  EXPECT_EQ(j.at("heap"), json::array());
+  EXPECT_EQ(j.at("target").at("exe"), "");
+  EXPECT_EQ(j.at("target").at("pid"), 0);
+}
+
+TEST(JsonReport, NonFiniteNumbersBecomeZero) {
+  Report r;
+  r.duration_s = std::numeric_limits<double>::infinity();
+  r.heap.push_back(testing::finding(detect::Verdict::Stable, NAN, 1, "x"));
+  const std::string text = write_json(r);
+  EXPECT_EQ(text.find("null"), std::string::npos);
+  const json j = json::parse(text);
+  EXPECT_EQ(j.at("window").at("duration_s"), 0.0);
+  EXPECT_EQ(j.at("heap").at(0).at("growth_bytes_per_s"), 0.0);
+}
+
+TEST(JsonReport, EscapesStrings) {
+  Report r;
+  r.target.exe = "/tmp/we\"ird\\path\n";
+  EXPECT_EQ(json::parse(write_json(r)).at("target").at("exe"), "/tmp/we\"ird\\path\n");
+}
+
+}  // namespace
+}  // namespace leakhound::report

@@ -1,0 +1,135 @@
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "report/terminal_writer.h"
+#include "sample_report.h"
+
+namespace leakhound::report {
+namespace {
+
+std::string render(const Report& r, TerminalOptions opt = {}) {
+  std::ostringstream out;
+  write_terminal(out, r, opt);
+  return out.str();
+}
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+TEST(TerminalReport, Header) {
+  const std::string s = render(testing::sample_report());
+  EXPECT_TRUE(contains(s, "pid 4242")) << s;
+  EXPECT_TRUE(contains(s, "/usr/bin/app"));
+  EXPECT_TRUE(contains(s, "go1.22.1"));
+  EXPECT_TRUE(contains(s, "example.com/app"));
+  EXPECT_TRUE(contains(s, "window 30.0 s, 61 GC cycles"));
+  EXPECT_TRUE(contains(s, "2,001 sampled allocations"));
+  EXPECT_TRUE(contains(s,
+                       "heap sampler was off: leakhound switched it on at rate 64 KiB for the "
+                       "window and restored it"));
+  EXPECT_TRUE(contains(s, "dropped events: 3"));
+  EXPECT_TRUE(contains(s, "note: native allocations were not traced"));
+}
+
+TEST(TerminalReport, SamplerStates) {
+  Report r = testing::sample_report();
+  r.sampler_enabled_by_us = false;
+  r.sample_rate = 524288;
+  EXPECT_TRUE(contains(render(r), "heap sampler: on at rate 512 KiB (the program's own setting)"));
+  r.sample_rate = 0;
+  r.read_only = true;
+  const std::string s = render(r);
+  EXPECT_TRUE(contains(s, "--read-only forbids switching it on")) << s;
+  EXPECT_TRUE(contains(s, "Go heap growth was not measured"));
+  r.target_exited = true;
+  EXPECT_TRUE(contains(render(r), "exited during the window"));
+}
+
+TEST(TerminalReport, FindingsRankedWithUnits) {
+  const std::string s = render(testing::sample_report());
+  EXPECT_TRUE(contains(s, "Go heap: 2 leaks, 1 growing, 4 stacks tracked")) << s;
+  const size_t first = s.find("#1");
+  const size_t second = s.find("#2");
+  const size_t third = s.find("#3");
+  ASSERT_NE(first, std::string::npos);
+  ASSERT_NE(third, std::string::npos);
+  EXPECT_LT(s.find("main.fastLeak"), s.find("main.(*cache).add"));
+  EXPECT_TRUE(contains(s.substr(first, second - first), "LEAK"));
+  EXPECT_TRUE(contains(s.substr(first, second - first), "3.0 MiB in use"));
+  EXPECT_TRUE(contains(s.substr(first, second - first), "+2.0 MiB/s"));
+  EXPECT_TRUE(contains(s.substr(first, second - first), "confidence 99.9%"));
+  EXPECT_TRUE(contains(s.substr(second, third - second), "12.0 MiB in use (196,608 objects)"));
+  EXPECT_TRUE(contains(s.substr(second, third - second), "50.0 MiB allocated, 38.0 MiB freed"));
+  EXPECT_TRUE(contains(s.substr(third), "GROWING"));
+  EXPECT_TRUE(contains(s.substr(third), "+4.0 KiB/s"));
+  EXPECT_FALSE(contains(s, "main.stableThing"));  // stable hidden by default
+  EXPECT_TRUE(
+      contains(render(testing::sample_report(), {.show_stable = true}), "main.stableThing"));
+}
+
+TEST(TerminalReport, StackLeafFirstWithRuntimeCollapsed) {
+  const std::string s = render(testing::sample_report());
+  const size_t at = s.find("#1");
+  const std::string block = s.substr(at, s.find("#2") - at);
+  // The three allocator frames on top become one line, runtime.goexit another.
+  EXPECT_TRUE(contains(block, "… 3 runtime frames")) << block;
+  EXPECT_TRUE(contains(block, "… 1 runtime frame\n"));
+  EXPECT_FALSE(contains(block, "runtime.mallocgc"));
+  EXPECT_FALSE(contains(block, "internal/runtime"));
+  EXPECT_LT(block.find("… 3 runtime frames"), block.find("main.fastLeak"));
+  EXPECT_LT(block.find("main.fastLeak"), block.find("main.handler"));
+  EXPECT_TRUE(contains(block, "app/cache.go:42"));
+  EXPECT_TRUE(contains(block, "http/server.go:2136"));
+  EXPECT_FALSE(contains(block, "/src/app/cache.go"));
+}
+
+TEST(TerminalReport, StackLines) {
+  const std::vector<Frame> stack = {{"runtime.mallocgc", "/r/malloc.go", 1, 0},
+                                    {"runtime.newobject", "/r/malloc.go", 2, 0},
+                                    {"main.a", "/x/y/z.go", 3, 0},
+                                    {"internal/runtime/atomic.Load", "", 0, 0},
+                                    {"main.b", "", 0, 0}};
+  const std::vector<StackLine> lines = stack_lines(stack);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0].collapsed, 2u);
+  EXPECT_EQ(lines[1].function, "main.a");
+  EXPECT_EQ(lines[1].location, "y/z.go:3");
+  EXPECT_EQ(lines[2].collapsed, 1u);
+  EXPECT_EQ(lines[3].location, "?");
+  EXPECT_EQ(short_file("/src/app/main.go"), "app/main.go");
+  EXPECT_EQ(short_file("main.go"), "main.go");
+  EXPECT_EQ(short_file("/main.go"), "/main.go");
+  EXPECT_FALSE(is_runtime_frame({"runtimeish.F", "", 0, 0}));
+}
+
+TEST(TerminalReport, MaxFramesAndFindings) {
+  Report r = testing::sample_report();
+  const std::string s = render(r, {.max_findings = 1, .max_frames = 1});
+  EXPECT_TRUE(contains(s, "main.fastLeak"));
+  EXPECT_FALSE(contains(s, "main.handler"));
+  EXPECT_TRUE(contains(s, "… 3 more frames")) << s;  // handler, ServeHTTP, goexit
+  EXPECT_FALSE(contains(s, "#2"));
+  EXPECT_TRUE(contains(s, "… 2 more findings not shown"));
+}
+
+TEST(TerminalReport, NothingGrowing) {
+  Report r = testing::sample_report();
+  r.heap.resize(1);  // only the stable one
+  const std::string s = render(r);
+  EXPECT_TRUE(contains(s, "No growing heap stack was found in the window.")) << s;
+  EXPECT_FALSE(contains(s, "#1"));
+  EXPECT_TRUE(contains(render(Report{}), "No growing heap stack was found in the window."));
+}
+
+TEST(TerminalReport, ColorOnlyWhenAsked) {
+  const std::string plain = render(testing::sample_report(), {.color = false});
+  EXPECT_EQ(plain.find('\033'), std::string::npos);
+  const std::string colored = render(testing::sample_report(), {.color = true});
+  EXPECT_TRUE(contains(colored, "\033[1;31mLEAK"));
+  EXPECT_TRUE(contains(colored, "\033[1;33mGROWING"));
+}
+
+}  // namespace
+}  // namespace leakhound::report

@@ -1,0 +1,54 @@
+// A report as collect/ would fill it, shared by the report writer tests.
+#pragma once
+
+#include "report/model.h"
+
+namespace leakhound::report::testing {
+
+inline HeapFinding finding(detect::Verdict v, double slope, uint64_t inuse, std::string leaf) {
+  HeapFinding f;
+  f.trend.verdict = v;
+  f.trend.slope_per_s = slope;
+  f.trend.confidence = v == detect::Verdict::Leak ? 0.9995 : 0.95;
+  f.trend.p_value = 1 - f.trend.confidence;
+  f.trend.n = 3;
+  f.inuse_bytes = inuse;
+  f.inuse_objects = inuse / 64;
+  f.stack = {
+      {"runtime.mallocgc", "/usr/local/go/src/runtime/malloc.go", 1010, 0x40a1b2},
+      {"internal/runtime/maps.newarray", "/usr/local/go/src/internal/runtime/maps/map.go", 20, 0},
+      {"runtime.makeslice", "/usr/local/go/src/runtime/slice.go", 103, 0},
+      {leaf, "/src/app/cache.go", 42, 0x4a1b2c},
+      {"main.handler", "/src/app/main.go", 88, 0},
+      {"net/http.HandlerFunc.ServeHTTP", "/usr/local/go/src/net/http/server.go", 2136, 0},
+      {"runtime.goexit", "/usr/local/go/src/runtime/asm_amd64.s", 1650, 0},
+  };
+  f.series = {{0, double(inuse) / 2}, {1.5, double(inuse) * 0.75}, {3, double(inuse)}};
+  return f;
+}
+
+inline Report sample_report() {
+  Report r;
+  r.target = {4242, "/usr/bin/app", "go1.22.1", "example.com/app"};
+  r.duration_s = 30;
+  r.dropped_events = 3;
+  r.gc_cycles = 61;
+  r.sampled_allocs = 2001;
+  r.sampled_frees = 1960;
+  r.sample_rate = 65536;
+  r.original_sample_rate = 0;
+  r.sampler_enabled_by_us = true;
+  r.notes = {"native allocations were not traced"};
+  // Deliberately out of contract order.
+  r.heap = {
+      finding(detect::Verdict::Stable, 0, 900 << 20, "main.stableThing"),
+      finding(detect::Verdict::Growing, 4096, 1 << 20, "main.slowGrow"),
+      finding(detect::Verdict::Leak, 1 << 20, 12 << 20, "main.(*cache).add"),
+      finding(detect::Verdict::Leak, 2 << 20, 3 << 20, "main.fastLeak"),
+  };
+  r.heap[2].alloc_bytes_window = 50 << 20;
+  r.heap[2].free_bytes_window = 38 << 20;
+  return r;
+}
+
+}  // namespace leakhound::report::testing
