@@ -142,7 +142,8 @@ void HeapCollector::finish(report::Report& r) {
     r.dropped_events += probes_->dropped();
   }
   probes_.reset();
-  if (auto e = restore(); !e) r.notes.push_back(e.error().message);
+  // A target that exited has nothing left to restore.
+  if (auto e = restore(); !e && t_.proc.alive()) r.notes.push_back(e.error().message);
   if (first_cycle_ && last_cycle_) r.gc_cycles = *last_cycle_ - *first_cycle_;
 
   for (const auto& [addr, c] : counts) {

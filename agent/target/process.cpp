@@ -82,12 +82,15 @@ Result<uint64_t> read_start_time(pid_t pid) {
   if (!stat) return stat.error();
   // comm (field 2) may contain spaces and parens: parse after the last ')'.
   size_t rp = stat->rfind(')');
-  if (rp == std::string::npos) return make_error("malformed /proc/{}/stat", pid);
+  if (rp == std::string::npos || rp + 2 >= stat->size())
+    return make_error("malformed /proc/{}/stat", pid);
   std::istringstream in(stat->substr(rp + 2));
   std::string field;
-  // Fields after comm start at 3; starttime is field 22.
+  // Fields after comm start at 3 (state); starttime is field 22.
   for (int i = 3; i <= 22; i++) {
     if (!(in >> field)) return make_error("malformed /proc/{}/stat", pid);
+    // A zombie has exited: its memory and mappings are gone.
+    if (i == 3 && (field == "Z" || field == "X")) return make_error("PID {} has exited", pid);
   }
   uint64_t v = 0;
   if (!parse_dec(field, v)) return make_error("malformed /proc/{}/stat", pid);

@@ -47,7 +47,8 @@ class Process {
   uint64_t exe_dev_ = 0, exe_ino_ = 0;
 };
 
-// Start time (field 22 of /proc/PID/stat) or an Error when the process is gone.
+// Start time (field 22 of /proc/PID/stat) or an Error when the process is
+// gone or a zombie.
 Result<uint64_t> read_start_time(pid_t pid);
 
 }  // namespace leakhound::target

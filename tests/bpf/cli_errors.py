@@ -55,9 +55,10 @@ def case_bad_duration():
 
 
 def case_not_root():
-    t = lhtest.Target([lhtest.target_path("heapleak", "1.26", "default"), "-churn", "1"])
+    t = lhtest.Target([lhtest.target_path("heapleak", "1.26", "default"), "-churn", "1",
+                       "-interval", "100ms"])
     try:
-        t.wait_for("^ready")
+        t.wait_for("^tick=")
         p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                             "--inh-caps=-all", lhtest.LEAKHOUND, "attach", str(t.pid),
                             "--duration", "1s"], capture_output=True, text=True, timeout=60)
