@@ -7,7 +7,7 @@ PKGS=(
   build-essential cmake ninja-build pkg-config git
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   libcli11-dev libspdlog-dev libfmt-dev libgtest-dev googletest
-  nlohmann-json3-dev libcapstone-dev
+  nlohmann-json3-dev libcapstone-dev clang-format python3 util-linux
   golang-go
 )
 

@@ -64,7 +64,7 @@ int run(const AttachArgs& a) {
     return 1;
   }
   if (a.json) {
-    std::cout << report::write_json(*report) << "\n";
+    std::cout << report::write_json(*report);
   } else {
     report::TerminalOptions topts;
     topts.color = !a.no_color && isatty(STDOUT_FILENO);

@@ -55,9 +55,7 @@ Result<std::unique_ptr<HeapCollector>> HeapCollector::start(const GoTarget& t,
     c->rate_ = opts.enable_rate;
     r.sampler_enabled_by_us = true;
     r.notes.push_back(fmt::format(
-        "heap sampler was off ({}); leakhound switched it on at MemProfileRate={} for the window "
-        "and restored it after. Allocations made before attach are not in the heap figures.",
-        why, opts.enable_rate));
+        "the heap sampler was off ({}): heap figures cover allocations since attach only", why));
   }
   r.sample_rate = c->rate_;
 

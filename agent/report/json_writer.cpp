@@ -8,7 +8,8 @@
 namespace leakhound::report {
 namespace {
 
-using nlohmann::json;
+// Ordered: keys come out in contract order, "schema" first.
+using json = nlohmann::ordered_json;
 
 // JSON has no NaN or infinity (nlohmann would write null); statistics are
 // finite by construction, this keeps a consumer's parser safe regardless.

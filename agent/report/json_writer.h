@@ -11,11 +11,11 @@
 namespace leakhound::report {
 
 // Findings come out in contract order (sort_findings) whatever the order in r.
-nlohmann::json to_json(const Report& r);
+nlohmann::ordered_json to_json(const Report& r);
 
 // to_json(r), indented by two spaces, with a trailing newline.
 std::string write_json(const Report& r);
 
-nlohmann::json frame_to_json(const Frame& f);
+nlohmann::ordered_json frame_to_json(const Frame& f);
 
 }  // namespace leakhound::report

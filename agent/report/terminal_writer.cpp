@@ -45,15 +45,14 @@ void write_header(std::ostream& out, const Report& r, const Style& st) {
                      group_thousands(r.sampled_allocs), group_thousands(r.sampled_frees));
   if (r.sampler_enabled_by_us) {
     out << fmt::format(
-        "  heap sampler was off: leakhound switched it on at rate {} for the window and restored "
-        "it\n",
+        "  heap sampler: off in the program; leakhound switched it on at {} for the window and "
+        "restored it\n",
         human_bytes_compact(static_cast<double>(r.sample_rate)));
   } else if (r.sample_rate > 0) {
     out << fmt::format("  heap sampler: on at rate {} (the program's own setting)\n",
                        human_bytes_compact(static_cast<double>(r.sample_rate)));
   } else {
-    out << "  heap sampler: off" << (r.read_only ? ", and --read-only forbids switching it on" : "")
-        << ": Go heap growth was not measured\n";
+    out << "  heap sampler: off: Go heap growth was not measured\n";
   }
   if (r.dropped_events > 0) {
     out << st(kYellow, fmt::format("  dropped events: {} (buffers were full; counts are low)",
@@ -103,7 +102,8 @@ void write_finding(std::ostream& out, size_t rank, const HeapFinding& f, const T
                      group_thousands(f.inuse_objects), human_rate(t.slope_per_s),
                      percent(std::min(t.confidence, 0.999)));
   if (f.alloc_bytes_window > 0 || f.free_bytes_window > 0) {
-    out << fmt::format("      in the window: {} allocated, {} freed, over {} GC cycles\n",
+    // t.n counts series points (post-GC snapshots taken at each poll), not GC cycles.
+    out << fmt::format("      in the window: {} allocated, {} freed; trend over {} post-GC points\n",
                        human_bytes(static_cast<double>(f.alloc_bytes_window)),
                        human_bytes(static_cast<double>(f.free_bytes_window)), t.n);
   }

@@ -3,6 +3,7 @@
 never crashes; a target that exits mid-window yields the partial report."""
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -79,6 +80,36 @@ def case_target_exits():
     assert rep["target_exited"] is True, rep
     assert rep["window"]["duration_s"] < 15, rep["window"]
     assert any("exited" in n for n in rep["notes"]), rep["notes"]
+
+
+def interrupted(sig):
+    """SIGINT/SIGTERM end the window: partial report, probes gone, sampler restored."""
+    t = lhtest.Target([lhtest.target_path("heapleak", "1.26", "default"), "-interval", "100ms"])
+    try:
+        t.wait_for("^tick=")
+        p = subprocess.Popen([lhtest.LEAKHOUND, "attach", str(t.pid), "--duration", "120s",
+                              "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        t.wait_for("memprofilerate=65536")  # the window has begun
+        time.sleep(2)
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, f"exit {p.returncode}: {err}"
+        rep = json.loads(out)
+        assert rep["window"]["duration_s"] < 60, rep["window"]
+        assert any("interrupted" in n for n in rep["notes"]), rep["notes"]
+        time.sleep(0.5)
+        assert t.ticks()[-1][1]["memprofilerate"] == "0", "sampler not restored"
+        assert t.proc.poll() is None, "target died"
+    finally:
+        t.stop()
+
+
+def case_sigint():
+    interrupted(signal.SIGINT)
+
+
+def case_sigterm():
+    interrupted(signal.SIGTERM)
 
 
 def main():

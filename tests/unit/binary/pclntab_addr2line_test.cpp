@@ -58,10 +58,9 @@ class Addr2line : public ::testing::TestWithParam<Target> {};
 
 TEST_P(Addr2line, FramesMatchGoToolchain) {
   const Target& target = GetParam();
-  if (local_go_minor() == 0) GTEST_SKIP() << "no go toolchain on PATH: cross-check skipped";
-  if (target.minor() > local_go_minor()) {
-    GTEST_SKIP() << "local go 1." << local_go_minor() << " may not read go" << target.version;
-  }
+  // scripts/setup.sh installs go; the pclntab format (magic 0xfffffff1) has not
+  // changed since 1.20, so the machine's go reads newer releases' tables too.
+  ASSERT_NE(local_go_minor(), 0) << "no go toolchain on PATH (scripts/setup.sh installs one)";
   auto elf = testing::open_target(target);
   ASSERT_TRUE(elf);
   auto t = Pclntab::load(*elf);

@@ -107,5 +107,11 @@ TEST(JsonReport, EscapesStrings) {
   EXPECT_EQ(json::parse(write_json(r)).at("target").at("exe"), "/tmp/we\"ird\\path\n");
 }
 
+TEST(JsonReport, SchemaComesFirst) {
+  // Keys keep the contract's order, so a human reading the JSON sees the schema first.
+  const std::string text = write_json(testing::sample_report());
+  EXPECT_EQ(text.rfind("{\n  \"schema\": \"leakhound.report/v1\"", 0), 0u) << text.substr(0, 80);
+}
+
 }  // namespace
 }  // namespace leakhound::report
