@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Go heap: counts the runtime's own profiled allocations and frees per
- * memory-profile bucket. The runtime samples about one allocation per
- * MemProfileRate bytes, so these probes fire rarely; probing every allocation
- * (mallocgc) would cost ~10x in allocation-heavy programs (DESIGN.md). */
+/* Go heap. Always: one probe on runtime.mProf_Flush, which publishes the heap
+ * profile once per GC cycle, so user space reads the runtime's buckets right
+ * after each GC and knows when it happened. Optionally (--heap-events): the
+ * runtime's own profiled allocations and frees, counted per memory-profile
+ * bucket. The runtime samples about one allocation per MemProfileRate bytes,
+ * so those fire far less often than allocations, but still once per sample:
+ * each uprobe hit costs microseconds, which adds up at GB/s allocation rates
+ * (docs/benchmarks.md). Probing every allocation (mallocgc) would cost ~10x. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -22,6 +26,13 @@ struct {
 	__type(key, struct lh_bucket_key);
 	__type(value, struct lh_bucket_counts);
 } bucket_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, lh_u32); /* tgid */
+	__type(value, struct lh_gc_state);
+} gc_state SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -74,5 +85,26 @@ int BPF_KPROBE(go_mprof_free)
 	struct lh_bucket_counts *c = counts_for(GO_ARG1(ctx));
 	if (c)
 		__sync_fetch_and_add(&c->frees, 1);
+	return 0;
+}
+
+/* runtime.mProf_Flush(), every Go version: publishes the heap profile of the
+ * GC cycle that just ended (called from gcMarkTermination). */
+SEC("uprobe")
+int BPF_KPROBE(go_mprof_flush)
+{
+	lh_u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct lh_gc_state *st = bpf_map_lookup_elem(&gc_state, &tgid);
+	if (!st) {
+		struct lh_gc_state zero = {};
+		bpf_map_update_elem(&gc_state, &tgid, &zero, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&gc_state, &tgid);
+		if (!st) {
+			count_drop(LH_DROP_GC_MAP_FULL);
+			return 0;
+		}
+	}
+	__sync_fetch_and_add(&st->cycles, 1);
+	st->last_ns = bpf_ktime_get_ns();
 	return 0;
 }

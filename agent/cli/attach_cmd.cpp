@@ -26,6 +26,7 @@ struct AttachArgs {
   bool json = false;
   bool read_only = false;
   bool no_color = false;
+  bool heap_events = false;
   size_t top = 10;
 };
 
@@ -55,6 +56,7 @@ int run(const AttachArgs& a) {
   opts.duration_s = *duration;
   opts.interval_s = *interval;
   opts.read_only = a.read_only;
+  opts.heap.sample_events = a.heap_events;
   ProgressBar bar(*duration, isatty(STDERR_FILENO));
   collect::AttachHooks hooks{&g_stop, [&](double t) { bar.update(t); }};
   auto report = collect::run_attach(opts, hooks);
@@ -87,6 +89,9 @@ Runner add_attach(CLI::App& app, const GlobalOptions&) {
   app.add_flag("--json", a->json, "print the report as JSON (leakhound.report/v1)");
   app.add_flag("--read-only", a->read_only,
                "never write into the target (a switched-off heap sampler stays off)");
+  app.add_flag("--heap-events", a->heap_events,
+               "also probe every profiled allocation and free (real-time counts per stack; "
+               "costs one uprobe hit per heap sample: see docs/benchmarks.md)");
   app.add_flag("--no-color", a->no_color, "no ANSI colors in the terminal report");
   app.add_option("--top", a->top, "findings shown in the terminal report")->capture_default_str();
   return [a] { return run(*a); };

@@ -44,7 +44,7 @@ Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& 
       r.target_exited = true;
       break;
     }
-    if (auto e = (*heap)->poll(now); !e) {
+    if (auto e = (*heap)->poll(); !e) {
       if (!t.proc.alive()) {
         r.target_exited = true;
         break;

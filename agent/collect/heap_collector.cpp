@@ -1,5 +1,7 @@
 #include "collect/heap_collector.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -28,9 +30,11 @@ Result<std::unique_ptr<HeapCollector>> HeapCollector::start(const GoTarget& t,
                                                             report::Report& r) {
   std::unique_ptr<HeapCollector> c(new HeapCollector(t, mem, opts));
   const auto& s = t.syms;
-  if (!s.mem_profile_rate || !s.mbuckets || !s.mprof_cycle)
+  if (!s.mem_profile_rate || !s.mbuckets)
     return make_error("PID {}: the runtime's heap-profile variables were not found", t.proc.pid());
-  if (!s.fn_setprofilebucket || !s.fn_mprof_free)
+  if (!s.fn_mprof_flush)
+    return make_error("PID {}: runtime.mProf_Flush not found in the binary", t.proc.pid());
+  if (opts.sample_events && (!s.fn_setprofilebucket || !s.fn_mprof_free))
     return make_error("PID {}: runtime.setprofilebucket / runtime.mProf_Free not found",
                       t.proc.pid());
 
@@ -60,17 +64,26 @@ Result<std::unique_ptr<HeapCollector>> HeapCollector::start(const GoTarget& t,
   r.sample_rate = c->rate_;
 
   // Offsets into the executable file, where uprobes attach.
-  auto off_spb = t.elf.vaddr_to_offset(s.fn_setprofilebucket);
-  auto off_free = t.elf.vaddr_to_offset(s.fn_mprof_free);
-  if (!off_spb || !off_free) return make_error("PID {}: cannot map probe addresses to the file",
-                                               t.proc.pid());
-  probes::GoHeapConfig pc{t.proc.exe_link(), t.proc.pid(), *off_spb, *off_free, opts.max_buckets};
+  auto file_offset = [&](uint64_t addr) -> Result<uint64_t> {
+    if (addr == 0) return uint64_t{0};
+    return t.elf.vaddr_to_offset(addr);
+  };
+  auto off_flush = file_offset(s.fn_mprof_flush);
+  auto off_spb = file_offset(opts.sample_events ? s.fn_setprofilebucket : 0);
+  auto off_free = file_offset(opts.sample_events ? s.fn_mprof_free : 0);
+  if (!off_flush || !off_spb || !off_free)
+    return make_error("PID {}: cannot map probe addresses to the file", t.proc.pid());
+  probes::GoHeapConfig pc{t.proc.exe_link(), t.proc.pid(), *off_flush,        *off_spb,
+                          *off_free,         opts.sample_events, opts.max_buckets};
   auto probes = probes::GoHeapProbes::attach(pc);
   if (!probes) return probes.error();
   c->probes_.emplace(std::move(*probes));
 
   c->reader_ = std::make_unique<goruntime::BucketReader>(mem, t.layout, t.runtime_addr(s.mbuckets));
   c->active_ = true;
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  c->start_ns_ = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
   if (auto e = c->snapshot(0); !e) return e.error();
   return c;
 }
@@ -80,14 +93,15 @@ Result<void> HeapCollector::restore() {
   return sampler_->restore();
 }
 
-Result<void> HeapCollector::poll(double t_s) {
+Result<void> HeapCollector::poll() {
   if (!active_) return {};
-  auto cycle = goruntime::read_mprof_cycle(mem_, t_.layout, t_.runtime_addr(t_.syms.mprof_cycle));
-  if (!cycle) return cycle.error();
-  if (!first_cycle_) first_cycle_ = *cycle;
-  if (last_cycle_ && *cycle == *last_cycle_) return {};
-  last_cycle_ = *cycle;
-  return snapshot(t_s);
+  auto gc = probes_->read_gc(static_cast<uint32_t>(t_.proc.pid()));
+  if (!gc) return gc.error();
+  if (gc->cycles == gc_cycles_) return {};  // no GC since the last point: nothing new
+  gc_cycles_ = gc->cycles;
+  // Time the point at the GC that published it, not at the poll.
+  double t_s = gc->last_ns > start_ns_ ? static_cast<double>(gc->last_ns - start_ns_) / 1e9 : 0;
+  return snapshot(std::max(t_s, last_t_));
 }
 
 Result<void> HeapCollector::snapshot(double t_s) {
@@ -109,6 +123,7 @@ Result<void> HeapCollector::snapshot(double t_s) {
       }
       git->second.buckets.push_back(addr);
       it = bucket_group_.emplace(addr, key).first;
+      baseline_[addr] = have_snapshot_ || !b.record_ok ? goruntime::BucketRecord{} : b.record;
     }
     if (!b.record_ok) continue;
     Group& g = groups_[it->second];
@@ -132,23 +147,37 @@ void HeapCollector::finish(report::Report& r) {
     return;
   }
   std::unordered_map<uint64_t, probes::BucketCounts> counts;
-  if (probes_) {
+  const bool probes_events = probes_ && probes_->sample_events();
+  r.heap_events = probes_events;
+  if (probes_events) {
     if (auto c = probes_->read_counts(static_cast<uint32_t>(t_.proc.pid())); c)
       counts = std::move(*c);
     else
       r.notes.push_back("probe counters unreadable: " + c.error().message);
-    r.dropped_events += probes_->dropped();
   }
+  if (probes_) r.dropped_events += probes_->dropped();
   probes_.reset();
   // A target that exited has nothing left to restore.
   if (auto e = restore(); !e && t_.proc.alive()) r.notes.push_back(e.error().message);
-  if (first_cycle_ && last_cycle_) r.gc_cycles = *last_cycle_ - *first_cycle_;
+  r.gc_cycles = gc_cycles_;
 
-  for (const auto& [addr, c] : counts) {
-    r.sampled_allocs += c.allocs;
-    r.sampled_frees += c.frees;
-  }
+  // Sampled allocations and frees of one bucket during the window: as they
+  // happened (--heap-events) or as published by the GC cycles seen.
   const auto& buckets = reader_->buckets();
+  auto window = [&](uint64_t addr, const goruntime::Bucket& b) {
+    goruntime::BucketRecord w;
+    if (probes_events) {
+      auto cit = counts.find(addr);
+      if (cit == counts.end()) return w;
+      return goruntime::BucketRecord{cit->second.allocs, cit->second.frees,
+                                     cit->second.allocs * b.size, cit->second.frees * b.size};
+    }
+    const goruntime::BucketRecord& base = baseline_[addr];
+    auto delta = [](uint64_t now, uint64_t then) { return now > then ? now - then : 0; };
+    return goruntime::BucketRecord{
+        delta(b.record.allocs, base.allocs), delta(b.record.frees, base.frees),
+        delta(b.record.alloc_bytes, base.alloc_bytes), delta(b.record.free_bytes, base.free_bytes)};
+  };
   for (auto& [key, g] : groups_) {
     report::HeapFinding f;
     f.trend = detect::analyze(g.series, opts_.trend);
@@ -156,13 +185,14 @@ void HeapCollector::finish(report::Report& r) {
     f.inuse_objects = static_cast<uint64_t>(std::max(0.0, std::round(g.inuse.objects)));
     for (uint64_t addr : g.buckets) {
       auto bit = buckets.find(addr);
-      auto cit = counts.find(addr);
-      if (bit == buckets.end() || cit == counts.end()) continue;
-      double sz = static_cast<double>(bit->second.size);
-      Unsampled a = unsample(static_cast<double>(cit->second.allocs),
-                             static_cast<double>(cit->second.allocs) * sz, rate_);
-      Unsampled fr = unsample(static_cast<double>(cit->second.frees),
-                              static_cast<double>(cit->second.frees) * sz, rate_);
+      if (bit == buckets.end()) continue;
+      const goruntime::BucketRecord w = window(addr, bit->second);
+      r.sampled_allocs += w.allocs;
+      r.sampled_frees += w.frees;
+      Unsampled a = unsample(static_cast<double>(w.allocs), static_cast<double>(w.alloc_bytes),
+                             rate_);
+      Unsampled fr = unsample(static_cast<double>(w.frees), static_cast<double>(w.free_bytes),
+                              rate_);
       f.alloc_objects_window += static_cast<uint64_t>(a.objects);
       f.alloc_bytes_window += static_cast<uint64_t>(a.bytes);
       f.free_objects_window += static_cast<uint64_t>(fr.objects);

@@ -1,6 +1,8 @@
 // Go heap capability: outstanding sampled heap per allocation stack, from the
-// runtime's memory-profile buckets (post-GC view, history since process start)
-// and the go_heap probes (profiled allocations and frees during the window).
+// runtime's memory-profile buckets (post-GC view, history since process
+// start), read right after each GC cycle that the go_heap probe on
+// runtime.mProf_Flush reports; with --heap-events also the profiled
+// allocations and frees during the window, per bucket, as they happen.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +25,7 @@ namespace leakhound::collect {
 struct HeapOptions {
   bool read_only = false;
   int64_t enable_rate = goruntime::kEnableRate;
+  bool sample_events = false;    // --heap-events: probe every profiled allocation and free
   uint32_t max_buckets = 65536;  // BPF map size
   detect::TrendConfig trend;
   size_t max_findings = 200;  // stable findings beyond this are dropped from the report
@@ -46,8 +49,8 @@ class HeapCollector {
                                                       report::Report& r);
   ~HeapCollector();
 
-  // Takes a series point when the runtime finished a GC cycle since the last poll.
-  Result<void> poll(double t_s);
+  // Takes a series point, timed at the GC, when a GC cycle ended since the last poll.
+  Result<void> poll();
   // Fills heap findings, GC and event counts; restores the sampler.
   void finish(report::Report& r);
   // Puts the sampler back now (also done by finish and the destructor).
@@ -72,11 +75,15 @@ class HeapCollector {
   std::unique_ptr<goruntime::BucketReader> reader_;
   int64_t rate_ = 0;
   bool active_ = false;  // false: sampler off and read-only, nothing to measure
-  std::optional<uint32_t> first_cycle_, last_cycle_;
+  uint64_t start_ns_ = 0;  // CLOCK_MONOTONIC at start: series time 0
+  uint64_t gc_cycles_ = 0;
   double last_t_ = 0;
   bool have_snapshot_ = false;
   std::unordered_map<std::string, Group> groups_;     // key: raw PC bytes
   std::unordered_map<uint64_t, std::string> bucket_group_;
+  // Each bucket's counters when first seen (zero for buckets born in the
+  // window): the window's allocations and frees are the difference.
+  std::unordered_map<uint64_t, goruntime::BucketRecord> baseline_;
 };
 
 }  // namespace leakhound::collect

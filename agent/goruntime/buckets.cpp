@@ -90,11 +90,4 @@ Result<void> BucketReader::refresh_records() {
   return {};
 }
 
-Result<uint32_t> read_mprof_cycle(const target::MemoryReader& mem, const ProfileLayout& l,
-                                  uint64_t addr) {
-  auto v = mem.read_value<uint32_t>(addr);
-  if (!v) return v.error();
-  return *v >> l.mprof_cycle_shift;
-}
-
 }  // namespace leakhound::goruntime

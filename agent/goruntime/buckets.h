@@ -59,9 +59,4 @@ class BucketReader {
   size_t rejected_ = 0;
 };
 
-// Reads runtime.mProfCycle: the number of completed GC cycles whose profile
-// data was published.
-Result<uint32_t> read_mprof_cycle(const target::MemoryReader& mem, const ProfileLayout& l,
-                                  uint64_t addr);
-
 }  // namespace leakhound::goruntime

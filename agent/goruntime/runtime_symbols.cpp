@@ -286,6 +286,7 @@ Result<RuntimeSymbols> resolve_runtime_symbols(const binary::ElfFile& elf,
   out.fn_profilealloc = fn("runtime.profilealloc");
   out.fn_free_special = fn("runtime.freeSpecial");
   out.fn_mallocgc = fn("runtime.mallocgc");
+  out.fn_mprof_flush = fn("runtime.mProf_Flush");
 
   const bool use_symtab = !options.ignore_symtab && elf.has_symtab();
   auto sym = [&](std::string_view name) -> uint64_t {

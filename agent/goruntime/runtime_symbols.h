@@ -27,6 +27,8 @@ struct RuntimeSymbols {
   // function entries (link-time), from the pclntab: 0 when absent
   uint64_t fn_mprof_malloc = 0, fn_mprof_free = 0, fn_setprofilebucket = 0, fn_profilealloc = 0,
            fn_free_special = 0, fn_mallocgc = 0;
+  // Publishes a GC cycle's heap profile; called once per GC by gcMarkTermination.
+  uint64_t fn_mprof_flush = 0;
   // Why a best-effort global (allgs, allglen) is 0; empty when all were found.
   std::vector<std::string> notes;
 };

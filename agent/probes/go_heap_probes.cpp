@@ -37,29 +37,55 @@ Result<Link> attach_uprobe(bpf_program* prog, const GoHeapConfig& cfg, uint64_t 
 
 Result<GoHeapProbes> GoHeapProbes::attach(const GoHeapConfig& cfg) {
   install_libbpf_logger();
-  if (cfg.setprofilebucket_offset == 0 || cfg.mprof_free_offset == 0)
-    return make_error("internal: go_heap probes need both probe offsets");
+  if (cfg.mprof_flush_offset == 0 ||
+      (cfg.sample_events && (cfg.setprofilebucket_offset == 0 || cfg.mprof_free_offset == 0)))
+    return make_error("internal: go_heap probes need their probe offsets");
 
   GoHeapProbes p;
+  p.sample_events_ = cfg.sample_events;
   p.skel_.reset(go_heap__open());
   if (!p.skel_) return errno_error(errno, "cannot open the go_heap BPF object");
   if (bpf_map__set_max_entries(p.skel_->maps.bucket_counts, cfg.max_buckets))
     return errno_error(errno, "cannot size the bucket map");
+  if (!cfg.sample_events) {
+    bpf_program__set_autoload(p.skel_->progs.go_setprofilebucket, false);
+    bpf_program__set_autoload(p.skel_->progs.go_mprof_free, false);
+  }
   if (int err = go_heap__load(p.skel_.get()); err) {
     return errno_error(-err,
                        "cannot load the go_heap BPF programs (are you root, or do you have "
                        "CAP_BPF and CAP_PERFMON?)");
   }
-  auto l1 = attach_uprobe(p.skel_->progs.go_setprofilebucket, cfg, cfg.setprofilebucket_offset,
-                          "runtime.setprofilebucket");
-  if (!l1) return l1.error();
-  p.links_.push_back(std::move(*l1));
-  auto l2 = attach_uprobe(p.skel_->progs.go_mprof_free, cfg, cfg.mprof_free_offset,
-                          "runtime.mProf_Free");
-  if (!l2) return l2.error();
-  p.links_.push_back(std::move(*l2));
+  struct Probe {
+    bpf_program* prog;
+    uint64_t offset;
+    const char* what;
+    bool wanted;
+  };
+  const Probe table[] = {
+      {p.skel_->progs.go_mprof_flush, cfg.mprof_flush_offset, "runtime.mProf_Flush", true},
+      {p.skel_->progs.go_setprofilebucket, cfg.setprofilebucket_offset,
+       "runtime.setprofilebucket", cfg.sample_events},
+      {p.skel_->progs.go_mprof_free, cfg.mprof_free_offset, "runtime.mProf_Free",
+       cfg.sample_events},
+  };
+  for (const Probe& pr : table) {
+    if (!pr.wanted) continue;
+    auto l = attach_uprobe(pr.prog, cfg, pr.offset, pr.what);
+    if (!l) return l.error();
+    p.links_.push_back(std::move(*l));
+  }
   spdlog::debug("go_heap: {} uprobes attached to {}", p.links_.size(), cfg.binary);
   return p;
+}
+
+Result<GcState> GoHeapProbes::read_gc(uint32_t tgid) const {
+  lh_gc_state st{};
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.gc_state), &tgid, &st)) {
+    if (errno == ENOENT) return GcState{};  // no GC since attach
+    return errno_error(errno, "cannot read the GC map");
+  }
+  return GcState{st.cycles, st.last_ns};
 }
 
 Result<std::unordered_map<uint64_t, BucketCounts>> GoHeapProbes::read_counts(

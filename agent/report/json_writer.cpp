@@ -90,6 +90,7 @@ json to_json(const Report& r) {
       {"summary",
        {{"heap_leaks", leaks}, {"heap_growing", growing}, {"heap_stacks", r.heap.size()}}},
       {"gc_cycles", r.gc_cycles},
+      {"heap_events", r.heap_events},
       {"sampled_allocs", r.sampled_allocs},
       {"sampled_frees", r.sampled_frees},
       {"sampler",

@@ -35,7 +35,8 @@ struct Report {
   double duration_s = 0;
   uint64_t dropped_events = 0;
   uint64_t gc_cycles = 0;       // GC cycles seen during the window
-  uint64_t sampled_allocs = 0;  // profiled-allocation events seen by the probes
+  bool heap_events = false;     // --heap-events: per-sample probes were on
+  uint64_t sampled_allocs = 0;  // heap samples taken during the window
   uint64_t sampled_frees = 0;
   int64_t sample_rate = 0;             // MemProfileRate in effect during the window
   int64_t original_sample_rate = 0;    // before attach

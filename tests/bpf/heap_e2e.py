@@ -129,6 +129,27 @@ def case_read_only(minor, variant):
     assert any("read-only" in n for n in rep["notes"]), rep["notes"]
 
 
+def case_heap_events(minor, variant):
+    """--heap-events: the per-sample probes count the window's allocations as they happen."""
+    t = start(minor, variant, RATE, DEFAULT_LEAK_SIZE)
+    try:
+        t0 = time.monotonic()
+        rep, _ = lhtest.attach_json(t.pid, "8s", ["--heap-events"])
+        t1 = time.monotonic()
+        time.sleep(1)
+        check_unchanged(t, 0, t0, t1)
+    finally:
+        t.stop()
+    assert rep["heap_events"] is True
+    assert rep["sampled_allocs"] > 0 and rep["sampled_frees"] > 0, rep
+    top = rep["heap"][0]
+    assert lhtest.first_user_frame(top)["function"] == "main.leakOne"
+    # Allocated in the window ~ leak rate x window: within sampling noise.
+    leaked = top["alloc_bytes_window"] / rep["window"]["duration_s"]
+    assert 0.7 * RATE < leaked < 1.3 * RATE, f"window allocations {leaked:.0f} B/s"
+    assert rep["dropped_events"] == 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--versions", default=",".join(lhtest.MINORS))
@@ -145,6 +166,7 @@ def main():
             if var in a.variants.split(","):
                 cases.append((f"control go{minor} {var}", case_control, minor, var))
     cases.append(("read-only go1.26 default", case_read_only, "1.26", "default"))
+    cases.append(("heap-events go1.26 default", case_heap_events, "1.26", "default"))
     with cf.ThreadPoolExecutor(max_workers=a.jobs) as ex:
         for c in cases:
             ex.submit(res.run, *c)

@@ -163,15 +163,3 @@ TEST(Buckets, GarbageIsAnErrorNotACrash) {
     EXPECT_LE(r.buckets().size(), 50u);
   }
 }
-
-TEST(Buckets, MProfCycle) {
-  ProfileLayout l = layout_for(26);
-  target::FakeMemory mem;
-  std::vector<uint8_t> v(4);
-  uint32_t raw = (41u << 1) | 1;
-  std::memcpy(v.data(), &raw, 4);
-  mem.map(0x5000, v);
-  auto c = read_mprof_cycle(mem, l, 0x5000);
-  ASSERT_TRUE(c);
-  EXPECT_EQ(*c, 41u);
-}

@@ -1,0 +1,3 @@
+module leakhound.bench/alloc
+
+go 1.21
