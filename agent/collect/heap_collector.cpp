@@ -198,6 +198,8 @@ void HeapCollector::finish(report::Report& r) {
       f.free_objects_window += static_cast<uint64_t>(fr.objects);
       f.free_bytes_window += static_cast<uint64_t>(fr.bytes);
     }
+    detect::require_retention(f.trend, static_cast<double>(f.alloc_bytes_window), last_t_,
+                              opts_.min_retained_fraction);
     if (f.inuse_bytes == 0 && f.alloc_objects_window == 0 &&
         f.trend.verdict == detect::Verdict::Stable)
       continue;

@@ -28,6 +28,10 @@ struct HeapOptions {
   bool sample_events = false;    // --heap-events: probe every profiled allocation and free
   uint32_t max_buckets = 65536;  // BPF map size
   detect::TrendConfig trend;
+  // Growth below this share of the stack's allocations in the window is churn
+  // (detect::require_retention). 1%: a leaking stack in a test target keeps
+  // ~100%, churning stacks ~0.03% (tests/targets/go/heapleak).
+  double min_retained_fraction = 0.01;
   size_t max_findings = 200;  // stable findings beyond this are dropped from the report
 };
 

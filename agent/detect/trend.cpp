@@ -246,4 +246,14 @@ Trend analyze(const std::vector<Point>& series, const TrendConfig& cfg) {
   return tr;
 }
 
+void require_retention(Trend& t, double allocated_in_window, double window_s,
+                       double min_fraction) {
+  if (t.verdict == Verdict::Stable || allocated_in_window <= 0 || window_s <= 0) return;
+  t.retained_fraction = std::max(0.0, t.slope_per_s * window_s / allocated_in_window);
+  if (t.retained_fraction < min_fraction) {
+    t.verdict = Verdict::Stable;
+    t.reason = "growth is a tiny share of what the stack allocates: churn, not retention";
+  }
+}
+
 }  // namespace leakhound::detect

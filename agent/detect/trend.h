@@ -58,6 +58,7 @@ struct Trend {
   double mk_var = 0;           // variance of S under no trend, tie-corrected
   double ar1 = 0;              // lag-1 autocorrelation removed before the MK test (0: none)
   double relative_growth = 0;  // slope * window / |last value|
+  double retained_fraction = -1;  // growth / allocated in the window (-1: not applied)
   double signal_to_noise = 0;  // slope * window / robust scatter around the fit
   double first_half_slope_per_s = 0;
   double second_half_slope_per_s = 0;
@@ -67,5 +68,13 @@ struct Trend {
 };
 
 Trend analyze(const std::vector<Point>& series, const TrendConfig& cfg);
+
+// For heap series: a stack that keeps what it allocates grows by a fair share
+// of its allocations; a stack that churns (allocates much, frees it all) only
+// looks like it grows when the window happens to start and end at different
+// points of its GC cycles, by a tiny share of its allocations, which shrinks as
+// the window gets longer. Below min_fraction the verdict drops to stable.
+void require_retention(Trend& t, double allocated_in_window, double window_s,
+                       double min_fraction);
 
 }  // namespace leakhound::detect

@@ -45,6 +45,7 @@ json finding_to_json(const HeapFinding& f) {
         {"drift_z", finite(t.drift_z)},
         {"relative_growth", finite(t.relative_growth)},
         {"signal_to_noise", finite(t.signal_to_noise)},
+        {"retained_fraction", finite(t.retained_fraction)},
         {"first_half_growth_bytes_per_s", finite(t.first_half_slope_per_s)},
         {"second_half_growth_bytes_per_s", finite(t.second_half_slope_per_s)},
         {"reason", std::string(t.reason)}}},

@@ -34,3 +34,46 @@ TEST(Recorded, SteadyLeakWithCorrelatedResiduals) {
 
 }  // namespace
 }  // namespace leakhound::detect
+
+namespace leakhound::detect {
+namespace {
+
+// Go 1.26 heapleak: main.churnOne's post-GC in-use over 15 s while it
+// allocated ~1.4 GB and freed it all. Its rise passed the trend tests
+// (growing, p 0.005, signal/noise 2.1) but is 0.03% of what it allocated.
+TEST(Recorded, ChurnIsNotRetention) {
+  const double v[] = {74069,  1098107, 288256, 865458, 67605,  652138, 74069,  141674,
+                      289812, 437950,  222207, 296276, 363881, 141674, 214187, 370345,
+                      289812, 713279,  1006058, 1083239, 512019, 444414, 801831, 734226,
+                      569182, 363881,  437950, 851842, 713279, 793812, 512019};
+  std::vector<Point> s;
+  for (size_t i = 0; i < std::size(v); i++) s.push_back({0.5 * static_cast<double>(i), v[i]});
+  Trend t = analyze(s, TrendConfig{});
+  ASSERT_NE(t.verdict, Verdict::Leak);  // the trend tests alone
+  t.verdict = Verdict::Leak;            // as if they had passed
+  require_retention(t, 1.4e9, 15, 0.01);
+  EXPECT_EQ(t.verdict, Verdict::Stable);
+  EXPECT_LT(t.retained_fraction, 0.001);
+}
+
+TEST(Retention, KeepsWhatALeakRetains) {
+  Trend t;
+  t.verdict = Verdict::Leak;
+  t.slope_per_s = 1 << 20;
+  require_retention(t, 15.0 * (1 << 20), 15, 0.01);  // keeps all it allocates
+  EXPECT_EQ(t.verdict, Verdict::Leak);
+  EXPECT_DOUBLE_EQ(t.retained_fraction, 1.0);
+  Trend partial = t;  // keeps 2% of 50 MiB/s
+  require_retention(partial, 15.0 * 50 * (1 << 20), 15, 0.01);
+  EXPECT_EQ(partial.verdict, Verdict::Leak);
+  EXPECT_NEAR(partial.retained_fraction, 0.02, 1e-9);
+  Trend unknown;  // allocations not known: no judgement
+  unknown.verdict = Verdict::Leak;
+  unknown.slope_per_s = 1 << 20;
+  require_retention(unknown, 0, 15, 0.01);
+  EXPECT_EQ(unknown.verdict, Verdict::Leak);
+  EXPECT_EQ(unknown.retained_fraction, -1);
+}
+
+}  // namespace
+}  // namespace leakhound::detect
