@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "collect/attach.h"
+#include "goruntime/sampler.h"
 #include "report/json_writer.h"
 #include "report/terminal_writer.h"
 #include "util/capabilities.h"
@@ -27,6 +28,7 @@ struct AttachArgs {
   bool read_only = false;
   bool no_color = false;
   bool heap_events = false;
+  int64_t sample_rate = goruntime::kEnableRate;
   size_t top = 10;
 };
 
@@ -57,6 +59,7 @@ int run(const AttachArgs& a) {
   opts.interval_s = *interval;
   opts.read_only = a.read_only;
   opts.heap.sample_events = a.heap_events;
+  opts.heap.enable_rate = a.sample_rate;
   ProgressBar bar(*duration, isatty(STDERR_FILENO));
   collect::AttachHooks hooks{&g_stop, [&](double t) { bar.update(t); }};
   auto report = collect::run_attach(opts, hooks);
@@ -92,6 +95,11 @@ Runner add_attach(CLI::App& app, const GlobalOptions&) {
   app.add_flag("--heap-events", a->heap_events,
                "also probe every profiled allocation and free (real-time counts per stack; "
                "costs one uprobe hit per heap sample: see docs/benchmarks.md)");
+  app.add_option("--sample-rate", a->sample_rate,
+                 "MemProfileRate (bytes) set when the program's heap sampler is off: lower is "
+                 "more precise in a short window, higher costs less in programs allocating GB/s")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{4096}, int64_t{1} << 30));
   app.add_flag("--no-color", a->no_color, "no ANSI colors in the terminal report");
   app.add_option("--top", a->top, "findings shown in the terminal report")->capture_default_str();
   return [a] { return run(*a); };

@@ -10,12 +10,14 @@
 
 namespace leakhound::goruntime {
 
-// Rate leakhound sets when the sampler was off: 8x the runtime's default, for
-// 8x more samples in a short window (sampling noise ~ sqrt(rate / leaked
-// bytes)). Nothing in such a program can read its profile (the linker removed
-// that code), so the rate is invisible to the target. No throughput difference
-// was measured between 0, 512 KiB and 64 KiB (DESIGN.md).
-inline constexpr int64_t kEnableRate = 64 * 1024;
+// Rate leakhound sets when the sampler was off: the runtime's own default, so
+// attaching costs a sampler-off program what every program serving pprof pays
+// all the time. A lower rate (--sample-rate) gives more samples in a short
+// window (sampling noise ~ sqrt(rate / leaked bytes)) but costs more in
+// programs allocating GB/s: 64 KiB cost 15% in bench/go_alloc_overhead, 512 KiB
+// under 2% (docs/benchmarks.md). Nothing in such a program can read its
+// profile (the linker removed that code), so the rate is invisible to it.
+inline constexpr int64_t kEnableRate = 512 * 1024;
 
 class SamplerControl {
  public:

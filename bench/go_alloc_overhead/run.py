@@ -3,8 +3,9 @@
 
 One allocation-heavy Go process (GOMAXPROCS=1, heap sampler linker-disabled, so
 attach also switches the sampler on) runs throughout. Phases rotate: without
-leakhound, with `leakhound attach` (default mode), and with `leakhound attach
---heap-events` (a uprobe hit per heap sample), several times. Each ratio is the
+leakhound, with `leakhound attach` (default mode), with `--sample-rate=524288`
+(the runtime's own default rate instead of leakhound's 64 KiB), and with
+`--heap-events` (a uprobe hit per heap sample), several times. Each ratio is the
 median throughput of its attached phases over the median of the detached ones;
 interleaving cancels drift of the machine over the run.
 
@@ -47,7 +48,7 @@ def main():
 
     threading.Thread(target=reader, daemon=True).start()
     time.sleep(2)  # warm up
-    modes = {"default": [], "--heap-events": []}
+    modes = {"default": [], "--sample-rate=524288": [], "--heap-events": []}
     phases = {"off": [], **modes}
     try:
         for _ in range(a.rounds):

@@ -89,7 +89,7 @@ def interrupted(sig):
         t.wait_for("^tick=")
         p = subprocess.Popen([lhtest.LEAKHOUND, "attach", str(t.pid), "--duration", "120s",
                               "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        t.wait_for("memprofilerate=65536")  # the window has begun
+        t.wait_for("memprofilerate=524288")  # the window has begun
         time.sleep(2)
         p.send_signal(sig)
         out, err = p.communicate(timeout=60)

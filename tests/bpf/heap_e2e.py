@@ -15,13 +15,15 @@ import lhtest
 LEAK_LINE = lhtest.source_line("go/heapleak/main.go", "LEAK-LINE")
 RATE = 1 << 20  # bytes/s leaked by the target
 WINDOW_S = 15
-# Sampler-on targets keep the runtime's 512 KiB rate; the relative noise of
-# a sampled estimate is about sqrt(rate / (object size * p * objects)), so they
+# The relative noise of a sampled estimate is about sqrt(rate / leaked bytes)
+# for small objects. Sampler-on targets keep the runtime's 512 KiB rate and
 # leak in 2 MiB objects (sampled with p = 98%) to keep the ±25% check from
-# being a coin toss in a short window. Sampler-off targets get leakhound's
-# 64 KiB rate and leak the default 32 KiB objects.
+# being a coin toss in a short window; so does the default-rate case below.
+# Sampler-off targets are attached with --sample-rate 65536 and leak 32 KiB
+# objects: small objects, unsampled with a large scale factor.
 LEAK_SIZE = {"pprof": 2 << 20}
 DEFAULT_LEAK_SIZE = 32 << 10
+FINE_RATE = 65536
 
 
 def start(minor, variant, leak_rate, leak_size):
@@ -57,13 +59,14 @@ def case_leak(minor, variant):
         before = [d for _, d in t.ticks()]
         before_rate = int(before[-1]["memprofilerate"])
         t0 = time.monotonic()
-        rep, err = lhtest.attach_json(t.pid, f"{WINDOW_S}s")
+        extra = ["--sample-rate", str(FINE_RATE)] if variant != "pprof" else []
+        rep, err = lhtest.attach_json(t.pid, f"{WINDOW_S}s", extra)
         t1 = time.monotonic()
         time.sleep(1)
         check_unchanged(t, before_rate, t0, t1)
         during = [d for ts, d in t.ticks() if t0 + 1 < ts < t1 - 0.5]
         if before_rate == 0:
-            assert rates([(0, d) for d in during]) == {65536}, \
+            assert rates([(0, d) for d in during]) == {FINE_RATE}, \
                 f"sampler not switched on during the window: {rates([(0, d) for d in during])}"
             assert rep["sampler"]["enabled_by_leakhound"] is True
         else:
@@ -129,12 +132,30 @@ def case_read_only(minor, variant):
     assert any("read-only" in n for n in rep["notes"]), rep["notes"]
 
 
+def case_default_rate(minor, variant):
+    """A sampler-off target attached with the default rate (the runtime's 512 KiB)."""
+    t = start(minor, variant, RATE, 2 << 20)
+    try:
+        t0 = time.monotonic()
+        rep, _ = lhtest.attach_json(t.pid, f"{WINDOW_S}s")
+        t1 = time.monotonic()
+        time.sleep(1)
+        check_unchanged(t, 0, t0, t1)
+        during = {int(d["memprofilerate"]) for ts, d in t.ticks() if t0 + 1 < ts < t1 - 0.5}
+        assert during == {512 * 1024}, during
+    finally:
+        t.stop()
+    top = rep["heap"][0]
+    assert top["verdict"] == "leak" and lhtest.first_user_frame(top)["function"] == "main.leakOne"
+    assert rep["sampler"]["rate"] == 512 * 1024
+
+
 def case_heap_events(minor, variant):
     """--heap-events: the per-sample probes count the window's allocations as they happen."""
     t = start(minor, variant, RATE, DEFAULT_LEAK_SIZE)
     try:
         t0 = time.monotonic()
-        rep, _ = lhtest.attach_json(t.pid, "8s", ["--heap-events"])
+        rep, _ = lhtest.attach_json(t.pid, "8s", ["--heap-events", "--sample-rate", "65536"])
         t1 = time.monotonic()
         time.sleep(1)
         check_unchanged(t, 0, t0, t1)
@@ -167,6 +188,8 @@ def main():
                 cases.append((f"control go{minor} {var}", case_control, minor, var))
     cases.append(("read-only go1.26 default", case_read_only, "1.26", "default"))
     cases.append(("heap-events go1.26 default", case_heap_events, "1.26", "default"))
+    for minor in ("1.21", "1.27"):
+        cases.append((f"default-rate go{minor} default", case_default_rate, minor, "default"))
     with cf.ThreadPoolExecutor(max_workers=a.jobs) as ex:
         for c in cases:
             ex.submit(res.run, *c)
