@@ -41,36 +41,40 @@ struct {
 	__type(value, lh_u64);
 } drops SEC(".maps");
 
-static __always_inline void count_drop(lh_u32 reason)
-{
+static __always_inline void count_drop(lh_u32 reason) {
 	lh_u64 *n = bpf_map_lookup_elem(&drops, &reason);
 	if (n)
 		(*n)++;
 }
 
-static __always_inline struct lh_bucket_counts *counts_for(lh_u64 bucket)
-{
+/* The entry for key, inserted zeroed if missing; NULL (and a drop counted)
+ * when the map is full. EEXIST from a racing CPU is fine: the second lookup
+ * finds its entry. */
+static __always_inline void *lookup_or_init(void *map, const void *key, const void *zero,
+					    lh_u32 drop_reason) {
+	void *v = bpf_map_lookup_elem(map, key);
+	if (v)
+		return v;
+	bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+	v = bpf_map_lookup_elem(map, key);
+	if (!v)
+		count_drop(drop_reason);
+	return v;
+}
+
+static __always_inline struct lh_bucket_counts *counts_for(lh_u64 bucket) {
 	struct lh_bucket_key key = {
-		.tgid = bpf_get_current_pid_tgid() >> 32,
-		.bucket = bucket,
+	    .tgid = bpf_get_current_pid_tgid() >> 32,
+	    .bucket = bucket,
 	};
-	struct lh_bucket_counts *c = bpf_map_lookup_elem(&bucket_counts, &key);
-	if (c)
-		return c;
 	struct lh_bucket_counts zero = {};
-	/* EEXIST from a racing CPU is fine: the lookup below finds its entry. */
-	bpf_map_update_elem(&bucket_counts, &key, &zero, BPF_NOEXIST);
-	c = bpf_map_lookup_elem(&bucket_counts, &key);
-	if (!c)
-		count_drop(LH_DROP_BUCKET_MAP_FULL);
-	return c;
+	return lookup_or_init(&bucket_counts, &key, &zero, LH_DROP_BUCKET_MAP_FULL);
 }
 
 /* runtime.setprofilebucket(p unsafe.Pointer, b *bucket), every Go version:
  * called once per sampled allocation, on the system stack. */
 SEC("uprobe")
-int BPF_KPROBE(go_setprofilebucket)
-{
+int BPF_KPROBE(go_setprofilebucket) {
 	struct lh_bucket_counts *c = counts_for(GO_ARG2(ctx));
 	if (c)
 		__sync_fetch_and_add(&c->allocs, 1);
@@ -80,8 +84,7 @@ int BPF_KPROBE(go_setprofilebucket)
 /* runtime.mProf_Free(b *bucket, size uintptr) (1.27: (b *bucket)): called by
  * the sweeper when a sampled object is freed. */
 SEC("uprobe")
-int BPF_KPROBE(go_mprof_free)
-{
+int BPF_KPROBE(go_mprof_free) {
 	struct lh_bucket_counts *c = counts_for(GO_ARG1(ctx));
 	if (c)
 		__sync_fetch_and_add(&c->frees, 1);
@@ -91,19 +94,12 @@ int BPF_KPROBE(go_mprof_free)
 /* runtime.mProf_Flush(), every Go version: publishes the heap profile of the
  * GC cycle that just ended (called from gcMarkTermination). */
 SEC("uprobe")
-int BPF_KPROBE(go_mprof_flush)
-{
+int BPF_KPROBE(go_mprof_flush) {
 	lh_u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct lh_gc_state *st = bpf_map_lookup_elem(&gc_state, &tgid);
-	if (!st) {
-		struct lh_gc_state zero = {};
-		bpf_map_update_elem(&gc_state, &tgid, &zero, BPF_NOEXIST);
-		st = bpf_map_lookup_elem(&gc_state, &tgid);
-		if (!st) {
-			count_drop(LH_DROP_GC_MAP_FULL);
-			return 0;
-		}
-	}
+	struct lh_gc_state zero = {};
+	struct lh_gc_state *st = lookup_or_init(&gc_state, &tgid, &zero, LH_DROP_GC_MAP_FULL);
+	if (!st)
+		return 0;
 	__sync_fetch_and_add(&st->cycles, 1);
 	st->last_ns = bpf_ktime_get_ns();
 	return 0;

@@ -20,8 +20,8 @@ Result<GoVersion> parse_go_version(const std::string& s);
 
 struct BuildInfo {
   GoVersion go_version;
-  std::string path;          // main package path ("path" line)
-  std::string module_path;   // main module ("mod" line), may be empty
+  std::string path;         // main package path ("path" line)
+  std::string module_path;  // main module ("mod" line), may be empty
   std::string module_version;
   std::vector<std::pair<std::string, std::string>> settings;  // "build k=v" lines
 };

@@ -1,3 +1,4 @@
+#include <initializer_list>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -22,21 +23,20 @@ int run(pid_t pid) {
                      goruntime::is_known_version(g.build.go_version) ? "" : " (newer than known)");
   out << fmt::format("main package:  {}\n", g.build.path);
   out << fmt::format("module:        {} {}\n", g.build.module_path, g.build.module_version);
-  out << fmt::format("stripped:      {}\n", g.elf.has_symtab() ? "no (.symtab present)"
-                                                                : "yes (no .symtab)");
+  out << fmt::format("stripped:      {}\n",
+                     g.elf.has_symtab() ? "no (.symtab present)" : "yes (no .symtab)");
   out << fmt::format("pie:           {}{}\n", g.elf.is_pie() ? "yes" : "no",
                      g.elf.is_pie() ? fmt::format(" (load bias {:#x})", g.bias) : "");
   out << fmt::format("functions:     {} (from .gopclntab)\n", g.pclntab.num_funcs());
-  out << fmt::format("globals:       {}\n", g.syms.globals_from_symtab
-                                                ? "from .symtab"
-                                                : "recovered by disassembly");
+  out << fmt::format("globals:       {}\n",
+                     g.syms.globals_from_symtab ? "from .symtab" : "recovered by disassembly");
 
   auto mem = target::ProcessMemory::open(pid, /*writable=*/false);
   if (!mem) {
     out << "heap sampler:  unknown (" << mem.error().message << ")\n";
-  } else if (auto s = goruntime::SamplerControl::open(
-                 *mem, g.runtime_addr(g.syms.mem_profile_rate),
-                 g.runtime_addr(g.syms.disable_memory_profiling));
+  } else if (auto s =
+                 goruntime::SamplerControl::open(*mem, g.runtime_addr(g.syms.mem_profile_rate),
+                                                 g.runtime_addr(g.syms.disable_memory_profiling));
              !s) {
     out << "heap sampler:  unknown (" << s.error().message << ")\n";
   } else if (s->original_rate() > 0) {
@@ -46,29 +46,26 @@ int run(pid_t pid) {
                        s->linker_disabled() ? "disabled by the linker" : "MemProfileRate=0");
   }
 
-  out << "probe symbols:\n";
-  const std::pair<const char*, uint64_t> fns[] = {
-      {"runtime.setprofilebucket", g.syms.fn_setprofilebucket},
-      {"runtime.mProf_Free", g.syms.fn_mprof_free},
-      {"runtime.mProf_Malloc", g.syms.fn_mprof_malloc},
-      {"runtime.profilealloc", g.syms.fn_profilealloc},
-      {"runtime.mallocgc", g.syms.fn_mallocgc},
+  using Named = std::pair<const char*, uint64_t>;  // name, link-time address
+  auto table = [&](const char* title, std::initializer_list<Named> rows) {
+    out << title << ":\n";
+    for (auto [name, addr] : rows) {
+      out << fmt::format("  {:<32} {}\n", name,
+                         addr ? fmt::format("{:#x}", g.runtime_addr(addr)) : "not found");
+    }
   };
-  for (auto [name, addr] : fns) {
-    out << fmt::format("  {:<28} {}\n", name,
-                       addr ? fmt::format("{:#x}", g.runtime_addr(addr)) : "not found");
-  }
-  out << "runtime variables:\n";
-  const std::pair<const char*, uint64_t> vars[] = {
-      {"runtime.MemProfileRate", g.syms.mem_profile_rate},
-      {"runtime.mbuckets", g.syms.mbuckets},
-      {"runtime.mProfCycle", g.syms.mprof_cycle},
-      {"runtime.disableMemoryProfiling", g.syms.disable_memory_profiling},
-  };
-  for (auto [name, addr] : vars) {
-    out << fmt::format("  {:<28} {}\n", name,
-                       addr ? fmt::format("{:#x}", g.runtime_addr(addr)) : "not found");
-  }
+  table("probe symbols", {{"runtime.mProf_Flush", g.syms.fn_mprof_flush},
+                          {"runtime.setprofilebucket", g.syms.fn_setprofilebucket},
+                          {"runtime.mProf_Free", g.syms.fn_mprof_free},
+                          {"runtime.mProf_Malloc", g.syms.fn_mprof_malloc},
+                          {"runtime.profilealloc", g.syms.fn_profilealloc},
+                          {"runtime.mallocgc", g.syms.fn_mallocgc}});
+  table("runtime variables", {{"runtime.MemProfileRate", g.syms.mem_profile_rate},
+                              {"runtime.mbuckets", g.syms.mbuckets},
+                              {"runtime.mProfCycle", g.syms.mprof_cycle},
+                              {"runtime.disableMemoryProfiling", g.syms.disable_memory_profiling},
+                              {"runtime.allgs", g.syms.allgs},
+                              {"runtime.allglen", g.syms.allglen}});
   return 0;
 }
 

@@ -73,7 +73,7 @@ Result<std::unique_ptr<HeapCollector>> HeapCollector::start(const GoTarget& t,
   auto off_free = file_offset(opts.sample_events ? s.fn_mprof_free : 0);
   if (!off_flush || !off_spb || !off_free)
     return make_error("PID {}: cannot map probe addresses to the file", t.proc.pid());
-  probes::GoHeapConfig pc{t.proc.exe_link(), t.proc.pid(), *off_flush,        *off_spb,
+  probes::GoHeapConfig pc{t.proc.exe_link(), t.proc.pid(),       *off_flush,      *off_spb,
                           *off_free,         opts.sample_events, opts.max_buckets};
   auto probes = probes::GoHeapProbes::attach(pc);
   if (!probes) return probes.error();
@@ -189,10 +189,10 @@ void HeapCollector::finish(report::Report& r) {
       const goruntime::BucketRecord w = window(addr, bit->second);
       r.sampled_allocs += w.allocs;
       r.sampled_frees += w.frees;
-      Unsampled a = unsample(static_cast<double>(w.allocs), static_cast<double>(w.alloc_bytes),
-                             rate_);
-      Unsampled fr = unsample(static_cast<double>(w.frees), static_cast<double>(w.free_bytes),
-                              rate_);
+      Unsampled a =
+          unsample(static_cast<double>(w.allocs), static_cast<double>(w.alloc_bytes), rate_);
+      Unsampled fr =
+          unsample(static_cast<double>(w.frees), static_cast<double>(w.free_bytes), rate_);
       f.alloc_objects_window += static_cast<uint64_t>(a.objects);
       f.alloc_bytes_window += static_cast<uint64_t>(a.bytes);
       f.free_objects_window += static_cast<uint64_t>(fr.objects);

@@ -49,8 +49,7 @@ class HeapCollector {
   // into `r`.
   static Result<std::unique_ptr<HeapCollector>> start(const GoTarget& t,
                                                       const target::ProcessMemory& mem,
-                                                      const HeapOptions& opts,
-                                                      report::Report& r);
+                                                      const HeapOptions& opts, report::Report& r);
   ~HeapCollector();
 
   // Takes a series point, timed at the GC, when a GC cycle ended since the last poll.
@@ -78,12 +77,12 @@ class HeapCollector {
   std::optional<probes::GoHeapProbes> probes_;
   std::unique_ptr<goruntime::BucketReader> reader_;
   int64_t rate_ = 0;
-  bool active_ = false;  // false: sampler off and read-only, nothing to measure
+  bool active_ = false;    // false: sampler off and read-only, nothing to measure
   uint64_t start_ns_ = 0;  // CLOCK_MONOTONIC at start: series time 0
   uint64_t gc_cycles_ = 0;
   double last_t_ = 0;
   bool have_snapshot_ = false;
-  std::unordered_map<std::string, Group> groups_;     // key: raw PC bytes
+  std::unordered_map<std::string, Group> groups_;  // key: raw PC bytes
   std::unordered_map<uint64_t, std::string> bucket_group_;
   // Each bucket's counters when first seen (zero for buckets born in the
   // window): the window's allocations and frees are the difference.

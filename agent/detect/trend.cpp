@@ -88,8 +88,7 @@ double drift_z(const std::vector<Point>& p) {
 }
 
 TestResult test_for_rise(const std::vector<Point>& p, const std::vector<double>& x,
-                         const std::vector<double>& resid, double slope,
-                         const TrendConfig& cfg) {
+                         const std::vector<double>& resid, double slope, const TrendConfig& cfg) {
   TestResult r;
   r.mk = mann_kendall(x);
   r.p_value = r.mk.p_value;
@@ -246,8 +245,7 @@ Trend analyze(const std::vector<Point>& series, const TrendConfig& cfg) {
   return tr;
 }
 
-void require_retention(Trend& t, double allocated_in_window, double window_s,
-                       double min_fraction) {
+void require_retention(Trend& t, double allocated_in_window, double window_s, double min_fraction) {
   if (t.verdict == Verdict::Stable || allocated_in_window <= 0 || window_s <= 0) return;
   t.retained_fraction = std::max(0.0, t.slope_per_s * window_s / allocated_in_window);
   if (t.retained_fraction < min_fraction) {

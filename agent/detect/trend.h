@@ -48,18 +48,18 @@ struct TrendConfig {
 
 struct Trend {
   Verdict verdict = Verdict::Stable;
-  double slope_per_s = 0;      // Theil-Sen slope, value units per second
-  double mk_s = 0;             // Mann-Kendall S statistic
-  double mk_z = 0;             // normal approximation with tie correction
-  double p_value = 1;          // one-sided, for an increasing trend (the larger
-                               // of MK's and the drift test's when both ran)
-  double confidence = 0;       // 1 - p_value
-  size_t n = 0;                // points used (finite, distinct times)
-  double mk_var = 0;           // variance of S under no trend, tie-corrected
-  double ar1 = 0;              // lag-1 autocorrelation removed before the MK test (0: none)
-  double relative_growth = 0;  // slope * window / |last value|
+  double slope_per_s = 0;         // Theil-Sen slope, value units per second
+  double mk_s = 0;                // Mann-Kendall S statistic
+  double mk_z = 0;                // normal approximation with tie correction
+  double p_value = 1;             // one-sided, for an increasing trend (the larger
+                                  // of MK's and the drift test's when both ran)
+  double confidence = 0;          // 1 - p_value
+  size_t n = 0;                   // points used (finite, distinct times)
+  double mk_var = 0;              // variance of S under no trend, tie-corrected
+  double ar1 = 0;                 // lag-1 autocorrelation removed before the MK test (0: none)
+  double relative_growth = 0;     // slope * window / |last value|
   double retained_fraction = -1;  // growth / allocated in the window (-1: not applied)
-  double signal_to_noise = 0;  // slope * window / robust scatter around the fit
+  double signal_to_noise = 0;     // slope * window / robust scatter around the fit
   double first_half_slope_per_s = 0;
   double second_half_slope_per_s = 0;
   double drift_z = 0;       // z of the random-walk drift test (0: not run)
@@ -74,7 +74,6 @@ Trend analyze(const std::vector<Point>& series, const TrendConfig& cfg);
 // looks like it grows when the window happens to start and end at different
 // points of its GC cycles, by a tiny share of its allocations, which shrinks as
 // the window gets longer. Below min_fraction the verdict drops to stable.
-void require_retention(Trend& t, double allocated_in_window, double window_s,
-                       double min_fraction);
+void require_retention(Trend& t, double allocated_in_window, double window_s, double min_fraction);
 
 }  // namespace leakhound::detect

@@ -29,7 +29,7 @@ struct ProfileLayout {
   bool record_has_bytes = true;
   uint32_t cycle_size = 32;
   uint32_t memrecord_size = 128;
-  uint32_t max_stack = 1024;       // runtime cap on nstk (32 up to 1.22)
+  uint32_t max_stack = 1024;  // runtime cap on nstk (32 up to 1.22)
 };
 
 // Error for Go older than 1.21 ("Go 1.20 is too old: leakhound supports Go 1.21 and newer");

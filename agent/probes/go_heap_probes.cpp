@@ -23,8 +23,7 @@ namespace {
 Result<Link> attach_uprobe(bpf_program* prog, const GoHeapConfig& cfg, uint64_t offset,
                            const char* what) {
   LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = false);
-  bpf_link* l =
-      bpf_program__attach_uprobe_opts(prog, cfg.pid, cfg.binary.c_str(), offset, &opts);
+  bpf_link* l = bpf_program__attach_uprobe_opts(prog, cfg.pid, cfg.binary.c_str(), offset, &opts);
   if (!l) {
     int err = errno;
     return errno_error(err, "cannot attach a uprobe to {} in {} (offset {:#x})", what, cfg.binary,
@@ -64,8 +63,8 @@ Result<GoHeapProbes> GoHeapProbes::attach(const GoHeapConfig& cfg) {
   };
   const Probe table[] = {
       {p.skel_->progs.go_mprof_flush, cfg.mprof_flush_offset, "runtime.mProf_Flush", true},
-      {p.skel_->progs.go_setprofilebucket, cfg.setprofilebucket_offset,
-       "runtime.setprofilebucket", cfg.sample_events},
+      {p.skel_->progs.go_setprofilebucket, cfg.setprofilebucket_offset, "runtime.setprofilebucket",
+       cfg.sample_events},
       {p.skel_->progs.go_mprof_free, cfg.mprof_free_offset, "runtime.mProf_Free",
        cfg.sample_events},
   };
@@ -88,8 +87,7 @@ Result<GcState> GoHeapProbes::read_gc(uint32_t tgid) const {
   return GcState{st.cycles, st.last_ns};
 }
 
-Result<std::unordered_map<uint64_t, BucketCounts>> GoHeapProbes::read_counts(
-    uint32_t tgid) const {
+Result<std::unordered_map<uint64_t, BucketCounts>> GoHeapProbes::read_counts(uint32_t tgid) const {
   std::unordered_map<uint64_t, BucketCounts> out;
   int fd = bpf_map__fd(skel_->maps.bucket_counts);
   // Batched lookups: one syscall per chunk instead of two per entry.
@@ -101,8 +99,8 @@ Result<std::unordered_map<uint64_t, BucketCounts>> GoHeapProbes::read_counts(
   for (;;) {
     uint32_t count = kChunk;
     LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    int err = bpf_map_lookup_batch(fd, in_batch, &out_batch, keys.data(), vals.data(), &count,
-                                   &opts);
+    int err =
+        bpf_map_lookup_batch(fd, in_batch, &out_batch, keys.data(), vals.data(), &count, &opts);
     int e = err ? errno : 0;
     for (uint32_t i = 0; i < count; i++) {
       if (keys[i].tgid != tgid) continue;

@@ -23,8 +23,8 @@ static_assert(sizeof(lh_bucket_counts) == 16);
 static_assert(sizeof(lh_gc_state) == 16);
 
 struct GoHeapConfig {
-  std::string binary;  // path the uprobes attach to, e.g. /proc/PID/exe
-  int pid = -1;        // -1: every process running the binary
+  std::string binary;                    // path the uprobes attach to, e.g. /proc/PID/exe
+  int pid = -1;                          // -1: every process running the binary
   uint64_t mprof_flush_offset = 0;       // file offsets of the function entries
   uint64_t setprofilebucket_offset = 0;  // needed with sample_events only
   uint64_t mprof_free_offset = 0;

@@ -103,9 +103,10 @@ void write_finding(std::ostream& out, size_t rank, const HeapFinding& f, const T
                      percent(std::min(t.confidence, 0.999)));
   if (f.alloc_bytes_window > 0 || f.free_bytes_window > 0) {
     // t.n counts series points (post-GC snapshots taken at each poll), not GC cycles.
-    out << fmt::format("      in the window: {} allocated, {} freed; trend over {} post-GC points\n",
-                       human_bytes(static_cast<double>(f.alloc_bytes_window)),
-                       human_bytes(static_cast<double>(f.free_bytes_window)), t.n);
+    out << fmt::format(
+        "      in the window: {} allocated, {} freed; trend over {} post-GC points\n",
+        human_bytes(static_cast<double>(f.alloc_bytes_window)),
+        human_bytes(static_cast<double>(f.free_bytes_window)), t.n);
   }
   write_stack(out, f.stack, opt.max_frames, st);
 }

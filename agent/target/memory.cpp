@@ -29,9 +29,10 @@ Result<ProcessMemory> ProcessMemory::open(pid_t pid, bool writable) {
   if (::process_vm_readv(pid, &local, 1, &remote, 1, 0) < 0 && (errno == EPERM || errno == ESRCH)) {
     int err = errno;
     if (err == ESRCH) return make_error("PID {} exited", pid);
-    return make_error("permission denied reading the memory of PID {}: run leakhound as root (or "
-                      "with CAP_SYS_PTRACE)",
-                      pid);
+    return make_error(
+        "permission denied reading the memory of PID {}: run leakhound as root (or "
+        "with CAP_SYS_PTRACE)",
+        pid);
   }
   return m;
 }

@@ -115,9 +115,10 @@ Result<Process> Process::open(pid_t pid) {
   if (n < 0) {
     int err = errno;
     if (err == EACCES || err == EPERM)
-      return make_error("permission denied reading /proc/{}/exe: run leakhound as root (or with "
-                        "CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH)",
-                        pid);
+      return make_error(
+          "permission denied reading /proc/{}/exe: run leakhound as root (or with "
+          "CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH)",
+          pid);
     if (err == ENOENT) return make_error("PID {} has no executable (a kernel thread?)", pid);
     return errno_error(err, "cannot read /proc/{}/exe", pid);
   }
@@ -149,9 +150,9 @@ Result<uint64_t> Process::exe_load_bias(uint64_t first_load_vaddr,
   if (!ms) return ms.error();
   const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   for (const Mapping& m : *ms) {
-    bool same_file = exe_ino_ != 0 ? (m.inode == exe_ino_ &&
-                                      makedev(m.dev_major, m.dev_minor) == exe_dev_)
-                                   : m.path == exe_path_;
+    bool same_file = exe_ino_ != 0
+                         ? (m.inode == exe_ino_ && makedev(m.dev_major, m.dev_minor) == exe_dev_)
+                         : m.path == exe_path_;
     if (!same_file) continue;
     if (m.offset != (first_load_offset & ~(page - 1))) continue;
     return m.start - (first_load_vaddr & ~(page - 1));

@@ -33,7 +33,7 @@ class Process {
   // What the link points to, for display ("/usr/bin/app"; may say "(deleted)").
   const std::string& exe_path() const { return exe_path_; }
   uint64_t start_time() const { return start_time_; }  // clock ticks since boot (pid reuse check)
-  bool alive() const;  // still the same process (same start time)
+  bool alive() const;                                  // still the same process (same start time)
 
   Result<std::vector<Mapping>> maps() const;
   // Load bias of the main executable: runtime address - link-time address.

@@ -6,9 +6,7 @@
 namespace leakhound {
 
 Result<double> parse_duration(const std::string& s) {
-  auto bad = [&] {
-    return make_error("invalid duration '{}': use e.g. 30s, 500ms, 2m or 1h", s);
-  };
+  auto bad = [&] { return make_error("invalid duration '{}': use e.g. 30s, 500ms, 2m or 1h", s); };
   if (s.empty()) return bad();
   char* end = nullptr;
   double v = std::strtod(s.c_str(), &end);

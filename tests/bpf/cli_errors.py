@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Bad input: every case prints one clear line on stderr, exits non-zero and
-never crashes; a target that exits mid-window yields the partial report."""
+"""The command line: bad input prints one clear line on stderr, exits non-zero
+and never crashes; a target that exits mid-window yields the partial report;
+SIGINT/SIGTERM end the window early; inspect tells what leakhound knows."""
 import json
 import os
 import signal
@@ -80,6 +81,25 @@ def case_target_exits():
     assert rep["target_exited"] is True, rep
     assert rep["window"]["duration_s"] < 15, rep["window"]
     assert any("exited" in n for n in rep["notes"]), rep["notes"]
+
+
+def case_inspect():
+    """inspect on a stripped build and a pprof build: what leakhound knows, read-only."""
+    for variant, stripped, sampler in (("strip", "yes", "off (disabled by the linker)"),
+                                       ("pprof", "no", "on (MemProfileRate=524288)")):
+        t = lhtest.Target([lhtest.target_path("heapleak", "1.27", variant), "-churn", "1",
+                           "-interval", "100ms"])
+        try:
+            t.wait_for("^tick=")
+            code, out, err = lhtest.run_leakhound(["inspect", str(t.pid)])
+            assert code == 0, err
+            for want in ("go version:    go1.27", "module:        leakhound.test/targets",
+                         f"stripped:      {stripped}", f"heap sampler:  {sampler}"):
+                assert want in out, f"{variant}: '{want}' not in:\n{out}"
+            assert "not found" not in out.split("runtime.allgs")[0], out
+            assert t.ticks()[-1][1]["memprofilerate"] == ("0" if variant == "strip" else "524288")
+        finally:
+            t.stop()
 
 
 def interrupted(sig):

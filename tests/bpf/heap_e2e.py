@@ -35,49 +35,54 @@ def start(minor, variant, leak_rate, leak_size):
     return t
 
 
-def rates(ticks):
-    return {int(d["memprofilerate"]) for _, d in ticks}
+class Run:
+    """One attach to a running target: the report, and the target's own lines."""
+
+    def __init__(self, t, rep, t0, t1):
+        self.t, self.rep, self.t0, self.t1 = t, rep, t0, t1
+
+    def rates_during(self):
+        """MemProfileRate values the target printed while leakhound was attached."""
+        return {int(d["memprofilerate"]) for ts, d in self.t.ticks()
+                if self.t0 + 1 < ts < self.t1 - 0.5}
+
+    def leaked_rate(self):
+        """The target's own measure of its leak rate over the window."""
+        win = [(ts, int(d["leaked_bytes"])) for ts, d in self.t.ticks()
+               if self.t0 <= ts <= self.t1]
+        return (win[-1][1] - win[0][1]) / (win[-1][0] - win[0][0])
 
 
-def check_unchanged(t, before_rate, t0, t1):
-    """The target kept printing in order through attach/detach; sampler restored."""
-    ticks = t.ticks()
-    nums = [int(d["tick"]) for _, d in ticks]
-    assert nums == list(range(1, len(nums) + 1)), f"tick sequence broken: {nums}"
-    assert t.proc.poll() is None, f"target exited with {t.proc.returncode}"
-    after = [d for ts, d in ticks if ts > t1 + 0.3]
-    assert after, "no status line after detach"
-    assert int(after[-1]["memprofilerate"]) == before_rate, (
-        f"sampler not restored: MemProfileRate {before_rate} before, "
-        f"{after[-1]['memprofilerate']} after")
-
-
-def case_leak(minor, variant):
-    size = LEAK_SIZE.get(variant, DEFAULT_LEAK_SIZE)
-    t = start(minor, variant, RATE, size)
+def observe(minor, variant, leak_rate, leak_size, duration, extra=()):
+    """Attaches to a fresh target and checks it ran unchanged through attach
+    and detach: status lines in order, still alive, sampler rate restored."""
+    t = start(minor, variant, leak_rate, leak_size)
     try:
-        before = [d for _, d in t.ticks()]
-        before_rate = int(before[-1]["memprofilerate"])
+        before_rate = int(t.ticks()[-1][1]["memprofilerate"])
         t0 = time.monotonic()
-        extra = ["--sample-rate", str(FINE_RATE)] if variant != "pprof" else []
-        rep, err = lhtest.attach_json(t.pid, f"{WINDOW_S}s", extra)
+        rep, _ = lhtest.attach_json(t.pid, duration, list(extra))
         t1 = time.monotonic()
         time.sleep(1)
-        check_unchanged(t, before_rate, t0, t1)
-        during = [d for ts, d in t.ticks() if t0 + 1 < ts < t1 - 0.5]
-        if before_rate == 0:
-            assert rates([(0, d) for d in during]) == {FINE_RATE}, \
-                f"sampler not switched on during the window: {rates([(0, d) for d in during])}"
-            assert rep["sampler"]["enabled_by_leakhound"] is True
-        else:
-            assert rates([(0, d) for d in during]) == {before_rate}, "sampler rate changed"
-            assert rep["sampler"]["enabled_by_leakhound"] is False
+        ticks = t.ticks()
+        nums = [int(d["tick"]) for _, d in ticks]
+        assert nums == list(range(1, len(nums) + 1)), f"tick sequence broken: {nums}"
+        assert t.proc.poll() is None, f"target exited with {t.proc.returncode}"
+        after = [d for ts, d in ticks if ts > t1 + 0.3]
+        assert after, "no status line after detach"
+        assert int(after[-1]["memprofilerate"]) == before_rate, (
+            f"sampler not restored: MemProfileRate {before_rate} before, "
+            f"{after[-1]['memprofilerate']} after")
     finally:
         t.stop()
-
     assert rep["schema"] == "leakhound.report/v1"
     assert rep["target"]["pid"] == t.pid
     assert rep["target"]["go_version"].startswith(f"go{minor}"), rep["target"]
+    assert rep["dropped_events"] == 0
+    return Run(t, rep, t0, t1)
+
+
+def assert_leak_first(rep):
+    """The top finding is the leak, at main.leakOne's leaking line, and no other stack leaks."""
     heap = rep["heap"]
     assert heap, "no heap findings"
     top = heap[0]
@@ -91,76 +96,55 @@ def case_leak(minor, variant):
         if h["verdict"] == "leak":
             uf = lhtest.first_user_frame(h)
             assert uf and uf["function"] == "main.leakOne", f"false leak at {uf}"
-    # The target's own measure of its leak rate over the window.
-    win = [(ts, int(d["leaked_bytes"])) for ts, d in t.ticks() if t0 <= ts <= t1]
-    actual = (win[-1][1] - win[0][1]) / (win[-1][0] - win[0][0])
-    est = top["growth_bytes_per_s"]
+    return top
+
+
+def case_leak(minor, variant):
+    sampler_on = variant == "pprof"
+    extra = [] if sampler_on else ["--sample-rate", str(FINE_RATE)]
+    run = observe(minor, variant, RATE, LEAK_SIZE.get(variant, DEFAULT_LEAK_SIZE),
+                  f"{WINDOW_S}s", extra)
+    rep = run.rep
+    if sampler_on:
+        assert run.rates_during() == {512 * 1024}, f"sampler rate changed: {run.rates_during()}"
+        assert rep["sampler"]["enabled_by_leakhound"] is False
+    else:
+        assert run.rates_during() == {FINE_RATE}, \
+            f"sampler not switched on during the window: {run.rates_during()}"
+        assert rep["sampler"]["enabled_by_leakhound"] is True
+    top = assert_leak_first(rep)
+    actual, est = run.leaked_rate(), top["growth_bytes_per_s"]
     assert abs(est - actual) <= 0.25 * actual, \
         f"leak rate {est:.0f} B/s estimated vs {actual:.0f} B/s actual ({est / actual - 1:+.0%})"
-    assert rep["dropped_events"] == 0
 
 
 def case_control(minor, variant):
-    t = start(minor, variant, 0, DEFAULT_LEAK_SIZE)
-    try:
-        before_rate = int(t.ticks()[-1][1]["memprofilerate"])
-        t0 = time.monotonic()
-        rep, _ = lhtest.attach_json(t.pid, f"{WINDOW_S}s")
-        t1 = time.monotonic()
-        time.sleep(1)
-        check_unchanged(t, before_rate, t0, t1)
-    finally:
-        t.stop()
+    rep = observe(minor, variant, 0, DEFAULT_LEAK_SIZE, f"{WINDOW_S}s").rep
     leaks = [lhtest.first_user_frame(h) for h in rep["heap"] if h["verdict"] == "leak"]
     assert not leaks, f"control flagged as leaking: {leaks}"
     assert rep["heap"], "control: no heap findings at all (sampler not working?)"
 
 
 def case_read_only(minor, variant):
-    t = start(minor, variant, RATE, DEFAULT_LEAK_SIZE)
-    try:
-        t0 = time.monotonic()
-        rep, _ = lhtest.attach_json(t.pid, "4s", ["--read-only"])
-        t1 = time.monotonic()
-        time.sleep(0.5)
-        check_unchanged(t, 0, t0, t1)
-        assert rates(t.ticks()) == {0}, "--read-only changed the sampler"
-    finally:
-        t.stop()
-    assert rep["read_only"] is True
-    assert rep["heap"] == [], "heap findings without a sampler?"
-    assert any("read-only" in n for n in rep["notes"]), rep["notes"]
+    run = observe(minor, variant, RATE, DEFAULT_LEAK_SIZE, "4s", ["--read-only"])
+    assert run.rates_during() == {0}, "--read-only changed the sampler"
+    assert run.rep["read_only"] is True
+    assert run.rep["heap"] == [], "heap findings without a sampler?"
+    assert any("read-only" in n for n in run.rep["notes"]), run.rep["notes"]
 
 
 def case_default_rate(minor, variant):
     """A sampler-off target attached with the default rate (the runtime's 512 KiB)."""
-    t = start(minor, variant, RATE, 2 << 20)
-    try:
-        t0 = time.monotonic()
-        rep, _ = lhtest.attach_json(t.pid, f"{WINDOW_S}s")
-        t1 = time.monotonic()
-        time.sleep(1)
-        check_unchanged(t, 0, t0, t1)
-        during = {int(d["memprofilerate"]) for ts, d in t.ticks() if t0 + 1 < ts < t1 - 0.5}
-        assert during == {512 * 1024}, during
-    finally:
-        t.stop()
-    top = rep["heap"][0]
-    assert top["verdict"] == "leak" and lhtest.first_user_frame(top)["function"] == "main.leakOne"
-    assert rep["sampler"]["rate"] == 512 * 1024
+    run = observe(minor, variant, RATE, 2 << 20, f"{WINDOW_S}s")
+    assert run.rates_during() == {512 * 1024}, run.rates_during()
+    assert run.rep["sampler"]["rate"] == 512 * 1024
+    assert_leak_first(run.rep)
 
 
 def case_heap_events(minor, variant):
     """--heap-events: the per-sample probes count the window's allocations as they happen."""
-    t = start(minor, variant, RATE, DEFAULT_LEAK_SIZE)
-    try:
-        t0 = time.monotonic()
-        rep, _ = lhtest.attach_json(t.pid, "8s", ["--heap-events", "--sample-rate", "65536"])
-        t1 = time.monotonic()
-        time.sleep(1)
-        check_unchanged(t, 0, t0, t1)
-    finally:
-        t.stop()
+    rep = observe(minor, variant, RATE, DEFAULT_LEAK_SIZE, "8s",
+                  ["--heap-events", "--sample-rate", str(FINE_RATE)]).rep
     assert rep["heap_events"] is True
     assert rep["sampled_allocs"] > 0 and rep["sampled_frees"] > 0, rep
     top = rep["heap"][0]
@@ -168,7 +152,6 @@ def case_heap_events(minor, variant):
     # Allocated in the window ~ leak rate x window: within sampling noise.
     leaked = top["alloc_bytes_window"] / rep["window"]["duration_s"]
     assert 0.7 * RATE < leaked < 1.3 * RATE, f"window allocations {leaked:.0f} B/s"
-    assert rep["dropped_events"] == 0
 
 
 def main():

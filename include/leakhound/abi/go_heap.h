@@ -16,28 +16,28 @@ typedef __u64 lh_u64;
 
 /* One runtime memory-profile bucket (runtime.bucket*) of one process. */
 struct lh_bucket_key {
-	lh_u32 tgid;
-	lh_u32 pad;
-	lh_u64 bucket; /* address of the runtime.bucket in the target */
+  lh_u32 tgid;
+  lh_u32 pad;
+  lh_u64 bucket; /* address of the runtime.bucket in the target */
 };
 
 /* Profiled events seen by the probes since attach. */
 struct lh_bucket_counts {
-	lh_u64 allocs; /* runtime.setprofilebucket: a sampled object got this bucket */
-	lh_u64 frees;  /* runtime.mProf_Free: a sampled object of this bucket was swept */
+  lh_u64 allocs; /* runtime.setprofilebucket: a sampled object got this bucket */
+  lh_u64 frees;  /* runtime.mProf_Free: a sampled object of this bucket was swept */
 };
 
 /* Per process: heap-profile publications (one per GC cycle). */
 struct lh_gc_state {
-	lh_u64 cycles;  /* runtime.mProf_Flush calls since attach */
-	lh_u64 last_ns; /* bpf_ktime_get_ns() of the latest one (CLOCK_MONOTONIC) */
+  lh_u64 cycles;  /* runtime.mProf_Flush calls since attach */
+  lh_u64 last_ns; /* bpf_ktime_get_ns() of the latest one (CLOCK_MONOTONIC) */
 };
 
 /* Reasons an event was lost; indexes of the per-CPU drop counter array. */
 enum lh_drop_reason {
-	LH_DROP_BUCKET_MAP_FULL = 0,
-	LH_DROP_GC_MAP_FULL = 1,
-	LH_DROP_MAX = 4,
+  LH_DROP_BUCKET_MAP_FULL = 0,
+  LH_DROP_GC_MAP_FULL = 1,
+  LH_DROP_MAX = 4,
 };
 
 #endif

@@ -20,7 +20,7 @@ TEST(Unsample, MatchesPprofScaling) {
 TEST(Unsample, EdgeCases) {
   EXPECT_EQ(unsample(0, 0, 65536).bytes, 0);
   EXPECT_EQ(unsample(-3, -100, 65536).bytes, 0);  // more frees than allocs seen: nothing live
-  auto every = unsample(4, 400, 1);  // rate 1: every allocation recorded
+  auto every = unsample(4, 400, 1);               // rate 1: every allocation recorded
   EXPECT_EQ(every.objects, 4);
   EXPECT_EQ(every.bytes, 400);
 }

@@ -42,10 +42,10 @@ namespace {
 // allocated ~1.4 GB and freed it all. Its rise passed the trend tests
 // (growing, p 0.005, signal/noise 2.1) but is 0.03% of what it allocated.
 TEST(Recorded, ChurnIsNotRetention) {
-  const double v[] = {74069,  1098107, 288256, 865458, 67605,  652138, 74069,  141674,
-                      289812, 437950,  222207, 296276, 363881, 141674, 214187, 370345,
+  const double v[] = {74069,  1098107, 288256,  865458,  67605,  652138, 74069,  141674,
+                      289812, 437950,  222207,  296276,  363881, 141674, 214187, 370345,
                       289812, 713279,  1006058, 1083239, 512019, 444414, 801831, 734226,
-                      569182, 363881,  437950, 851842, 713279, 793812, 512019};
+                      569182, 363881,  437950,  851842,  713279, 793812, 512019};
   std::vector<Point> s;
   for (size_t i = 0; i < std::size(v); i++) s.push_back({0.5 * static_cast<double>(i), v[i]});
   Trend t = analyze(s, TrendConfig{});

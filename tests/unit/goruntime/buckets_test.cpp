@@ -1,10 +1,10 @@
 // BucketReader against fake target memory: the walk, its incremental updates,
 // and hostile lists (cycles, garbage types, oversized stacks, unmapped links).
+#include "goruntime/buckets.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
-
-#include "goruntime/buckets.h"
 
 using namespace leakhound;
 using namespace leakhound::goruntime;

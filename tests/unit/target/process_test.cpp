@@ -1,8 +1,9 @@
+#include "target/process.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include "target/memory.h"
-#include "target/process.h"
 
 using namespace leakhound::target;
 
@@ -32,9 +33,9 @@ TEST(ParseMaps, PathsWithSpaces) {
 }
 
 TEST(ParseMaps, RejectsGarbage) {
-  for (const char* bad : {"zzzz", "1000 r--p 0 00:00 0", "2000-1000 r--p 0 00:00 0",
-                          "1000-2000 r 0 00:00 0", "1000-2000 r--p 0 0000 0",
-                          "1000-2000 r--p 0 00:00 x"}) {
+  for (const char* bad :
+       {"zzzz", "1000 r--p 0 00:00 0", "2000-1000 r--p 0 00:00 0", "1000-2000 r 0 00:00 0",
+        "1000-2000 r--p 0 0000 0", "1000-2000 r--p 0 00:00 x"}) {
     EXPECT_FALSE(parse_maps(bad)) << bad;
   }
 }

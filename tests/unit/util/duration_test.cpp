@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "util/duration.h"
+
+#include <gtest/gtest.h>
 
 using leakhound::parse_duration;
 
