@@ -5,6 +5,8 @@
 #   scripts/build-targets.sh [OUT_DIR]            (default: build/targets)
 #   TARGETS="heapleak" VERSIONS="1.26.8" VARIANTS="default pie" scripts/build-targets.sh
 #
+# Built with -buildvcs=false: a binary must not depend on the checkout it was
+# built in (Go 1.24+ would stamp a VCS pseudo-version into its module version).
 # Output: OUT_DIR/<target>-go1.NN-<variant>[-arm64]
 # Variants: default (CGO_ENABLED=0), strip (-s -w), pie (-buildmode=pie),
 #           cgo (CGO_ENABLED=1, external linking), pprof (serves net/http/pprof:
@@ -39,6 +41,7 @@ build_one() {
   [ "$tc" = "$local_go" ] && tc=local
   local env=(CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOFLAGS=-trimpath=false)
   local flags=()
+  local common=(-buildvcs=false)
   case $var in
     default) ;;
     strip) flags=(-ldflags=-s\ -w) ;;
@@ -50,12 +53,12 @@ build_one() {
     *) echo "unknown variant $var" >&2; return 1 ;;
   esac
   local key
-  key=$( (cat "$src/go.mod"; find "$src/$t" -type f -print0 | sort -z | xargs -0 cat; echo "$tc ${env[*]} ${flags[*]}") | sha256sum | cut -c1-16)
+  key=$( (cat "$src/go.mod"; find "$src/$t" -type f -print0 | sort -z | xargs -0 cat; echo "$tc ${env[*]} ${common[*]} ${flags[*]}") | sha256sum | cut -c1-16)
   if [ -x "$dest" ] && [ "$(cat "$dest.key" 2>/dev/null)" = "$key" ]; then
     return 0
   fi
   local tmp="$dest.tmp.$$"
-  if ! (cd "$src" && env "${env[@]}" GOTOOLCHAIN="$tc" go build "${flags[@]}" -o "$tmp" "./$t") >"$dest.log" 2>&1; then
+  if ! (cd "$src" && env "${env[@]}" GOTOOLCHAIN="$tc" go build "${common[@]}" "${flags[@]}" -o "$tmp" "./$t") >"$dest.log" 2>&1; then
     echo "build-targets: FAILED $name (see $dest.log)" >&2
     cat "$dest.log" >&2
     rm -f "$tmp"

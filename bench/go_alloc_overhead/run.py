@@ -11,6 +11,7 @@ interleaving cancels drift of the machine over the run.
 
 Usage (root): bench/go_alloc_overhead/run.py [--rounds 5] [--phase 6]"""
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -50,6 +51,7 @@ def main():
     time.sleep(2)  # warm up
     modes = {"default": [], "--sample-rate=524288": [], "--heap-events": []}
     phases = {"off": [], **modes}
+    events = {m: [] for m in modes}  # uprobe hits per second, per attach
     try:
         for _ in range(a.rounds):
             for mode in modes:
@@ -60,13 +62,18 @@ def main():
                 extra = [] if mode == "default" else [mode]
                 lh = subprocess.Popen([LEAKHOUND, "attach", str(proc.pid), "--duration",
                                        f"{a.phase + 1}s", "--json", *extra],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                      text=True)
                 # Measure only while the probes are attached: from 1 s after
                 # start until shortly before the window ends.
                 time.sleep(a.phase)
                 phases[mode].append((t0 + 1.0, time.monotonic() - 0.25))
-                if lh.wait() != 0:
+                out, _ = lh.communicate()
+                if lh.returncode != 0:
                     sys.exit("leakhound attach failed")
+                rep = json.loads(out)
+                hits = rep["sampled_allocs"] + rep["sampled_frees"] if rep["heap_events"] else 0
+                events[mode].append((hits + rep["gc_cycles"]) / rep["window"]["duration_s"])
     finally:
         proc.kill()
 
@@ -81,7 +88,13 @@ def main():
         m_on = statistics.median(on)
         label = f"with leakhound attach {mode}:"
         print(f"allocations/s {label:<30} {m_on:,.0f} (median of {len(on)})")
-        print(f"ratio attached/detached ({mode}): {m_on / m_off:.3f}")
+        ratio = m_on / m_off
+        hits = statistics.median(events[mode])
+        # One thread allocates (GOMAXPROCS=1): the share of a second it lost,
+        # over the probe hits in that second, bounds the cost of one hit.
+        per_hit = (1 - ratio) / hits * 1e6 if hits else float("nan")
+        print(f"ratio attached/detached ({mode}): {ratio:.3f}  "
+              f"[{hits:,.0f} uprobe hits/s; <= {per_hit:.1f} us of target time per hit]")
 
 
 if __name__ == "__main__":
