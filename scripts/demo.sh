@@ -4,7 +4,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/setup.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLEAKHOUND_TESTS=OFF >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$(nproc)" --target leakhound
 minor=$(go env GOVERSION | sed -E 's/^go([0-9]+\.[0-9]+).*/\1/')
 VERSIONS=$(go env GOVERSION | sed 's/^go//') VARIANTS=default scripts/build-targets.sh build/targets
@@ -12,8 +12,8 @@ demo=build/targets/heapleak-go$minor-default
 
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO=sudo
-echo "demo: starting $demo (leaks ~1 MiB/s in main.leakOne, churns 100 MB/s of garbage)"
-"$demo" -interval 5s >/tmp/leakhound-demo.log 2>&1 &
+echo "demo: starting $demo (leaks ~1 MiB/s of 256 KiB buffers in main.leakOne, churns 100 MB/s of garbage)"
+"$demo" -interval 5s -leak-size 262144 >/tmp/leakhound-demo.log 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 sleep 3

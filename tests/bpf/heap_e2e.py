@@ -166,9 +166,7 @@ def main():
     for minor in a.versions.split(","):
         for var in a.variants.split(","):
             cases.append((f"leak go{minor} {var}", case_leak, minor, var))
-        for var in ("default", "pprof"):
-            if var in a.variants.split(","):
-                cases.append((f"control go{minor} {var}", case_control, minor, var))
+            cases.append((f"control go{minor} {var}", case_control, minor, var))
     cases.append(("read-only go1.26 default", case_read_only, "1.26", "default"))
     cases.append(("heap-events go1.26 default", case_heap_events, "1.26", "default"))
     for minor in ("1.21", "1.27"):
