@@ -39,17 +39,6 @@ uint64_t count_increasing_pairs(std::vector<double> v) {
   return count;
 }
 
-std::vector<Point> sorted_by_time(std::span<const Point> points) {
-  std::vector<Point> p;
-  p.reserve(points.size());
-  for (const Point& q : points) {
-    if (std::isfinite(q.t_s) && std::isfinite(q.value)) p.push_back(q);
-  }
-  std::stable_sort(p.begin(), p.end(),
-                   [](const Point& a, const Point& b) { return a.t_s < b.t_s; });
-  return p;
-}
-
 double exact_median_slope(const std::vector<Point>& p) {
   std::vector<double> slopes;
   slopes.reserve(p.size() * (p.size() - 1) / 2);
@@ -92,6 +81,17 @@ double kth_slope_by_bisection(const std::vector<Point>& p, uint64_t k, uint64_t 
 }
 
 }  // namespace
+
+std::vector<Point> sorted_by_time(std::span<const Point> points) {
+  std::vector<Point> p;
+  p.reserve(points.size());
+  for (const Point& q : points) {
+    if (std::isfinite(q.t_s) && std::isfinite(q.value)) p.push_back(q);
+  }
+  std::stable_sort(p.begin(), p.end(),
+                   [](const Point& a, const Point& b) { return a.t_s < b.t_s; });
+  return p;
+}
 
 double normal_sf(double z) { return 0.5 * std::erfc(z / std::sqrt(2.0)); }
 

@@ -22,6 +22,9 @@ struct MannKendall {
 // all n^2/2 pairs, so series of thousands of GC cycles stay cheap.
 MannKendall mann_kendall(std::span<const double> values);
 
+// The finite points, in time order (stable for equal times).
+std::vector<Point> sorted_by_time(std::span<const Point> points);
+
 // Upper tail of the standard normal distribution, P(Z > z).
 double normal_sf(double z);
 

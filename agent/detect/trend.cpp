@@ -20,13 +20,7 @@ double capped_ratio(double num, double den) {
 // Finite points in time order; points sharing a timestamp are one observation
 // (their mean), so every pair has a slope and the series has no zero gaps.
 std::vector<Point> clean(const std::vector<Point>& series) {
-  std::vector<Point> p;
-  p.reserve(series.size());
-  for (const Point& q : series) {
-    if (std::isfinite(q.t_s) && std::isfinite(q.value)) p.push_back(q);
-  }
-  std::stable_sort(p.begin(), p.end(),
-                   [](const Point& a, const Point& b) { return a.t_s < b.t_s; });
+  const std::vector<Point> p = sorted_by_time(series);
   std::vector<Point> out;
   out.reserve(p.size());
   for (size_t i = 0; i < p.size();) {
