@@ -1,6 +1,7 @@
 // An allocation-heavy Go program: allocates small and medium objects in a
 // tight loop, retaining a rolling window so the GC has real work, and prints
-// how many allocations it completed in each interval:
+// how many allocations it completed in each interval. -work N adds N rounds of
+// hashing per allocation, for a service-like mix of CPU and allocation:
 //
 //	t=SECONDS allocs=N
 package main
@@ -8,6 +9,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"time"
 )
 
@@ -15,7 +17,10 @@ var window [4096][]byte
 
 func main() {
 	interval := flag.Duration("interval", 500*time.Millisecond, "report interval")
+	work := flag.Int("work", 0, "rounds of hashing (64 bytes each) per allocation")
 	flag.Parse()
+	h := fnv.New64a()
+	var scratch [64]byte
 	sizes := [...]int{16, 48, 128, 512, 2048, 8192}
 	start := time.Now()
 	next := start.Add(*interval)
@@ -24,9 +29,13 @@ func main() {
 		b := make([]byte, sizes[i%len(sizes)])
 		b[0] = byte(i)
 		window[i%len(window)] = b
+		for w := 0; w < *work; w++ {
+			scratch[w%64] = byte(i)
+			h.Write(scratch[:])
+		}
 		n++
 		if n&1023 == 0 && time.Now().After(next) {
-			fmt.Printf("t=%.3f allocs=%d\n", time.Since(start).Seconds(), n)
+			fmt.Printf("t=%.3f allocs=%d h=%d\n", time.Since(start).Seconds(), n, h.Sum64()&1)
 			n = 0
 			next = next.Add(*interval)
 		}
