@@ -17,8 +17,7 @@ Unsampled unsample(double count, double bytes, int64_t rate) {
   return {count * scale, bytes * scale};
 }
 
-HeapCollector::HeapCollector(const GoTarget& t, const target::ProcessMemory& mem, HeapOptions opts)
-    : t_(t), mem_(mem), opts_(std::move(opts)) {}
+HeapCollector::HeapCollector(const GoTarget& t, HeapOptions opts) : t_(t), opts_(std::move(opts)) {}
 
 HeapCollector::~HeapCollector() {
   probes_.reset();  // detach before the sampler is restored
@@ -28,7 +27,7 @@ Result<std::unique_ptr<HeapCollector>> HeapCollector::start(const GoTarget& t,
                                                             const target::ProcessMemory& mem,
                                                             const HeapOptions& opts,
                                                             report::Report& r) {
-  std::unique_ptr<HeapCollector> c(new HeapCollector(t, mem, opts));
+  std::unique_ptr<HeapCollector> c(new HeapCollector(t, opts));
   const auto& s = t.syms;
   if (!s.mem_profile_rate || !s.mbuckets)
     return make_error("PID {}: the runtime's heap-profile variables were not found", t.proc.pid());

@@ -66,12 +66,10 @@ class HeapCollector {
     std::vector<detect::Point> series;  // unsampled in-use bytes
     Unsampled inuse;
   };
-  HeapCollector(const GoTarget& t, const target::ProcessMemory& mem, HeapOptions opts);
+  HeapCollector(const GoTarget& t, HeapOptions opts);
   Result<void> snapshot(double t_s);
-  int64_t rate() const { return rate_; }
 
   const GoTarget& t_;
-  const target::ProcessMemory& mem_;
   HeapOptions opts_;
   std::optional<goruntime::SamplerControl> sampler_;
   std::optional<probes::GoHeapProbes> probes_;

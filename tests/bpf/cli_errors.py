@@ -3,7 +3,6 @@
 and never crashes; a target that exits mid-window yields the partial report;
 SIGINT/SIGTERM end the window early; inspect tells what leakhound knows."""
 import json
-import os
 import signal
 import subprocess
 import time
