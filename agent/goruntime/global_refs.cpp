@@ -288,4 +288,36 @@ Result<std::vector<DataRef>> find_data_refs(const binary::ElfFile& elf, uint64_t
   return out;
 }
 
+Result<std::vector<uint64_t>> find_returns(const binary::ElfFile& elf, uint64_t entry,
+                                           uint64_t end) {
+  if (end <= entry) return make_error("function at {:#x}: empty or inverted bounds", entry);
+  auto code = elf.read_vaddr(entry, end - entry);
+  if (!code) return make_error("function at {:#x}: {}", entry, code.error().message);
+  std::vector<uint64_t> out;
+  switch (elf.machine()) {
+    case binary::Machine::X86_64: {
+      Disassembler d(CS_ARCH_X86, CS_MODE_64);
+      if (!d.ok()) return make_error("capstone: cannot open an x86-64 disassembler");
+      // Go functions hold no data, so a linear sweep decodes them exactly; the
+      // INT3 padding after the last instruction decodes harmlessly.
+      decode_all(d, *code, entry, 1, [&](const cs_insn& in) {
+        if (in.id == X86_INS_RET) out.push_back(in.address);
+      });
+      break;
+    }
+    case binary::Machine::AArch64: {
+      for (size_t i = 0; i + 4 <= code->size(); i += 4) {
+        uint32_t w;
+        std::memcpy(&w, code->data() + i, 4);
+        if (w == 0xd65f03c0) out.push_back(entry + i);  // RET (x30)
+      }
+      break;
+    }
+    default:
+      return make_error("{}: unsupported machine (only x86-64 and arm64)", elf.path());
+  }
+  if (out.empty()) return make_error("function at {:#x}: no return instruction found", entry);
+  return out;
+}
+
 }  // namespace leakhound::goruntime

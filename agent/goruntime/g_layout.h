@@ -1,0 +1,63 @@
+// Layout of the runtime's goroutine descriptor (runtime.g) and wait reasons,
+// per Go version. The offsets come from the DWARF of real toolchains' binaries
+// (scripts/gen-offsets.sh writes g_layout_table.inc; a test regenerates it and
+// fails on drift), so stripped targets need no DWARF of their own.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "binary/buildinfo.h"
+#include "util/result.h"
+
+namespace leakhound::goruntime {
+
+inline constexpr int32_t kAbsent = -1;
+
+struct GLayout {
+  int go_minor = 0;     // 21 for go1.21.x
+  uint32_t g_size = 0;  // sizeof(runtime.g)
+  // g.stack (runtime.stack {lo, hi})
+  uint32_t stack_lo = 0, stack_hi = 0;
+  // g.sched (runtime.gobuf): absolute offsets within g
+  uint32_t sched_sp = 0, sched_pc = 0, sched_bp = 0;
+  uint32_t syscallsp = 0, syscallpc = 0;
+  int32_t syscallbp = kAbsent;  // 1.23+
+  uint32_t atomicstatus = 0;    // uint32
+  uint32_t goid = 0;            // uint64
+  uint32_t waitsince = 0;       // int64, nanotime() when it blocked (approx.)
+  uint32_t waitreason = 0;      // uint8 (runtime.waitReason)
+  int32_t parent_goid = kAbsent;
+  uint32_t gopc = 0;     // pc of the go statement that created it (a return pc)
+  uint32_t startpc = 0;  // pc of the goroutine function
+  // runtime.waitReasonStrings, indexed by waitReason.
+  std::vector<std::string_view> wait_reasons;
+
+  // Bytes to read from a g to cover every field above.
+  uint32_t read_size() const;
+};
+
+// The layout for a release: error for Go older than 1.21; for newer than known
+// releases the newest layout (the caller warns: best effort).
+Result<GLayout> g_layout(const binary::GoVersion& v);
+
+// Every layout in the generated table, oldest first.
+const std::vector<GLayout>& all_g_layouts();
+
+// runtime.g status values (runtime2.go), with the _Gscan bit masked off.
+enum class GStatus : uint32_t {
+  Idle = 0,
+  Runnable = 1,
+  Running = 2,
+  Syscall = 3,
+  Waiting = 4,
+  Dead = 6,
+  CopyStack = 8,
+  Preempted = 9,
+  Leaked = 10,     // 1.26+ goroutine leak detection
+  DeadExtra = 11,  // 1.26+
+};
+inline constexpr uint32_t kGScanBit = 0x1000;
+
+}  // namespace leakhound::goruntime

@@ -1,0 +1,209 @@
+#include "goruntime/goroutines.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace leakhound::goruntime {
+namespace {
+
+template <typename T>
+T load(const uint8_t* raw, uint32_t off) {
+  T v;
+  std::memcpy(&v, raw + off, sizeof v);
+  return v;
+}
+
+// Goroutine stacks are at least 2 KiB and at most 1 GiB (runtime.maxstacksize
+// on 64-bit); anything else is a torn or garbage header.
+constexpr uint64_t kMinStack = 2048;
+constexpr uint64_t kMaxStack = 1ULL << 30;
+
+}  // namespace
+
+GoroutineReader::GoroutineReader(const target::MemoryReader& mem, GLayout layout,
+                                 uint64_t allgs_addr, uint64_t allglen_addr, AllgLimits limits)
+    : mem_(mem),
+      layout_(std::move(layout)),
+      allgs_addr_(allgs_addr),
+      allglen_addr_(allglen_addr),
+      limits_(limits) {}
+
+bool GoroutineReader::parse(const uint8_t* raw, uint64_t addr, Goroutine& g) const {
+  const GLayout& l = layout_;
+  g.g = addr;
+  g.status = load<uint32_t>(raw, l.atomicstatus) & ~kGScanBit;
+  g.goid = load<uint64_t>(raw, l.goid);
+  g.stack_lo = load<uint64_t>(raw, l.stack_lo);
+  g.stack_hi = load<uint64_t>(raw, l.stack_hi);
+  g.wait_reason = load<uint8_t>(raw, l.waitreason);
+  g.wait_since_ns = load<int64_t>(raw, l.waitsince);
+  g.parent_goid = l.parent_goid == kAbsent ? 0 : load<uint64_t>(raw, l.parent_goid);
+  g.gopc = load<uint64_t>(raw, l.gopc);
+  g.startpc = load<uint64_t>(raw, l.startpc);
+  auto status = static_cast<GStatus>(g.status);
+  if (status == GStatus::Syscall) {
+    // reentersyscall saved where the goroutine entered the kernel (or C);
+    // g.sched may since have been reused by asmcgocall.
+    g.pc = load<uint64_t>(raw, l.syscallpc);
+    g.sp = load<uint64_t>(raw, l.syscallsp);
+    g.bp = load<uint64_t>(raw,
+                          l.syscallbp == kAbsent ? l.sched_bp : static_cast<uint32_t>(l.syscallbp));
+  } else {
+    g.pc = load<uint64_t>(raw, l.sched_pc);
+    g.sp = load<uint64_t>(raw, l.sched_sp);
+    g.bp = load<uint64_t>(raw, l.sched_bp);
+  }
+  switch (status) {
+    case GStatus::Runnable:
+    case GStatus::Running:
+    case GStatus::Syscall:
+    case GStatus::Waiting:
+    case GStatus::CopyStack:
+    case GStatus::Preempted:
+    case GStatus::Leaked:
+      break;
+    default:
+      return false;  // idle, dead, or not a status at all
+  }
+  uint64_t size = g.stack_hi - g.stack_lo;
+  if (g.stack_hi <= g.stack_lo || size < kMinStack || size > kMaxStack) return false;
+  return g.goid != 0 && g.startpc != 0;
+}
+
+Result<AllgSnapshot> GoroutineReader::read() const {
+  struct SliceHeader {
+    uint64_t ptr, len, cap;
+  };
+  auto hdr = mem_.read_value<SliceHeader>(allgs_addr_);
+  if (!hdr) return make_error("cannot read runtime.allgs: {}", hdr.error().message);
+  uint64_t n = hdr->len;
+  AllgSnapshot snap;
+  if (allglen_addr_) {
+    // allgadd stores allglen after appending: never more than the slice holds
+    // (a larger value means a torn read of a slice being reallocated).
+    auto len = mem_.read_value<uint64_t>(allglen_addr_);
+    if (!len) return make_error("cannot read runtime.allglen: {}", len.error().message);
+    n = std::min(n, *len);
+  }
+  if (hdr->len > hdr->cap || hdr->ptr == 0 || hdr->ptr % 8 != 0)
+    return make_error("runtime.allgs is not a valid slice (ptr {:#x} len {} cap {})", hdr->ptr,
+                      hdr->len, hdr->cap);
+  if (n > limits_.max_goroutines)
+    return make_error("runtime.allgs holds {} goroutines, more than the limit of {}", n,
+                      limits_.max_goroutines);
+  snap.allglen = n;
+  std::vector<uint64_t> ptrs(n);
+  if (n) {
+    if (auto r = mem_.read(hdr->ptr, ptrs.data(), n * 8); !r)
+      return make_error("cannot read the {} entries of runtime.allgs: {}", n, r.error().message);
+  }
+
+  const uint32_t size = layout_.read_size();
+  std::vector<uint8_t> buf(static_cast<size_t>(n) * size);
+  std::vector<target::ReadRequest> reqs;
+  reqs.reserve(n);
+  for (uint64_t i = 0; i < n; i++) {
+    if (ptrs[i] == 0 || ptrs[i] % 8 != 0) {
+      snap.rejected++;
+      continue;
+    }
+    reqs.push_back({ptrs[i], buf.data() + reqs.size() * size, size});
+  }
+  if (auto r = mem_.read_many(reqs); !r) return r.error();
+  for (size_t i = 0; i < reqs.size(); i++) {
+    if (!reqs[i].ok) {
+      snap.rejected++;
+      continue;
+    }
+    Goroutine g;
+    if (parse(static_cast<const uint8_t*>(reqs[i].dst), reqs[i].addr, g)) {
+      snap.live.push_back(g);
+    } else if (g.status != static_cast<uint32_t>(GStatus::Dead) &&
+               g.status != static_cast<uint32_t>(GStatus::DeadExtra) &&
+               g.status != static_cast<uint32_t>(GStatus::Idle)) {
+      snap.rejected++;
+    }
+  }
+  return snap;
+}
+
+std::vector<uint64_t> GoroutineReader::unwind(const Goroutine& g) const {
+  std::vector<uint64_t> pcs;
+  if (static_cast<GStatus>(g.status) == GStatus::Running || g.pc == 0) return pcs;
+  pcs.push_back(g.pc);
+  // Read the top of the stack in one go; frames beyond it are read one by one.
+  const uint64_t lo = std::max(g.stack_lo, g.sp);
+  std::vector<uint8_t> window;
+  uint64_t window_lo = 0;
+  if (lo < g.stack_hi) {
+    window_lo = lo & ~7ULL;
+    window.resize(std::min<uint64_t>(limits_.stack_window, g.stack_hi - window_lo));
+    if (!mem_.read(window_lo, window.data(), window.size())) window.clear();
+  }
+  auto frame_at = [&](uint64_t fp, uint64_t out[2]) {
+    if (fp >= window_lo && fp + 16 <= window_lo + window.size()) {
+      std::memcpy(out, window.data() + (fp - window_lo), 16);
+      return true;
+    }
+    return mem_.read(fp, out, 16).ok();
+  };
+  auto status = static_cast<GStatus>(g.status);
+  if (status != GStatus::Syscall && g.sp >= g.stack_lo && g.bp > g.sp && g.bp < g.stack_hi) {
+    // Parked through mcall (gopark, gosched, preemption): since Go 1.21 mcall
+    // saves its caller's *caller's* frame pointer (CL 476235), so the parking
+    // function's own return PC is in the frame record between sp and bp that
+    // links to bp. reentersyscall saves a consistent pc/bp pair instead.
+    const uint64_t end = std::min(g.bp, g.sp + 1024);
+    for (uint64_t a = (g.sp + 7) & ~7ULL; a + 16 <= end; a += 8) {
+      uint64_t rec[2];
+      if (!frame_at(a, rec)) break;
+      if (rec[0] == g.bp) {
+        if (rec[1]) pcs.push_back(rec[1]);
+        break;
+      }
+    }
+  }
+  uint64_t fp = g.bp;
+  while (pcs.size() < limits_.max_depth) {
+    // Frame pointers point into the goroutine's own stack and strictly up it.
+    if (fp < lo || fp + 16 > g.stack_hi || fp % 8 != 0) break;
+    uint64_t rec[2];
+    if (!frame_at(fp, rec)) break;
+    if (rec[1] == 0) break;
+    pcs.push_back(rec[1]);
+    if (rec[0] <= fp) break;
+    fp = rec[0];
+  }
+  return pcs;
+}
+
+std::string_view GoroutineReader::state(const Goroutine& g) const {
+  switch (static_cast<GStatus>(g.status)) {
+    case GStatus::Runnable:
+    case GStatus::Preempted:
+      return "runnable";
+    case GStatus::Running:
+      return "running";
+    case GStatus::Syscall:
+      return "syscall";
+    case GStatus::CopyStack:
+      return "copystack";
+    case GStatus::Leaked:
+      return "leaked";
+    case GStatus::Waiting:
+      if (g.wait_reason < layout_.wait_reasons.size() &&
+          !layout_.wait_reasons[g.wait_reason].empty())
+        return layout_.wait_reasons[g.wait_reason];
+      return "waiting";
+    default:
+      return "unknown";
+  }
+}
+
+bool is_system_entry(std::string_view entry) {
+  if (!entry.starts_with("runtime.")) return false;
+  // runtime.main runs main.main; coroutines (iter.Pull) run user code.
+  return entry != "runtime.main" && entry != "runtime.corostart";
+}
+
+}  // namespace leakhound::goruntime

@@ -1,0 +1,109 @@
+#include "target/proc_stats.h"
+
+#include <dirent.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "util/fd.h"
+
+namespace leakhound::target {
+
+std::string_view to_string(FdKind k) {
+  switch (k) {
+    case FdKind::File:
+      return "file";
+    case FdKind::Socket:
+      return "socket";
+    case FdKind::Pipe:
+      return "pipe";
+    case FdKind::Anon:
+      return "anon";
+    case FdKind::Other:
+      break;
+  }
+  return "other";
+}
+
+FdKind classify_fd_link(std::string_view link) {
+  if (link.starts_with("socket:[")) return FdKind::Socket;
+  if (link.starts_with("pipe:[")) return FdKind::Pipe;
+  if (link.starts_with("anon_inode:")) return FdKind::Anon;
+  if (link.starts_with("/")) return FdKind::File;  // files, devices, memfd:, "(deleted)"
+  return FdKind::Other;                            // net:[...], mnt:[...], ...
+}
+
+uint64_t& FdCounts::operator[](FdKind k) {
+  switch (k) {
+    case FdKind::File:
+      return file;
+    case FdKind::Socket:
+      return socket;
+    case FdKind::Pipe:
+      return pipe;
+    case FdKind::Anon:
+      return anon;
+    case FdKind::Other:
+      break;
+  }
+  return other;
+}
+
+Result<FdCounts> count_fds(pid_t pid) {
+  std::string dir = fmt::format("/proc/{}/fd", pid);
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
+  if (!d) return errno_error(errno, "cannot list {}", dir);
+  FdCounts c;
+  char buf[512];
+  while (dirent* e = ::readdir(d.get())) {
+    if (e->d_name[0] == '.') continue;
+    ssize_t n = ::readlinkat(::dirfd(d.get()), e->d_name, buf, sizeof buf);
+    if (n < 0) continue;  // closed meanwhile
+    c[classify_fd_link(std::string_view(buf, static_cast<size_t>(n)))]++;
+  }
+  return c;
+}
+
+Result<uint64_t> parse_threads(std::string_view text) {
+  size_t pos = text.find("\nThreads:");
+  if (pos == std::string_view::npos) return make_error("no Threads: line in /proc/PID/status");
+  std::string_view rest = text.substr(pos + 9);
+  while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t')) rest.remove_prefix(1);
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), v);
+  if (ec != std::errc() || p == rest.data() || (p != rest.data() + rest.size() && *p != '\n'))
+    return make_error("malformed Threads: line in /proc/PID/status");
+  return v;
+}
+
+namespace {
+Result<std::string> slurp(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return errno_error(errno, "cannot read {}", path);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+Result<uint64_t> read_threads(pid_t pid) {
+  auto text = slurp(fmt::format("/proc/{}/status", pid));
+  if (!text) return text.error();
+  return parse_threads(*text);
+}
+
+Result<uint64_t> read_rss_bytes(pid_t pid) {
+  auto text = slurp(fmt::format("/proc/{}/statm", pid));
+  if (!text) return text.error();
+  std::istringstream in(*text);
+  uint64_t size = 0, resident = 0;
+  if (!(in >> size >> resident)) return make_error("malformed /proc/{}/statm", pid);
+  return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace leakhound::target

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Generates agent/goruntime/g_layout_table.inc (the layout of runtime.g and the
+# wait reason strings, per Go minor release) from the DWARF of the heapleak
+# targets built by every toolchain in scripts/go-versions.txt.
+#
+#   scripts/gen-offsets.sh [OUT]        builds the targets (cached), writes OUT
+#                                       (default: agent/goruntime/g_layout_table.inc)
+#   scripts/gen-offsets.sh --check [F]  regenerates into a temp file from the
+#                                       targets already built and fails with the
+#                                       diff when F (default: the .inc) differs;
+#                                       a missing target is an error (the
+#                                       g_layout_drift test)
+#
+# Targets: $LEAKHOUND_TARGETS_DIR (default: build/targets)/heapleak-go1.NN-default.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+check=0
+if [ "${1:-}" = --check ]; then
+  check=1
+  shift
+fi
+[ $# -le 1 ] || { echo "usage: $0 [--check] [OUT]" >&2; exit 2; }
+out=$(realpath -m "${1:-$root/agent/goruntime/g_layout_table.inc}")
+targets=$(realpath -m "${LEAKHOUND_TARGETS_DIR:-$root/build/targets}")
+versions=$(grep -v '^#' "$root/scripts/go-versions.txt" | grep .)
+
+if [ "$check" = 0 ]; then
+  TARGETS=heapleak VARIANTS=default "$root/scripts/build-targets.sh" "$targets"
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+bins=()
+for v in $versions; do
+  bin="$targets/heapleak-go${v%.*}-default"
+  if [ ! -f "$bin" ]; then
+    echo "gen-offsets: $bin is missing: run scripts/build-targets.sh" >&2
+    exit 1
+  fi
+  # `go version FILE` prints "FILE: go1.N.P".
+  got=$(go version "$bin" | sed 's/.*: //')
+  if [ "$got" != "go$v" ]; then
+    echo "gen-offsets: $bin was built by $got, not go$v: run scripts/build-targets.sh" >&2
+    exit 1
+  fi
+  bins+=("$bin")
+done
+
+(cd "$root/tools/gen-offsets" && GOTOOLCHAIN=local GOFLAGS= CGO_ENABLED=0 \
+  go build -o "$tmp/gen-offsets" .)
+"$tmp/gen-offsets" "${bins[@]}" >"$tmp/table.inc"
+
+if [ "$check" = 1 ]; then
+  if ! diff -u "$out" "$tmp/table.inc" >"$tmp/diff"; then
+    cat "$tmp/diff"
+    echo "gen-offsets: $out differs from the DWARF of the targets (diff above:" \
+      "- checked in, + regenerated): run scripts/gen-offsets.sh" >&2
+    exit 1
+  fi
+  echo "gen-offsets: $out matches the DWARF of ${#bins[@]} targets"
+  exit 0
+fi
+mkdir -p "$(dirname "$out")"
+cp "$tmp/table.inc" "$out.tmp.$$"
+mv "$out.tmp.$$" "$out"
+echo "gen-offsets: wrote $out (${#bins[@]} Go versions)" >&2

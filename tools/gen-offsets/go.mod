@@ -1,0 +1,3 @@
+module leakhound.tools/genoffsets
+
+go 1.21
