@@ -1,8 +1,12 @@
 #include "probes/bpf_link.h"
 
+#include <bpf/bpf.h>
+
+#include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <mutex>
+#include <vector>
 
 #include "util/log.h"
 
@@ -22,6 +26,30 @@ int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list args) {
 }
 
 }  // namespace
+
+Result<Link> attach_uprobe(bpf_program* prog, int pid, const std::string& binary, uint64_t offset,
+                           std::string_view what) {
+  LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = false);
+  bpf_link* l = bpf_program__attach_uprobe_opts(prog, pid, binary.c_str(), offset, &opts);
+  if (!l) {
+    int err = errno;
+    return errno_error(err, "cannot attach a uprobe to {} in {} (offset {:#x})", what, binary,
+                       offset);
+  }
+  return Link(l);
+}
+
+uint64_t sum_percpu_counters(int map_fd, uint32_t slots) {
+  long ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return 0;
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu));
+  uint64_t total = 0;
+  for (uint32_t key = 0; key < slots; key++) {
+    if (bpf_map_lookup_elem(map_fd, &key, per_cpu.data())) continue;
+    for (uint64_t v : per_cpu) total += v;
+  }
+  return total;
+}
 
 void install_libbpf_logger() {
   static std::once_flag once;

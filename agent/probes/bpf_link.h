@@ -3,7 +3,12 @@
 
 #include <bpf/libbpf.h>
 
+#include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
+
+#include "util/result.h"
 
 namespace leakhound::probes {
 
@@ -11,6 +16,14 @@ struct LinkDeleter {
   void operator()(bpf_link* l) const { bpf_link__destroy(l); }
 };
 using Link = std::unique_ptr<bpf_link, LinkDeleter>;
+
+// A uprobe at a file offset of binary, for one process (pid) or every process
+// running the binary (pid -1); `what` names the probed spot in errors.
+Result<Link> attach_uprobe(bpf_program* prog, int pid, const std::string& binary, uint64_t offset,
+                           std::string_view what);
+
+// Sum over CPUs and the first `slots` keys of a per-CPU array of u64 counters.
+uint64_t sum_percpu_counters(int map_fd, uint32_t slots);
 
 // Routes libbpf's own log through spdlog (debug level; shown with -v).
 void install_libbpf_logger();

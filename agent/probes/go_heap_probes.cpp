@@ -18,22 +18,6 @@ GoHeapProbes::~GoHeapProbes() {
   links_.clear();  // detach before the programs and maps go away
 }
 
-namespace {
-
-Result<Link> attach_uprobe(bpf_program* prog, const GoHeapConfig& cfg, uint64_t offset,
-                           const char* what) {
-  LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = false);
-  bpf_link* l = bpf_program__attach_uprobe_opts(prog, cfg.pid, cfg.binary.c_str(), offset, &opts);
-  if (!l) {
-    int err = errno;
-    return errno_error(err, "cannot attach a uprobe to {} in {} (offset {:#x})", what, cfg.binary,
-                       offset);
-  }
-  return Link(l);
-}
-
-}  // namespace
-
 Result<GoHeapProbes> GoHeapProbes::attach(const GoHeapConfig& cfg) {
   install_libbpf_logger();
   if (cfg.mprof_flush_offset == 0 ||
@@ -70,7 +54,7 @@ Result<GoHeapProbes> GoHeapProbes::attach(const GoHeapConfig& cfg) {
   };
   for (const Probe& pr : table) {
     if (!pr.wanted) continue;
-    auto l = attach_uprobe(pr.prog, cfg, pr.offset, pr.what);
+    auto l = attach_uprobe(pr.prog, cfg.pid, cfg.binary, pr.offset, pr.what);
     if (!l) return l.error();
     p.links_.push_back(std::move(*l));
   }
@@ -116,16 +100,7 @@ Result<std::unordered_map<uint64_t, BucketCounts>> GoHeapProbes::read_counts(uin
 }
 
 uint64_t GoHeapProbes::dropped() const {
-  int fd = bpf_map__fd(skel_->maps.drops);
-  long ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return 0;
-  std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu));
-  uint64_t total = 0;
-  for (uint32_t reason = 0; reason < LH_DROP_MAX; reason++) {
-    if (bpf_map_lookup_elem(fd, &reason, per_cpu.data())) continue;
-    for (uint64_t v : per_cpu) total += v;
-  }
-  return total;
+  return sum_percpu_counters(bpf_map__fd(skel_->maps.drops), LH_DROP_MAX);
 }
 
 }  // namespace leakhound::probes
