@@ -3,7 +3,7 @@
 # caches the result: a binary is rebuilt only when its sources or build recipe change.
 #
 #   scripts/build-targets.sh [OUT_DIR]            (default: build/targets)
-#   TARGETS="heapleak" VERSIONS="1.26.8" VARIANTS="default pie" scripts/build-targets.sh
+#   TARGETS="heapleak goleak:default,pie" VERSIONS="1.26.8" VARIANTS="default pie" scripts/build-targets.sh
 #
 # Built with -buildvcs=false: a binary must not depend on the checkout it was
 # built in (Go 1.24+ would stamp a VCS pseudo-version into its module version).
@@ -17,16 +17,25 @@ out=$(realpath -m "${1:-$root/build/targets}")
 mkdir -p "$out"
 src=$root/tests/targets/go
 versions=${VERSIONS:-$(grep -v '^#' "$root/scripts/go-versions.txt")}
-targets=${TARGETS:-heapleak}
+# A target may name its own variants: "goleak:default,pie" (VARIANTS still filters).
+targets=${TARGETS:-heapleak goleak:default,strip,pie,cgo}
 variants=${VARIANTS:-default strip pie cgo pprof arm64 arm64-strip}
 jobs=${JOBS:-2}
 local_go=$(go env GOVERSION)
 
 jobsfile=$(mktemp)
 trap 'rm -f "$jobsfile"' EXIT
-for t in $targets; do
+for spec in $targets; do
+  t=${spec%%:*}
+  own=$variants
+  if [ "$spec" != "$t" ]; then
+    own=""
+    for var in $(echo "${spec#*:}" | tr , ' '); do
+      case " $variants " in *" $var "*) own="$own $var" ;; esac
+    done
+  fi
   for v in $versions; do
-    for var in $variants; do
+    for var in $own; do
       echo "$t $v $var" >>"$jobsfile"
     done
   done

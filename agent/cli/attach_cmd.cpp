@@ -28,6 +28,8 @@ struct AttachArgs {
   bool read_only = false;
   bool no_color = false;
   bool heap_events = false;
+  bool goroutine_events = false;
+  bool no_goroutines = false;
   int64_t sample_rate = goruntime::kEnableRate;
   size_t top = 10;
 };
@@ -60,6 +62,8 @@ int run(const AttachArgs& a) {
   opts.read_only = a.read_only;
   opts.heap.sample_events = a.heap_events;
   opts.heap.enable_rate = a.sample_rate;
+  opts.goroutines.enabled = !a.no_goroutines;
+  opts.goroutines.events = a.goroutine_events;
   ProgressBar bar(*duration, isatty(STDERR_FILENO));
   collect::AttachHooks hooks{&g_stop, [&](double t) { bar.update(t); }};
   auto report = collect::run_attach(opts, hooks);
@@ -95,6 +99,12 @@ Runner add_attach(CLI::App& app, const GlobalOptions&) {
   app.add_flag("--heap-events", a->heap_events,
                "also probe every profiled allocation and free (real-time counts per stack; "
                "costs one uprobe hit per heap sample: see docs/benchmarks.md)");
+  auto* gev = app.add_flag(
+      "--goroutine-events", a->goroutine_events,
+      "also probe goroutine creation and exit (creations and exits per site in the window; "
+      "costs two uprobe hits per goroutine: see docs/benchmarks.md)");
+  app.add_flag("--no-goroutines", a->no_goroutines, "do not read the target's goroutines")
+      ->excludes(gev);
   app.add_option("--sample-rate", a->sample_rate,
                  "MemProfileRate (bytes) set when the program's heap sampler is off: lower is "
                  "more precise in a short window, higher costs less in programs allocating GB/s")

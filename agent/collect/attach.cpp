@@ -24,6 +24,22 @@ Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& 
   auto heap = HeapCollector::start(t, *mem, heap_opts, r);
   if (!heap) return heap.error();
 
+  // Goroutines and /proc series are extra capabilities: when one cannot run,
+  // the report says why and the rest goes on.
+  std::unique_ptr<GoroutineCollector> goroutines;
+  if (opts.goroutines.enabled) {
+    auto g = GoroutineCollector::start(t, *mem, opts.goroutines, r);
+    if (g) {
+      goroutines = std::move(*g);
+    } else if (opts.goroutines.events) {
+      return g.error();  // asked for explicitly
+    } else {
+      r.notes.push_back(fmt::format("goroutines not tracked: {}", g.error().message));
+    }
+  }
+  ProcessCollector process(opts.pid, opts.process);
+  if (auto e = process.poll(); !e) spdlog::debug("process poll: {}", e.error().message);
+
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
   const auto interval = std::chrono::duration<double>(opts.interval_s);
@@ -51,6 +67,12 @@ Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& 
       }
       spdlog::warn("heap poll: {}", e.error().message);
     }
+    if (goroutines) {
+      if (auto e = goroutines->poll(); !e && t.proc.alive())
+        spdlog::debug("goroutine poll: {}", e.error().message);
+    }
+    if (auto e = process.poll(); !e && t.proc.alive())
+      spdlog::debug("process poll: {}", e.error().message);
     if (hooks.progress) hooks.progress(now);
     if (elapsed() >= opts.duration_s) break;
     next += std::chrono::duration_cast<clock::duration>(interval);
@@ -61,6 +83,8 @@ Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& 
     r.notes.push_back(fmt::format("PID {} exited after {:.1f}s: report covers what was gathered",
                                   opts.pid, r.duration_s));
   (*heap)->finish(r);
+  if (goroutines) goroutines->finish(r);
+  process.finish(r);
   return r;
 }
 

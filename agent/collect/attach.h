@@ -7,7 +7,9 @@
 #include <atomic>
 #include <functional>
 
+#include "collect/goroutine_collector.h"
 #include "collect/heap_collector.h"
+#include "collect/process_collector.h"
 #include "report/model.h"
 #include "util/result.h"
 
@@ -19,6 +21,8 @@ struct AttachOptions {
   double interval_s = 0.5;  // how often the collectors poll the target
   bool read_only = false;
   HeapOptions heap;
+  GoroutineOptions goroutines;
+  ProcessOptions process;
 };
 
 struct AttachHooks {

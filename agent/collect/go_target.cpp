@@ -25,6 +25,41 @@ std::vector<Frame> GoTarget::symbolize_stack(const std::vector<uint64_t>& pcs) c
   return out;
 }
 
+std::vector<Frame> GoTarget::symbolize_unwound(const std::vector<uint64_t>& pcs) const {
+  std::vector<Frame> out;
+  for (uint64_t pc : pcs) {
+    uint64_t link = pc - bias;
+    auto fn = pclntab.func_for_pc(link);
+    bool at_entry = fn && fn->entry == link;
+    auto frames = pclntab.frames(at_entry ? link : link - 1);
+    if (frames.empty()) {
+      Frame f;
+      f.function = fmt::format("{:#x}", pc);
+      f.pc = pc;
+      out.push_back(std::move(f));
+      continue;
+    }
+    for (Frame& f : frames) {
+      f.pc = pc;
+      out.push_back(std::move(f));
+    }
+  }
+  return out;
+}
+
+Frame GoTarget::frame_at(uint64_t pc, bool return_pc) const {
+  auto frames = pclntab.frames(pc - bias - (return_pc ? 1 : 0));
+  Frame f;
+  if (!frames.empty()) {
+    // The entry of a function: its physical frame, not an inlined callee.
+    f = return_pc ? frames.front() : frames.back();
+  } else {
+    f.function = fmt::format("{:#x}", pc);
+  }
+  f.pc = pc;
+  return f;
+}
+
 Result<std::unique_ptr<GoTarget>> open_go_target(pid_t pid) {
   auto proc = target::Process::open(pid);
   if (!proc) return proc.error();

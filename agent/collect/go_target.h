@@ -33,6 +33,12 @@ struct GoTarget {
   // Symbolizes a stack of return PCs as the runtime records them (inlined calls
   // already expanded into PCs of their own): the innermost frame of pc-1 each.
   std::vector<Frame> symbolize_stack(const std::vector<uint64_t>& pcs) const;
+  // Symbolizes a stack unwound by frame pointers (one return PC per physical
+  // frame): every inlined call expanded. A PC at a function's entry (a
+  // goroutine that never ran) is looked up as is, not as a return PC.
+  std::vector<Frame> symbolize_unwound(const std::vector<uint64_t>& pcs) const;
+  // The innermost frame of one PC; return_pc: look up pc-1 (the call).
+  Frame frame_at(uint64_t pc, bool return_pc) const;
 };
 
 // Opens /proc/PID/exe and reads what leakhound needs, with clear errors: no

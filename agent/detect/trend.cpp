@@ -249,3 +249,15 @@ void require_retention(Trend& t, double allocated_in_window, double window_s, do
 }
 
 }  // namespace leakhound::detect
+
+namespace leakhound::detect {
+
+void require_min_growth(Trend& t, double window_s, double min_growth) {
+  if (t.verdict == Verdict::Stable || window_s <= 0) return;
+  if (t.slope_per_s * window_s < min_growth) {
+    t.verdict = Verdict::Stable;
+    t.reason = "grew by less than the minimum over the window";
+  }
+}
+
+}  // namespace leakhound::detect

@@ -76,4 +76,8 @@ Trend analyze(const std::vector<Point>& series, const TrendConfig& cfg);
 // the window gets longer. Below min_fraction the verdict drops to stable.
 void require_retention(Trend& t, double allocated_in_window, double window_s, double min_fraction);
 
+// For exact counts (goroutines, fds, threads): growth over the window below
+// min_growth (in the series' units) is too little to call, however regular.
+void require_min_growth(Trend& t, double window_s, double min_growth);
+
 }  // namespace leakhound::detect

@@ -15,19 +15,85 @@ using json = nlohmann::ordered_json;
 // finite by construction, this keeps a consumer's parser safe regardless.
 double finite(double v) { return std::isfinite(v) ? v : 0; }
 
+json series_to_json(const std::vector<detect::Point>& s) {
+  json series = json::array();
+  for (const detect::Point& p : s) series.push_back({finite(p.t_s), finite(p.value)});
+  return series;
+}
+
+json stack_to_json(const std::vector<Frame>& frames) {
+  json stack = json::array();
+  for (const Frame& fr : frames) stack.push_back(frame_to_json(fr));
+  return stack;
+}
+
+// The statistics behind a verdict; growth in the series' units per second.
+json trend_to_json(const detect::Trend& t, const char* unit) {
+  return {{"points", t.n},
+          {"test", std::string(t.test)},
+          {"mk_s", finite(t.mk_s)},
+          {"mk_z", finite(t.mk_z)},
+          {"ar1", finite(t.ar1)},
+          {"drift_z", finite(t.drift_z)},
+          {"relative_growth", finite(t.relative_growth)},
+          {"signal_to_noise", finite(t.signal_to_noise)},
+          {"retained_fraction", finite(t.retained_fraction)},
+          {fmt::format("first_half_growth_{}_per_s", unit), finite(t.first_half_slope_per_s)},
+          {fmt::format("second_half_growth_{}_per_s", unit), finite(t.second_half_slope_per_s)},
+          {"reason", std::string(t.reason)}};
+}
+
+json goroutine_to_json(const GoroutineFinding& f) {
+  const detect::Trend& t = f.trend;
+  json states = json::object();
+  for (const auto& [s, n] : f.states) states[s] = n;
+  json j = {
+      // Contract fields.
+      {"verdict", std::string(detect::to_string(t.verdict))},
+      {"count", f.count},
+      {"growth_per_s", finite(t.slope_per_s)},
+      {"created_at", frame_to_json(f.created_at)},
+      {"entry", frame_to_json(f.entry)},
+      {"wait_reason", f.wait_reason},
+      {"stack", stack_to_json(f.stack)},
+      // Additions.
+      {"confidence", finite(t.confidence)},
+      {"p_value", finite(t.p_value)},
+      {"max_count", f.max_count},
+      {"states", std::move(states)},
+      {"longest_wait_s", finite(f.longest_wait_s)},
+      {"stack_share", f.stack_share},
+      {"stack_sampled", f.stack_sampled},
+      {"system", f.system},
+  };
+  if (f.created_window >= 0) {
+    j["created_window"] = f.created_window;
+    j["exited_window"] = f.exited_window;
+  }
+  j["series"] = series_to_json(f.series);
+  j["trend"] = trend_to_json(t, "goroutines");
+  return j;
+}
+
+json process_to_json(const ProcessFinding& f) {
+  return {{"metric", f.metric},
+          {"verdict", std::string(detect::to_string(f.trend.verdict))},
+          {"value", finite(f.value)},
+          {"growth_per_s", finite(f.trend.slope_per_s)},
+          {"confidence", finite(f.trend.confidence)},
+          {"series", series_to_json(f.series)},
+          {"trend", trend_to_json(f.trend, "units")}};
+}
+
 json finding_to_json(const HeapFinding& f) {
   const detect::Trend& t = f.trend;
-  json stack = json::array();
-  for (const Frame& fr : f.stack) stack.push_back(frame_to_json(fr));
-  json series = json::array();
-  for (const detect::Point& p : f.series) series.push_back({finite(p.t_s), finite(p.value)});
   return {
       // Contract fields.
       {"verdict", std::string(detect::to_string(t.verdict))},
       {"inuse_bytes", f.inuse_bytes},
       {"inuse_objects", f.inuse_objects},
       {"growth_bytes_per_s", finite(t.slope_per_s)},
-      {"stack", std::move(stack)},
+      {"stack", stack_to_json(f.stack)},
       // Additions.
       {"confidence", finite(t.confidence)},
       {"p_value", finite(t.p_value)},
@@ -35,20 +101,8 @@ json finding_to_json(const HeapFinding& f) {
       {"alloc_objects_window", f.alloc_objects_window},
       {"free_bytes_window", f.free_bytes_window},
       {"free_objects_window", f.free_objects_window},
-      {"series", std::move(series)},
-      {"trend",
-       {{"points", t.n},
-        {"test", std::string(t.test)},
-        {"mk_s", finite(t.mk_s)},
-        {"mk_z", finite(t.mk_z)},
-        {"ar1", finite(t.ar1)},
-        {"drift_z", finite(t.drift_z)},
-        {"relative_growth", finite(t.relative_growth)},
-        {"signal_to_noise", finite(t.signal_to_noise)},
-        {"retained_fraction", finite(t.retained_fraction)},
-        {"first_half_growth_bytes_per_s", finite(t.first_half_slope_per_s)},
-        {"second_half_growth_bytes_per_s", finite(t.second_half_slope_per_s)},
-        {"reason", std::string(t.reason)}}},
+      {"series", series_to_json(f.series)},
+      {"trend", trend_to_json(t, "bytes")},
   };
 }
 
@@ -74,6 +128,24 @@ json to_json(const Report& r) {
     leaks += f->trend.verdict == detect::Verdict::Leak;
     growing += f->trend.verdict == detect::Verdict::Growing;
   }
+  std::vector<const GoroutineFinding*> gorder;
+  for (const GoroutineFinding& f : r.goroutines) gorder.push_back(&f);
+  std::stable_sort(
+      gorder.begin(), gorder.end(),
+      [](const GoroutineFinding* a, const GoroutineFinding* b) { return finding_before(*a, *b); });
+  json goroutines = json::array();
+  size_t gleaks = 0, ggrowing = 0;
+  for (const GoroutineFinding* f : gorder) {
+    goroutines.push_back(goroutine_to_json(*f));
+    gleaks += f->trend.verdict == detect::Verdict::Leak;
+    ggrowing += f->trend.verdict == detect::Verdict::Growing;
+  }
+  json process = json::array();
+  size_t pleaks = 0;
+  for (const ProcessFinding& f : r.process) {
+    process.push_back(process_to_json(f));
+    pleaks += f.trend.verdict == detect::Verdict::Leak;
+  }
   return {
       // Contract fields.
       {"schema", "leakhound.report/v1"},
@@ -85,11 +157,24 @@ json to_json(const Report& r) {
       {"window", {{"duration_s", finite(r.duration_s)}, {"gc_cycles", r.gc_cycles}}},
       {"dropped_events", r.dropped_events},
       {"heap", std::move(heap)},
-      {"native", json::array()},      // not collected yet
-      {"goroutines", json::array()},  // not collected yet
+      {"native", json::array()},  // not collected yet
+      {"goroutines", std::move(goroutines)},
       // Additions.
       {"summary",
-       {{"heap_leaks", leaks}, {"heap_growing", growing}, {"heap_stacks", r.heap.size()}}},
+       {{"heap_leaks", leaks},
+        {"heap_growing", growing},
+        {"heap_stacks", r.heap.size()},
+        {"goroutine_leaks", gleaks},
+        {"goroutine_growing", ggrowing},
+        {"goroutine_sites", r.goroutines.size()},
+        {"process_leaks", pleaks}}},
+      {"goroutine_stats",
+       {{"read", r.goroutines_read},
+        {"total", r.goroutines_total},
+        {"user", r.goroutines_user},
+        {"snapshots", r.goroutine_snapshots},
+        {"events", r.goroutine_events}}},
+      {"process", std::move(process)},
       {"gc_cycles", r.gc_cycles},
       {"heap_events", r.heap_events},
       {"sampled_allocs", r.sampled_allocs},

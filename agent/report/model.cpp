@@ -19,8 +19,8 @@ int rank(detect::Verdict v) {
 }
 
 // A NaN slope would break the strict weak ordering std::stable_sort needs.
-double growth(const HeapFinding& f) {
-  return std::isnan(f.trend.slope_per_s) ? -HUGE_VAL : f.trend.slope_per_s;
+double growth(const detect::Trend& t) {
+  return std::isnan(t.slope_per_s) ? -HUGE_VAL : t.slope_per_s;
 }
 
 }  // namespace
@@ -29,13 +29,26 @@ bool finding_before(const HeapFinding& a, const HeapFinding& b) {
   if (rank(a.trend.verdict) != rank(b.trend.verdict)) {
     return rank(a.trend.verdict) > rank(b.trend.verdict);
   }
-  if (growth(a) != growth(b)) return growth(a) > growth(b);
+  if (growth(a.trend) != growth(b.trend)) return growth(a.trend) > growth(b.trend);
   return a.inuse_bytes > b.inuse_bytes;
+}
+
+bool finding_before(const GoroutineFinding& a, const GoroutineFinding& b) {
+  if (a.system != b.system) return b.system;
+  if (rank(a.trend.verdict) != rank(b.trend.verdict)) {
+    return rank(a.trend.verdict) > rank(b.trend.verdict);
+  }
+  if (growth(a.trend) != growth(b.trend)) return growth(a.trend) > growth(b.trend);
+  return a.count > b.count;
 }
 
 void sort_findings(Report& r) {
   // Stable, so equal findings keep the collector's order from run to run.
-  std::stable_sort(r.heap.begin(), r.heap.end(), finding_before);
+  std::stable_sort(r.heap.begin(), r.heap.end(),
+                   [](const HeapFinding& a, const HeapFinding& b) { return finding_before(a, b); });
+  std::stable_sort(
+      r.goroutines.begin(), r.goroutines.end(),
+      [](const GoroutineFinding& a, const GoroutineFinding& b) { return finding_before(a, b); });
 }
 
 }  // namespace leakhound::report

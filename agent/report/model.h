@@ -23,6 +23,35 @@ struct HeapFinding {
   std::vector<detect::Point> series;  // in-use bytes at each GC cycle seen
 };
 
+// Goroutines of one creation site: a go statement (created_at) and the
+// function it runs (entry).
+struct GoroutineFinding {
+  detect::Trend trend;  // on the live count, goroutines per second
+  uint64_t count = 0;   // live at the last snapshot
+  uint64_t max_count = 0;
+  Frame created_at;         // the go statement
+  Frame entry;              // the goroutine's function
+  std::string wait_reason;  // most common state: "chan receive", "select", "running", ...
+  std::vector<std::pair<std::string, uint64_t>> states;  // state -> goroutines, most first
+  double longest_wait_s = -1;   // longest a goroutine of the site has been blocked (-1: unknown)
+  std::vector<Frame> stack;     // most common stack among them, leaf first
+  uint64_t stack_share = 0;     // goroutines sampled with exactly that stack
+  uint64_t stack_sampled = 0;   // goroutines whose stacks were read
+  int64_t created_window = -1;  // with --goroutine-events: created during the window
+  int64_t exited_window = -1;   // ... and ended during it (-1: probes off)
+  bool system = false;          // the runtime's own (not counted by runtime.NumGoroutine)
+  std::vector<detect::Point> series;  // live count at each snapshot
+};
+
+// A per-process resource series from /proc: open fds by kind, threads, RSS.
+struct ProcessFinding {
+  std::string
+      metric;  // "fds", "fds.socket", "fds.file", "fds.pipe", "fds.anon", "threads", "rss_bytes"
+  double value = 0;  // at the last snapshot
+  detect::Trend trend;
+  std::vector<detect::Point> series;
+};
+
 struct Target {
   int pid = 0;
   std::string exe;
@@ -45,6 +74,14 @@ struct Report {
   bool target_exited = false;      // the process went away mid-window
   std::vector<std::string> notes;  // what could not be measured, and why
   std::vector<HeapFinding> heap;   // sorted: leaks, then growth, then size
+  // Goroutines, one finding per creation site (system sites last).
+  bool goroutines_read = false;   // the allgs walk worked at least once
+  bool goroutine_events = false;  // --goroutine-events: creation/exit probes were on
+  uint64_t goroutines_total = 0;  // live at the last snapshot, system ones included
+  uint64_t goroutines_user = 0;   // what runtime.NumGoroutine would say
+  uint64_t goroutine_snapshots = 0;
+  std::vector<GoroutineFinding> goroutines;  // sorted like heap findings, by count
+  std::vector<ProcessFinding> process;       // fds and threads series
 };
 
 // Sorts findings as the contract says: leaks first, then growing, then stable;
@@ -54,5 +91,6 @@ void sort_findings(Report& r);
 // The order sort_findings uses (a strict weak ordering), for writers that must
 // not reorder the caller's report.
 bool finding_before(const HeapFinding& a, const HeapFinding& b);
+bool finding_before(const GoroutineFinding& a, const GoroutineFinding& b);
 
 }  // namespace leakhound::report

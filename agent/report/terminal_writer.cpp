@@ -139,10 +139,9 @@ std::vector<StackLine> stack_lines(const std::vector<Frame>& stack) {
   return lines;
 }
 
-void write_terminal(std::ostream& out, const Report& r, const TerminalOptions& opt) {
-  const Style st{opt.color};
-  write_header(out, r, st);
+namespace {
 
+void write_heap(std::ostream& out, const Report& r, const TerminalOptions& opt, const Style& st) {
   std::vector<const HeapFinding*> order;
   for (const HeapFinding& f : r.heap) order.push_back(&f);
   std::stable_sort(order.begin(), order.end(), [](const HeapFinding* a, const HeapFinding* b) {
@@ -179,6 +178,124 @@ void write_terminal(std::ostream& out, const Report& r, const TerminalOptions& o
     out << "\n"
         << fmt::format("… {} more finding{} not shown\n", unlisted, unlisted == 1 ? "" : "s");
   }
+}
+
+std::string signed_rate(double per_s, const char* unit) {
+  return fmt::format("{}{:.2g} {}/s", per_s >= 0 ? "+" : "", per_s, unit);
+}
+
+std::string frame_location(const Frame& f) {
+  std::string loc = f.file.empty() ? "?" : short_file(f.file);
+  if (f.line > 0) loc += fmt::format(":{}", f.line);
+  return loc;
+}
+
+void write_goroutine(std::ostream& out, size_t rank, const GoroutineFinding& f,
+                     const TerminalOptions& opt, const Style& st) {
+  const detect::Trend& t = f.trend;
+  out << fmt::format("#{:<3} {}  {} goroutine{}  {}  confidence {}\n", rank,
+                     verdict_label(t.verdict, st), group_thousands(f.count),
+                     f.count == 1 ? "" : "s", signed_rate(t.slope_per_s, "goroutines"),
+                     percent(std::min(t.confidence, 0.999)));
+  out << fmt::format("      created by {}  {}\n", f.created_at.function,
+                     frame_location(f.created_at));
+  out << fmt::format("      runs       {}\n", f.entry.function);
+  std::string states;
+  for (const auto& [s, n] : f.states) {
+    if (!states.empty()) states += ", ";
+    states += fmt::format("{} ({})", s, group_thousands(n));
+  }
+  if (!states.empty()) {
+    out << "      state: " << states;
+    if (f.longest_wait_s >= 0) out << "; longest wait " << human_duration(f.longest_wait_s);
+    out << "\n";
+  }
+  if (f.created_window >= 0) {
+    out << fmt::format("      in the window: {} created, {} ended\n",
+                       group_thousands(static_cast<uint64_t>(f.created_window)),
+                       group_thousands(static_cast<uint64_t>(f.exited_window)));
+  }
+  if (f.stack_sampled > 0) {
+    out << "      "
+        << st(kDim, fmt::format("stack of {} of the {} read:", group_thousands(f.stack_share),
+                                group_thousands(f.stack_sampled)))
+        << "\n";
+  }
+  write_stack(out, f.stack, opt.max_frames, st);
+}
+
+void write_goroutines(std::ostream& out, const Report& r, const TerminalOptions& opt,
+                      const Style& st) {
+  if (!r.goroutines_read) return;
+  std::vector<const GoroutineFinding*> order;
+  for (const GoroutineFinding& f : r.goroutines) order.push_back(&f);
+  std::stable_sort(
+      order.begin(), order.end(),
+      [](const GoroutineFinding* a, const GoroutineFinding* b) { return finding_before(*a, *b); });
+  size_t leaks = 0, growing = 0;
+  for (const GoroutineFinding* f : order) {
+    leaks += f->trend.verdict == detect::Verdict::Leak;
+    growing += f->trend.verdict == detect::Verdict::Growing;
+  }
+  out << "\n"
+      << st(kBold,
+            fmt::format("Goroutines: {} leak{}, {} growing; {} live ({} user) from {} "
+                        "creation site{}",
+                        leaks, leaks == 1 ? "" : "s", growing, group_thousands(r.goroutines_total),
+                        group_thousands(r.goroutines_user), r.goroutines.size(),
+                        r.goroutines.size() == 1 ? "" : "s"))
+      << "\n";
+  if (leaks + growing == 0) out << "No growing goroutine creation site was found in the window.\n";
+  size_t listed = 0, rank = 0;
+  for (const GoroutineFinding* f : order) {
+    ++rank;
+    if (f->trend.verdict == detect::Verdict::Stable && !opt.show_stable) break;
+    if (listed >= opt.max_findings) break;
+    out << "\n";
+    write_goroutine(out, rank, *f, opt, st);
+    ++listed;
+  }
+  if (!opt.show_stable) {
+    // The largest stable sites, for context (what pprof's goroutine profile shows first).
+    std::vector<const GoroutineFinding*> stable;
+    for (const GoroutineFinding* f : order) {
+      if (f->trend.verdict == detect::Verdict::Stable && !f->system && f->count > 0)
+        stable.push_back(f);
+    }
+    std::stable_sort(stable.begin(), stable.end(),
+                     [](const auto* a, const auto* b) { return a->count > b->count; });
+    if (!stable.empty()) out << "\nLargest stable sites:\n";
+    for (size_t i = 0; i < stable.size() && i < 3; i++) {
+      out << fmt::format("  {:>7}  {}  {}  ({})\n", group_thousands(stable[i]->count),
+                         stable[i]->created_at.function, frame_location(stable[i]->created_at),
+                         stable[i]->wait_reason);
+    }
+  }
+}
+
+void write_process(std::ostream& out, const Report& r, const Style& st) {
+  if (r.process.empty()) return;
+  out << "\n" << st(kBold, "Process (/proc)") << "\n";
+  for (const ProcessFinding& f : r.process) {
+    const bool bytes = f.metric == "rss_bytes";
+    std::string value =
+        bytes ? human_bytes(f.value) : group_thousands(static_cast<uint64_t>(f.value));
+    std::string rate =
+        bytes ? human_rate(f.trend.slope_per_s) : signed_rate(f.trend.slope_per_s, "");
+    if (!bytes) rate.pop_back(), rate.pop_back(), rate += "/s";
+    out << fmt::format("  {}  {:<11} {:>10}  {}\n", verdict_label(f.trend.verdict, st), f.metric,
+                       value, rate);
+  }
+}
+
+}  // namespace
+
+void write_terminal(std::ostream& out, const Report& r, const TerminalOptions& opt) {
+  const Style st{opt.color};
+  write_header(out, r, st);
+  write_heap(out, r, opt, st);
+  write_goroutines(out, r, opt, st);
+  write_process(out, r, st);
 }
 
 }  // namespace leakhound::report

@@ -1,0 +1,213 @@
+#include "collect/goroutine_collector.h"
+
+#include <algorithm>
+#include <ctime>
+#include <unordered_map>
+
+#include "goruntime/global_refs.h"
+#include "util/log.h"
+
+namespace leakhound::collect {
+
+namespace {
+
+// Attaches the creation/exit probes; errors name what is missing.
+Result<probes::GoroutineProbes> attach_probes(const GoTarget& t, const goruntime::GLayout& l,
+                                              uint32_t max_sites) {
+  auto newproc1 = t.pclntab.func_by_name("runtime.newproc1");
+  if (!newproc1) return make_error("runtime.newproc1 is not in the binary's function table");
+  // gdestroy (1.22+) also ends coroutines; 1.21's goexit0 does the teardown itself.
+  auto exit_fn = t.pclntab.func_by_name("runtime.gdestroy");
+  if (!exit_fn) exit_fn = t.pclntab.func_by_name("runtime.goexit0");
+  if (!exit_fn) return make_error("neither runtime.gdestroy nor runtime.goexit0 is in the binary");
+  auto rets = goruntime::find_returns(t.elf, newproc1->entry, newproc1->end);
+  if (!rets) return make_error("runtime.newproc1: {}", rets.error().message);
+  probes::GoroutineProbeConfig cfg;
+  cfg.binary = t.proc.exe_link();
+  cfg.pid = t.proc.pid();
+  for (uint64_t a : *rets) {
+    auto off = t.elf.vaddr_to_offset(a);
+    if (!off) return off.error();
+    cfg.newproc1_ret_offsets.push_back(*off);
+  }
+  auto off = t.elf.vaddr_to_offset(exit_fn->entry);
+  if (!off) return off.error();
+  cfg.exit_offset = *off;
+  cfg.gopc_off = l.gopc;
+  cfg.startpc_off = l.startpc;
+  cfg.max_sites = max_sites;
+  return probes::GoroutineProbes::attach(cfg);
+}
+
+int64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+GoroutineCollector::GoroutineCollector(const GoTarget& t, const target::MemoryReader& mem,
+                                       GoroutineOptions opts, goruntime::GLayout layout)
+    : t_(t),
+      mem_(mem),
+      opts_(opts),
+      reader_(mem, std::move(layout), t.runtime_addr(t.syms.allgs), t.runtime_addr(t.syms.allglen)),
+      start_(std::chrono::steady_clock::now()),
+      next_allowed_(start_) {}
+
+Result<std::unique_ptr<GoroutineCollector>> GoroutineCollector::start(
+    const GoTarget& t, const target::MemoryReader& mem, const GoroutineOptions& opts,
+    report::Report& r) {
+  if (!t.syms.allgs)
+    return make_error("runtime.allgs was not found in the binary: goroutines cannot be listed");
+  auto layout = goruntime::g_layout(t.build.go_version);
+  if (!layout) return layout.error();
+  std::unique_ptr<GoroutineCollector> c(new GoroutineCollector(t, mem, opts, std::move(*layout)));
+  if (opts.events) {
+    auto p = attach_probes(t, c->reader_.layout(), opts.max_sites);
+    if (!p) return make_error("--goroutine-events: {}", p.error().message);
+    c->probes_.emplace(std::move(*p));
+    r.goroutine_events = true;
+  }
+  c->start_ = std::chrono::steady_clock::now();
+  if (auto s = c->snapshot(); !s) return s.error();
+  return c;
+}
+
+double GoroutineCollector::now_s() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+Result<goruntime::AllgSnapshot> GoroutineCollector::snapshot() {
+  auto began = std::chrono::steady_clock::now();
+  double t = now_s();
+  auto snap = reader_.read();
+  if (!snap) {
+    failed_++;
+    return snap.error();
+  }
+  rejected_ += snap->rejected;
+  std::map<SiteKey, uint64_t> counts;
+  for (const auto& g : snap->live) counts[{g.gopc, g.startpc}]++;
+  counts_.emplace_back(t, std::move(counts));
+  auto cost = std::chrono::steady_clock::now() - began;
+  next_allowed_ = began + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                              cost / opts_.max_duty);
+  return snap;
+}
+
+Result<void> GoroutineCollector::poll() {
+  if (std::chrono::steady_clock::now() < next_allowed_) return {};
+  auto s = snapshot();
+  if (!s) return s.error();
+  return {};
+}
+
+void GoroutineCollector::finish(report::Report& r) {
+  // A target that exited has no final state: report the series gathered.
+  auto final = r.target_exited ? Result<goruntime::AllgSnapshot>(make_error("the target exited"))
+                               : snapshot();
+  if (!final && !r.target_exited) {
+    r.notes.push_back(fmt::format("goroutines: the last read failed: {}", final.error().message));
+    if (counts_.empty()) return;
+  }
+  r.goroutines_read = !counts_.empty();
+  r.goroutine_snapshots = counts_.size();
+  if (rejected_)
+    r.notes.push_back(fmt::format(
+        "goroutines: {} g entries failed validation while being read (changing under us) and "
+        "were skipped",
+        rejected_));
+  if (failed_ > 1)
+    r.notes.push_back(fmt::format("goroutines: {} of {} reads of allgs failed", failed_,
+                                  failed_ + counts_.size()));
+
+  std::map<SiteKey, uint64_t> created, exited;
+  if (probes_) {
+    auto sites = probes_->read_sites(static_cast<uint32_t>(t_.proc.pid()));
+    if (sites) {
+      for (const auto& [k, c] : *sites) {
+        created[k] = c.created;
+        exited[k] = c.exited;
+      }
+    } else {
+      r.notes.push_back(fmt::format("--goroutine-events: {}", sites.error().message));
+    }
+    r.dropped_events += probes_->dropped();
+  }
+
+  // Every site seen in any snapshot, with its series (0 where absent).
+  std::map<SiteKey, report::GoroutineFinding> sites;
+  for (const auto& [t, counts] : counts_) {
+    for (const auto& [k, n] : counts) sites.try_emplace(k);
+  }
+  for (auto& [k, f] : sites) {
+    for (const auto& [t, counts] : counts_) {
+      auto it = counts.find(k);
+      double n = it == counts.end() ? 0 : static_cast<double>(it->second);
+      f.series.push_back({t, n});
+      f.max_count = std::max<uint64_t>(f.max_count, static_cast<uint64_t>(n));
+    }
+    f.count = static_cast<uint64_t>(f.series.back().value);
+    f.created_at = t_.frame_at(k.first, true);
+    f.entry = t_.frame_at(k.second, false);
+    f.system = goruntime::is_system_entry(f.entry.function);
+    const double window = f.series.back().t_s - f.series.front().t_s;
+    f.trend = detect::analyze(f.series, opts_.trend);
+    detect::require_min_growth(f.trend, window, opts_.min_growth);
+    if (probes_) {
+      f.created_window = static_cast<int64_t>(created[k]);
+      f.exited_window = static_cast<int64_t>(exited[k]);
+    }
+  }
+
+  // States and stacks of the goroutines alive at the end.
+  if (final) {
+    const int64_t now_ns = monotonic_ns();
+    std::map<SiteKey, std::map<std::string, uint64_t>> states;
+    std::map<SiteKey, std::map<std::vector<uint64_t>, uint64_t>> stacks;
+    std::map<SiteKey, size_t> sampled;
+    for (const auto& g : final->live) {
+      SiteKey k{g.gopc, g.startpc};
+      auto& f = sites[k];
+      std::string state(reader_.state(g));
+      states[k][state]++;
+      if (g.status == static_cast<uint32_t>(goruntime::GStatus::Waiting) && g.wait_since_ns > 0 &&
+          g.wait_since_ns < now_ns) {
+        f.longest_wait_s =
+            std::max(f.longest_wait_s, static_cast<double>(now_ns - g.wait_since_ns) / 1e9);
+      }
+      if (sampled[k] < opts_.stacks_per_site) {
+        auto pcs = reader_.unwind(g);
+        if (!pcs.empty()) {
+          sampled[k]++;
+          stacks[k][std::move(pcs)]++;
+        }
+      }
+    }
+    for (auto& [k, f] : sites) {
+      for (const auto& [s, n] : states[k]) f.states.emplace_back(s, n);
+      std::stable_sort(f.states.begin(), f.states.end(),
+                       [](const auto& a, const auto& b) { return a.second > b.second; });
+      if (!f.states.empty()) f.wait_reason = f.states.front().first;
+      f.stack_sampled = sampled[k];
+      const std::vector<uint64_t>* best = nullptr;
+      for (const auto& [pcs, n] : stacks[k]) {
+        if (n > f.stack_share) {
+          f.stack_share = n;
+          best = &pcs;
+        }
+      }
+      if (best) f.stack = t_.symbolize_unwound(*best);
+    }
+  }
+
+  for (auto& [k, f] : sites) {
+    if (!f.system) r.goroutines_user += f.count;
+    r.goroutines_total += f.count;
+    r.goroutines.push_back(std::move(f));
+  }
+}
+
+}  // namespace leakhound::collect

@@ -1,0 +1,72 @@
+// Goroutine capability: live goroutines per creation site, from the runtime's
+// allgs read at each poll (goroutines that existed before attach included),
+// with wait states and the stacks where they block; with --goroutine-events
+// also creations and exits per site counted by uprobes as they happen.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "collect/go_target.h"
+#include "detect/trend.h"
+#include "goruntime/goroutines.h"
+#include "probes/goroutine_probes.h"
+#include "report/model.h"
+#include "target/memory.h"
+
+namespace leakhound::collect {
+
+struct GoroutineOptions {
+  bool enabled = true;
+  bool events = false;  // --goroutine-events: uprobes on creation and exit
+  detect::TrendConfig trend;
+  // A site must gain at least this many goroutines over the window to be
+  // "growing" or "leak": counts are exact, so a site going from 1 to 2 is a
+  // perfect monotonic series but tells nothing yet.
+  double min_growth = 3;
+  size_t stacks_per_site = 64;  // goroutines unwound per site at the end
+  // A snapshot may take at most this share of the time between snapshots;
+  // huge goroutine counts are read less often rather than slowing everything.
+  double max_duty = 0.1;
+  uint32_t max_sites = 16384;  // BPF map size with events
+};
+
+class GoroutineCollector {
+ public:
+  // Resolves what it needs (allgs, g layout), attaches the probes if asked,
+  // and takes the first snapshot. Errors when goroutines cannot be read at all.
+  static Result<std::unique_ptr<GoroutineCollector>> start(const GoTarget& t,
+                                                           const target::MemoryReader& mem,
+                                                           const GoroutineOptions& opts,
+                                                           report::Report& r);
+
+  Result<void> poll();
+  // Takes the final snapshot, unwinds stacks and fills the goroutine findings.
+  void finish(report::Report& r);
+
+  using SiteKey = probes::SiteKey;  // (gopc, startpc)
+
+ private:
+  GoroutineCollector(const GoTarget& t, const target::MemoryReader& mem, GoroutineOptions opts,
+                     goruntime::GLayout layout);
+  Result<goruntime::AllgSnapshot> snapshot();
+  double now_s() const;
+
+  const GoTarget& t_;
+  const target::MemoryReader& mem_;
+  GoroutineOptions opts_;
+  goruntime::GoroutineReader reader_;
+  std::optional<probes::GoroutineProbes> probes_;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point next_allowed_;
+  // Live count per site at each snapshot; a site absent from one had none.
+  std::vector<std::pair<double, std::map<SiteKey, uint64_t>>> counts_;
+  size_t rejected_ = 0;
+  size_t failed_ = 0;
+};
+
+}  // namespace leakhound::collect
