@@ -181,7 +181,7 @@ void write_heap(std::ostream& out, const Report& r, const TerminalOptions& opt, 
 }
 
 std::string signed_rate(double per_s, const char* unit) {
-  return fmt::format("{}{:.2g} {}/s", per_s >= 0 ? "+" : "", per_s, unit);
+  return fmt::format("{:+.3g} {}/s", per_s, unit);
 }
 
 std::string frame_location(const Frame& f) {
@@ -281,8 +281,7 @@ void write_process(std::ostream& out, const Report& r, const Style& st) {
     std::string value =
         bytes ? human_bytes(f.value) : group_thousands(static_cast<uint64_t>(f.value));
     std::string rate =
-        bytes ? human_rate(f.trend.slope_per_s) : signed_rate(f.trend.slope_per_s, "");
-    if (!bytes) rate.pop_back(), rate.pop_back(), rate += "/s";
+        bytes ? human_rate(f.trend.slope_per_s) : fmt::format("{:+.3g}/s", f.trend.slope_per_s);
     out << fmt::format("  {}  {:<11} {:>10}  {}\n", verdict_label(f.trend.verdict, st), f.metric,
                        value, rate);
   }

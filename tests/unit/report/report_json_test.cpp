@@ -23,7 +23,49 @@ TEST(JsonReport, ContractTopLevel) {
   EXPECT_TRUE(j.at("heap").is_array());
   EXPECT_EQ(j.at("heap").size(), 4u);
   EXPECT_EQ(j.at("native"), json::array());
-  EXPECT_EQ(j.at("goroutines"), json::array());
+  EXPECT_EQ(j.at("goroutines").size(), 2u);
+}
+
+TEST(JsonReport, ContractGoroutineFinding) {
+  const json j = to_json(testing::sample_report());
+  const json& g = j.at("goroutines").at(0);  // the leak first
+  EXPECT_EQ(g.at("verdict"), "leak");
+  EXPECT_EQ(g.at("count"), 1234);
+  EXPECT_DOUBLE_EQ(g.at("growth_per_s").get<double>(), 20);
+  EXPECT_EQ(g.at("created_at").at("function"), "main.handle");
+  EXPECT_EQ(g.at("created_at").at("line"), 77);
+  EXPECT_EQ(g.at("entry").at("function"), "main.handle.func1");
+  EXPECT_EQ(g.at("wait_reason"), "select");
+  EXPECT_EQ(g.at("stack").at(0).at("function"), "runtime.gopark");
+  EXPECT_EQ(g.at("states").at("select"), 1234);
+  EXPECT_DOUBLE_EQ(g.at("longest_wait_s").get<double>(), 125);
+  EXPECT_EQ(g.at("system"), false);
+  EXPECT_FALSE(g.contains("created_window"));  // probes were off
+  EXPECT_EQ(g.at("series").size(), 3u);
+  EXPECT_TRUE(g.at("trend").contains("first_half_growth_goroutines_per_s"));
+  EXPECT_EQ(j.at("goroutines").at(1).at("verdict"), "stable");
+  EXPECT_EQ(j.at("summary").at("goroutine_leaks"), 1);
+  EXPECT_EQ(j.at("goroutine_stats").at("user"), 1242);
+  EXPECT_EQ(j.at("goroutine_stats").at("events"), false);
+}
+
+TEST(JsonReport, GoroutineEventsCounts) {
+  Report r = testing::sample_report();
+  r.goroutines[1].created_window = 200;
+  r.goroutines[1].exited_window = 3;
+  const json g = to_json(r).at("goroutines").at(0);
+  EXPECT_EQ(g.at("created_window"), 200);
+  EXPECT_EQ(g.at("exited_window"), 3);
+}
+
+TEST(JsonReport, ProcessSeries) {
+  const json p = to_json(testing::sample_report()).at("process");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].at("metric"), "fds.socket");
+  EXPECT_EQ(p[0].at("verdict"), "leak");
+  EXPECT_DOUBLE_EQ(p[0].at("value").get<double>(), 480);
+  EXPECT_DOUBLE_EQ(p[0].at("growth_per_s").get<double>(), 40);
+  EXPECT_EQ(p[0].at("series").size(), 3u);
 }
 
 TEST(JsonReport, ContractFinding) {

@@ -117,10 +117,40 @@ TEST(TerminalReport, MaxFramesAndFindings) {
 TEST(TerminalReport, NothingGrowing) {
   Report r = testing::sample_report();
   r.heap.resize(1);  // only the stable one
+  r.goroutines.resize(1);
   const std::string s = render(r);
   EXPECT_TRUE(contains(s, "No growing heap stack was found in the window.")) << s;
   EXPECT_FALSE(contains(s, "#1"));
   EXPECT_TRUE(contains(render(Report{}), "No growing heap stack was found in the window."));
+}
+
+TEST(TerminalReport, Goroutines) {
+  const std::string s = render(testing::sample_report());
+  EXPECT_TRUE(contains(s,
+                       "Goroutines: 1 leak, 0 growing; 1,246 live (1,242 user) from 2 creation "
+                       "sites"))
+      << s;
+  EXPECT_TRUE(contains(s, "1,234 goroutines  +20 goroutines/s")) << s;
+  EXPECT_TRUE(contains(s, "created by main.handle  app/main.go:77")) << s;
+  EXPECT_TRUE(contains(s, "runs       main.handle.func1")) << s;
+  EXPECT_TRUE(contains(s, "state: select (1,234); longest wait 2.1 min")) << s;
+  EXPECT_TRUE(contains(s, "stack of 64 of the 64 read:")) << s;
+  EXPECT_TRUE(contains(s, "main.handle.func1  app/main.go:78")) << s;
+  // The stable pool is context, not a finding.
+  EXPECT_TRUE(contains(s, "Largest stable sites:")) << s;
+  EXPECT_TRUE(contains(s, "main.startPool  app/main.go:30  (chan receive)")) << s;
+}
+
+TEST(TerminalReport, NoGoroutineSectionWhenNotRead) {
+  Report r = testing::sample_report();
+  r.goroutines_read = false;
+  EXPECT_FALSE(contains(render(r), "Goroutines:"));
+}
+
+TEST(TerminalReport, ProcessSection) {
+  const std::string s = render(testing::sample_report());
+  EXPECT_TRUE(contains(s, "Process (/proc)")) << s;
+  EXPECT_TRUE(contains(s, "LEAK     fds.socket         480  +40/s")) << s;
 }
 
 TEST(TerminalReport, ColorOnlyWhenAsked) {

@@ -27,6 +27,32 @@ inline HeapFinding finding(detect::Verdict v, double slope, uint64_t inuse, std:
   return f;
 }
 
+inline GoroutineFinding goroutine(detect::Verdict v, double slope, uint64_t count,
+                                  std::string creator, int line, std::string reason) {
+  GoroutineFinding f;
+  f.trend.verdict = v;
+  f.trend.slope_per_s = slope;
+  f.trend.confidence = v == detect::Verdict::Leak ? 0.9995 : 0.5;
+  f.trend.n = 3;
+  f.count = count;
+  f.max_count = count;
+  f.created_at = {creator, "/src/app/main.go", line, 0x4a0010};
+  f.entry = {creator + ".func1", "/src/app/main.go", line, 0x4a0100};
+  f.wait_reason = reason;
+  f.states = {{reason, count}};
+  f.longest_wait_s = 125;
+  f.stack = {
+      {"runtime.gopark", "/usr/local/go/src/runtime/proc.go", 425, 0x43a000},
+      {"runtime.chanrecv", "/usr/local/go/src/runtime/chan.go", 664, 0x405000},
+      {creator + ".func1", "/src/app/main.go", line + 1, 0x4a0120},
+      {"runtime.goexit", "/usr/local/go/src/runtime/asm_amd64.s", 1700, 0x470000},
+  };
+  f.stack_share = std::min<uint64_t>(count, 64);
+  f.stack_sampled = std::min<uint64_t>(count, 64);
+  f.series = {{0, double(count) / 2}, {1.5, double(count) * 0.75}, {3, double(count)}};
+  return f;
+}
+
 inline Report sample_report() {
   Report r;
   r.target = {4242, "/usr/bin/app", "go1.22.1", "example.com/app"};
@@ -48,6 +74,21 @@ inline Report sample_report() {
   };
   r.heap[2].alloc_bytes_window = 50 << 20;
   r.heap[2].free_bytes_window = 38 << 20;
+  r.goroutines_read = true;
+  r.goroutine_snapshots = 7;
+  r.goroutines = {
+      goroutine(detect::Verdict::Stable, 0, 8, "main.startPool", 30, "chan receive"),
+      goroutine(detect::Verdict::Leak, 20, 1234, "main.handle", 77, "select"),
+  };
+  r.goroutines_total = 1242 + 4;
+  r.goroutines_user = 1242;
+  ProcessFinding fds;
+  fds.metric = "fds.socket";
+  fds.value = 480;
+  fds.trend.verdict = detect::Verdict::Leak;
+  fds.trend.slope_per_s = 40;
+  fds.series = {{0, 80}, {5, 280}, {10, 480}};
+  r.process = {fds};
   return r;
 }
 
