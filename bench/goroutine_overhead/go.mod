@@ -1,0 +1,3 @@
+module leakhound.bench/goroutine
+
+go 1.21
