@@ -3,6 +3,8 @@
 
 #include "cli/commands.h"
 #include "collect/go_target.h"
+#include "goruntime/g_layout.h"
+#include "goruntime/goroutines.h"
 #include "goruntime/sampler.h"
 #include "target/memory.h"
 
@@ -44,6 +46,26 @@ int run(pid_t pid) {
   } else {
     out << fmt::format("heap sampler:  off ({}); `attach` switches it on for its window\n",
                        s->linker_disabled() ? "disabled by the linker" : "MemProfileRate=0");
+  }
+
+  if (mem && g.syms.allgs) {
+    auto layout = goruntime::g_layout(g.build.go_version);
+    if (!layout) {
+      out << "goroutines:    unknown (" << layout.error().message << ")\n";
+    } else {
+      goruntime::GoroutineReader reader(*mem, *layout, g.runtime_addr(g.syms.allgs),
+                                        g.runtime_addr(g.syms.allglen));
+      if (auto snap = reader.read(); !snap) {
+        out << "goroutines:    unknown (" << snap.error().message << ")\n";
+      } else {
+        size_t user = 0;
+        for (const auto& gr : snap->live) {
+          user += !goruntime::is_system_entry(g.frame_at(gr.startpc, false).function);
+        }
+        out << fmt::format("goroutines:    {} live ({} user), {} in allgs (g layout of go1.{})\n",
+                           snap->live.size(), user, snap->allglen, layout->go_minor);
+      }
+    }
   }
 
   using Named = std::pair<const char*, uint64_t>;  // name, link-time address

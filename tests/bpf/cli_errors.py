@@ -4,6 +4,7 @@ and never crashes; a target that exits mid-window yields the partial report;
 SIGINT/SIGTERM end the window early; inspect tells what leakhound knows."""
 import json
 import signal
+import re
 import subprocess
 import time
 
@@ -82,6 +83,27 @@ def case_target_exits():
     assert any("exited" in n for n in rep["notes"]), rep["notes"]
 
 
+def case_goroutine_flags():
+    """--no-goroutines leaves goroutines out; it cannot be combined with --goroutine-events."""
+    t = lhtest.Target([lhtest.target_path("goleak", "1.27", "default"), "-modes", "pool",
+                       "-interval", "250ms"])
+    try:
+        t.wait_for("^ready")
+        code, out, err = lhtest.run_leakhound(["attach", str(t.pid), "--no-goroutines",
+                                               "--goroutine-events", "-d", "1s"])
+        assert code != 0 and "excludes" in err, (code, err)
+        rep, _ = lhtest.attach_json(t.pid, "2s", ["--no-goroutines"])
+        assert rep["goroutines"] == [] and rep["goroutine_stats"]["read"] is False, rep
+        assert rep["process"], "process series missing"
+        rep, _ = lhtest.attach_json(t.pid, "2s")
+        pool = [g for g in rep["goroutines"] if g["entry"]["function"].startswith("main.startPool")]
+        assert pool and pool[0]["count"] == 8 and pool[0]["wait_reason"] == "chan receive", \
+            rep["goroutines"]
+        assert t.proc.poll() is None
+    finally:
+        t.stop()
+
+
 def case_inspect():
     """inspect on a stripped build and a pprof build: what leakhound knows, read-only."""
     for variant, stripped, sampler in (("strip", "yes", "off (disabled by the linker)"),
@@ -96,6 +118,8 @@ def case_inspect():
                          f"stripped:      {stripped}", f"heap sampler:  {sampler}"):
                 assert want in out, f"{variant}: '{want}' not in:\n{out}"
             assert "not found" not in out.split("runtime.allgs")[0], out
+            assert re.search(r"goroutines: +\d+ live \(\d+ user\), \d+ in allgs \(g layout of go1.27\)",
+                             out), out
             assert t.ticks()[-1][1]["memprofilerate"] == ("0" if variant == "strip" else "524288")
         finally:
             t.stop()
