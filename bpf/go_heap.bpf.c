@@ -13,6 +13,7 @@
 
 #include "go_abi.bpf.h"
 #include "leakhound/abi/go_heap.h"
+#include "maps.bpf.h"
 
 /* Programs use BPF_KPROBE: libbpf 1.1 has no BPF_UPROBE; a uprobe gets the same pt_regs. */
 
@@ -41,34 +42,16 @@ struct {
 	__type(value, lh_u64);
 } drops SEC(".maps");
 
-static __always_inline void count_drop(lh_u32 reason) {
-	lh_u64 *n = bpf_map_lookup_elem(&drops, &reason);
-	if (n)
-		(*n)++;
-}
-
-/* The entry for key, inserted zeroed if missing; NULL (and a drop counted)
- * when the map is full. EEXIST from a racing CPU is fine: the second lookup
- * finds its entry. */
-static __always_inline void *lookup_or_init(void *map, const void *key, const void *zero,
-					    lh_u32 drop_reason) {
-	void *v = bpf_map_lookup_elem(map, key);
-	if (v)
-		return v;
-	bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
-	v = bpf_map_lookup_elem(map, key);
-	if (!v)
-		count_drop(drop_reason);
-	return v;
-}
-
 static __always_inline struct lh_bucket_counts *counts_for(lh_u64 bucket) {
 	struct lh_bucket_key key = {
 	    .tgid = bpf_get_current_pid_tgid() >> 32,
 	    .bucket = bucket,
 	};
 	struct lh_bucket_counts zero = {};
-	return lookup_or_init(&bucket_counts, &key, &zero, LH_DROP_BUCKET_MAP_FULL);
+	struct lh_bucket_counts *c = lookup_or_init(&bucket_counts, &key, &zero);
+	if (!c)
+		count_drop_in(&drops, LH_DROP_BUCKET_MAP_FULL);
+	return c;
 }
 
 /* runtime.setprofilebucket(p unsafe.Pointer, b *bucket), every Go version:
@@ -97,9 +80,11 @@ SEC("uprobe")
 int BPF_KPROBE(go_mprof_flush) {
 	lh_u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct lh_gc_state zero = {};
-	struct lh_gc_state *st = lookup_or_init(&gc_state, &tgid, &zero, LH_DROP_GC_MAP_FULL);
-	if (!st)
+	struct lh_gc_state *st = lookup_or_init(&gc_state, &tgid, &zero);
+	if (!st) {
+		count_drop_in(&drops, LH_DROP_GC_MAP_FULL);
 		return 0;
+	}
 	__sync_fetch_and_add(&st->cycles, 1);
 	st->last_ns = bpf_ktime_get_ns();
 	return 0;

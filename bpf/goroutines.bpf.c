@@ -13,6 +13,7 @@
 
 #include "go_abi.bpf.h"
 #include "leakhound/abi/goroutines.h"
+#include "maps.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -39,12 +40,6 @@ struct {
 	__type(value, lh_u64);
 } g_drops SEC(".maps");
 
-static __always_inline void count_drop(lh_u32 reason) {
-	lh_u64 *n = bpf_map_lookup_elem(&g_drops, &reason);
-	if (n)
-		(*n)++;
-}
-
 static __always_inline struct lh_site_counts *site_of(lh_u64 g) {
 	lh_u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct lh_g_config *cfg = bpf_map_lookup_elem(&g_config, &tgid);
@@ -53,17 +48,13 @@ static __always_inline struct lh_site_counts *site_of(lh_u64 g) {
 	struct lh_site_key key = {.tgid = tgid};
 	if (bpf_probe_read_user(&key.gopc, sizeof key.gopc, (void *)(g + cfg->gopc_off)) ||
 	    bpf_probe_read_user(&key.startpc, sizeof key.startpc, (void *)(g + cfg->startpc_off))) {
-		count_drop(LH_G_DROP_READ_FAILED);
+		count_drop_in(&g_drops, LH_G_DROP_READ_FAILED);
 		return NULL;
 	}
-	struct lh_site_counts *c = bpf_map_lookup_elem(&site_counts, &key);
-	if (c)
-		return c;
 	struct lh_site_counts zero = {};
-	bpf_map_update_elem(&site_counts, &key, &zero, BPF_NOEXIST);
-	c = bpf_map_lookup_elem(&site_counts, &key);
+	struct lh_site_counts *c = lookup_or_init(&site_counts, &key, &zero);
 	if (!c)
-		count_drop(LH_G_DROP_SITE_MAP_FULL);
+		count_drop_in(&g_drops, LH_G_DROP_SITE_MAP_FULL);
 	return c;
 }
 

@@ -6,11 +6,10 @@
 
 #include <cerrno>
 #include <charconv>
-#include <fstream>
 #include <sstream>
 #include <string>
 
-#include "util/fd.h"
+#include "target/process.h"
 
 namespace leakhound::target {
 
@@ -81,24 +80,14 @@ Result<uint64_t> parse_threads(std::string_view text) {
   return v;
 }
 
-namespace {
-Result<std::string> slurp(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) return errno_error(errno, "cannot read {}", path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-}  // namespace
-
 Result<uint64_t> read_threads(pid_t pid) {
-  auto text = slurp(fmt::format("/proc/{}/status", pid));
+  auto text = read_text(fmt::format("/proc/{}/status", pid));
   if (!text) return text.error();
   return parse_threads(*text);
 }
 
 Result<uint64_t> read_rss_bytes(pid_t pid) {
-  auto text = slurp(fmt::format("/proc/{}/statm", pid));
+  auto text = read_text(fmt::format("/proc/{}/statm", pid));
   if (!text) return text.error();
   std::istringstream in(*text);
   uint64_t size = 0, resident = 0;

@@ -10,7 +10,6 @@
 #include <sstream>
 
 namespace leakhound::target {
-namespace {
 
 Result<std::string> read_text(const std::string& path) {
   std::ifstream in(path);
@@ -19,6 +18,8 @@ Result<std::string> read_text(const std::string& path) {
   ss << in.rdbuf();
   return ss.str();
 }
+
+namespace {
 
 bool parse_hex(std::string_view s, uint64_t& out) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out, 16);

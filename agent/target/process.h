@@ -47,6 +47,9 @@ class Process {
   uint64_t exe_dev_ = 0, exe_ino_ = 0;
 };
 
+// The whole of a (small, /proc) text file; a clear error naming it.
+Result<std::string> read_text(const std::string& path);
+
 // Start time (field 22 of /proc/PID/stat) or an Error when the process is
 // gone or a zombie.
 Result<uint64_t> read_start_time(pid_t pid);

@@ -36,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 LEAKHOUND = os.path.join(ROOT, "build", "leakhound")
 BINARY = os.path.join(ROOT, "build", "bench-goroutine")
-MODES = ["default", "--goroutine-events"]
+MODES = ["default", "--read-only", "--goroutine-events"]
 # workload -> (unit, what one unit of throughput is, field in the status lines)
 UNITS = {"http": ("requests/s", "request", "reqs"),
          "spawn": ("goroutines/s", "goroutine", "spawned")}
@@ -112,6 +112,8 @@ def why(stderr):
 
 
 def run_workload(name, a):
+    global MODES
+    MODES = a.modes.split(",")
     unit, op, _ = UNITS[name]
     w = Workload(name, a.conns)
     phases = {"off": [], **{m: [] for m in MODES}}
@@ -178,6 +180,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--phase", type=float, default=6.0, help="seconds per phase (>= 2)")
     ap.add_argument("--workload", choices=["http", "spawn", "both"], default="both")
+    ap.add_argument("--modes", default=",".join(MODES),
+                    help="attach modes, comma-separated: default or extra leakhound flags "
+                         "(e.g. --modes=default,--no-goroutines)")
     ap.add_argument("--conns", type=int, default=16, help="http: keep-alive connections")
     a = ap.parse_args()
     if os.geteuid() != 0:

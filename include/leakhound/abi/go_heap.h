@@ -3,14 +3,7 @@
 #ifndef LEAKHOUND_ABI_GO_HEAP_H
 #define LEAKHOUND_ABI_GO_HEAP_H
 
-#ifdef __cplusplus
-#include <cstdint>
-typedef uint32_t lh_u32;
-typedef uint64_t lh_u64;
-#else
-typedef __u32 lh_u32;
-typedef __u64 lh_u64;
-#endif
+#include "leakhound/abi/types.h"
 
 #define LH_GO_HEAP_ABI_VERSION 1
 
