@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake ninja-build pkg-config git
-  clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
+  clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev
   libcli11-dev libspdlog-dev libfmt-dev libgtest-dev googletest
   nlohmann-json3-dev libcapstone-dev clang-format python3 util-linux
   golang-go

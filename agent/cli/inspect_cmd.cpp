@@ -49,7 +49,8 @@ int run(pid_t pid) {
   }
 
   if (mem && g.syms.allgs) {
-    auto layout = goruntime::g_layout(g.build.go_version);
+    std::string source;
+    auto layout = goruntime::resolve_g_layout(g.elf, g.build.go_version, &source);
     if (!layout) {
       out << "goroutines:    unknown (" << layout.error().message << ")\n";
     } else {
@@ -62,8 +63,10 @@ int run(pid_t pid) {
         for (const auto& gr : snap->live) {
           user += !goruntime::is_system_entry(g.frame_at(gr.startpc, false).function);
         }
-        out << fmt::format("goroutines:    {} live ({} user), {} in allgs (g layout of go1.{})\n",
-                           snap->live.size(), user, snap->allglen, layout->go_minor);
+        out << fmt::format("goroutines:    {} live ({} user), {} in allgs (runtime.g layout: {})\n",
+                           snap->live.size(), user, snap->allglen,
+                           source == "DWARF" ? "the binary's DWARF"
+                                             : fmt::format("go1.{} {}", layout->go_minor, source));
       }
     }
   }

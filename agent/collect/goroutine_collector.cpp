@@ -61,8 +61,15 @@ Result<std::unique_ptr<GoroutineCollector>> GoroutineCollector::start(
     report::Report& r) {
   if (!t.syms.allgs)
     return make_error("runtime.allgs was not found in the binary: goroutines cannot be listed");
-  auto layout = goruntime::g_layout(t.build.go_version);
+  std::string source;
+  auto layout = goruntime::resolve_g_layout(t.elf, t.build.go_version, &source);
   if (!layout) return layout.error();
+  if (source != "DWARF" && source != "table")
+    r.notes.push_back(fmt::format(
+        "goroutines: {} is newer than the known runtime.g layouts and the binary has no DWARF: "
+        "read with go1.{}'s layout (best effort)",
+        t.build.go_version.raw, layout->go_minor));
+  spdlog::debug("runtime.g layout from {}", source);
   std::unique_ptr<GoroutineCollector> c(new GoroutineCollector(t, mem, opts, std::move(*layout)));
   if (opts.events) {
     auto p = attach_probes(t, c->reader_.layout(), opts.max_sites);
@@ -153,6 +160,10 @@ void GoroutineCollector::finish(report::Report& r) {
     f.created_at = t_.frame_at(k.first, true);
     f.entry = t_.frame_at(k.second, false);
     f.system = goruntime::is_system_entry(f.entry.function);
+    if (f.entry.function == "runtime.main") {
+      // The runtime's bootstrap assembly starts it: no go statement to show.
+      f.created_at = Frame{"(main goroutine)", "", 0, k.first};
+    }
     const double window = f.series.back().t_s - f.series.front().t_s;
     f.trend = detect::analyze(f.series, opts_.trend);
     detect::require_min_growth(f.trend, window, opts_.min_growth);

@@ -5,10 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "binary/buildinfo.h"
+#include "binary/dwarf_types.h"
+#include "binary/elf_file.h"
 #include "util/result.h"
 
 namespace leakhound::goruntime {
@@ -32,7 +35,7 @@ struct GLayout {
   uint32_t gopc = 0;     // pc of the go statement that created it (a return pc)
   uint32_t startpc = 0;  // pc of the goroutine function
   // runtime.waitReasonStrings, indexed by waitReason.
-  std::vector<std::string_view> wait_reasons;
+  std::vector<std::string> wait_reasons;
 
   // Bytes to read from a g to cover every field above.
   uint32_t read_size() const;
@@ -41,6 +44,17 @@ struct GLayout {
 // The layout for a release: error for Go older than 1.21; for newer than known
 // releases the newest layout (the caller warns: best effort).
 Result<GLayout> g_layout(const binary::GoVersion& v);
+
+// The layout from the binary's own DWARF (runtime.g, runtime.gobuf,
+// runtime.waitReasonStrings); errors when it has none or a field is missing.
+Result<GLayout> g_layout_from_dwarf(const binary::DwarfTypes& dwarf, const binary::ElfFile& elf,
+                                    int go_minor);
+
+// What attach uses: the binary's DWARF when present, else the generated
+// table (itself made from DWARF; newest layout for newer releases). `source`
+// says which ("DWARF", "table", "table (newest, best effort)").
+Result<GLayout> resolve_g_layout(const binary::ElfFile& elf, const binary::GoVersion& v,
+                                 std::string* source);
 
 // Every layout in the generated table, oldest first.
 const std::vector<GLayout>& all_g_layouts();

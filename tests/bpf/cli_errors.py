@@ -118,8 +118,9 @@ def case_inspect():
                          f"stripped:      {stripped}", f"heap sampler:  {sampler}"):
                 assert want in out, f"{variant}: '{want}' not in:\n{out}"
             assert "not found" not in out.split("runtime.allgs")[0], out
-            assert re.search(r"goroutines: +\d+ live \(\d+ user\), \d+ in allgs \(g layout of go1.27\)",
-                             out), out
+            layout = "go1.27 table" if variant == "strip" else "the binary's DWARF"
+            assert re.search(r"goroutines: +\d+ live \(\d+ user\), \d+ in allgs "
+                             rf"\(runtime.g layout: {layout}\)", out), out
             assert t.ticks()[-1][1]["memprofilerate"] == ("0" if variant == "strip" else "524288")
         finally:
             t.stop()
