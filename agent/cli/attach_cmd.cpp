@@ -8,6 +8,7 @@
 #include "cli/progress.h"
 #include "collect/attach.h"
 #include "goruntime/sampler.h"
+#include "report/folded_writer.h"
 #include "report/json_writer.h"
 #include "report/terminal_writer.h"
 #include "util/capabilities.h"
@@ -30,6 +31,8 @@ struct AttachArgs {
   bool heap_events = false;
   bool goroutine_events = false;
   bool no_goroutines = false;
+  std::string folded;             // heap in-use bytes, folded stacks
+  std::string folded_goroutines;  // live goroutines, folded stacks
   int64_t sample_rate = goruntime::kEnableRate;
   size_t top = 10;
 };
@@ -81,7 +84,18 @@ int run(const AttachArgs& a) {
     report::write_terminal(std::cout, *report, topts);
   }
   std::cout.flush();
-  return 0;
+  // Files last: the report is out even when the disk is full.
+  int rc = 0;
+  auto write = [&](const std::string& path, const std::string& text) {
+    if (path.empty()) return;
+    if (auto w = report::write_text_file(path, text); !w) {
+      std::cerr << "leakhound: " << w.error().message << "\n";
+      rc = 1;
+    }
+  };
+  write(a.folded, report::folded_heap(*report));
+  write(a.folded_goroutines, report::folded_goroutines(*report));
+  return rc;
 }
 
 }  // namespace
@@ -110,6 +124,10 @@ Runner add_attach(CLI::App& app, const GlobalOptions&) {
                  "more precise in a short window, higher costs less in programs allocating GB/s")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{4096}, int64_t{1} << 30));
+  app.add_option("--folded", a->folded,
+                 "also write the Go heap's in-use bytes as folded stacks (flame graphs) to FILE");
+  app.add_option("--folded-goroutines", a->folded_goroutines,
+                 "also write live goroutines per blocked stack as folded stacks to FILE");
   app.add_flag("--no-color", a->no_color, "no ANSI colors in the terminal report");
   app.add_option("--top", a->top, "findings shown in the terminal report")->capture_default_str();
   return [a] { return run(*a); };

@@ -5,7 +5,10 @@
 namespace leakhound::collect {
 
 ProcessCollector::ProcessCollector(pid_t pid, ProcessOptions opts)
-    : pid_(pid), opts_(opts), start_(std::chrono::steady_clock::now()) {}
+    : pid_(pid),
+      opts_(opts),
+      start_(std::chrono::steady_clock::now()),
+      cgroup_(target::read_memory_limit(pid)) {}
 
 Result<void> ProcessCollector::poll() {
   double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -25,6 +28,9 @@ Result<void> ProcessCollector::poll() {
   add("fds.anon", fds->anon);
   add("threads", *threads);
   add("rss_bytes", *rss);
+  if (cgroup_) {
+    if (auto u = target::read_usage(*cgroup_)) usage_.push_back({t, static_cast<double>(*u)});
+  }
   return {};
 }
 
@@ -45,6 +51,32 @@ void ProcessCollector::finish(report::Report& r) {
     double min_growth = f.metric == "rss_bytes" ? 4.0 * (1 << 20) : opts_.min_growth;
     detect::require_min_growth(f.trend, window, min_growth);
     r.process.push_back(std::move(f));
+  }
+  forecast(r.memory);
+}
+
+void ProcessCollector::forecast(report::MemoryForecast& m) const {
+  if (!cgroup_) {
+    m.why_unread = cgroup_.error().message;
+    return;
+  }
+  m.read = true;
+  m.cgroup_version = cgroup_->version;
+  m.cgroup = cgroup_->cgroup;
+  m.limit_cgroup = cgroup_->limit_cgroup;
+  m.limited = cgroup_->limit_bytes.has_value();
+  m.limit_bytes = cgroup_->limit_bytes.value_or(0);
+  m.series = usage_;
+  m.usage_bytes =
+      usage_.empty() ? cgroup_->usage_bytes : static_cast<uint64_t>(usage_.back().value);
+  if (usage_.size() < 2) return;
+  m.trend = detect::analyze(usage_, opts_.trend);
+  detect::require_min_growth(m.trend, usage_.back().t_s - usage_.front().t_s,
+                             opts_.min_memory_growth);
+  // Forecast from a rise the statistics back, never from a flat or falling one.
+  if (m.limited && m.trend.verdict != detect::Verdict::Stable && m.trend.slope_per_s > 0) {
+    double left = static_cast<double>(m.limit_bytes) - static_cast<double>(m.usage_bytes);
+    m.seconds_to_limit = std::max(0.0, left / m.trend.slope_per_s);
   }
 }
 

@@ -11,6 +11,7 @@
 
 #include "detect/trend.h"
 #include "report/model.h"
+#include "target/cgroup.h"
 #include "util/result.h"
 
 namespace leakhound::collect {
@@ -18,6 +19,8 @@ namespace leakhound::collect {
 struct ProcessOptions {
   detect::TrendConfig trend;
   double min_growth = 3;  // fds or threads over the window, for "growing"/"leak"
+  // Memory growth over the window below this is too little to forecast from.
+  double min_memory_growth = 4 << 20;
 };
 
 class ProcessCollector {
@@ -27,10 +30,13 @@ class ProcessCollector {
   void finish(report::Report& r);
 
  private:
+  void forecast(report::MemoryForecast& m) const;
   pid_t pid_;
   ProcessOptions opts_;
   std::chrono::steady_clock::time_point start_;
   std::map<std::string, std::vector<detect::Point>> series_;
+  Result<target::MemoryLimit> cgroup_;
+  std::vector<detect::Point> usage_;
 };
 
 }  // namespace leakhound::collect

@@ -85,6 +85,23 @@ json process_to_json(const ProcessFinding& f) {
           {"trend", trend_to_json(f.trend, "units")}};
 }
 
+json memory_to_json(const MemoryForecast& m) {
+  if (!m.read) return {{"read", false}, {"why", m.why_unread}};
+  json j = {{"read", true},
+            {"cgroup_version", m.cgroup_version},
+            {"cgroup", m.cgroup},
+            {"limited", m.limited},
+            {"limit_bytes", m.limited ? json(m.limit_bytes) : json(nullptr)},
+            {"limit_cgroup", m.limit_cgroup},
+            {"usage_bytes", m.usage_bytes},
+            {"verdict", std::string(detect::to_string(m.trend.verdict))},
+            {"growth_bytes_per_s", finite(m.trend.slope_per_s)},
+            {"seconds_to_limit",
+             m.seconds_to_limit >= 0 ? json(finite(m.seconds_to_limit)) : json(nullptr)},
+            {"series", series_to_json(m.series)}};
+  return j;
+}
+
 json finding_to_json(const HeapFinding& f) {
   const detect::Trend& t = f.trend;
   return {
@@ -175,6 +192,7 @@ json to_json(const Report& r) {
         {"snapshots", r.goroutine_snapshots},
         {"events", r.goroutine_events}}},
       {"process", std::move(process)},
+      {"memory", memory_to_json(r.memory)},
       {"gc_cycles", r.gc_cycles},
       {"heap_events", r.heap_events},
       {"sampled_allocs", r.sampled_allocs},

@@ -52,6 +52,21 @@ struct ProcessFinding {
   std::vector<detect::Point> series;
 };
 
+// The memory limit of the target's cgroup and when the current growth reaches it.
+struct MemoryForecast {
+  bool read = false;         // the cgroup could be read
+  std::string why_unread;    // when not
+  int cgroup_version = 0;    // 1 or 2
+  std::string cgroup;        // the process's memory cgroup
+  std::string limit_cgroup;  // where the limit is set
+  bool limited = false;      // false: no limit anywhere up the hierarchy
+  uint64_t limit_bytes = 0;
+  uint64_t usage_bytes = 0;      // the cgroup's charge at the last poll
+  detect::Trend trend;           // on the usage, bytes/s
+  double seconds_to_limit = -1;  // at the current growth; -1: no limit or not growing
+  std::vector<detect::Point> series;
+};
+
 struct Target {
   int pid = 0;
   std::string exe;
@@ -82,6 +97,7 @@ struct Report {
   uint64_t goroutine_snapshots = 0;
   std::vector<GoroutineFinding> goroutines;  // sorted like heap findings, by count
   std::vector<ProcessFinding> process;       // fds and threads series
+  MemoryForecast memory;
 };
 
 // Sorts findings as the contract says: leaks first, then growing, then stable;

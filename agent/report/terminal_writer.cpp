@@ -273,7 +273,32 @@ void write_goroutines(std::ostream& out, const Report& r, const TerminalOptions&
   }
 }
 
+// "at this rate the limit is reached in ~3h40m", or why there is no forecast.
+std::string forecast_line(const MemoryForecast& m) {
+  if (!m.read) return "memory limit: unknown (" + m.why_unread + ")";
+  std::string where = fmt::format("cgroup v{} {}", m.cgroup_version, m.cgroup);
+  if (!m.limited) {
+    return fmt::format(
+        "memory limit: none ({}; usage {}): the process can grow until the node "
+        "runs out",
+        where, human_bytes(static_cast<double>(m.usage_bytes)));
+  }
+  std::string head = fmt::format(
+      "memory limit: {} ({}{}), usage {} ({})", human_bytes(static_cast<double>(m.limit_bytes)),
+      where, m.limit_cgroup == m.cgroup ? "" : ", set on " + m.limit_cgroup,
+      human_bytes(static_cast<double>(m.usage_bytes)),
+      percent(static_cast<double>(m.usage_bytes) /
+              static_cast<double>(std::max<uint64_t>(1, m.limit_bytes))));
+  if (m.seconds_to_limit < 0) return head + "; not growing";
+  return head + fmt::format("; growing {}: at this rate the limit is reached in ~{}",
+                            human_rate(m.trend.slope_per_s), human_eta(m.seconds_to_limit));
+}
+
 void write_process(std::ostream& out, const Report& r, const Style& st) {
+  if (r.memory.read || !r.memory.why_unread.empty()) {
+    const bool warn = r.memory.seconds_to_limit >= 0;
+    out << "\n" << (warn ? st(kYellow, forecast_line(r.memory)) : forecast_line(r.memory)) << "\n";
+  }
   if (r.process.empty()) return;
   out << "\n" << st(kBold, "Process (/proc)") << "\n";
   for (const ProcessFinding& f : r.process) {

@@ -72,4 +72,14 @@ std::string human_duration(double seconds) {
   return fmt::format("{:.1f} h", seconds / 3600);
 }
 
+std::string human_eta(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  auto s = static_cast<uint64_t>(std::llround(seconds));
+  const uint64_t d = s / 86400, h = s % 86400 / 3600, m = s % 3600 / 60, sec = s % 60;
+  if (d > 0) return fmt::format("{}d{}h", d, h);
+  if (h > 0) return fmt::format("{}h{:02}m", h, m);
+  if (m > 0) return fmt::format("{}m{:02}s", m, sec);
+  return fmt::format("{}s", sec);
+}
+
 }  // namespace leakhound::report

@@ -25,5 +25,7 @@ std::string percent(double fraction);
 
 // "850 ms", "30.0 s", "2.5 min", "1.2 h".
 std::string human_duration(double seconds);
+// A time to come, coarse: "3h40m", "6m20s", "45s", "2d4h".
+std::string human_eta(double seconds);
 
 }  // namespace leakhound::report

@@ -58,6 +58,30 @@ TEST(JsonReport, GoroutineEventsCounts) {
   EXPECT_EQ(g.at("exited_window"), 3);
 }
 
+TEST(JsonReport, MemoryForecast) {
+  Report r = testing::sample_report();
+  EXPECT_EQ(to_json(r).at("memory").at("read"), false);
+  r.memory.read = true;
+  r.memory.cgroup_version = 1;
+  r.memory.cgroup = "/app";
+  r.memory.limit_cgroup = "/app";
+  r.memory.limited = true;
+  r.memory.limit_bytes = 1 << 30;
+  r.memory.usage_bytes = 1 << 29;
+  r.memory.trend.verdict = detect::Verdict::Leak;
+  r.memory.trend.slope_per_s = 1 << 20;
+  r.memory.seconds_to_limit = 512;
+  json m = to_json(r).at("memory");
+  EXPECT_EQ(m.at("limit_bytes"), 1 << 30);
+  EXPECT_EQ(m.at("verdict"), "leak");
+  EXPECT_DOUBLE_EQ(m.at("seconds_to_limit").get<double>(), 512);
+  r.memory.limited = false;
+  r.memory.seconds_to_limit = -1;
+  m = to_json(r).at("memory");
+  EXPECT_TRUE(m.at("limit_bytes").is_null());
+  EXPECT_TRUE(m.at("seconds_to_limit").is_null());
+}
+
 TEST(JsonReport, ProcessSeries) {
   const json p = to_json(testing::sample_report()).at("process");
   ASSERT_EQ(p.size(), 1u);

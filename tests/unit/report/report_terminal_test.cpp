@@ -153,6 +153,34 @@ TEST(TerminalReport, ProcessSection) {
   EXPECT_TRUE(contains(s, "LEAK     fds.socket         480  +40/s")) << s;
 }
 
+TEST(TerminalReport, MemoryForecast) {
+  Report r = testing::sample_report();
+  r.memory.read = true;
+  r.memory.cgroup_version = 2;
+  r.memory.cgroup = "/kubepods/pod1/app";
+  r.memory.limit_cgroup = "/kubepods/pod1";
+  r.memory.limited = true;
+  r.memory.limit_bytes = 1ULL << 30;
+  r.memory.usage_bytes = 256ULL << 20;
+  r.memory.trend.slope_per_s = 64 * 1024;
+  r.memory.seconds_to_limit = 3 * 3600 + 40 * 60;
+  EXPECT_TRUE(contains(render(r),
+                       "memory limit: 1.0 GiB (cgroup v2 /kubepods/pod1/app, set on "
+                       "/kubepods/pod1), usage 256.0 MiB (25.0%); growing +64.0 KiB/s: at this "
+                       "rate the limit is reached in ~3h40m"))
+      << render(r);
+  r.memory.seconds_to_limit = -1;
+  EXPECT_TRUE(contains(render(r), "(25.0%); not growing")) << render(r);
+  r.memory.limited = false;
+  EXPECT_TRUE(contains(render(r),
+                       "memory limit: none (cgroup v2 /kubepods/pod1/app; usage 256.0 "
+                       "MiB): the process can grow until the node runs out"))
+      << render(r);
+  r.memory = {};
+  r.memory.why_unread = "PID 1 is in no cgroup with a memory controller that is mounted here";
+  EXPECT_TRUE(contains(render(r), "memory limit: unknown (PID 1 is in no cgroup"));
+}
+
 TEST(TerminalReport, ColorOnlyWhenAsked) {
   const std::string plain = render(testing::sample_report(), {.color = false});
   EXPECT_EQ(plain.find('\033'), std::string::npos);

@@ -61,3 +61,14 @@ TEST(Units, Duration) {
 
 }  // namespace
 }  // namespace leakhound::report
+
+namespace {
+TEST(Units, HumanEta) {
+  using leakhound::report::human_eta;
+  EXPECT_EQ(human_eta(45), "45s");
+  EXPECT_EQ(human_eta(380), "6m20s");
+  EXPECT_EQ(human_eta(3 * 3600 + 40 * 60 + 10), "3h40m");
+  EXPECT_EQ(human_eta(2 * 86400 + 4 * 3600), "2d4h");
+  EXPECT_EQ(human_eta(-1), "?");
+}
+}  // namespace

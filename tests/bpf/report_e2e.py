@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Report outputs end to end: the memory-limit forecast of a target run in a
+cgroup with a memory limit that the test creates (and of one with none), and
+the folded-stack files.
+
+Usage: report_e2e.py"""
+import concurrent.futures as cf
+import os
+import re
+import time
+
+import lhtest
+
+LIMIT = 1 << 30
+LEAK = 4 << 20  # bytes/s
+
+
+def memory_cgroup_root():
+    """(mount point, version) of the hierarchy with the memory controller."""
+    v2 = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, right = line.split(" - ", 1)
+            fstype, _, opts = right.split()[:3]
+            mnt = left.split()[4]
+            if fstype == "cgroup" and "memory" in opts.split(","):
+                return mnt, 1
+            if fstype == "cgroup2":
+                v2 = mnt
+    if v2 and "memory" in open(os.path.join(v2, "cgroup.controllers")).read().split():
+        return v2, 2
+    raise AssertionError("no cgroup hierarchy with a memory controller is mounted")
+
+
+class LimitedCgroup:
+    """A fresh memory cgroup with a limit, removed on exit."""
+
+    def __init__(self, limit):
+        root, self.version = memory_cgroup_root()
+        self.name = f"/leakhound-test-{os.getpid()}"
+        self.dir = root + self.name
+        os.mkdir(self.dir)
+        limit_file = "memory.limit_in_bytes" if self.version == 1 else "memory.max"
+        with open(os.path.join(self.dir, limit_file), "w") as f:
+            f.write(str(limit))
+
+    def add(self, pid):
+        with open(os.path.join(self.dir, "cgroup.procs"), "w") as f:
+            f.write(str(pid))
+
+    def remove(self):
+        for _ in range(50):
+            try:
+                os.rmdir(self.dir)
+                return
+            except OSError:
+                time.sleep(0.1)  # the killed target is still leaving
+
+
+def case_forecast_with_limit():
+    cg = LimitedCgroup(LIMIT)
+    t = None
+    try:
+        t = lhtest.Target([lhtest.target_path("heapleak", lhtest.MINORS[-1], "default"),
+                           "-leak-rate", str(LEAK), "-leak-size", str(64 << 10),
+                           "-interval", "500ms"])
+        cg.add(t.pid)
+        t.wait_for("^ready")
+        rep, _ = lhtest.attach_json(t.pid, "10s", ["--sample-rate", "65536"])
+        code, out, _ = lhtest.run_leakhound(["attach", str(t.pid), "-d", "6s", "--no-color"])
+    finally:
+        if t:
+            t.stop()
+        cg.remove()
+    m = rep["memory"]
+    assert m["read"] and m["cgroup"] == cg.name and m["cgroup_version"] == cg.version, m
+    assert m["limited"] and m["limit_bytes"] == LIMIT and m["limit_cgroup"] == cg.name, m
+    assert m["verdict"] in ("leak", "growing"), (m["verdict"], m["series"])
+    g = m["growth_bytes_per_s"]
+    assert 0.5 * LEAK <= g <= 3 * LEAK, f"cgroup usage grew {g:.0f} B/s for a {LEAK} B/s leak"
+    want = (LIMIT - m["usage_bytes"]) / g
+    assert abs(m["seconds_to_limit"] - want) <= 1e-6 * want, (m["seconds_to_limit"], want)
+    assert m["usage_bytes"] == m["series"][-1][1]
+    assert code == 0, out
+    line = [l for l in out.splitlines() if l.startswith("memory limit:")]
+    assert line and "1.0 GiB" in line[0] and "the limit is reached in ~" in line[0], out
+
+
+def case_forecast_without_limit():
+    t = lhtest.Target([lhtest.target_path("heapleak", lhtest.MINORS[-1], "default"),
+                       "-interval", "500ms"])
+    try:
+        t.wait_for("^ready")
+        rep, _ = lhtest.attach_json(t.pid, "2s")
+    finally:
+        t.stop()
+    m = rep["memory"]
+    assert m["read"] and m["limited"] is False and m["limit_bytes"] is None, m
+    assert m["seconds_to_limit"] is None, m
+
+
+def folded_run(argv, flag, extra=()):
+    """Attaches with a folded-stacks flag; returns (report, lines of the file)."""
+    path = f"/tmp/lh-{os.getpid()}{flag}.folded"
+    t = lhtest.Target(argv)
+    try:
+        t.wait_for("^ready")
+        rep, _ = lhtest.attach_json(t.pid, "4s", [flag, path, *extra])
+        with open(path) as f:
+            return rep, f.read().splitlines()
+    finally:
+        t.stop()
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+FOLDED = re.compile(r"^[^ ;]+(;[^ ;]+)* \d+$")
+
+
+def case_folded_goroutines():
+    rep, lines = folded_run([lhtest.target_path("goleak", lhtest.MINORS[-1], "default"),
+                             "-modes", "chan,pool", "-rate", "20"], "--folded-goroutines")
+    assert lines and all(FOLDED.match(l) for l in lines), lines[:5]
+    chan = [l for l in lines if l.startswith("created_by_main.leakChan;")]
+    live = {g["created_at"]["function"]: g["count"] for g in rep["goroutines"]}
+    assert chan and int(chan[0].rsplit(" ", 1)[1]) == live["main.leakChan"], (chan, live)
+    assert chan[0].split(" ")[0].split(";")[-1] == "runtime.gopark", chan[0]
+    assert len(lines) == sum(1 for g in rep["goroutines"] if g["count"] > 0)
+
+
+def case_folded_heap():
+    rep, lines = folded_run([lhtest.target_path("heapleak", lhtest.MINORS[-1], "default"),
+                             "-leak-rate", str(1 << 20), "-interval", "500ms"], "--folded",
+                            ["--sample-rate", "65536"])
+    assert lines and all(FOLDED.match(l) for l in lines), lines[:5]
+    total = sum(int(l.rsplit(" ", 1)[1]) for l in lines)
+    assert total == sum(h["inuse_bytes"] for h in rep["heap"] if h["stack"]), total
+    top = max(lines, key=lambda l: int(l.rsplit(" ", 1)[1]))
+    assert ";main.leakOne;" in top, top
+
+
+def main():
+    lhtest.require_root()
+    res = lhtest.Results()
+    cases = [("forecast with a cgroup limit", case_forecast_with_limit),
+             ("forecast without a limit", case_forecast_without_limit),
+             ("folded goroutine stacks", case_folded_goroutines),
+             ("folded heap stacks", case_folded_heap)]
+    with cf.ThreadPoolExecutor(4) as ex:
+        for name, fn in cases:
+            ex.submit(res.run, name, fn)
+    return res.finish()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
