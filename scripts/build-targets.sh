@@ -18,7 +18,7 @@ mkdir -p "$out"
 src=$root/tests/targets/go
 versions=${VERSIONS:-$(grep -v '^#' "$root/scripts/go-versions.txt")}
 # A target may name its own variants: "goleak:default,pie" (VARIANTS still filters).
-targets=${TARGETS:-heapleak goleak:default,strip,pie,cgo}
+targets=${TARGETS:-heapleak goleak:default,strip,pie,cgo shapes:default}
 variants=${VARIANTS:-default strip pie cgo pprof arm64 arm64-strip}
 jobs=${JOBS:-2}
 local_go=$(go env GOVERSION)

@@ -8,6 +8,7 @@ PKGS=(
   clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev
   libcli11-dev libspdlog-dev libfmt-dev libgtest-dev googletest
   nlohmann-json3-dev libcapstone-dev clang-format python3 util-linux
+  libprotobuf-dev protobuf-compiler
   golang-go
 )
 
@@ -31,5 +32,31 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Python's jsonschema (draft 2020-12 support: 4.x) validates reports against
+# docs/report.schema.json (tests/schema and every BPF end-to-end test), for the
+# python3 on PATH, which CMake picks to run the tests. Debian's own python3
+# (prefix /usr) gets python3-jsonschema from apt: pip refuses to install into it
+# (PEP 668). Any other python3 (pyenv, a venv), or an apt package too old for
+# 2020-12, gets it from PyPI with pip.
+has_jsonschema() { python3 -c 'import jsonschema; jsonschema.Draft202012Validator' 2>/dev/null; }
+if ! has_jsonschema; then
+  py="$(command -v python3)"
+  if [ "$(python3 -c 'import sys; print(sys.prefix)')" = /usr ]; then
+    echo "setup: installing python3-jsonschema for $py" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt_js=($SUDO apt-get install -y -qq --no-install-recommends python3-jsonschema)
+    "${apt_js[@]}" >/dev/null 2>&1 || { $SUDO apt-get update -qq && "${apt_js[@]}" >/dev/null; } || true
+  fi
+  if ! has_jsonschema; then
+    echo "setup: installing jsonschema for $py with pip" >&2
+    python3 -m pip install --quiet jsonschema || python3 -m pip install --quiet --user jsonschema || true
+  fi
+  if ! has_jsonschema; then
+    echo "setup: error: cannot make the Python package jsonschema (4.x) importable by $py;" \
+      "install it for that interpreter (pip install jsonschema, or apt-get install python3-jsonschema)" >&2
+    exit 1
+  fi
 fi
 echo "setup: dependencies present" >&2

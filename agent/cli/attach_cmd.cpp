@@ -35,6 +35,7 @@ struct AttachArgs {
   std::string folded_goroutines;  // live goroutines, folded stacks
   int64_t sample_rate = goruntime::kEnableRate;
   size_t top = 10;
+  detect::TrendConfig trend;  // verdict thresholds, shared by every capability
 };
 
 int run(const AttachArgs& a) {
@@ -65,6 +66,9 @@ int run(const AttachArgs& a) {
   opts.read_only = a.read_only;
   opts.heap.sample_events = a.heap_events;
   opts.heap.enable_rate = a.sample_rate;
+  opts.heap.trend = a.trend;
+  opts.goroutines.trend = a.trend;
+  opts.process.trend = a.trend;
   opts.goroutines.enabled = !a.no_goroutines;
   opts.goroutines.events = a.goroutine_events;
   ProgressBar bar(*duration, isatty(STDERR_FILENO));
@@ -128,6 +132,19 @@ Runner add_attach(CLI::App& app, const GlobalOptions&) {
                  "also write the Go heap's in-use bytes as folded stacks (flame graphs) to FILE");
   app.add_option("--folded-goroutines", a->folded_goroutines,
                  "also write live goroutines per blocked stack as folded stacks to FILE");
+  // Verdict thresholds (detect::TrendConfig; docs/report-format.md, "Verdicts").
+  app.add_option("--alpha", a->trend.alpha,
+                 "significance (one-sided p-value) a rise needs to be called a leak")
+      ->capture_default_str()
+      ->check(CLI::Range(1e-9, 0.5));
+  app.add_option("--min-points", a->trend.min_points, "series points a leak verdict needs at least")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{3}, size_t{100000}));
+  app.add_option("--min-relative-growth", a->trend.min_relative_growth,
+                 "growth over the window, as a share of the last value, below which nothing is "
+                 "called growing")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 10.0));
   app.add_flag("--no-color", a->no_color, "no ANSI colors in the terminal report");
   app.add_option("--top", a->top, "findings shown in the terminal report")->capture_default_str();
   return [a] { return run(*a); };

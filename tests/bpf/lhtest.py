@@ -8,6 +8,11 @@ import sys
 import threading
 import time
 
+# attach_json validates every report against docs/report.schema.json.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "schema"))
+from validate_report import validate as validate_report  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("LEAKHOUND_BUILD_DIR", os.path.join(ROOT, "build"))
 LEAKHOUND = os.path.join(BUILD, "leakhound")
@@ -97,9 +102,16 @@ def attach_json(pid, duration="15s", extra=()):
     if code != 0:
         raise AssertionError(f"leakhound attach {pid} exited {code}: {err.strip()}")
     try:
-        return json.loads(out), err
+        rep = json.loads(out)
     except json.JSONDecodeError as e:
         raise AssertionError(f"leakhound printed invalid JSON ({e}): {out[:500]}")
+    errors = validate_report(rep)
+    if errors:
+        shown = "\n  ".join(errors[:20])
+        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+        raise AssertionError(f"leakhound attach {pid}: the report does not match "
+                             f"docs/report.schema.json:\n  {shown}{more}")
+    return rep, err
 
 
 def first_user_frame(finding):
