@@ -10,6 +10,7 @@
 #include "goruntime/sampler.h"
 #include "report/folded_writer.h"
 #include "report/json_writer.h"
+#include "report/pprof_writer.h"
 #include "report/terminal_writer.h"
 #include "util/capabilities.h"
 #include "util/duration.h"
@@ -33,6 +34,7 @@ struct AttachArgs {
   bool no_goroutines = false;
   std::string folded;             // heap in-use bytes, folded stacks
   std::string folded_goroutines;  // live goroutines, folded stacks
+  std::string pprof_dir;          // heap (start, end) and goroutine profiles
   int64_t sample_rate = goruntime::kEnableRate;
   size_t top = 10;
   detect::TrendConfig trend;  // verdict thresholds, shared by every capability
@@ -99,6 +101,12 @@ int run(const AttachArgs& a) {
   };
   write(a.folded, report::folded_heap(*report));
   write(a.folded_goroutines, report::folded_goroutines(*report));
+  if (!a.pprof_dir.empty()) {
+    if (auto w = report::write_pprof(*report, a.pprof_dir); !w) {
+      std::cerr << "leakhound: " << w.error().message << "\n";
+      rc = 1;
+    }
+  }
   return rc;
 }
 
@@ -128,6 +136,10 @@ Runner add_attach(CLI::App& app, const GlobalOptions&) {
                  "more precise in a short window, higher costs less in programs allocating GB/s")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{4096}, int64_t{1} << 30));
+  app.add_option("--pprof", a->pprof_dir,
+                 "also write heap-start.pb.gz, heap-end.pb.gz and goroutine.pb.gz (pprof format) "
+                 "into DIR: go tool pprof -base DIR/heap-start.pb.gz DIR/heap-end.pb.gz shows "
+                 "what grew");
   app.add_option("--folded", a->folded,
                  "also write the Go heap's in-use bytes as folded stacks (flame graphs) to FILE");
   app.add_option("--folded-goroutines", a->folded_goroutines,

@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Report outputs end to end: the memory-limit forecast of a target run in a
-cgroup with a memory limit that the test creates (and of one with none), and
-the folded-stack files.
+cgroup with a memory limit that the test creates (and of one with none), the
+folded-stack files, and the pprof profiles as `go tool pprof` reads them.
 
 Usage: report_e2e.py"""
 import concurrent.futures as cf
+import json
 import os
 import re
+import shutil
+import subprocess
+import tempfile
 import time
 
 import lhtest
@@ -139,13 +143,76 @@ def case_folded_heap():
     assert ";main.leakOne;" in top, top
 
 
+def pprof(*args):
+    """go tool pprof's output (it builds itself into the Go cache on first use)."""
+    p = subprocess.run(["go", "tool", "pprof", *args], capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, f"go tool pprof {' '.join(args)}: {p.stderr}"
+    return p.stdout
+
+
+def top_rows(out):
+    """Function names of `-top` data rows, in order."""
+    rows, on = [], False
+    for l in out.splitlines():
+        if l.strip().startswith("flat"):
+            on = True
+        elif on and l.strip():
+            rows.append((l.split()[-1], l.split()[0]))
+    return rows
+
+
+def case_pprof():
+    d = tempfile.mkdtemp(prefix="lh-pprof-")
+    t = lhtest.Target([lhtest.target_path("heapleak", lhtest.MINORS[-1], "default"),
+                       "-leak-rate", str(1 << 20), "-interval", "500ms"])
+    try:
+        t.wait_for("^ready")
+        rep, _ = lhtest.attach_json(t.pid, "10s", ["--sample-rate", "65536", "--pprof", d])
+    finally:
+        t.stop()
+    try:
+        files = sorted(os.listdir(d))
+        assert files == ["goroutine.pb.gz", "heap-end.pb.gz", "heap-start.pb.gz"], files
+        end, start = os.path.join(d, "heap-end.pb.gz"), os.path.join(d, "heap-start.pb.gz")
+        rows = top_rows(pprof("-top", "-sample_index=inuse_space", end))
+        assert rows and rows[0][0] == "main.leakOne", rows[:5]
+        grew = top_rows(pprof("-top", "-sample_index=inuse_space", "-base", start, end))
+        assert grew and grew[0][0] == "main.leakOne" and not grew[0][1].startswith("-"), grew[:5]
+        gp = os.path.join(d, "goroutine.pb.gz")
+        assert top_rows(pprof("-top", gp)), "empty goroutine profile"
+        tags = pprof("-tags", gp)
+        assert "created_by" in tags and "wait_reason" in tags, tags
+        assert rep["heap"][0]["verdict"] == "leak"
+    finally:
+        shutil.rmtree(d)
+
+
+def case_pprof_disk_full():
+    """An unwritable --pprof directory: the report still printed, one clear line, exit 1."""
+    t = lhtest.Target([lhtest.target_path("heapleak", lhtest.MINORS[-1], "default"),
+                       "-interval", "500ms"])
+    try:
+        t.wait_for("^ready")
+        code, out, err = lhtest.run_leakhound(["attach", str(t.pid), "-d", "1s", "--json",
+                                               "--pprof", "/dev/full/x"])
+    finally:
+        t.stop()
+    assert code == 1, (code, err)
+    assert json.loads(out)["schema"] == "leakhound.report/v1"
+    lines = [l for l in err.splitlines() if "/dev/full/x" in l]
+    assert len(lines) == 1 and lines[0].startswith("leakhound: "), err
+
+
 def main():
     lhtest.require_root()
     res = lhtest.Results()
     cases = [("forecast with a cgroup limit", case_forecast_with_limit),
              ("forecast without a limit", case_forecast_without_limit),
              ("folded goroutine stacks", case_folded_goroutines),
-             ("folded heap stacks", case_folded_heap)]
+             ("folded heap stacks", case_folded_heap),
+             ("pprof profiles", case_pprof),
+             ("pprof into an unwritable directory", case_pprof_disk_full)]
     with cf.ThreadPoolExecutor(4) as ex:
         for name, fn in cases:
             ex.submit(res.run, name, fn)
