@@ -1,6 +1,7 @@
 #include "collect/attach.h"
 
 #include <chrono>
+#include <random>
 #include <thread>
 
 #include "util/log.h"
@@ -46,6 +47,8 @@ Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& 
   auto elapsed = [&] { return std::chrono::duration<double>(clock::now() - start).count(); };
   auto stop_requested = [&] { return hooks.stop && hooks.stop->load(); };
 
+  std::mt19937 rng(std::random_device{}());
+  std::uniform_real_distribution<double> jitter(0.8, 1.2);
   auto next = start + interval;
   while (!stop_requested()) {
     // Sleep in short steps so a signal ends the window promptly.
@@ -75,7 +78,9 @@ Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& 
       spdlog::debug("process poll: {}", e.error().message);
     if (hooks.progress) hooks.progress(now);
     if (elapsed() >= opts.duration_s) break;
-    next += std::chrono::duration_cast<clock::duration>(interval);
+    // Jittered (±20%): polls at a fixed period can phase-lock with a target's
+    // own periodic work (bursts every 2 s seen never, or always).
+    next += std::chrono::duration_cast<clock::duration>(interval * jitter(rng));
   }
   r.duration_s = std::min(elapsed(), opts.duration_s);
   if (stop_requested()) r.notes.push_back("collection interrupted: partial window");

@@ -144,11 +144,13 @@ void GoroutineCollector::finish(report::Report& r) {
     r.dropped_events += probes_->dropped();
   }
 
-  // Every site seen in any snapshot, with its series (0 where absent).
+  // Every site seen in any snapshot, with its series (0 where absent), and
+  // with the probes also sites whose goroutines all came and went between reads.
   std::map<SiteKey, report::GoroutineFinding> sites;
   for (const auto& [t, counts] : counts_) {
     for (const auto& [k, n] : counts) sites.try_emplace(k);
   }
+  for (const auto& [k, n] : created) sites.try_emplace(k);
   for (auto& [k, f] : sites) {
     for (const auto& [t, counts] : counts_) {
       auto it = counts.find(k);
