@@ -15,6 +15,9 @@ int main(int argc, char** argv) {
   cmds.emplace_back(attach, cli::add_attach(*attach, g));
   auto* inspect = app.add_subcommand("inspect", "show what leakhound knows about a Go process");
   cmds.emplace_back(inspect, cli::add_inspect(*inspect, g));
+  auto* restore = app.add_subcommand(
+      "restore", "undo what a leakhound killed mid-attach left in a process (its heap sampler)");
+  cmds.emplace_back(restore, cli::add_restore(*restore, g));
   CLI11_PARSE(app, argc, argv);
   init_logging(g.verbosity);
   for (auto& [sub, run] : cmds) {

@@ -43,6 +43,19 @@ Result<std::unique_ptr<HeapCollector>> HeapCollector::start(const GoTarget& t,
   c->sampler_.emplace(std::move(*sampler));
   r.original_sample_rate = c->sampler_->original_rate();
   c->rate_ = c->sampler_->original_rate();
+  if (c->sampler_->left_over()) {
+    const int64_t left = c->sampler_->written();
+    r.notes.push_back(fmt::format(
+        "MemProfileRate={} was left in the target by a leakhound that did not exit cleanly (the "
+        "program's own value is {}){}",
+        left, c->sampler_->original_rate(),
+        opts.read_only ? fmt::format(": run `leakhound restore {}` to undo it", t.proc.pid())
+                       : ": it is restored on exit"));
+    if (opts.read_only) {
+      c->sampler_->disown();  // read-only: measure with it, never write
+      c->rate_ = left;
+    }
+  }
   if (c->rate_ == 0) {
     std::string why = c->sampler_->linker_disabled()
                           ? "the linker switched it off: the program never reads its heap profile"
@@ -55,7 +68,7 @@ Result<std::unique_ptr<HeapCollector>> HeapCollector::start(const GoTarget& t,
       return c;
     }
     if (auto e = c->sampler_->enable(opts.enable_rate); !e) return e.error();
-    c->rate_ = opts.enable_rate;
+    c->rate_ = c->sampler_->written();  // a left-over rate stays as it is
     r.sampler_enabled_by_us = true;
     r.notes.push_back(fmt::format(
         "the heap sampler was off ({}): heap figures cover allocations since attach only", why));

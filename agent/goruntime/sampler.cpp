@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "goruntime/sampler_journal.h"
+#include "target/process.h"
 #include "util/log.h"
 
 namespace leakhound::goruntime {
@@ -18,6 +20,17 @@ Result<SamplerControl> SamplerControl::open(const target::ProcessMemory& mem, ui
     auto d = mem.read_value<uint8_t>(disable_addr);
     if (d) s.linker_disabled_ = *d != 0;
   }
+  // A leakhound that was killed left its rate in place: the journal knows the
+  // program's own value, and this session restores it on exit.
+  if (auto st = target::read_start_time(mem.pid())) {
+    s.start_time_ = *st;
+    if (auto rec = load_record(mem.pid(), *st);
+        rec && rec->rate_addr == rate_addr && rec->written == *rate && rec->written != 0) {
+      s.original_ = rec->original;
+      s.written_ = rec->written;
+      s.left_over_ = true;
+    }
+  }
   return s;
 }
 
@@ -26,7 +39,9 @@ SamplerControl::SamplerControl(SamplerControl&& o) noexcept
       rate_addr_(o.rate_addr_),
       original_(o.original_),
       written_(std::exchange(o.written_, 0)),
-      linker_disabled_(o.linker_disabled_) {}
+      start_time_(o.start_time_),
+      linker_disabled_(o.linker_disabled_),
+      left_over_(o.left_over_) {}
 
 SamplerControl::~SamplerControl() {
   if (auto r = restore(); !r) spdlog::error("{}", r.error().message);
@@ -38,6 +53,12 @@ Result<int64_t> SamplerControl::current_rate() const {
 
 Result<void> SamplerControl::enable(int64_t rate) {
   if (original_ != 0 || written_ != 0) return {};
+  // Journal first: if leakhound dies right after the write, the record exists.
+  if (auto j = save_record({mem_->pid(), start_time_, rate_addr_, original_, rate}); !j)
+    spdlog::warn(
+        "{}: if leakhound is killed, `leakhound restore {}` cannot know the original "
+        "rate",
+        j.error().message, mem_->pid());
   if (auto r = mem_->write_value(rate_addr_, rate); !r)
     return make_error("cannot switch the heap sampler on: {}", r.error().message);
   written_ = rate;
@@ -55,10 +76,12 @@ Result<void> SamplerControl::restore() {
   if (!cur) return make_error("cannot restore the heap sampler: {}", cur.error().message);
   if (*cur != wrote) {
     spdlog::warn("the target changed MemProfileRate to {} meanwhile; leaving it as it is", *cur);
+    remove_record(mem_->pid());
     return {};
   }
   if (auto r = mem_->write_value(rate_addr_, original_); !r)
     return make_error("cannot restore MemProfileRate={}: {}", original_, r.error().message);
+  remove_record(mem_->pid());
   spdlog::info("heap sampler restored (MemProfileRate={})", original_);
   return {};
 }

@@ -33,6 +33,12 @@ class SamplerControl {
   int64_t original_rate() const { return original_; }
   bool linker_disabled() const { return linker_disabled_; }
   bool enabled_by_us() const { return written_ != 0; }
+  // The rate in place was left by an earlier leakhound that did not exit
+  // cleanly (from the journal, goruntime/sampler_journal.h); restore() undoes it.
+  bool left_over() const { return left_over_; }
+  int64_t written() const { return written_; }
+  // Forgets a left-over rate without restoring it (--read-only never writes).
+  void disown() { written_ = 0; }
   // The rate in effect now, as read from the target.
   Result<int64_t> current_rate() const;
 
@@ -48,7 +54,9 @@ class SamplerControl {
   uint64_t rate_addr_ = 0;
   int64_t original_ = 0;
   int64_t written_ = 0;  // 0: nothing written (or already restored)
+  uint64_t start_time_ = 0;
   bool linker_disabled_ = false;
+  bool left_over_ = false;
 };
 
 }  // namespace leakhound::goruntime

@@ -42,6 +42,7 @@ class MemoryReader {
 class ProcessMemory : public MemoryReader {
  public:
   static Result<ProcessMemory> open(pid_t pid, bool writable);
+  pid_t pid() const { return pid_; }
 
   Result<void> read(uint64_t addr, void* dst, size_t len) const override;
   Result<void> read_many(std::span<ReadRequest> reqs) const override;

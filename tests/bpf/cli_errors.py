@@ -104,6 +104,67 @@ def case_goroutine_flags():
         t.stop()
 
 
+def our_links():
+    """BPF links whose program is one of leakhound's (bpftool's view)."""
+    progs = json.loads(subprocess.run(["bpftool", "prog", "list", "-j"], capture_output=True,
+                                      text=True, check=True).stdout)
+    ours = {p["id"] for p in progs if p.get("name", "").startswith(("go_mprof", "go_setprof",
+                                                                     "go_newproc", "go_gdestr"))}
+    links = json.loads(subprocess.run(["bpftool", "link", "list", "-j"], capture_output=True,
+                                      text=True, check=True).stdout)
+    return [l for l in links if l.get("prog_id") in ours], ours
+
+
+def case_sigkill_then_restore():
+    """SIGKILL mid-attach: no probe or BPF program survives leakhound; the heap
+    sampler it switched on stays on until the next attach or `leakhound restore`
+    puts the program's own value back."""
+    t = lhtest.Target([lhtest.target_path("heapleak", "1.27", "strip"), "-interval", "100ms"])
+    try:
+        t.wait_for("^tick=")
+        lh = subprocess.Popen([lhtest.LEAKHOUND, "attach", str(t.pid), "-d", "60s",
+                               "--goroutine-events"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while t.ticks()[-1][1]["memprofilerate"] == "0" or not our_links()[1]:
+            assert time.monotonic() < deadline, "leakhound never switched the sampler on"
+            time.sleep(0.1)
+        assert our_links()[0] or our_links()[1], "no leakhound BPF object while attached"
+        lh.kill()
+        lh.wait()
+        deadline = time.monotonic() + 10
+        while our_links()[1] or our_links()[0]:
+            assert time.monotonic() < deadline, f"left behind: {our_links()}"
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert t.ticks()[-1][1]["memprofilerate"] == "524288", "sampler not left on by SIGKILL?"
+        # The next attach knows (journal) and restores the program's own value.
+        rep, _ = lhtest.attach_json(t.pid, "2s")
+        assert any("did not exit cleanly" in n for n in rep["notes"]), rep["notes"]
+        time.sleep(0.5)
+        assert t.ticks()[-1][1]["memprofilerate"] == "0", t.ticks()[-1]
+        # Killed again; this time `leakhound restore` undoes it.
+        lh = subprocess.Popen([lhtest.LEAKHOUND, "attach", str(t.pid), "-d", "60s"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while t.ticks()[-1][1]["memprofilerate"] == "0":
+            assert time.monotonic() < deadline, "leakhound never switched the sampler on"
+            time.sleep(0.1)
+        lh.kill()
+        lh.wait()
+        code, out, err = lhtest.run_leakhound(["restore", str(t.pid)])
+        assert code == 0 and "MemProfileRate 524288 -> 0" in out, (code, out, err)
+        time.sleep(0.5)
+        assert t.ticks()[-1][1]["memprofilerate"] == "0", t.ticks()[-1]
+        code, out, err = lhtest.run_leakhound(["restore", str(t.pid)])
+        assert code == 0 and "nothing to restore" in out, (code, out, err)
+        assert t.proc.poll() is None, "target died"
+        nums = [int(d["tick"]) for _, d in t.ticks()]
+        assert nums == list(range(1, len(nums) + 1)), "target output broken"
+    finally:
+        t.stop()
+
+
 def case_inspect():
     """inspect on a stripped build and a pprof build: what leakhound knows, read-only."""
     for variant, stripped, sampler in (("strip", "yes", "off (disabled by the linker)"),

@@ -1,0 +1,83 @@
+// `leakhound restore PID`: undoes what a leakhound that could not exit cleanly
+// (SIGKILL, a crash, the node's OOM killer) left in a target: the heap
+// sampler rate it switched on. BPF probes need no undoing: the kernel removes
+// them with the last file descriptor of the process that attached them.
+#include <iostream>
+
+#include "cli/commands.h"
+#include "collect/go_target.h"
+#include "goruntime/sampler.h"
+#include "goruntime/sampler_journal.h"
+#include "target/memory.h"
+#include "util/capabilities.h"
+
+namespace leakhound::cli {
+namespace {
+
+int run(pid_t pid) {
+  if (auto p = check_attach_privileges(); !p) {
+    std::cerr << "leakhound: " << p.error().message << "\n";
+    return 1;
+  }
+  auto t = collect::open_go_target(pid);
+  if (!t) {
+    std::cerr << "leakhound: " << t.error().message << "\n";
+    return 1;
+  }
+  const collect::GoTarget& g = **t;
+  auto mem = target::ProcessMemory::open(pid, /*writable=*/true);
+  if (!mem) {
+    std::cerr << "leakhound: " << mem.error().message << "\n";
+    return 1;
+  }
+  auto s = goruntime::SamplerControl::open(*mem, g.runtime_addr(g.syms.mem_profile_rate),
+                                           g.runtime_addr(g.syms.disable_memory_profiling));
+  if (!s) {
+    std::cerr << "leakhound: " << s.error().message << "\n";
+    return 1;
+  }
+  if (s->left_over()) {
+    const int64_t left = s->written(), original = s->original_rate();
+    if (auto r = s->restore(); !r) {
+      std::cerr << "leakhound: " << r.error().message << "\n";
+      return 1;
+    }
+    std::cout << fmt::format(
+        "PID {}: MemProfileRate {} -> {} (restored the program's own value; a leakhound that did "
+        "not exit cleanly had switched the heap sampler on)\n",
+        pid, left, original);
+    return 0;
+  }
+  auto cur = s->current_rate();
+  if (!cur) {
+    std::cerr << "leakhound: " << cur.error().message << "\n";
+    return 1;
+  }
+  if (s->linker_disabled() && *cur != 0) {
+    // No journal (another state directory, or it was deleted), but the
+    // program cannot have switched on a sampler whose profile it never reads.
+    if (auto w = mem->write_value<int64_t>(g.runtime_addr(g.syms.mem_profile_rate), 0); !w) {
+      std::cerr << "leakhound: " << w.error().message << "\n";
+      return 1;
+    }
+    goruntime::remove_record(pid);
+    std::cout << fmt::format(
+        "PID {}: MemProfileRate {} -> 0 (the program never reads its heap profile: the linker "
+        "had switched the sampler off)\n",
+        pid, *cur);
+    return 0;
+  }
+  std::cout << fmt::format("PID {}: nothing to restore (MemProfileRate={} is the program's own)\n",
+                           pid, *cur);
+  return 0;
+}
+
+}  // namespace
+
+Runner add_restore(CLI::App& app, const GlobalOptions&) {
+  auto pid = std::make_shared<pid_t>(0);
+  app.add_option("pid", *pid, "process to restore")->required()->check(CLI::PositiveNumber);
+  return [pid] { return run(*pid); };
+}
+
+}  // namespace leakhound::cli

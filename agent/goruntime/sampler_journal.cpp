@@ -1,0 +1,53 @@
+#include "goruntime/sampler_journal.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "target/process.h"
+
+namespace leakhound::goruntime {
+namespace {
+
+std::string path_for(pid_t pid) { return fmt::format("{}/sampler-{}", journal_dir(), pid); }
+
+}  // namespace
+
+std::string journal_dir() {
+  if (const char* d = std::getenv("LEAKHOUND_STATE_DIR"); d && *d) return d;
+  return "/run/leakhound";
+}
+
+Result<void> save_record(const SamplerRecord& r) {
+  const std::string dir = journal_dir();
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return errno_error(errno, "cannot create {}", dir);
+  // Write then rename: a record is either whole or absent.
+  const std::string path = path_for(r.pid), tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << fmt::format("{} {} {} {} {}\n", r.pid, r.start_time, r.rate_addr, r.original, r.written);
+    if (!f.flush()) return errno_error(errno, "cannot write {}", tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return errno_error(errno, "cannot write {}", path);
+  return {};
+}
+
+std::optional<SamplerRecord> load_record(pid_t pid, uint64_t start_time) {
+  auto text = target::read_text(path_for(pid));
+  if (!text) return std::nullopt;
+  SamplerRecord r;
+  std::istringstream in(*text);
+  if (!(in >> r.pid >> r.start_time >> r.rate_addr >> r.original >> r.written)) return std::nullopt;
+  if (r.pid != pid || r.start_time != start_time) return std::nullopt;  // PID reused
+  return r;
+}
+
+void remove_record(pid_t pid) { ::unlink(path_for(pid).c_str()); }
+
+}  // namespace leakhound::goruntime
