@@ -12,7 +12,6 @@ defer grow, files closed do not.
 
 Usage: goroutine_e2e.py [--versions 1.21,1.26] [--variants default,pie] [--jobs N]"""
 import argparse
-import concurrent.futures as cf
 import signal
 import time
 
@@ -169,7 +168,6 @@ def main():
     ap.add_argument("--jobs", type=int, default=4)
     a = ap.parse_args()
     lhtest.require_root()
-    res = lhtest.Results()
     cases = []
     for minor in a.versions.split(","):
         for variant in a.variants.split(","):
@@ -179,10 +177,7 @@ def main():
     cases.append((f"fds closed go{newest}", case_fds, newest, "fdclose", False))
     oldest = lhtest.MINORS[0]
     cases.append((f"fds leak go{oldest}", case_fds, oldest, "fdleak", True))
-    with cf.ThreadPoolExecutor(a.jobs) as ex:
-        for name, fn, *args in cases:
-            ex.submit(res.run, name, fn, *args)
-    return res.finish()
+    return lhtest.run_cases(cases, a.jobs)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ through attach and detach, its heap sampler restored.
 
 Usage: heap_e2e.py [--versions 1.21,1.26] [--variants default,pie] [--jobs N]"""
 import argparse
-import concurrent.futures as cf
 import time
 
 import lhtest
@@ -165,7 +164,6 @@ def main():
     ap.add_argument("--jobs", type=int, default=4)
     a = ap.parse_args()
     lhtest.require_root()
-    res = lhtest.Results()
     cases = []
     for minor in a.versions.split(","):
         for var in a.variants.split(","):
@@ -175,10 +173,7 @@ def main():
     cases.append(("heap-events go1.26 default", case_heap_events, "1.26", "default"))
     for minor in ("1.21", "1.27"):
         cases.append((f"default-rate go{minor} default", case_default_rate, minor, "default"))
-    with cf.ThreadPoolExecutor(max_workers=a.jobs) as ex:
-        for c in cases:
-            ex.submit(res.run, *c)
-    return res.finish()
+    return lhtest.run_cases(cases, a.jobs)
 
 
 if __name__ == "__main__":

@@ -146,3 +146,13 @@ class Results:
     def finish(self):
         print(f"{len(self.passed)} passed, {len(self.failed)} failed")
         return 0 if not self.failed and self.passed else 1
+
+
+def run_cases(cases, jobs):
+    """Runs (name, fn, *args) cases on `jobs` threads; returns the exit code."""
+    import concurrent.futures as cf
+    res = Results()
+    with cf.ThreadPoolExecutor(jobs) as ex:
+        for name, fn, *args in cases:
+            ex.submit(res.run, name, fn, *args)
+    return res.finish()

@@ -4,7 +4,6 @@ cgroup with a memory limit that the test creates (and of one with none), the
 folded-stack files, and the pprof profiles as `go tool pprof` reads them.
 
 Usage: report_e2e.py"""
-import concurrent.futures as cf
 import json
 import os
 import re
@@ -206,17 +205,13 @@ def case_pprof_disk_full():
 
 def main():
     lhtest.require_root()
-    res = lhtest.Results()
     cases = [("forecast with a cgroup limit", case_forecast_with_limit),
              ("forecast without a limit", case_forecast_without_limit),
              ("folded goroutine stacks", case_folded_goroutines),
              ("folded heap stacks", case_folded_heap),
              ("pprof profiles", case_pprof),
              ("pprof into an unwritable directory", case_pprof_disk_full)]
-    with cf.ThreadPoolExecutor(4) as ex:
-        for name, fn in cases:
-            ex.submit(res.run, name, fn)
-    return res.finish()
+    return lhtest.run_cases(cases, 4)
 
 
 if __name__ == "__main__":

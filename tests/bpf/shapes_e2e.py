@@ -7,7 +7,6 @@ positive control, must be a leak.
 
 Usage: shapes_e2e.py [--versions 1.21,1.26] [--jobs N] [--window 60s]"""
 import argparse
-import concurrent.futures as cf
 
 import lhtest
 
@@ -68,7 +67,6 @@ def main():
     ap.add_argument("--window", default="60s")
     a = ap.parse_args()
     lhtest.require_root()
-    res = lhtest.Results()
     versions = a.versions.split(",")
     cases = []
     for minor in versions:
@@ -77,10 +75,7 @@ def main():
         cases.append((f"goroutine bursts go{minor}", bursts, minor, a.window))
     for minor in (versions[0], versions[-1]):
         cases.append((f"slow leak go{minor}", heap_shape, minor, "leak", a.window))
-    with cf.ThreadPoolExecutor(a.jobs) as ex:
-        for name, fn, *args in cases:
-            ex.submit(res.run, name, fn, *args)
-    return res.finish()
+    return lhtest.run_cases(cases, a.jobs)
 
 
 if __name__ == "__main__":
