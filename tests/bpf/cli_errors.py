@@ -4,6 +4,7 @@ and never crashes; a target that exits mid-window yields the partial report;
 SIGINT/SIGTERM end the window early; inspect tells what leakhound knows."""
 import json
 import signal
+import os
 import re
 import subprocess
 import time
@@ -163,6 +164,33 @@ def case_sigkill_then_restore():
         assert nums == list(range(1, len(nums) + 1)), "target output broken"
     finally:
         t.stop()
+
+
+def case_read_only_writes_nothing():
+    """--read-only: leakhound's own system calls (strace) show no write into the
+    target: /proc/PID/mem never opened for writing, no pwrite, no process_vm_writev."""
+    t = lhtest.Target([lhtest.target_path("goleak", "1.27", "default"), "-modes", "chan,pool",
+                       "-interval", "250ms"])
+    log = f"/tmp/lh-strace-{os.getpid()}"
+    try:
+        t.wait_for("^ready")
+        p = subprocess.run(["strace", "-f", "-qq", "-o", log, "-e",
+                            "trace=openat,open,pwrite64,pwritev,pwritev2,process_vm_writev,ptrace",
+                            lhtest.LEAKHOUND, "attach", str(t.pid), "-d", "2s", "--read-only",
+                            "--json"], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        rep = json.loads(p.stdout)
+        assert rep["read_only"] is True and rep["goroutines"], rep["notes"]
+        calls = open(log).read().splitlines()
+    finally:
+        t.stop()
+        if os.path.exists(log):
+            os.unlink(log)
+    mem = f"/proc/{t.pid}/mem"
+    bad = [c for c in calls if ("process_vm_writev" in c or "pwrite" in c or "ptrace(" in c or
+                                (mem in c and ("O_RDWR" in c or "O_WRONLY" in c)))]
+    assert not bad, bad[:5]
+    assert any("openat" in c for c in calls), "strace saw nothing"
 
 
 def case_inspect():
