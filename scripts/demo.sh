@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs, builds, starts a bundled leaky Go program and attaches leakhound to it.
+# Installs, builds, starts the bundled leaky Go programs (heap, then goroutines) and attaches
+# leakhound to each.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -9,13 +10,25 @@ cmake --build build -j "$(nproc)" --target leakhound
 minor=$(go env GOVERSION | sed -E 's/^go([0-9]+\.[0-9]+).*/\1/')
 VERSIONS=$(go env GOVERSION | sed 's/^go//') VARIANTS=default scripts/build-targets.sh build/targets
 demo=build/targets/heapleak-go$minor-default
+godemo=build/targets/goleak-go$minor-default
 
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO=sudo
 echo "demo: starting $demo (leaks ~1 MiB/s of 256 KiB buffers in main.leakOne, churns 100 MB/s of garbage)"
 "$demo" -interval 5s -leak-size 262144 >/tmp/leakhound-demo.log 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
+gpid=""
+trap 'kill $pid $gpid 2>/dev/null || true' EXIT
 sleep 3
 echo "demo: sudo build/leakhound attach $pid --duration ${DEMO_DURATION:-20s}"
 $SUDO build/leakhound attach "$pid" --duration "${DEMO_DURATION:-20s}"
+kill $pid 2>/dev/null || true
+
+echo
+echo "demo: starting $godemo (goroutines blocked forever on a channel, unclosed HTTP bodies,"
+echo "      tickers never stopped, contexts never cancelled; a worker pool and bursts as controls)"
+"$godemo" -rate 10 -interval 5s >/tmp/leakhound-godemo.log 2>&1 &
+gpid=$!
+sleep 2
+echo "demo: sudo build/leakhound attach $gpid --duration ${DEMO_DURATION:-20s}"
+$SUDO build/leakhound attach "$gpid" --duration "${DEMO_DURATION:-20s}"
