@@ -105,15 +105,31 @@ def case_goroutine_flags():
         t.stop()
 
 
-def our_links():
-    """BPF links whose program is one of leakhound's (bpftool's view)."""
-    progs = json.loads(subprocess.run(["bpftool", "prog", "list", "-j"], capture_output=True,
-                                      text=True, check=True).stdout)
-    ours = {p["id"] for p in progs if p.get("name", "").startswith(("go_mprof", "go_setprof",
-                                                                     "go_newproc", "go_gdestr"))}
-    links = json.loads(subprocess.run(["bpftool", "link", "list", "-j"], capture_output=True,
-                                      text=True, check=True).stdout)
-    return [l for l in links if l.get("prog_id") in ours], ours
+def bpf_ids_of(pid):
+    """(prog ids, link ids) held open by process pid, from its fds' fdinfo."""
+    progs, links = set(), set()
+    fd_dir = f"/proc/{pid}/fdinfo"
+    for fd in os.listdir(fd_dir):
+        try:
+            with open(os.path.join(fd_dir, fd)) as f:
+                for line in f:
+                    key, _, val = line.partition(":")
+                    if key == "prog_id":
+                        progs.add(int(val))
+                    elif key == "link_id":
+                        links.add(int(val))
+        except OSError:
+            pass  # closed meanwhile
+    return progs, links
+
+
+def live_bpf_ids():
+    """(prog ids, link ids) that exist in the kernel now (bpftool)."""
+    def ids(what):
+        out = subprocess.run(["bpftool", what, "list", "-j"], capture_output=True, text=True,
+                             check=True).stdout
+        return {o["id"] for o in json.loads(out)}
+    return ids("prog"), ids("link")
 
 
 def case_sigkill_then_restore():
@@ -127,15 +143,23 @@ def case_sigkill_then_restore():
                                "--goroutine-events"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
-        while t.ticks()[-1][1]["memprofilerate"] == "0" or not our_links()[1]:
-            assert time.monotonic() < deadline, "leakhound never switched the sampler on"
+        held = (set(), set())
+        while t.ticks()[-1][1]["memprofilerate"] == "0" or len(held[0]) < 3 or not held[1]:
+            assert time.monotonic() < deadline, f"leakhound never attached: {held}"
             time.sleep(0.1)
-        assert our_links()[0] or our_links()[1], "no leakhound BPF object while attached"
+            held = bpf_ids_of(lh.pid)
+        progs, links = live_bpf_ids()
+        assert held[0] <= progs and held[1] <= links, (held, progs, links)
         lh.kill()
         lh.wait()
+        # The kernel drops them with leakhound's last fd (maybe a moment later).
         deadline = time.monotonic() + 10
-        while our_links()[1] or our_links()[0]:
-            assert time.monotonic() < deadline, f"left behind: {our_links()}"
+        while True:
+            progs, links = live_bpf_ids()
+            left = (held[0] & progs, held[1] & links)
+            if not left[0] and not left[1]:
+                break
+            assert time.monotonic() < deadline, f"left behind after SIGKILL: {left}"
             time.sleep(0.1)
         time.sleep(0.5)
         assert t.ticks()[-1][1]["memprofilerate"] == "524288", "sampler not left on by SIGKILL?"
