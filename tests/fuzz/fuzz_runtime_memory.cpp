@@ -1,0 +1,49 @@
+// Readers of runtime structures in target memory (allgs and goroutine stacks,
+// the memory-profile bucket list) on arbitrary bytes mapped as the target's
+// memory: every walk must end, every read stay in bounds.
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "goruntime/buckets.h"
+#include "goruntime/g_layout.h"
+#include "goruntime/goroutines.h"
+#include "goruntime/profile_layout.h"
+#include "target/memory.h"
+
+using namespace leakhound;
+
+namespace {
+// The input is the target's memory at kBase; the globals sit at its start.
+constexpr uint64_t kBase = 0x10000;
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 32) return 0;
+  target::FakeMemory mem;
+  mem.map(kBase, std::vector<uint8_t>(data, data + size));
+  const auto& layouts = goruntime::all_g_layouts();
+  const goruntime::GLayout& l = layouts[data[0] % layouts.size()];
+  goruntime::AllgLimits lim;
+  lim.max_goroutines = 4096;
+  goruntime::GoroutineReader gr(mem, l, kBase + 8, data[1] & 1 ? kBase + 32 : 0, lim);
+  if (auto snap = gr.read()) {
+    for (const auto& g : snap->live) {
+      (void)gr.unwind(g);
+      (void)gr.state(g);
+    }
+  }
+  binary::GoVersion v;
+  v.major = 1;
+  v.minor =
+      goruntime::kMinGoMinor + data[2] % (goruntime::kMaxGoMinor - goruntime::kMinGoMinor + 1);
+  if (auto pl = goruntime::profile_layout(v)) {
+    goruntime::BucketLimits bl;
+    bl.max_buckets = 4096;
+    goruntime::BucketReader br(mem, *pl, kBase + 16, bl);
+    (void)br.poll();
+    (void)br.poll();
+  }
+  return 0;
+}
