@@ -11,6 +11,12 @@
 # Variants: default (CGO_ENABLED=0), strip (-s -w), pie (-buildmode=pie),
 #           cgo (CGO_ENABLED=1, external linking), pprof (serves net/http/pprof:
 #           heap sampler on), arm64 (cross-built, for parser tests only).
+#
+# C targets (tests/targets/c, gcc, same caching; CTARGETS="" skips them):
+#   cleak:      OUT_DIR/cleak-fp + libleaky-fp.so (-fno-omit-frame-pointer) and
+#               OUT_DIR/cleak-nofp + libleaky-nofp.so (-fomit-frame-pointer),
+#               each program linked to its library with rpath $ORIGIN
+#   mallocloop: OUT_DIR/mallocloop (-fno-omit-frame-pointer)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$(realpath -m "${1:-$root/build/targets}")
@@ -18,7 +24,8 @@ mkdir -p "$out"
 src=$root/tests/targets/go
 versions=${VERSIONS:-$(grep -v '^#' "$root/scripts/go-versions.txt")}
 # A target may name its own variants: "goleak:default,pie" (VARIANTS still filters).
-targets=${TARGETS:-heapleak goleak:default,strip,pie,cgo shapes:default}
+targets=${TARGETS:-heapleak goleak:default,strip,pie,cgo shapes:default cgoleak:cgo}
+ctargets=${CTARGETS-cleak mallocloop}
 variants=${VARIANTS:-default strip pie cgo pprof arm64 arm64-strip}
 jobs=${JOBS:-2}
 local_go=$(go env GOVERSION)
@@ -80,4 +87,61 @@ build_one() {
 export -f build_one
 export out src local_go
 
-xargs -P "$jobs" -L 1 bash -c 'build_one "$@"' _ <"$jobsfile"
+# build_c NAME FLAGS...: C target NAME from tests/targets/c; OUT_DIR/NAME.key
+# holds a hash of the sources, the flags and the compiler version.
+csrc=$root/tests/targets/c
+cc=${CC:-gcc}
+build_c() {
+  local name=$1; shift
+  local cflags=(-O2 -g -Wall -Wextra "$@")
+  local dest="$out/$name"
+  local files=() lib="" prog
+  case $name in
+    cleak-*) lib="libleaky-${name#cleak-}.so"; files=(libleaky.h libleaky.c cleak.c); prog=cleak.c ;;
+    mallocloop) files=(mallocloop.c); prog=mallocloop.c ;;
+    *) echo "unknown C target $name" >&2; return 1 ;;
+  esac
+  local key
+  key=$( (cd "$csrc" && cat "${files[@]}"; echo "$name ${cflags[*]}"; "$cc" --version | head -1) | sha256sum | cut -c1-16)
+  if [ -x "$dest" ] && { [ -z "$lib" ] || [ -f "$out/$lib" ]; } && [ "$(cat "$dest.key" 2>/dev/null)" = "$key" ]; then
+    return 0
+  fi
+  local tmp
+  tmp=$(mktemp -d "$out/.build-$name.XXXXXX")
+  if ! (
+    set -e
+    cd "$csrc"
+    if [ -n "$lib" ]; then
+      "$cc" "${cflags[@]}" -fPIC -shared -Wl,-soname,"$lib" -o "$tmp/$lib" libleaky.c
+      "$cc" "${cflags[@]}" -DVARIANT="\"${name#cleak-}\"" -o "$tmp/$name" "$prog" \
+        -L"$tmp" -l:"$lib" -Wl,-rpath,'$ORIGIN'
+    else
+      "$cc" "${cflags[@]}" -o "$tmp/$name" "$prog"
+    fi
+  ) >"$dest.log" 2>&1; then
+    echo "build-targets: FAILED $name (see $dest.log)" >&2
+    cat "$dest.log" >&2
+    rm -rf "$tmp"
+    return 1
+  fi
+  [ -z "$lib" ] || mv "$tmp/$lib" "$out/$lib"
+  mv "$tmp/$name" "$dest"
+  rm -rf "$tmp"
+  echo "$key" >"$dest.key"
+  echo "build-targets: built $name${lib:+ + $lib}" >&2
+}
+
+rc=0
+for t in $ctargets; do
+  case $t in
+    cleak)
+      build_c cleak-fp -fno-omit-frame-pointer || rc=1
+      build_c cleak-nofp -fomit-frame-pointer || rc=1
+      ;;
+    mallocloop) build_c mallocloop -fno-omit-frame-pointer || rc=1 ;;
+    *) echo "build-targets: unknown C target $t" >&2; rc=1 ;;
+  esac
+done
+
+xargs -P "$jobs" -L 1 bash -c 'build_one "$@"' _ <"$jobsfile" || rc=$?
+exit "$rc"

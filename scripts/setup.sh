@@ -10,6 +10,7 @@ PKGS=(
   nlohmann-json3-dev libcapstone-dev clang-format python3 util-linux strace
   libclang-rt-14-dev libfuzzer-14-dev
   libprotobuf-dev protobuf-compiler
+  libbpfcc-dev bpftrace
   golang-go
 )
 

@@ -32,6 +32,11 @@ struct AttachArgs {
   bool heap_events = false;
   bool goroutine_events = false;
   bool no_goroutines = false;
+  bool native = false;     // --native: trace the C allocator, failing if it cannot
+  bool no_native = false;  // --no-native
+  bool no_native_mmap = false;
+  uint32_t native_max_allocs = 262144;
+  uint32_t native_max_stacks = 16384;
   std::string folded;             // heap in-use bytes, folded stacks
   std::string folded_goroutines;  // live goroutines, folded stacks
   std::string pprof_dir;          // heap (start, end) and goroutine profiles
@@ -73,6 +78,12 @@ int run(const AttachArgs& a) {
   opts.process.trend = a.trend;
   opts.goroutines.enabled = !a.no_goroutines;
   opts.goroutines.events = a.goroutine_events;
+  using NativeMode = collect::NativeOptions::Mode;
+  opts.native.mode = a.no_native ? NativeMode::Off : a.native ? NativeMode::On : NativeMode::Auto;
+  opts.native.track_mmap = !a.no_native_mmap;
+  opts.native.max_allocs = a.native_max_allocs;
+  opts.native.max_stacks = a.native_max_stacks;
+  opts.native.trend = a.trend;
   ProgressBar bar(*duration, isatty(STDERR_FILENO));
   collect::AttachHooks hooks{&g_stop, [&](double t) { bar.update(t); }};
   auto report = collect::run_attach(opts, hooks);
@@ -131,6 +142,23 @@ Runner add_attach(CLI::App& app, const GlobalOptions&) {
       "costs two uprobe hits per goroutine: see docs/benchmarks.md)");
   app.add_flag("--no-goroutines", a->no_goroutines, "do not read the target's goroutines")
       ->excludes(gev);
+  auto* native = app.add_flag(
+      "--native", a->native,
+      "trace the C allocator (malloc family, anonymous mmap) and fail if it cannot be; by default "
+      "it is traced whenever the process has one (cgo, C/C++ programs). Costs one uprobe hit per "
+      "call: the report shows the rate");
+  app.add_flag("--no-native", a->no_native, "do not trace the C allocator")->excludes(native);
+  app.add_flag("--no-native-mmap", a->no_native_mmap,
+               "trace malloc and friends but not anonymous mmap/munmap");
+  app.add_option("--native-max-allocs", a->native_max_allocs,
+                 "outstanding C allocations tracked at most (a BPF map; beyond it allocations "
+                 "are counted as dropped)")
+      ->capture_default_str()
+      ->check(CLI::Range(uint32_t{16}, uint32_t{1} << 26));
+  app.add_option("--native-max-stacks", a->native_max_stacks,
+                 "distinct C allocation stacks kept at most")
+      ->capture_default_str()
+      ->check(CLI::Range(uint32_t{16}, uint32_t{1} << 22));
   app.add_option("--sample-rate", a->sample_rate,
                  "MemProfileRate (bytes) set when the program's heap sampler is off: lower is "
                  "more precise in a short window, higher costs less in programs allocating GB/s")

@@ -4,32 +4,92 @@
 #include <random>
 #include <thread>
 
+#include "binary/buildinfo.h"
+#include "binary/elf_file.h"
 #include "util/log.h"
 
 namespace leakhound::collect {
 
+namespace {
+
+// A C/C++ program (no Go build information) whose allocator is traced; false
+// for Go programs, and an error when the executable cannot be read at all.
+Result<bool> is_go_program(const target::Process& proc) {
+  auto elf = binary::ElfFile::open(proc.exe_link());
+  if (!elf) return make_error("PID {} ({}): {}", proc.pid(), proc.exe_path(), elf.error().message);
+  return static_cast<bool>(binary::read_buildinfo(*elf));
+}
+
+}  // namespace
+
 Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& hooks) {
-  auto target = open_go_target(opts.pid);
-  if (!target) return target.error();
-  const GoTarget& t = **target;
-  auto mem = target::ProcessMemory::open(opts.pid, !opts.read_only);
+  using NativeMode = NativeOptions::Mode;
+  auto proc = target::Process::open(opts.pid);
+  if (!proc) return proc.error();
+  auto go_program = is_go_program(*proc);
+  if (!go_program) return go_program.error();
+
+  std::unique_ptr<GoTarget> go;
+  if (*go_program) {
+    auto t = open_go_target(opts.pid);
+    if (!t) return t.error();
+    go = std::move(*t);
+  } else if (opts.native.mode == NativeMode::Off) {
+    return make_error(
+        "PID {} ({}) is not a Go program (no Go build information), and native allocation "
+        "tracking is off (--no-native)",
+        opts.pid, proc->exe_path());
+  }
+  const target::Process& p = go ? go->proc : *proc;
+  auto mem = target::ProcessMemory::open(opts.pid, !opts.read_only && go != nullptr);
   if (!mem) return mem.error();
 
   report::Report r;
-  r.target = {opts.pid, t.proc.exe_path(), t.build.go_version.raw, t.build.module_path};
+  if (go) {
+    const GoTarget& t = *go;
+    r.target = {opts.pid, t.proc.exe_path(), t.build.go_version.raw, t.build.module_path};
+    r.notes = t.warnings;
+  } else {
+    r.target = {opts.pid, proc->exe_path(), "", ""};
+  }
   r.read_only = opts.read_only;
-  r.notes = t.warnings;
 
-  HeapOptions heap_opts = opts.heap;
-  heap_opts.read_only = opts.read_only;
-  auto heap = HeapCollector::start(t, *mem, heap_opts, r);
-  if (!heap) return heap.error();
+  // Native allocations, goroutines and /proc series are extra capabilities:
+  // when one cannot run, the report says why and the rest goes on (unless it
+  // was asked for explicitly, or is all there is to measure). Native first:
+  // when --native cannot be honoured, nothing has been done to the target.
+  std::unique_ptr<NativeCollector> native;
+  if (opts.native.mode != NativeMode::Off) {
+    auto n = NativeCollector::start(p, go.get(), &*mem, opts.native, r);
+    if (n) {
+      native = std::move(*n);
+    } else if (opts.native.mode == NativeMode::On || !go) {
+      if (!go)
+        return make_error(
+            "PID {} ({}) is not a Go program, and its allocations cannot be "
+            "traced: {}",
+            opts.pid, proc->exe_path(), n.error().message);
+      return n.error();
+    } else {
+      r.native_stats.why_not = n.error().message;
+      spdlog::debug("native: {}", n.error().message);
+    }
+  } else {
+    r.native_stats.why_not = "off (--no-native)";
+  }
 
-  // Goroutines and /proc series are extra capabilities: when one cannot run,
-  // the report says why and the rest goes on.
+  std::unique_ptr<HeapCollector> heap;
+  if (go) {
+    HeapOptions heap_opts = opts.heap;
+    heap_opts.read_only = opts.read_only;
+    auto h = HeapCollector::start(*go, *mem, heap_opts, r);
+    if (!h) return h.error();
+    heap = std::move(*h);
+  }
+
   std::unique_ptr<GoroutineCollector> goroutines;
-  if (opts.goroutines.enabled) {
-    auto g = GoroutineCollector::start(t, *mem, opts.goroutines, r);
+  if (go && opts.goroutines.enabled) {
+    auto g = GoroutineCollector::start(*go, *mem, opts.goroutines, r);
     if (g) {
       goroutines = std::move(*g);
     } else if (opts.goroutines.events) {
@@ -59,22 +119,28 @@ Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& 
     }
     if (stop_requested()) break;
     double now = std::min(elapsed(), opts.duration_s);
-    if (!t.proc.alive()) {
+    if (!p.alive()) {
       r.target_exited = true;
       break;
     }
-    if (auto e = (*heap)->poll(); !e) {
-      if (!t.proc.alive()) {
-        r.target_exited = true;
-        break;
+    if (heap) {
+      if (auto e = heap->poll(); !e) {
+        if (!p.alive()) {
+          r.target_exited = true;
+          break;
+        }
+        spdlog::warn("heap poll: {}", e.error().message);
       }
-      spdlog::warn("heap poll: {}", e.error().message);
+    }
+    if (native) {
+      if (auto e = native->poll(); !e && p.alive())
+        spdlog::warn("native poll: {}", e.error().message);
     }
     if (goroutines) {
-      if (auto e = goroutines->poll(); !e && t.proc.alive())
+      if (auto e = goroutines->poll(); !e && p.alive())
         spdlog::debug("goroutine poll: {}", e.error().message);
     }
-    if (auto e = process.poll(); !e && t.proc.alive())
+    if (auto e = process.poll(); !e && p.alive())
       spdlog::debug("process poll: {}", e.error().message);
     if (hooks.progress) hooks.progress(now);
     if (elapsed() >= opts.duration_s) break;
@@ -87,7 +153,8 @@ Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& 
   if (r.target_exited)
     r.notes.push_back(fmt::format("PID {} exited after {:.1f}s: report covers what was gathered",
                                   opts.pid, r.duration_s));
-  (*heap)->finish(r);
+  if (heap) heap->finish(r);
+  if (native) native->finish(r);
   if (goroutines) goroutines->finish(r);
   process.finish(r);
   return r;

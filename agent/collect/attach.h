@@ -9,6 +9,7 @@
 
 #include "collect/goroutine_collector.h"
 #include "collect/heap_collector.h"
+#include "collect/native_collector.h"
 #include "collect/process_collector.h"
 #include "report/model.h"
 #include "util/result.h"
@@ -22,6 +23,7 @@ struct AttachOptions {
   bool read_only = false;
   HeapOptions heap;
   GoroutineOptions goroutines;
+  NativeOptions native;
   ProcessOptions process;
 };
 
@@ -30,7 +32,8 @@ struct AttachHooks {
   std::function<void(double elapsed_s)> progress;  // called after each poll
 };
 
-// Errors only when nothing could be gathered (bad PID, not Go, no permission).
+// Errors only when nothing could be gathered (bad PID, no permission, neither
+// a Go program nor a process with a C allocator to trace).
 // A target that exits mid-window yields the partial report (target_exited).
 Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& hooks);
 

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "goruntime/global_refs.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 namespace leakhound::collect {
@@ -37,12 +38,6 @@ Result<probes::GoroutineProbes> attach_probes(const GoTarget& t, const goruntime
   cfg.startpc_off = l.startpc;
   cfg.max_sites = max_sites;
   return probes::GoroutineProbes::attach(cfg);
-}
-
-int64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
 }  // namespace

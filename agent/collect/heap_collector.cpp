@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "util/clock.h"
 #include "util/log.h"
 
 namespace leakhound::collect {
@@ -93,9 +94,7 @@ Result<std::unique_ptr<HeapCollector>> HeapCollector::start(const GoTarget& t,
 
   c->reader_ = std::make_unique<goruntime::BucketReader>(mem, t.layout, t.runtime_addr(s.mbuckets));
   c->active_ = true;
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  c->start_ns_ = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+  c->start_ns_ = static_cast<uint64_t>(monotonic_ns());
   if (auto e = c->snapshot(0); !e) return e.error();
   return c;
 }

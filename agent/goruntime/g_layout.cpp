@@ -37,6 +37,8 @@ Result<GLayout> g_layout_from_dwarf(const binary::DwarfTypes& dwarf, const binar
   if (!gobuf) return gobuf.error();
   auto stack = dwarf.struct_layout("runtime.stack");
   if (!stack) return stack.error();
+  auto m = dwarf.struct_layout("runtime.m");
+  if (!m) return m.error();
   auto field = [](const binary::StructLayout& s, const char* name, uint64_t size,
                   const char* in) -> Result<uint32_t> {
     auto it = s.members.find(name);
@@ -74,6 +76,9 @@ Result<GLayout> g_layout_from_dwarf(const binary::DwarfTypes& dwarf, const binar
       {&l.waitreason, &*g, "waitreason", 1, "runtime.g"},
       {&l.gopc, &*g, "gopc", 8, "runtime.g"},
       {&l.startpc, &*g, "startpc", 8, "runtime.g"},
+      {&l.g_m, &*g, "m", 8, "runtime.g"},
+      {&l.m_g0, &*m, "g0", 8, "runtime.m"},
+      {&l.m_curg, &*m, "curg", 8, "runtime.m"},
   };
   for (const Want& w : wants) {
     auto off = field(*w.s, w.name, w.size, w.in);
@@ -147,6 +152,7 @@ uint32_t GLayout::read_size() const {
   cover(parent_goid, 8);
   cover(gopc, 8);
   cover(startpc, 8);
+  cover(g_m, 8);
   return (end + 7) / 8 * 8;
 }
 

@@ -34,6 +34,10 @@ struct GLayout {
   int32_t parent_goid = kAbsent;
   uint32_t gopc = 0;     // pc of the go statement that created it (a return pc)
   uint32_t startpc = 0;  // pc of the goroutine function
+  uint32_t g_m = 0;      // g.m (*m)
+  // runtime.m: its g0 (the system stack's g) and curg (the user g it runs;
+  // during a cgo call the thread's TLS g is g0 and curg is in _Gsyscall).
+  uint32_t m_g0 = 0, m_curg = 0;
   // runtime.waitReasonStrings, indexed by waitReason.
   std::vector<std::string> wait_reasons;
 

@@ -320,4 +320,46 @@ Result<std::vector<uint64_t>> find_returns(const binary::ElfFile& elf, uint64_t 
   return out;
 }
 
+Result<int64_t> find_tls_g_offset(const binary::ElfFile& elf, uint64_t entry, uint64_t end) {
+  if (elf.machine() != binary::Machine::X86_64)
+    return make_error("{}: finding g in TLS is only implemented for x86-64", elf.path());
+  if (end <= entry) return make_error("function at {:#x}: empty or inverted bounds", entry);
+  auto code = elf.read_vaddr(entry, std::min<uint64_t>(end - entry, 4096));
+  if (!code) return make_error("function at {:#x}: {}", entry, code.error().message);
+  Disassembler d(CS_ARCH_X86, CS_MODE_64);
+  if (!d.ok()) return make_error("capstone: cannot open an x86-64 disassembler");
+  std::array<std::optional<int64_t>, X86_REG_ENDING> imm{};  // registers holding a constant
+  std::optional<int64_t> found;
+  bool from_memory = false;
+  decode_all(d, *code, entry, 1, [&](const cs_insn& in) {
+    if (found || from_memory) return;
+    const cs_x86& x = in.detail->x86;
+    for (uint8_t i = 0; i < x.op_count; i++) {
+      const cs_x86_op& op = x.operands[i];
+      if (op.type != X86_OP_MEM || op.mem.segment != X86_REG_FS) continue;
+      if (op.mem.index != X86_REG_INVALID) continue;
+      if (op.mem.base == X86_REG_INVALID) {
+        found = op.mem.disp;
+      } else if (op.mem.base < X86_REG_ENDING && imm[op.mem.base]) {
+        found = *imm[op.mem.base] + op.mem.disp;
+      } else {
+        from_memory = true;  // loaded from a GOT slot: only the running process knows it
+      }
+      return;
+    }
+    // Track `mov $imm, reg` (and forget registers written otherwise).
+    if (in.id == X86_INS_MOV && x.op_count == 2 && x.operands[0].type == X86_OP_REG &&
+        x.operands[0].reg < X86_REG_ENDING) {
+      if (x.operands[1].type == X86_OP_IMM)
+        imm[x.operands[0].reg] = x.operands[1].imm;
+      else
+        imm[x.operands[0].reg].reset();
+    }
+  });
+  if (found) return *found;
+  if (from_memory)
+    return make_error("function at {:#x} finds g through a GOT slot (initial-exec TLS)", entry);
+  return make_error("function at {:#x} reads no FS-relative memory", entry);
+}
+
 }  // namespace leakhound::goruntime

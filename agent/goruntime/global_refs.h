@@ -49,3 +49,13 @@ Result<std::vector<uint64_t>> find_returns(const binary::ElfFile& elf, uint64_t 
                                            uint64_t end);
 
 }  // namespace leakhound::goruntime
+
+namespace leakhound::goruntime {
+
+// The thread-pointer offset at which the function [entry, end) (amd64) finds
+// the current g: the first FS-relative access, either `mov %fs:DISP, reg` or
+// `mov $IMM, rX; mov %fs:(rX), reg` (PIE). Errors when there is none, or when
+// the offset comes from memory (a GOT slot: initial-exec TLS in a shared library).
+Result<int64_t> find_tls_g_offset(const binary::ElfFile& elf, uint64_t entry, uint64_t end);
+
+}  // namespace leakhound::goruntime

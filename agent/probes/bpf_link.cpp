@@ -28,26 +28,32 @@ int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list args) {
 }  // namespace
 
 Result<Link> attach_uprobe(bpf_program* prog, int pid, const std::string& binary, uint64_t offset,
-                           std::string_view what) {
-  LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = false);
+                           std::string_view what, bool retprobe) {
+  LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe);
   bpf_link* l = bpf_program__attach_uprobe_opts(prog, pid, binary.c_str(), offset, &opts);
   if (!l) {
     int err = errno;
-    return errno_error(err, "cannot attach a uprobe to {} in {} (offset {:#x})", what, binary,
-                       offset);
+    return errno_error(err, "cannot attach a {} to {} in {} (offset {:#x})",
+                       retprobe ? "uretprobe" : "uprobe", what, binary, offset);
   }
   return Link(l);
 }
 
-uint64_t sum_percpu_counters(int map_fd, uint32_t slots) {
+std::vector<uint64_t> read_percpu_counters(int map_fd, uint32_t slots) {
+  std::vector<uint64_t> out(slots, 0);
   long ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return 0;
+  if (ncpu <= 0) return out;
   std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu));
-  uint64_t total = 0;
   for (uint32_t key = 0; key < slots; key++) {
     if (bpf_map_lookup_elem(map_fd, &key, per_cpu.data())) continue;
-    for (uint64_t v : per_cpu) total += v;
+    for (uint64_t v : per_cpu) out[key] += v;
   }
+  return out;
+}
+
+uint64_t sum_percpu_counters(int map_fd, uint32_t slots) {
+  uint64_t total = 0;
+  for (uint64_t v : read_percpu_counters(map_fd, slots)) total += v;
   return total;
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "util/result.h"
 
@@ -19,8 +20,13 @@ using Link = std::unique_ptr<bpf_link, LinkDeleter>;
 
 // A uprobe at a file offset of binary, for one process (pid) or every process
 // running the binary (pid -1); `what` names the probed spot in errors.
+// retprobe: a uretprobe on the function at offset (C code only: it corrupts Go
+// stacks).
 Result<Link> attach_uprobe(bpf_program* prog, int pid, const std::string& binary, uint64_t offset,
-                           std::string_view what);
+                           std::string_view what, bool retprobe = false);
+
+// Per-CPU array of u64 counters: each of the first `slots` keys summed over CPUs.
+std::vector<uint64_t> read_percpu_counters(int map_fd, uint32_t slots);
 
 // Sum over CPUs and the first `slots` keys of a per-CPU array of u64 counters.
 uint64_t sum_percpu_counters(int map_fd, uint32_t slots);

@@ -123,6 +123,55 @@ json finding_to_json(const HeapFinding& f) {
   };
 }
 
+json native_finding_to_json(const NativeFinding& f) {
+  const detect::Trend& t = f.trend;
+  return {
+      // Contract fields.
+      {"verdict", std::string(detect::to_string(t.verdict))},
+      {"inuse_bytes", f.inuse_bytes},
+      {"inuse_objects", f.inuse_objects},
+      {"growth_bytes_per_s", finite(t.slope_per_s)},
+      {"stack", stack_to_json(f.stack)},
+      // Additions.
+      {"confidence", finite(t.confidence)},
+      {"p_value", finite(t.p_value)},
+      {"oldest_age_s", finite(f.oldest_age_s)},
+      {"go_attributed", f.go_attributed},
+      {"series", series_to_json(f.series)},
+      {"trend", trend_to_json(t, "bytes")},
+  };
+}
+
+json native_stats_to_json(const NativeStats& s, double duration_s) {
+  json j = {{"tracked", s.tracked}};
+  if (!s.tracked) {
+    j["why_not"] = s.why_not;
+    return j;
+  }
+  j.update({{"allocator", s.allocator},
+            {"probes", s.probes},
+            {"go_attribution", s.go_attribution},
+            {"why_no_go", s.why_no_go},
+            {"calls", s.calls},
+            {"calls_per_s", duration_s > 0 ? finite(static_cast<double>(s.calls) / duration_s) : 0},
+            {"cost_ns_per_call",
+             s.cost_ns_per_call >= 0 ? json(finite(s.cost_ns_per_call)) : json(nullptr)},
+            {"allocs", s.allocs},
+            {"frees", s.frees},
+            {"frees_unknown", s.frees_unknown},
+            {"go_stacks", s.go_stacks},
+            {"outstanding_bytes", s.outstanding_bytes},
+            {"outstanding_allocs", s.outstanding_allocs},
+            {"max_allocs", s.max_allocs},
+            {"dropped",
+             {{"total", s.dropped()},
+              {"table_full", s.dropped_table_full},
+              {"stack", s.dropped_stack},
+              {"go_stack", s.dropped_go_stack},
+              {"pending", s.dropped_pending}}}});
+  return j;
+}
+
 }  // namespace
 
 json frame_to_json(const Frame& f) {
@@ -157,6 +206,13 @@ json to_json(const Report& r) {
     gleaks += f->trend.verdict == detect::Verdict::Leak;
     ggrowing += f->trend.verdict == detect::Verdict::Growing;
   }
+  json native = json::array();
+  size_t nleaks = 0, ngrowing = 0;
+  for (const NativeFinding& f : r.native) {  // sorted by the collector (sort_findings)
+    native.push_back(native_finding_to_json(f));
+    nleaks += f.trend.verdict == detect::Verdict::Leak;
+    ngrowing += f.trend.verdict == detect::Verdict::Growing;
+  }
   json process = json::array();
   size_t pleaks = 0;
   for (const ProcessFinding& f : r.process) {
@@ -174,13 +230,16 @@ json to_json(const Report& r) {
       {"window", {{"duration_s", finite(r.duration_s)}, {"gc_cycles", r.gc_cycles}}},
       {"dropped_events", r.dropped_events},
       {"heap", std::move(heap)},
-      {"native", json::array()},  // not collected yet
+      {"native", std::move(native)},
       {"goroutines", std::move(goroutines)},
       // Additions.
       {"summary",
        {{"heap_leaks", leaks},
         {"heap_growing", growing},
         {"heap_stacks", r.heap.size()},
+        {"native_leaks", nleaks},
+        {"native_growing", ngrowing},
+        {"native_stacks", r.native.size()},
         {"goroutine_leaks", gleaks},
         {"goroutine_growing", ggrowing},
         {"goroutine_sites", r.goroutines.size()},
@@ -191,6 +250,7 @@ json to_json(const Report& r) {
         {"user", r.goroutines_user},
         {"snapshots", r.goroutine_snapshots},
         {"events", r.goroutine_events}}},
+      {"native_stats", native_stats_to_json(r.native_stats, r.duration_s)},
       {"process", std::move(process)},
       {"memory", memory_to_json(r.memory)},
       {"gc_cycles", r.gc_cycles},

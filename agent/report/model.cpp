@@ -49,6 +49,9 @@ void sort_findings(Report& r) {
   std::stable_sort(
       r.goroutines.begin(), r.goroutines.end(),
       [](const GoroutineFinding& a, const GoroutineFinding& b) { return finding_before(a, b); });
+  std::stable_sort(
+      r.native.begin(), r.native.end(),
+      [](const NativeFinding& a, const NativeFinding& b) { return finding_before(a, b); });
 }
 
 }  // namespace leakhound::report

@@ -23,6 +23,35 @@ struct HeapFinding {
   std::vector<detect::Point> series;  // in-use bytes at each GC cycle seen
 };
 
+// C allocations (libc malloc family, anonymous mmap) of one stack still
+// outstanding, made during the window (what was allocated before attach is
+// not seen). Stack: C frames, then for a cgo call the Go frames that made it.
+struct NativeFinding : HeapFinding {
+  double oldest_age_s = -1;    // age of its oldest outstanding block at the end
+  bool go_attributed = false;  // the stack ends in the Go frames of a cgo call
+};
+
+// What the native probes saw and what they cost.
+struct NativeStats {
+  bool tracked = false;
+  std::string why_not;    // when not tracked
+  std::string allocator;  // the object probed, e.g. /usr/lib/x86_64-linux-gnu/libc.so.6
+  size_t probes = 0;
+  bool go_attribution = false;  // cgo calls attributed to their Go frames
+  std::string why_no_go;        // a Go program where that is off
+  uint64_t calls = 0;           // probe hits (entries and returns)
+  uint64_t allocs = 0, frees = 0;
+  uint64_t frees_unknown = 0;  // of blocks allocated before attach
+  uint64_t go_stacks = 0;      // allocations attributed to a goroutine
+  uint64_t dropped_table_full = 0, dropped_stack = 0, dropped_go_stack = 0, dropped_pending = 0;
+  uint64_t outstanding_bytes = 0, outstanding_allocs = 0;  // at the end, since attach
+  uint32_t max_allocs = 0;                                 // size of the outstanding table
+  double cost_ns_per_call = -1;  // one probe hit, measured at attach (-1: not measured)
+  uint64_t dropped() const {
+    return dropped_table_full + dropped_stack + dropped_go_stack + dropped_pending;
+  }
+};
+
 // Goroutines of one creation site: a go statement (created_at) and the
 // function it runs (entry).
 struct GoroutineFinding {
@@ -96,7 +125,9 @@ struct Report {
   uint64_t goroutines_user = 0;   // what runtime.NumGoroutine would say
   uint64_t goroutine_snapshots = 0;
   std::vector<GoroutineFinding> goroutines;  // sorted like heap findings, by count
-  std::vector<ProcessFinding> process;       // fds and threads series
+  NativeStats native_stats;
+  std::vector<NativeFinding> native;    // sorted like heap findings
+  std::vector<ProcessFinding> process;  // fds and threads series
   MemoryForecast memory;
 };
 

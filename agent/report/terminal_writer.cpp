@@ -37,22 +37,27 @@ void write_header(std::ostream& out, const Report& r, const Style& st) {
   std::string title = fmt::format("leakhound report: pid {}", t.pid);
   if (!t.exe.empty()) title += "  " + t.exe;
   out << st(kBold, title) << "\n";
-  std::string go = t.go_version.empty() ? "Go version unknown" : t.go_version;
-  if (!t.module_path.empty()) go += ", module " + t.module_path;
-  out << "  " << go << "\n";
-  out << fmt::format("  window {}, {} GC cycles, {} sampled allocations, {} sampled frees\n",
-                     human_duration(r.duration_s), group_thousands(r.gc_cycles),
-                     group_thousands(r.sampled_allocs), group_thousands(r.sampled_frees));
-  if (r.sampler_enabled_by_us) {
-    out << fmt::format(
-        "  heap sampler: off in the program; leakhound switched it on at {} for the window and "
-        "restored it\n",
-        human_bytes_compact(static_cast<double>(r.sample_rate)));
-  } else if (r.sample_rate > 0) {
-    out << fmt::format("  heap sampler: on at rate {} (the program's own setting)\n",
-                       human_bytes_compact(static_cast<double>(r.sample_rate)));
+  if (t.go_version.empty()) {
+    out << fmt::format("  not a Go program: native (C) allocations only; window {}\n",
+                       human_duration(r.duration_s));
   } else {
-    out << "  heap sampler: off: Go heap growth was not measured\n";
+    std::string go = t.go_version;
+    if (!t.module_path.empty()) go += ", module " + t.module_path;
+    out << "  " << go << "\n";
+    out << fmt::format("  window {}, {} GC cycles, {} sampled allocations, {} sampled frees\n",
+                       human_duration(r.duration_s), group_thousands(r.gc_cycles),
+                       group_thousands(r.sampled_allocs), group_thousands(r.sampled_frees));
+    if (r.sampler_enabled_by_us) {
+      out << fmt::format(
+          "  heap sampler: off in the program; leakhound switched it on at {} for the window "
+          "and restored it\n",
+          human_bytes_compact(static_cast<double>(r.sample_rate)));
+    } else if (r.sample_rate > 0) {
+      out << fmt::format("  heap sampler: on at rate {} (the program's own setting)\n",
+                         human_bytes_compact(static_cast<double>(r.sample_rate)));
+    } else {
+      out << "  heap sampler: off: Go heap growth was not measured\n";
+    }
   }
   if (r.dropped_events > 0) {
     out << st(kYellow, fmt::format("  dropped events: {} (buffers were full; counts are low)",
@@ -142,6 +147,7 @@ std::vector<StackLine> stack_lines(const std::vector<Frame>& stack) {
 namespace {
 
 void write_heap(std::ostream& out, const Report& r, const TerminalOptions& opt, const Style& st) {
+  if (r.target.go_version.empty()) return;  // not a Go program
   std::vector<const HeapFinding*> order;
   for (const HeapFinding& f : r.heap) order.push_back(&f);
   std::stable_sort(order.begin(), order.end(), [](const HeapFinding* a, const HeapFinding* b) {
@@ -177,6 +183,66 @@ void write_heap(std::ostream& out, const Report& r, const TerminalOptions& opt, 
   if (unlisted > 0) {
     out << "\n"
         << fmt::format("… {} more finding{} not shown\n", unlisted, unlisted == 1 ? "" : "s");
+  }
+}
+
+void write_native(std::ostream& out, const Report& r, const TerminalOptions& opt, const Style& st) {
+  const NativeStats& s = r.native_stats;
+  if (!s.tracked) {
+    if (!s.why_not.empty()) out << "\n" << st(kDim, "Native allocations: " + s.why_not) << "\n";
+    return;
+  }
+  size_t leaks = 0, growing = 0;
+  for (const NativeFinding& f : r.native) {
+    leaks += f.trend.verdict == detect::Verdict::Leak;
+    growing += f.trend.verdict == detect::Verdict::Growing;
+  }
+  out << "\n"
+      << st(kBold, fmt::format("Native (C) allocations: {} leak{}, {} growing, {} stack{} tracked",
+                               leaks, leaks == 1 ? "" : "s", growing, r.native.size(),
+                               r.native.size() == 1 ? "" : "s"))
+      << "\n";
+  const double rate = r.duration_s > 0 ? static_cast<double>(s.calls) / r.duration_s : 0;
+  std::string cost;
+  if (s.cost_ns_per_call >= 0)
+    cost = fmt::format(", ~{:.1f} µs each (≈{} of a CPU)", s.cost_ns_per_call / 1000,
+                       percent(rate * s.cost_ns_per_call / 1e9));
+  out << fmt::format("  {}: {} probe hits ({}/s{}), {} allocations, {} frees in the window\n",
+                     s.allocator, group_thousands(s.calls),
+                     group_thousands(static_cast<uint64_t>(rate)), cost, group_thousands(s.allocs),
+                     group_thousands(s.frees));
+  out << fmt::format("  outstanding since attach: {} in {} blocks; {} frees of older blocks\n",
+                     human_bytes(static_cast<double>(s.outstanding_bytes)),
+                     group_thousands(s.outstanding_allocs), group_thousands(s.frees_unknown));
+  if (s.dropped() > 0) {
+    out << st(kYellow,
+              fmt::format("  dropped: {} ({} table full at {} blocks, {} stacks, {} Go stacks, "
+                          "{} calls): the numbers are low",
+                          group_thousands(s.dropped()), group_thousands(s.dropped_table_full),
+                          group_thousands(s.max_allocs), group_thousands(s.dropped_stack),
+                          group_thousands(s.dropped_go_stack), group_thousands(s.dropped_pending)))
+        << "\n";
+  }
+  if (leaks + growing == 0) {
+    out << "No growing native stack was found in the window.\n";
+    if (!opt.show_stable) return;
+  }
+  size_t listed = 0, rank = 0;
+  for (const NativeFinding& f : r.native) {
+    ++rank;
+    if (f.trend.verdict == detect::Verdict::Stable && !opt.show_stable) break;
+    if (listed >= opt.max_findings) break;
+    const detect::Trend& t = f.trend;
+    out << "\n"
+        << fmt::format("#{:<3} {}  {} outstanding ({} blocks)  {}  confidence {}\n", rank,
+                       verdict_label(t.verdict, st),
+                       human_bytes(static_cast<double>(f.inuse_bytes)),
+                       group_thousands(f.inuse_objects), human_rate(t.slope_per_s),
+                       percent(std::min(t.confidence, 0.999)));
+    if (f.oldest_age_s >= 0)
+      out << fmt::format("      oldest block allocated {} ago\n", human_duration(f.oldest_age_s));
+    write_stack(out, f.stack, opt.max_frames, st);
+    ++listed;
   }
 }
 
@@ -318,6 +384,7 @@ void write_terminal(std::ostream& out, const Report& r, const TerminalOptions& o
   const Style st{opt.color};
   write_header(out, r, st);
   write_heap(out, r, opt, st);
+  write_native(out, r, opt, st);
   write_goroutines(out, r, opt, st);
   write_process(out, r, st);
 }

@@ -11,6 +11,7 @@ struct Frame {
   std::string file;      // "" when unknown
   int64_t line = 0;      // 0 when unknown
   uint64_t pc = 0;       // address in the target's address space (runtime, not link-time)
+  std::string module;    // native frames: the file as mapped ("/usr/lib/.../libc.so.6"); "" for Go
 };
 
 }  // namespace leakhound

@@ -28,10 +28,14 @@ def case_no_such_pid():
 
 
 def case_not_go():
+    # A C program: only its allocator can be traced; with that off, nothing can.
     p = subprocess.Popen(["sleep", "60"])
     try:
-        code, _, err = lhtest.run_leakhound(["attach", str(p.pid), "--duration", "1s"])
+        code, _, err = lhtest.run_leakhound(["attach", str(p.pid), "--duration", "1s",
+                                             "--no-native"])
         one_line_error(code, err, "is not a Go program")
+        rep, _ = lhtest.attach_json(p.pid, "1s")
+        assert rep["target"]["go_version"] == "" and rep["native_stats"]["tracked"], rep
     finally:
         p.kill()
         p.wait()

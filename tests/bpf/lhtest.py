@@ -36,6 +36,14 @@ def target_path(name, minor, variant):
     return p
 
 
+def target_path_c(name):
+    """A C target from tests/targets/c (scripts/build-targets.sh)."""
+    p = os.path.join(TARGETS, name)
+    if not os.access(p, os.X_OK):
+        raise AssertionError(f"missing target {p}: run scripts/build-targets.sh")
+    return p
+
+
 def source_line(relpath, marker):
     """Line number of the line containing marker in a target's source."""
     with open(os.path.join(ROOT, "tests", "targets", relpath)) as f:

@@ -44,6 +44,9 @@ type layout struct {
 	parent   int64 // -1: absent
 	gopc     int64
 	startpc  int64
+	gM       int64 // g.m
+	mG0      int64 // m.g0
+	mCurg    int64 // m.curg
 	waitStrs []string
 }
 
@@ -110,6 +113,16 @@ func analyze(path string) (*layout, error) {
 	if err := fillG(l, g); err != nil {
 		return nil, fmt.Errorf("runtime.g: %w", err)
 	}
+	mt, err := findStruct(d, "runtime.m")
+	if err != nil {
+		return nil, err
+	}
+	g0, e1 := offset(mt, "g0", 8, false)
+	curg, e2 := offset(mt, "curg", 8, false)
+	if err := errors.Join(e1, e2); err != nil {
+		return nil, fmt.Errorf("runtime.m: %w", err)
+	}
+	l.mG0, l.mCurg = g0, curg
 	l.waitStrs, err = waitReasonStrings(f, d)
 	if err != nil {
 		return nil, fmt.Errorf("runtime.waitReasonStrings: %w", err)
@@ -248,6 +261,8 @@ func fillG(l *layout, g *dwarf.StructType) error {
 	must(&l.gopc, v, e)
 	v, e = offset(g, "startpc", 8, false)
 	must(&l.startpc, v, e)
+	v, e = offset(g, "m", 8, false)
+	must(&l.gM, v, e)
 	if err != nil {
 		return err
 	}
@@ -401,6 +416,9 @@ func render(ls []*layout) string {
 		f("parent_goid", l.parent)
 		f("gopc", l.gopc)
 		f("startpc", l.startpc)
+		f("g_m", l.gM)
+		f("m_g0", l.mG0)
+		f("m_curg", l.mCurg)
 		fmt.Fprintf(&b, "%s    .wait_reasons =\n", ind)
 		fmt.Fprintf(&b, "%s        {\n", ind)
 		for _, s := range l.waitStrs {

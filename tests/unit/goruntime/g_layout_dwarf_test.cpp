@@ -44,6 +44,9 @@ void expect_same(const GLayout& a, const GLayout& b) {
   EXPECT_EQ(a.parent_goid, b.parent_goid);
   EXPECT_EQ(a.gopc, b.gopc);
   EXPECT_EQ(a.startpc, b.startpc);
+  EXPECT_EQ(a.g_m, b.g_m);
+  EXPECT_EQ(a.m_g0, b.m_g0);
+  EXPECT_EQ(a.m_curg, b.m_curg);
   EXPECT_EQ(a.wait_reasons, b.wait_reasons);
 }
 

@@ -46,10 +46,10 @@ TEST(GLayout, EveryEntryIsSane) {
     // Offsets in struct order (runtime2.go): each field after the previous one,
     // aligned to its size, inside the struct.
     std::vector<std::pair<int64_t, uint32_t>> fields = {
-        {l.stack_lo, 8},     {l.stack_hi, 8},  {l.sched_sp, 8},  {l.sched_pc, 8},
-        {l.sched_bp, 8},     {l.syscallsp, 8}, {l.syscallpc, 8}, {l.syscallbp, 8},
-        {l.atomicstatus, 4}, {l.goid, 8},      {l.waitsince, 8}, {l.waitreason, 1},
-        {l.parent_goid, 8},  {l.gopc, 8},      {l.startpc, 8},
+        {l.stack_lo, 8},   {l.stack_hi, 8},     {l.g_m, 8},       {l.sched_sp, 8},
+        {l.sched_pc, 8},   {l.sched_bp, 8},     {l.syscallsp, 8}, {l.syscallpc, 8},
+        {l.syscallbp, 8},  {l.atomicstatus, 4}, {l.goid, 8},      {l.waitsince, 8},
+        {l.waitreason, 1}, {l.parent_goid, 8},  {l.gopc, 8},      {l.startpc, 8},
     };
     std::set<int64_t> seen;
     int64_t prev_end = 0;
@@ -119,6 +119,10 @@ TEST(GLayout, MatchesDocumentedOffsets) {
     EXPECT_EQ(l->parent_goid, w.parent_goid);
     EXPECT_EQ(l->gopc, w.gopc);
     EXPECT_EQ(l->startpc, w.startpc);
+    // GO_RUNTIME.md section 4: g.m 48; m.g0 0; m.curg 192 up to 1.24, 184 from 1.25.
+    EXPECT_EQ(l->g_m, 48u);
+    EXPECT_EQ(l->m_g0, 0u);
+    EXPECT_EQ(l->m_curg, w.minor <= 24 ? 192u : 184u);
   }
 }
 

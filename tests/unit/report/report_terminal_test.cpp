@@ -121,7 +121,48 @@ TEST(TerminalReport, NothingGrowing) {
   const std::string s = render(r);
   EXPECT_TRUE(contains(s, "No growing heap stack was found in the window.")) << s;
   EXPECT_FALSE(contains(s, "#1"));
-  EXPECT_TRUE(contains(render(Report{}), "No growing heap stack was found in the window."));
+  Report empty;
+  empty.target.go_version = "go1.26.8";
+  EXPECT_TRUE(contains(render(empty), "No growing heap stack was found in the window."));
+}
+
+TEST(TerminalReport, NativeFindings) {
+  Report r;
+  r.target = {77, "/usr/bin/cprog", "", ""};
+  r.duration_s = 10;
+  r.native_stats.tracked = true;
+  r.native_stats.allocator = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+  r.native_stats.calls = 30000;
+  r.native_stats.cost_ns_per_call = 2000;
+  r.native_stats.allocs = 10000;
+  r.native_stats.frees = 9000;
+  NativeFinding f;
+  f.trend.verdict = detect::Verdict::Leak;
+  f.trend.slope_per_s = 1024;
+  f.trend.confidence = 0.999;
+  f.inuse_bytes = 10240;
+  f.inuse_objects = 10;
+  f.oldest_age_s = 9.5;
+  f.stack = {{"leaky_parse_record", "/src/libleaky.c", 17, 0x7f0000001000},
+             {"main", "/src/cleak.c", 80, 0x401000}};
+  r.native.push_back(f);
+  const std::string s = render(r);
+  // A C program: no Go sections.
+  EXPECT_TRUE(contains(s, "not a Go program: native (C) allocations only")) << s;
+  EXPECT_FALSE(contains(s, "Go heap")) << s;
+  EXPECT_TRUE(contains(s, "Native (C) allocations: 1 leak, 0 growing, 1 stack tracked")) << s;
+  // 3,000 hits/s at 2 µs each: 0.6% of a CPU.
+  EXPECT_TRUE(contains(s, "30,000 probe hits (3,000/s, ~2.0 µs each (≈0.6% of a CPU))")) << s;
+  EXPECT_TRUE(contains(s, "10.0 KiB outstanding (10 blocks)")) << s;
+  EXPECT_TRUE(contains(s, "leaky_parse_record")) << s;
+  EXPECT_TRUE(contains(s, "libleaky.c:17")) << s;
+  EXPECT_FALSE(contains(s, "dropped: ")) << s;
+  r.native_stats.dropped_table_full = 5;
+  r.native_stats.max_allocs = 64;
+  EXPECT_TRUE(contains(render(r), "dropped: 5 (5 table full at 64 blocks")) << render(r);
+  r.native_stats = {};
+  r.native_stats.why_not = "off (--no-native)";
+  EXPECT_TRUE(contains(render(r), "Native allocations: off (--no-native)")) << render(r);
 }
 
 TEST(TerminalReport, Goroutines) {

@@ -1,0 +1,336 @@
+#include "collect/native_collector.h"
+
+#include <elf.h>
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+
+#include "binary/elf_file.h"
+#include "goruntime/cgo_tls.h"
+#include "goruntime/g_layout.h"
+#include "probes/native_calibration.h"
+#include "target/native_symbolizer.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+namespace leakhound::collect {
+namespace {
+
+std::string basename_of(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+bool is_libc(const std::string& base) {
+  return base.rfind("libc.so", 0) == 0 || base.rfind("libc-", 0) == 0 ||
+         base.rfind("ld-musl", 0) == 0 || base.rfind("libc.musl", 0) == 0;
+}
+
+// Libraries that replace malloc when preloaded or linked.
+bool is_allocator_lib(const std::string& base) {
+  for (const char* n : {"jemalloc", "tcmalloc", "mimalloc", "malloc"})
+    if (base.find(n) != std::string::npos) return true;
+  return false;
+}
+
+// The allocator's entry points in elf; empty when it does not define malloc.
+std::vector<probes::AllocatorFunction> allocator_functions(const binary::ElfFile& elf) {
+  std::vector<probes::AllocatorFunction> out;
+  for (const std::string& name : probes::NativeProbes::function_names()) {
+    auto sym = elf.symbol(name);
+    if (!sym || sym->value == 0 || (sym->type != STT_FUNC && sym->type != STT_GNU_IFUNC)) continue;
+    auto off = elf.vaddr_to_offset(sym->value);
+    if (!off) continue;
+    auto head = elf.read_vaddr(sym->value, 2);
+    out.push_back({name, *off, head && probes::uprobe_emulated(*head)});
+  }
+  bool malloc_found = false, free_found = false;
+  for (const auto& f : out) {
+    malloc_found |= f.name == "malloc";
+    free_found |= f.name == "free";
+  }
+  if (!malloc_found || !free_found) out.clear();
+  return out;
+}
+
+bool in_exec_mapping(const std::vector<target::Mapping>& maps, uint64_t pc) {
+  auto it = std::upper_bound(maps.begin(), maps.end(), pc,
+                             [](uint64_t v, const target::Mapping& m) { return v < m.start; });
+  if (it == maps.begin()) return false;
+  --it;
+  return pc < it->end && it->exec;
+}
+
+// Go attribution of cgo calls: where a thread finds its g, and the g and m
+// fields the BPF walk reads.
+Result<void> go_config(const GoTarget& t, lh_native_config& cfg) {
+  std::string source;
+  auto l = goruntime::resolve_g_layout(t.elf, t.build.go_version, &source);
+  if (!l) return l.error();
+  auto off = goruntime::find_g_tls_offset(t.elf, t.pclntab);
+  if (!off) return off.error();
+  cfg.go = 1;
+  cfg.tls_g_off = static_cast<uint64_t>(*off);
+  cfg.g_m = l->g_m;
+  cfg.m_g0 = l->m_g0;
+  cfg.m_curg = l->m_curg;
+  cfg.g_status = l->atomicstatus;
+  cfg.g_stack_lo = l->stack_lo;
+  cfg.g_stack_hi = l->stack_hi;
+  cfg.g_syscallpc = l->syscallpc;
+  // Before 1.23 the syscall frame pointer is only in sched.bp (reentersyscall saves both).
+  cfg.g_syscallbp =
+      l->syscallbp != goruntime::kAbsent ? static_cast<uint32_t>(l->syscallbp) : l->sched_bp;
+  return {};
+}
+
+}  // namespace
+
+Result<Allocator> find_allocator(const target::Process& proc) {
+  auto maps = proc.maps();
+  if (!maps) return maps.error();
+  const std::string root = fmt::format("/proc/{}/root", proc.pid());
+
+  // The executable first: static programs carry their allocator.
+  if (auto elf = binary::ElfFile::open(proc.exe_link()); elf) {
+    auto fns = allocator_functions(*elf);
+    if (!fns.empty()) return Allocator{proc.exe_path(), proc.exe_link(), true, std::move(fns)};
+  } else {
+    return make_error("PID {} ({}): {}", proc.pid(), proc.exe_path(), elf.error().message);
+  }
+  std::vector<std::string> libs;
+  for (const auto& m : *maps) {
+    if (!m.exec || m.path.empty() || m.path[0] != '/' || m.path == proc.exe_path()) continue;
+    if (m.path.find(" (deleted)") != std::string::npos) continue;
+    std::string base = basename_of(m.path);
+    if (!is_libc(base) && !is_allocator_lib(base)) continue;
+    if (std::find(libs.begin(), libs.end(), m.path) == libs.end()) libs.push_back(m.path);
+  }
+  // A replacement allocator (preloaded or linked) wins over libc's.
+  std::stable_partition(libs.begin(), libs.end(),
+                        [](const std::string& p) { return !is_libc(basename_of(p)); });
+  std::string tried;
+  for (const std::string& lib : libs) {
+    auto elf = binary::ElfFile::open(root + lib);
+    if (!elf) {
+      spdlog::debug("native: {}: {}", lib, elf.error().message);
+      continue;
+    }
+    auto fns = allocator_functions(*elf);
+    if (!fns.empty()) return Allocator{lib, root + lib, false, std::move(fns)};
+    tried += (tried.empty() ? "" : ", ") + lib;
+  }
+  if (!tried.empty())
+    return make_error("no malloc and free found in {} of PID {}", tried, proc.pid());
+  return make_error("PID {} uses no C allocator (no libc is mapped: a pure Go program?)",
+                    proc.pid());
+}
+
+Result<std::unique_ptr<NativeCollector>> NativeCollector::start(const target::Process& proc,
+                                                                const GoTarget* go,
+                                                                const target::MemoryReader* mem,
+                                                                const NativeOptions& opts,
+                                                                report::Report& r) {
+  auto alloc = find_allocator(proc);
+  if (!alloc) return alloc.error();
+  std::unique_ptr<NativeCollector> c(new NativeCollector(proc, go, opts));
+  c->allocator_ = std::move(*alloc);
+  c->stats_.allocator = c->allocator_.path;
+  c->stats_.max_allocs = opts.max_allocs;
+
+  probes::NativeProbeConfig cfg;
+  cfg.pid = proc.pid();
+  cfg.binary = c->allocator_.open_path;
+  cfg.functions = c->allocator_.functions;
+  cfg.process.track_mmap = opts.track_mmap ? 1 : 0;
+  cfg.max_allocs = opts.max_allocs;
+  cfg.max_stacks = opts.max_stacks;
+  cfg.max_go_stacks = opts.max_stacks;
+  if (go) {
+    if (auto e = go_config(*go, cfg.process); e) {
+      c->stats_.go_attribution = true;
+    } else {
+      c->stats_.why_no_go = e.error().message;
+      r.notes.push_back("native allocations are not attributed to Go frames: " + e.error().message);
+    }
+  }
+  // Before the target's probes, so the target never pays for the measurement.
+  bool malloc_emulated = false, free_emulated = false;
+  for (const auto& f : c->allocator_.functions) {
+    if (f.name == "malloc") malloc_emulated = f.emulated_entry;
+    if (f.name == "free") free_emulated = f.emulated_entry;
+  }
+  if (auto cost = probes::measure_native_probe_cost(malloc_emulated, free_emulated); cost) {
+    c->stats_.cost_ns_per_call = *cost;
+  } else {
+    spdlog::debug("native: probe cost not measured: {}", cost.error().message);
+  }
+  auto p = probes::NativeProbes::attach(cfg);
+  if (!p) return p.error();
+  c->probes_ = std::move(*p);
+  c->stats_.tracked = true;
+  c->stats_.probes = c->probes_->probe_count();
+  c->start_ns_ = monotonic_ns();
+  spdlog::info("native: tracking {} ({} probes){}", c->allocator_.path, c->stats_.probes,
+               c->stats_.go_attribution ? ", cgo calls attributed to Go frames" : "");
+  if (auto e = c->poll(); !e) return e.error();
+  return c;
+}
+
+Result<void> NativeCollector::poll() {
+  if (!probes_) return {};
+  auto blocks = probes_->read_outstanding(static_cast<uint32_t>(proc_.pid()));
+  if (!blocks) return blocks.error();
+  const double t = static_cast<double>(monotonic_ns() - start_ns_) / 1e9;
+  const uint32_t idx = static_cast<uint32_t>(times_.size());
+  times_.push_back(t);
+  std::map<Key, Sample> now;
+  std::map<Key, uint64_t> oldest;
+  for (const auto& b : *blocks) {
+    Key k{b.a.stack_id, b.a.go_stack};
+    Sample& s = now[k];
+    s.poll = idx;
+    s.bytes += b.a.size;
+    s.objects++;
+    uint64_t& o = oldest[k];
+    if (o == 0 || b.a.ts_ns < o) o = b.a.ts_ns;
+  }
+  for (auto& [k, s] : now) {
+    Track& tr = tracks_[k];
+    tr.samples.push_back(s);
+    tr.oldest_ns = oldest[k];
+  }
+  return {};
+}
+
+std::vector<Frame> NativeCollector::symbolize(const Key& k,
+                                              const std::vector<target::Mapping>& maps,
+                                              bool* go_attributed) const {
+  std::vector<Frame> out;
+  const std::vector<uint64_t> c = probes_->c_stack(k.stack_id);
+  std::vector<uint64_t> gs = probes_->go_stack(k.go_stack);
+  // Before Go 1.23 the walk starts at sched.bp, the frame of a callee of
+  // runtime.cgocall: its return address repeats the syscall pc's function.
+  if (go_ && gs.size() >= 2) {
+    auto a = go_->pclntab.func_for_pc(gs[0] - go_->bias);
+    auto b = go_->pclntab.func_for_pc(gs[1] - go_->bias);
+    if (a && b && a->entry == b->entry) gs.erase(gs.begin());
+  }
+  auto is_go = [&](uint64_t pc) {
+    return go_ && go_->pclntab.func_for_pc(pc - go_->bias).has_value();
+  };
+  for (uint64_t pc : c) {
+    // Past a C frame built without frame pointers the walk reads garbage.
+    if (!in_exec_mapping(maps, pc)) break;
+    if (is_go(pc)) {
+      if (!gs.empty()) break;  // the goroutine's own frames follow below
+      for (Frame& f : go_->symbolize_unwound({pc})) out.push_back(std::move(f));
+      continue;
+    }
+    out.push_back(symbolizer_ ? symbolizer_->resolve(pc, true)
+                              : Frame{fmt::format("{:#x}", pc), "", 0, pc});
+  }
+  if (!gs.empty() && go_) {
+    *go_attributed = true;
+    for (Frame& f : go_->symbolize_unwound(gs)) out.push_back(std::move(f));
+  }
+  return out;
+}
+
+void NativeCollector::finish(report::Report& r) {
+  if (!probes_) return;
+  auto ignored = poll();  // the last point, as close to the end as possible
+  (void)ignored;
+  spdlog::info("native: final read of the outstanding table done");
+  const int64_t end_ns = monotonic_ns();
+  auto counters = probes_->counters();
+  stats_.calls = counters[LH_N_CALLS];
+  stats_.allocs = counters[LH_N_ALLOCS];
+  stats_.frees = counters[LH_N_FREES];
+  stats_.frees_unknown = counters[LH_N_FREES_UNKNOWN];
+  stats_.go_stacks = counters[LH_N_GO_STACKS];
+  stats_.dropped_table_full = counters[LH_N_DROP_TABLE_FULL];
+  stats_.dropped_stack = counters[LH_N_DROP_STACK];
+  stats_.dropped_go_stack = counters[LH_N_DROP_GO_STACK];
+  stats_.dropped_pending = counters[LH_N_DROP_PENDING];
+  r.dropped_events += stats_.dropped();
+
+  auto maps = proc_.maps();
+  std::vector<target::Mapping> exec_maps;
+  if (maps) {
+    exec_maps = std::move(*maps);
+    std::sort(exec_maps.begin(), exec_maps.end(),
+              [](const auto& a, const auto& b) { return a.start < b.start; });
+  }
+  if (auto s = target::NativeSymbolizer::open(proc_.pid()); s) {
+    symbolizer_.emplace(std::move(*s));
+  } else {
+    r.notes.push_back("native frames not symbolized: " + s.error().message);
+  }
+
+  // Stacks that symbolize alike (ids differing only past the last valid
+  // frame) are one finding: their series add up point by point.
+  struct Merged {
+    std::vector<Frame> stack;
+    std::vector<double> bytes, objects;
+    uint64_t oldest_ns = 0;
+    bool go = false;
+  };
+  std::map<std::string, Merged> merged;
+  const size_t n = times_.size();
+  const uint32_t last = n ? static_cast<uint32_t>(n - 1) : 0;
+  for (const auto& [k, tr] : tracks_) {
+    bool go_attr = false;
+    std::vector<Frame> stack = symbolize(k, exec_maps, &go_attr);
+    // The Go runtime's own mappings (x_cgo_mmap: heap metadata, thread stacks
+    // of the runtime) are Go memory, which the heap capability covers.
+    if (std::any_of(stack.begin(), stack.end(),
+                    [](const Frame& f) { return f.function == "x_cgo_mmap"; }))
+      continue;
+    std::string sig;
+    for (const Frame& f : stack) sig += fmt::format("{}|{}|{};", f.function, f.file, f.line);
+    if (stack.empty()) sig = fmt::format("#{}", k.stack_id);
+    Merged& m = merged[sig];
+    if (m.bytes.empty()) {
+      m.stack = std::move(stack);
+      m.bytes.assign(n, 0);
+      m.objects.assign(n, 0);
+    }
+    m.go |= go_attr;
+    for (const Sample& s : tr.samples) {
+      if (s.poll >= n) continue;
+      m.bytes[s.poll] += static_cast<double>(s.bytes);
+      m.objects[s.poll] += static_cast<double>(s.objects);
+    }
+    if (!tr.samples.empty() && tr.samples.back().poll == last &&
+        (m.oldest_ns == 0 || tr.oldest_ns < m.oldest_ns))
+      m.oldest_ns = tr.oldest_ns;
+  }
+  const double window = n ? times_.back() : 0;
+  for (auto& [sig, m] : merged) {
+    report::NativeFinding f;
+    std::vector<detect::Point> series;
+    series.reserve(n);
+    for (size_t i = 0; i < n; i++) series.push_back({times_[i], m.bytes[i]});
+    f.trend = detect::analyze(series, opts_.trend);
+    detect::require_min_growth(f.trend, window, opts_.min_growth_bytes);
+    f.inuse_bytes = n ? static_cast<uint64_t>(m.bytes[n - 1]) : 0;
+    f.inuse_objects = n ? static_cast<uint64_t>(m.objects[n - 1]) : 0;
+    stats_.outstanding_bytes += f.inuse_bytes;
+    stats_.outstanding_allocs += f.inuse_objects;
+    if (f.inuse_bytes == 0 && f.trend.verdict == detect::Verdict::Stable) continue;
+    if (m.oldest_ns)
+      f.oldest_age_s = static_cast<double>(end_ns - static_cast<int64_t>(m.oldest_ns)) / 1e9;
+    f.go_attributed = m.go;
+    f.stack = std::move(m.stack);
+    f.series = std::move(series);
+    r.native.push_back(std::move(f));
+  }
+  probes_.reset();  // detach
+  report::sort_findings(r);
+  if (r.native.size() > opts_.max_findings) r.native.resize(opts_.max_findings);
+  r.native_stats = stats_;
+}
+
+}  // namespace leakhound::collect

@@ -1,0 +1,95 @@
+// Native capability: C allocations (libc malloc family, anonymous mmap) made
+// during the window and still outstanding, per stack; for allocations made
+// from Go through cgo, the stack continues with the goroutine's Go frames.
+// Works for Go programs (cgo) and for C/C++ programs alike.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "collect/go_target.h"
+#include "detect/trend.h"
+#include "probes/native_probes.h"
+#include "report/model.h"
+#include "target/memory.h"
+#include "target/native_symbolizer.h"
+#include "target/process.h"
+
+namespace leakhound::collect {
+
+struct NativeOptions {
+  enum class Mode { Auto, On, Off };
+  Mode mode = Mode::Auto;  // Auto: on when the process has a C allocator (not pure Go)
+  bool track_mmap = true;
+  uint32_t max_allocs = 262144;  // outstanding table (BPF hash map) entries
+  uint32_t max_stacks = 16384;
+  detect::TrendConfig trend;
+  double min_growth_bytes = 16 * 1024;  // less growth over the window is never a leak
+  size_t max_findings = 200;            // stable findings beyond this are dropped
+};
+
+// The object whose allocator a process uses, and its entry points.
+struct Allocator {
+  std::string path;       // as mapped in the process (for the report)
+  std::string open_path;  // through /proc/PID/root (containers), what uprobes attach to
+  bool is_exe = false;    // static, or the program brings its own allocator
+  std::vector<probes::AllocatorFunction> functions;
+};
+
+// Finds the allocator of a running process: the executable if it defines
+// malloc (static libc, own allocator), else a preloaded allocator library,
+// else libc (glibc or musl). Error: none (a pure Go program).
+Result<Allocator> find_allocator(const target::Process& proc);
+
+class NativeCollector {
+ public:
+  // go: the Go program's knowledge when the target is Go (cgo attribution), else null.
+  static Result<std::unique_ptr<NativeCollector>> start(const target::Process& proc,
+                                                        const GoTarget* go,
+                                                        const target::MemoryReader* mem,
+                                                        const NativeOptions& opts,
+                                                        report::Report& r);
+
+  // One series point: outstanding bytes per stack now.
+  Result<void> poll();
+  // Native findings and statistics; detaches the probes.
+  void finish(report::Report& r);
+
+ private:
+  struct Key {
+    uint32_t stack_id = 0;
+    uint64_t go_stack = 0;
+    auto operator<=>(const Key&) const = default;
+  };
+  struct Sample {
+    uint32_t poll = 0;
+    uint64_t bytes = 0, objects = 0;
+  };
+  struct Track {
+    std::vector<Sample> samples;  // polls where the stack had blocks outstanding
+    uint64_t oldest_ns = 0;       // at the last of them
+  };
+  NativeCollector(const target::Process& proc, const GoTarget* go, NativeOptions opts)
+      : proc_(proc), go_(go), opts_(std::move(opts)) {}
+  std::vector<Frame> symbolize(const Key& k, const std::vector<target::Mapping>& maps,
+                               bool* go_attributed) const;
+
+  const target::Process& proc_;
+  const GoTarget* go_;
+  NativeOptions opts_;
+  Allocator allocator_;
+  std::optional<probes::NativeProbes> probes_;
+  std::optional<target::NativeSymbolizer> symbolizer_;  // opened at finish
+  int64_t start_ns_ = 0;
+  std::vector<double> times_;  // seconds since start, per poll
+  std::map<Key, Track> tracks_;
+  report::NativeStats stats_;
+};
+
+}  // namespace leakhound::collect

@@ -1,0 +1,76 @@
+// Loader for bpf/native.bpf.c: uprobes on a process's C allocator (malloc
+// family, free, anonymous mmap/munmap) and uretprobes on its allocating
+// functions, recording every outstanding block with its stack.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "leakhound/abi/native.h"
+#include "probes/bpf_link.h"
+#include "util/result.h"
+
+struct native;  // the generated skeleton
+
+namespace leakhound::probes {
+
+static_assert(sizeof(lh_native_config) == 48);
+static_assert(sizeof(lh_native_pending) == 24);
+static_assert(sizeof(lh_alloc_key) == 16);
+static_assert(sizeof(lh_alloc) == 32);
+static_assert(sizeof(lh_go_stack) == 8 + 8 * LH_NATIVE_GO_FRAMES);
+
+// One allocator entry point in the object that defines it.
+struct AllocatorFunction {
+  std::string name;             // "malloc", "free", "mmap", ...
+  uint64_t offset = 0;          // file offset of its entry
+  bool emulated_entry = false;  // its first instruction is emulated by the kernel (cheaper hit)
+};
+
+struct NativeProbeConfig {
+  int pid = -1;
+  std::string binary;  // the object defining the allocator (through /proc/PID/root)
+  std::vector<AllocatorFunction> functions;
+  lh_native_config process{};  // Go attribution and mmap tracking for pid
+  uint32_t max_allocs = 262144;
+  uint32_t max_stacks = 16384;
+  uint32_t max_go_stacks = 16384;
+};
+
+struct OutstandingAlloc {
+  uint64_t addr = 0;
+  lh_alloc a{};
+};
+
+class NativeProbes {
+ public:
+  // Names the probes know, in the order they are attached.
+  static const std::vector<std::string>& function_names();
+  static Result<NativeProbes> attach(const NativeProbeConfig& cfg);
+
+  NativeProbes(NativeProbes&&) noexcept;
+  NativeProbes& operator=(NativeProbes&&) noexcept;
+  ~NativeProbes();
+
+  // Every block of process tgid still outstanding, read in batches.
+  Result<std::vector<OutstandingAlloc>> read_outstanding(uint32_t tgid) const;
+  // The C return addresses of a stack id (leaf first); empty when gone.
+  std::vector<uint64_t> c_stack(uint32_t id) const;
+  // The Go return addresses of a stack key (leaf first); empty when gone.
+  std::vector<uint64_t> go_stack(uint64_t key) const;
+  // lh_native_counter values, summed over CPUs.
+  std::vector<uint64_t> counters() const;
+  size_t probe_count() const { return links_.size(); }
+
+ private:
+  NativeProbes() = default;
+  struct SkelDeleter {
+    void operator()(native* s) const;
+  };
+  std::unique_ptr<native, SkelDeleter> skel_;
+  std::vector<Link> links_;  // destroyed before the skeleton (declared after)
+};
+
+}  // namespace leakhound::probes

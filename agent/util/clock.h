@@ -1,0 +1,17 @@
+#pragma once
+
+#include <time.h>
+
+#include <cstdint>
+
+namespace leakhound {
+
+// CLOCK_MONOTONIC in nanoseconds: the clock of bpf_ktime_get_ns and of the
+// Go runtime's nanotime, so times from probes and from the target compare.
+inline int64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+}  // namespace leakhound

@@ -1,0 +1,75 @@
+/* Structs shared by bpf/native.bpf.c and agent/probes/. Plain C,
+ * fixed-width types, explicit padding: the C++ side static_asserts the sizes. */
+#ifndef LEAKHOUND_ABI_NATIVE_H
+#define LEAKHOUND_ABI_NATIVE_H
+
+#include "leakhound/abi/types.h"
+
+#define LH_NATIVE_ABI_VERSION 1
+#define LH_NATIVE_C_FRAMES 48  /* C frames kept per stack (kernel FP walk) */
+#define LH_NATIVE_GO_FRAMES 32 /* Go frames of the goroutine behind a cgo call */
+#define LH_NATIVE_NO_STACK 0xffffffffu
+
+/* Per process. go = 1: a Go program whose threads find their g at
+ * fs_base + tls_g_off, with these runtime.g / runtime.m offsets. */
+struct lh_native_config {
+  lh_u64 tls_g_off; /* two's complement: usually negative */
+  lh_u32 go;
+  lh_u32 track_mmap; /* anonymous private mmap/munmap */
+  lh_u32 g_m, m_g0, m_curg, g_status;
+  lh_u32 g_stack_lo, g_stack_hi, g_syscallpc, g_syscallbp; /* syscallbp: sched.bp before 1.23 */
+};
+
+/* What the caller asked for (the outermost allocator call of a thread). */
+enum lh_alloc_kind {
+  LH_ALLOC_SKIP = 0,   /* an entry not tracked (kept for nesting depth) */
+  LH_ALLOC_MALLOC = 1, /* malloc, valloc, pvalloc, memalign, aligned_alloc */
+  LH_ALLOC_CALLOC = 2,
+  LH_ALLOC_REALLOC = 3, /* realloc, reallocarray */
+  LH_ALLOC_POSIX_MEMALIGN = 4,
+  LH_ALLOC_MMAP = 5,
+};
+
+/* A thread inside an allocator call: arguments kept from entry to return. */
+struct lh_native_pending {
+  lh_u64 size;
+  lh_u64 aux; /* realloc: the old pointer; posix_memalign: memptr */
+  lh_u32 kind;
+  lh_u32 depth; /* allocator calls nested in this one (glibc's realloc calls malloc) */
+};
+
+struct lh_alloc_key {
+  lh_u32 tgid;
+  lh_u32 pad;
+  lh_u64 addr;
+};
+
+/* One outstanding allocation. */
+struct lh_alloc {
+  lh_u64 size;
+  lh_u64 go_stack; /* key in go_stacks, 0: none */
+  lh_u32 stack_id; /* in c_stacks, LH_NATIVE_NO_STACK: lost */
+  lh_u32 kind;
+  lh_u64 ts_ns; /* bpf_ktime_get_ns at the allocation */
+};
+
+struct lh_go_stack {
+  lh_u32 nr;
+  lh_u32 pad;
+  lh_u64 pcs[LH_NATIVE_GO_FRAMES];
+};
+
+enum lh_native_counter {
+  LH_N_ALLOCS = 0,          /* allocations recorded */
+  LH_N_FREES = 1,           /* frees of recorded allocations */
+  LH_N_FREES_UNKNOWN = 2,   /* frees of memory allocated before attach (or dropped) */
+  LH_N_CALLS = 3,           /* probe hits (entries and returns) */
+  LH_N_GO_STACKS = 4,       /* allocations attributed to a goroutine in a cgo call */
+  LH_N_DROP_TABLE_FULL = 5, /* allocation not recorded: outstanding table full */
+  LH_N_DROP_STACK = 6,      /* allocation recorded without its C stack (stack map full) */
+  LH_N_DROP_GO_STACK = 7,   /* ... without its Go stack (go_stacks full) */
+  LH_N_DROP_PENDING = 8,    /* call not followed: too many threads in allocator calls */
+  LH_N_COUNTER_MAX = 12,
+};
+
+#endif

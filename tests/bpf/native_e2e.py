@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""Native (C) allocations end to end.
+
+Go, every version, cgo: tests/targets/go/cgoleak leaks through C.CString in
+main.leakCString while doing balanced malloc/free, realloc chains, and frees of
+blocks allocated before attach. The leak must be flagged with that Go function
+and line in its stack (the goroutine behind the cgo call), its outstanding
+bytes within 5% of what the target leaked between attach and detach (the
+target's own counter, read with SIGUSR1 right after the probes are attached
+and right after leakhound exits), and nothing else flagged.
+
+C, with and without frame pointers: tests/targets/c/cleak leaks inside
+libleaky's leaky_parse_record: flagged with the C function names.
+
+Drops: with a deliberately tiny table the report counts what it dropped.
+Modes: --no-native, a pure Go program (auto: off, --native: clear error).
+
+Usage: native_e2e.py [--versions 1.21,1.26] [--jobs N]"""
+import argparse
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import lhtest
+
+GO_SRC = "go/cgoleak/main.go"
+LEAK_LINE = lhtest.source_line(GO_SRC, "CGO-LEAK-LINE")
+C_LEAK_LINE = lhtest.source_line("c/libleaky.c", "C-LEAK-LINE")
+WINDOW = "12s"
+
+
+def counter(target, after):
+    """The target's cumulative leaked bytes, from the SIGUSR1 line printed after `after`."""
+    os.kill(target.pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for t, l in list(target.lines):
+            if t > after and l.startswith("leaked_bytes="):
+                return int(re.match(r"leaked_bytes=(\d+)", l).group(1))
+        time.sleep(0.02)
+    raise AssertionError(f"target {target.pid} did not answer SIGUSR1: {target.lines[-3:]}")
+
+
+def bracketed_attach(target, extra=()):
+    """Runs leakhound attach --json; returns (report, leaked bytes between the
+    probes' attach and leakhound's exit, per the target's own counter)."""
+    p = subprocess.Popen([lhtest.LEAKHOUND, "-v", "attach", str(target.pid), "--duration", WINDOW,
+                          "--json", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    out = []
+    threading.Thread(target=lambda: out.append(p.stdout.read()), daemon=True).start()
+    err = []
+    before = after = None
+    # The probes record from the "tracking" line on; the report counts what
+    # was outstanding at the final read of the table.
+    for line in p.stderr:
+        err.append(line)
+        if before is None and "native: tracking" in line:
+            before = counter(target, time.monotonic())
+        if after is None and "native: final read" in line:
+            after = counter(target, time.monotonic())
+    p.wait(timeout=120)
+    assert after is not None, f"no 'native: final read' line: {''.join(err)[-2000:]}"
+    time.sleep(0.1)
+    if p.returncode != 0:
+        raise AssertionError(f"leakhound exited {p.returncode}: {''.join(err)[-2000:]}")
+    assert before is not None, f"no 'native: tracking' line: {''.join(err)[-2000:]}"
+    import json
+    rep = json.loads(out[0] if out else "")
+    errors = lhtest.validate_report(rep)
+    assert not errors, f"report does not match the schema: {errors[:10]}"
+    return rep, after - before
+
+
+def describe(f):
+    top = [fr["function"] for fr in f["stack"][:8]]
+    return (f"{f['verdict']} inuse={f['inuse_bytes']} objs={f['inuse_objects']} "
+            f"growth={f['growth_bytes_per_s']:.0f}/s reason={f['trend']['reason']!r} stack={top}")
+
+
+def has_frame(f, function, line=None, file_suffix=None):
+    for fr in f["stack"]:
+        if fr["function"] == function and (line is None or fr["line"] == line) and \
+                (file_suffix is None or fr["file"].endswith(file_suffix)):
+            return True
+    return False
+
+
+def check_native_stats(rep):
+    s = rep["native_stats"]
+    assert s["tracked"], f"native not tracked: {s}"
+    assert s["dropped"]["total"] == 0, f"dropped events: {s['dropped']}"
+    assert s["allocs"] > 0 and s["frees"] > 0, s
+
+
+def case_cgo(minor):
+    t = lhtest.Target([lhtest.target_path("cgoleak", minor, "cgo")])
+    try:
+        t.wait_for(r"^ready ")
+        rep, leaked = bracketed_attach(t)
+    finally:
+        t.stop()
+    check_native_stats(rep)
+    s = rep["native_stats"]
+    assert s["go_attribution"], f"no Go attribution: {s.get('why_no_go')}"
+    assert s["frees_unknown"] > 0, "the prealloc frees (before attach) were not seen"
+    leaks = [f for f in rep["native"] if f["verdict"] == "leak"]
+    ours = [f for f in rep["native"] if has_frame(f, "main.leakCString", LEAK_LINE, "cgoleak/main.go")]
+    assert len(ours) == 1, f"{len(ours)} findings at main.leakCString:{LEAK_LINE}: " + \
+        "; ".join(describe(f) for f in rep["native"][:6])
+    f = ours[0]
+    assert f["verdict"] == "leak", describe(f)
+    assert f["go_attributed"], describe(f)
+    assert abs(f["inuse_bytes"] - leaked) <= 0.05 * leaked, \
+        f"inuse {f['inuse_bytes']} vs leaked {leaked} by the target's count: {describe(f)}"
+    others = [g for g in leaks if g is not f]
+    assert not others, "balanced paths flagged: " + "; ".join(describe(g) for g in others)
+    # The churn keeps blocks for a while (a ring): seen, stable. The realloc
+    # chains free everything within a poll: a broken realloc (the old block
+    # kept) would show up as a growing stack, which the check above rules out.
+    assert any(has_frame(g, "cgoleak_churn") and g["verdict"] == "stable" for g in rep["native"]), \
+        "no stable finding with cgoleak_churn: " + "; ".join(describe(g) for g in rep["native"][:8])
+
+
+def case_c(variant):
+    t = lhtest.Target([lhtest.target_path_c(f"cleak-{variant}")])
+    try:
+        t.wait_for(r"^ready ")
+        rep, leaked = bracketed_attach(t)
+    finally:
+        t.stop()
+    check_native_stats(rep)
+    assert rep["target"]["go_version"] == "", rep["target"]
+    assert rep["heap"] == [] and rep["goroutines"] == [], "Go findings for a C program"
+    leaks = [f for f in rep["native"] if f["verdict"] == "leak"]
+    ours = [f for f in leaks if has_frame(f, "leaky_parse_record")]
+    assert len(ours) == 1, "leaky_parse_record not flagged once: " + \
+        "; ".join(describe(f) for f in rep["native"][:6])
+    f = ours[0]
+    assert abs(f["inuse_bytes"] - leaked) <= 0.05 * leaked, \
+        f"inuse {f['inuse_bytes']} vs leaked {leaked}: {describe(f)}"
+    if variant == "fp":
+        # With frame pointers the whole chain is there, with lines from DWARF.
+        assert has_frame(f, "leaky_parse_record", C_LEAK_LINE, "libleaky.c"), describe(f)
+        assert has_frame(f, "main"), describe(f)
+    others = [g for g in leaks if g is not f]
+    assert not others, "balanced paths flagged: " + "; ".join(describe(g) for g in others)
+
+
+def case_drops():
+    t = lhtest.Target([lhtest.target_path_c("cleak-fp")])
+    try:
+        t.wait_for(r"^ready ")
+        rep, _ = lhtest.attach_json(t.pid, "6s", ["--native-max-allocs", "64"])
+        code, out, _ = lhtest.run_leakhound(["attach", str(t.pid), "--duration", "4s",
+                                             "--native-max-allocs", "64", "--no-color"])
+    finally:
+        t.stop()
+    d = rep["native_stats"]["dropped"]
+    assert d["table_full"] > 0, f"no drops counted with a 64-entry table: {d}"
+    assert rep["dropped_events"] >= d["total"], (rep["dropped_events"], d)
+    assert rep["native_stats"]["outstanding_allocs"] <= 64, rep["native_stats"]
+    assert code == 0 and re.search(r"dropped: [\d,]+ \([\d,]+ table full at 64 blocks", out), out
+
+
+def case_no_native():
+    t = lhtest.Target([lhtest.target_path("cgoleak", lhtest.MINORS[-1], "cgo")])
+    try:
+        t.wait_for(r"^ready ")
+        rep, _ = lhtest.attach_json(t.pid, "3s", ["--no-native"])
+    finally:
+        t.stop()
+    assert rep["native"] == [] and not rep["native_stats"]["tracked"], rep["native_stats"]
+    assert "--no-native" in rep["native_stats"]["why_not"], rep["native_stats"]
+
+
+def case_pure_go():
+    t = lhtest.Target([lhtest.target_path("heapleak", lhtest.MINORS[-1], "default")])
+    try:
+        t.wait_for(r"tick=")
+        rep, _ = lhtest.attach_json(t.pid, "3s")
+        code, _, err = lhtest.run_leakhound(["attach", str(t.pid), "--duration", "2s", "--native"])
+    finally:
+        t.stop()
+    assert not rep["native_stats"]["tracked"], rep["native_stats"]
+    assert "no C allocator" in rep["native_stats"]["why_not"], rep["native_stats"]
+    lines = [l for l in err.strip().splitlines() if l.strip()]
+    assert code == 1 and len(lines) == 1 and "no C allocator" in lines[0], (code, err)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--versions", default=",".join(lhtest.MINORS))
+    ap.add_argument("--jobs", type=int, default=2)
+    a = ap.parse_args()
+    lhtest.require_root()
+    cases = [(f"cgo go{m}", case_cgo, m) for m in a.versions.split(",")]
+    cases += [("c fp", case_c, "fp"), ("c nofp", case_c, "nofp"), ("drops", case_drops),
+              ("no-native", case_no_native), ("pure go", case_pure_go)]
+    raise SystemExit(lhtest.run_cases(cases, a.jobs))
+
+
+if __name__ == "__main__":
+    main()
