@@ -327,7 +327,9 @@ void NativeCollector::finish(report::Report& r) {
     f.series = std::move(series);
     r.native.push_back(std::move(f));
   }
+  spdlog::debug("native: {} findings symbolized", r.native.size());
   probes_.reset();  // detach
+  spdlog::debug("native: probes detached");
   report::sort_findings(r);
   if (r.native.size() > opts_.max_findings) r.native.resize(opts_.max_findings);
   r.native_stats = stats_;

@@ -6,6 +6,8 @@
 #include <cstdarg>
 #include <cstdio>
 #include <mutex>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include "util/log.h"
@@ -37,6 +39,20 @@ Result<Link> attach_uprobe(bpf_program* prog, int pid, const std::string& binary
                        retprobe ? "uretprobe" : "uprobe", what, binary, offset);
   }
   return Link(l);
+}
+
+void destroy_links(std::vector<Link>& links) {
+  std::vector<std::thread> threads;
+  threads.reserve(links.size());
+  for (Link& l : links) {
+    try {
+      threads.emplace_back([link = std::move(l)]() mutable { link.reset(); });
+    } catch (const std::system_error&) {
+      l.reset();  // no thread to spare: detach this one here
+    }
+  }
+  for (std::thread& t : threads) t.join();
+  links.clear();
 }
 
 std::vector<uint64_t> read_percpu_counters(int map_fd, uint32_t slots) {

@@ -15,7 +15,7 @@ void GoHeapProbes::SkelDeleter::operator()(go_heap* s) const { go_heap__destroy(
 GoHeapProbes::GoHeapProbes(GoHeapProbes&&) noexcept = default;
 GoHeapProbes& GoHeapProbes::operator=(GoHeapProbes&&) noexcept = default;
 GoHeapProbes::~GoHeapProbes() {
-  links_.clear();  // detach before the programs and maps go away
+  destroy_links(links_);  // detach before the programs and maps go away
 }
 
 Result<GoHeapProbes> GoHeapProbes::attach(const GoHeapConfig& cfg) {

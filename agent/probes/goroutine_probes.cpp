@@ -14,7 +14,7 @@ void GoroutineProbes::SkelDeleter::operator()(goroutines* s) const { goroutines_
 GoroutineProbes::GoroutineProbes(GoroutineProbes&&) noexcept = default;
 GoroutineProbes& GoroutineProbes::operator=(GoroutineProbes&&) noexcept = default;
 GoroutineProbes::~GoroutineProbes() {
-  links_.clear();  // detach before the programs and maps go away
+  destroy_links(links_);  // detach before the programs and maps go away
 }
 
 Result<GoroutineProbes> GoroutineProbes::attach(const GoroutineProbeConfig& cfg) {

@@ -44,7 +44,7 @@ void NativeProbes::SkelDeleter::operator()(native* s) const { native__destroy(s)
 NativeProbes::NativeProbes(NativeProbes&&) noexcept = default;
 NativeProbes& NativeProbes::operator=(NativeProbes&&) noexcept = default;
 NativeProbes::~NativeProbes() {
-  links_.clear();  // detach before the programs and maps go away
+  destroy_links(links_);  // detach before the programs and maps go away
 }
 
 const std::vector<std::string>& NativeProbes::function_names() {

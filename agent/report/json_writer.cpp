@@ -177,6 +177,7 @@ json native_stats_to_json(const NativeStats& s, double duration_s) {
 json frame_to_json(const Frame& f) {
   json j = {{"function", f.function}, {"file", f.file}, {"line", f.line}};
   if (f.pc != 0) j["pc"] = fmt::format("{:#x}", f.pc);
+  if (!f.module.empty()) j["module"] = f.module;
   return j;
 }
 

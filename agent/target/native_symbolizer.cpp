@@ -62,11 +62,7 @@ std::string die_name(Dwarf_Die* die) {
   return {};
 }
 
-bool file_backed(const std::string& path) {
-  static constexpr std::string_view kDeleted = " (deleted)";
-  return !path.empty() && path[0] == '/' &&
-         !(path.size() > kDeleted.size() && path.ends_with(kDeleted));
-}
+constexpr std::string_view kDeleted = " (deleted)";
 
 bool same_mapping(const Mapping& a, const Mapping& b) {
   return a.start == b.start && a.end == b.end && a.offset == b.offset && a.inode == b.inode &&
@@ -190,8 +186,13 @@ struct NativeSymbolizer::Impl {
     ModuleKey key = key_of(m);
     if (auto it = lines.find(key); it != lines.end()) return it->second.get();
     std::unique_ptr<LineModule>& slot = lines[key];
-    if (!file_backed(m.path)) return nullptr;
-    const std::string file = root + m.path;
+    if (m.path.empty() || m.path[0] != '/') return nullptr;  // [vdso], anonymous
+    // A file deleted (or replaced) since it was mapped is still there
+    // through map_files (root only).
+    const std::string file =
+        m.path.ends_with(kDeleted)
+            ? fmt::format("/proc/{}/map_files/{:x}-{:x}", proc.pid(), m.start, m.end)
+            : root + m.path;
     int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return nullptr;
     auto lm = std::make_unique<LineModule>();
@@ -319,7 +320,16 @@ struct NativeSymbolizer::Impl {
       if (auto v = lm->vaddr(m->offset + (at - m->start)))
         name_from_dwarf(*lm, *v + lm->bias, outer, out, name);
     }
-    outer.function = name.empty() ? fmt::format("{:#x}", addr) : std::move(name);
+    if (name.empty()) {
+      // Covered by no function (padding between functions): a line there
+      // would be a neighbour's.
+      out.clear();
+      outer.file.clear();
+      outer.line = 0;
+      outer.function = fmt::format("{:#x}", addr);
+    } else {
+      outer.function = std::move(name);
+    }
     out.push_back(std::move(outer));
     return out;
   }

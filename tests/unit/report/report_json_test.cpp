@@ -179,5 +179,13 @@ TEST(JsonReport, SchemaComesFirst) {
   EXPECT_EQ(text.rfind("{\n  \"schema\": \"leakhound.report/v1\"", 0), 0u) << text.substr(0, 80);
 }
 
+TEST(JsonReport, NativeFramesNameTheirModule) {
+  const json c = frame_to_json(
+      Frame{"leaky_parse_record", "/src/libleaky.c", 17, 0x7f0010, "/opt/lib/libleaky.so"});
+  EXPECT_EQ(c.at("module"), "/opt/lib/libleaky.so");
+  EXPECT_EQ(c.at("function"), "leaky_parse_record");
+  EXPECT_FALSE(frame_to_json(Frame{"main.f", "/src/main.go", 3, 0x401000}).contains("module"));
+}
+
 }  // namespace
 }  // namespace leakhound::report
