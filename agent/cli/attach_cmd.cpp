@@ -39,6 +39,7 @@ struct AttachArgs {
   uint32_t native_max_stacks = 16384;
   std::string folded;             // heap in-use bytes, folded stacks
   std::string folded_goroutines;  // live goroutines, folded stacks
+  std::string folded_native;      // outstanding C allocations, folded stacks
   std::string pprof_dir;          // heap (start, end) and goroutine profiles
   int64_t sample_rate = goruntime::kEnableRate;
   size_t top = 10;
@@ -112,6 +113,7 @@ int run(const AttachArgs& a) {
   };
   write(a.folded, report::folded_heap(*report));
   write(a.folded_goroutines, report::folded_goroutines(*report));
+  write(a.folded_native, report::folded_native(*report));
   if (!a.pprof_dir.empty()) {
     if (auto w = report::write_pprof(*report, a.pprof_dir); !w) {
       std::cerr << "leakhound: " << w.error().message << "\n";
@@ -165,13 +167,16 @@ Runner add_attach(CLI::App& app, const GlobalOptions&) {
       ->capture_default_str()
       ->check(CLI::Range(int64_t{4096}, int64_t{1} << 30));
   app.add_option("--pprof", a->pprof_dir,
-                 "also write heap-start.pb.gz, heap-end.pb.gz and goroutine.pb.gz (pprof format) "
+                 "also write heap-start.pb.gz, heap-end.pb.gz, goroutine.pb.gz and, when C "
+                 "allocations were traced, native.pb.gz (pprof format) "
                  "into DIR: go tool pprof -base DIR/heap-start.pb.gz DIR/heap-end.pb.gz shows "
                  "what grew");
   app.add_option("--folded", a->folded,
                  "also write the Go heap's in-use bytes as folded stacks (flame graphs) to FILE");
   app.add_option("--folded-goroutines", a->folded_goroutines,
                  "also write live goroutines per blocked stack as folded stacks to FILE");
+  app.add_option("--folded-native", a->folded_native,
+                 "also write outstanding C allocations as folded stacks to FILE");
   // Verdict thresholds (detect::TrendConfig; docs/report-format.md, "Verdicts").
   app.add_option("--alpha", a->trend.alpha,
                  "significance (one-sided p-value) a rise needs to be called a leak")

@@ -41,6 +41,15 @@ std::string folded_heap(const Report& r) {
   return out;
 }
 
+std::string folded_native(const Report& r) {
+  std::string out;
+  for (const NativeFinding& f : r.native) {
+    if (f.inuse_bytes == 0 || f.stack.empty()) continue;
+    out += fmt::format("{} {}\n", fold(f.stack, ""), f.inuse_bytes);
+  }
+  return out;
+}
+
 std::string folded_goroutines(const Report& r) {
   std::string out;
   for (const GoroutineFinding& f : r.goroutines) {

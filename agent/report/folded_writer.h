@@ -17,6 +17,9 @@ std::string folded_heap(const Report& r);
 // block in the same place stay apart.
 std::string folded_goroutines(const Report& r);
 
+// C allocations outstanding at the end of the window, bytes per stack.
+std::string folded_native(const Report& r);
+
 // Writes text to path (created or truncated); a clear error on failure
 // (e.g. "cannot write /x/heap.folded: No space left on device").
 Result<void> write_text_file(const std::string& path, const std::string& text);

@@ -256,6 +256,27 @@ pb::Profile goroutine_profile(const Report& r, const Window& w) {
   return b.take();
 }
 
+// C allocations outstanding at the end, made during the window (exact: every
+// call was traced, so the period is 1).
+pb::Profile native_profile(const Report& r, const Window& w) {
+  Builder b(r);
+  b.add_sample_type("inuse_objects", "count");
+  b.add_sample_type("inuse_space", "bytes");
+  b.set_default_sample_type("inuse_space");
+  b.set_period("space", "bytes", 1);
+  b.set_time(w.start_ns, w.duration_ns);
+  b.add_comment(target_comment(r));
+  b.add_comment(fmt::format(
+      "C allocations (malloc family, anonymous mmap) made during a {:.1f} s window and still "
+      "outstanding at its end",
+      r.duration_s));
+  for (const NativeFinding& f : r.native) {
+    if (f.inuse_bytes == 0) continue;
+    b.add_sample(f.stack, {to_i64(f.inuse_objects), to_i64(f.inuse_bytes)});
+  }
+  return b.take();
+}
+
 Result<std::string> gzip(const std::string& data, const std::string& path) {
   z_stream zs{};
   // 15 window bits + 16: a gzip header and trailer rather than zlib's.
@@ -336,8 +357,12 @@ Result<void> write_pprof(const Report& r, const std::string& dir) {
     if (::stat(dir.c_str(), &st) != 0) return errno_error(errno, "cannot use directory {}", dir);
     if (!S_ISDIR(st.st_mode)) return errno_error(ENOTDIR, "cannot use directory {}", dir);
   }
-  if (auto res = write_heap_profiles(r, dir); !res) return res;
-  return write_goroutine_profile(r, dir);
+  if (!r.target.go_version.empty()) {  // a C program has no Go heap or goroutines
+    if (auto res = write_heap_profiles(r, dir); !res) return res;
+    if (auto res = write_goroutine_profile(r, dir); !res) return res;
+  }
+  if (!r.native_stats.tracked) return {};
+  return write_profile(native_profile(r, window_of(r)), dir, "native.pb.gz");
 }
 
 }  // namespace leakhound::report

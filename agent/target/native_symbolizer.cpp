@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "target/process.h"
@@ -32,7 +33,8 @@ namespace {
 // PATH_MAX buffer, and a mapped path can be longer than that (d_path is not
 // bounded by PATH_MAX): a process that maps such a path is symbolized without
 // bcc rather than let it overflow its stack. The margin covers the padding
-// before the path.
+// before the path. (bcc re-reads the maps on refresh and after an exec: a
+// target racing a long path in between is not covered.)
 constexpr size_t kBccMaxPath = 4096 - 128;
 
 std::string demangle(const char* name) {
@@ -93,7 +95,8 @@ struct LineModule {
   }
 };
 
-using ModuleKey = std::tuple<uint64_t, uint64_t, uint64_t, std::string>;  // dev, inode, path
+// Device (major, minor), inode, path.
+using ModuleKey = std::tuple<uint64_t, uint64_t, uint64_t, std::string>;
 
 ModuleKey key_of(const Mapping& m) { return {m.dev_major, m.dev_minor, m.inode, m.path}; }
 
@@ -105,6 +108,10 @@ struct NativeSymbolizer::Impl {
   void* cache = nullptr;      // bcc symcache; null when bcc cannot be used (see kBccMaxPath)
   std::vector<Mapping> maps;  // executable file mappings, by start
   std::map<ModuleKey, std::unique_ptr<LineModule>> lines;  // null: no line info
+  // Results by address, [return_address]: stacks share most of their
+  // addresses, and a DWARF scope walk costs tens of microseconds.
+  std::unordered_map<uint64_t, std::vector<Frame>> memo[2];
+  static constexpr size_t kMemoMax = 1 << 18;
   std::string debuginfo_path;
   char* debuginfo_path_c = nullptr;
   Dwfl_Callbacks callbacks{};
@@ -113,7 +120,10 @@ struct NativeSymbolizer::Impl {
     // Build-id debug files in the process's root (containers) and the host's.
     debuginfo_path = fmt::format("-{}/usr/lib/debug:/usr/lib/debug", root);
     debuginfo_path_c = debuginfo_path.data();
-    callbacks.find_elf = nullptr;  // every module is reported with its file
+    // Every module is reported with its file; never look one up elsewhere.
+    callbacks.find_elf = [](Dwfl_Module*, void**, const char*, Dwarf_Addr, char**, Elf**) {
+      return -1;
+    };
     callbacks.find_debuginfo = find_debuginfo;
     callbacks.debuginfo_path = &debuginfo_path_c;
   }
@@ -146,6 +156,8 @@ struct NativeSymbolizer::Impl {
         !std::equal(exec.begin(), exec.end(), maps.begin(), maps.end(), same_mapping);
     if (!changed && (cache || !bcc_safe)) return false;
     maps = std::move(exec);
+    memo[0].clear();
+    memo[1].clear();
     if (!bcc_safe) {
       free_bcc();
     } else {
@@ -288,6 +300,16 @@ struct NativeSymbolizer::Impl {
   }
 
   std::vector<Frame> frames(uint64_t addr, bool return_address) {
+    auto& cached = memo[return_address ? 1 : 0];
+    if (auto it = cached.find(addr); it != cached.end()) return it->second;
+    std::vector<Frame> out = lookup(addr, return_address);
+    if (out.back().module.empty()) return out;  // unmapped: may be mapped later
+    if (cached.size() >= kMemoMax) cached.clear();
+    cached.emplace(addr, out);
+    return out;
+  }
+
+  std::vector<Frame> lookup(uint64_t addr, bool return_address) {
     // The call instruction ends before a return address: look up the byte
     // before it (a call to a noreturn function may end its caller).
     const uint64_t at = return_address && addr > 0 ? addr - 1 : addr;

@@ -150,6 +150,34 @@ def case_c(variant):
     assert not others, "balanced paths flagged: " + "; ".join(describe(g) for g in others)
 
 
+def case_outputs():
+    """--pprof writes native.pb.gz (no Go profiles for a C program), which go
+    tool pprof reads; --folded-native writes the same stacks folded."""
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="lh-native-")
+    t = lhtest.Target([lhtest.target_path_c("cleak-fp")])
+    try:
+        t.wait_for(r"^ready ")
+        rep, _ = lhtest.attach_json(t.pid, "6s", ["--pprof", os.path.join(d, "pp"),
+                                                  "--folded-native", os.path.join(d, "n.folded")])
+        files = sorted(os.listdir(os.path.join(d, "pp")))
+        assert files == ["native.pb.gz"], files
+        p = subprocess.run(["go", "tool", "pprof", "-top", "-sample_index=inuse_space",
+                            os.path.join(d, "pp", "native.pb.gz")],
+                           capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        assert "leaky_parse_record" in p.stdout, p.stdout
+        folded = open(os.path.join(d, "n.folded")).read()
+        line = [l for l in folded.splitlines() if "leaky_parse_record" in l]
+        assert len(line) == 1 and "main;" in line[0], folded  # root first: main above the leak
+        leak = [f for f in rep["native"] if has_frame(f, "leaky_parse_record")][0]
+        assert line[0].endswith(f" {leak['inuse_bytes']}"), (line, leak["inuse_bytes"])
+    finally:
+        t.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def case_drops():
     t = lhtest.Target([lhtest.target_path_c("cleak-fp")])
     try:
@@ -199,6 +227,7 @@ def main():
     lhtest.require_root()
     cases = [(f"cgo go{m}", case_cgo, m) for m in a.versions.split(",")]
     cases += [("c fp", case_c, "fp"), ("c nofp", case_c, "nofp"), ("drops", case_drops),
+              ("pprof and folded", case_outputs),
               ("no-native", case_no_native), ("pure go", case_pure_go)]
     raise SystemExit(lhtest.run_cases(cases, a.jobs))
 

@@ -1,12 +1,18 @@
 #include "target/native_symbolizer.h"
 
+#include <dlfcn.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <set>
 #include <string>
 #include <thread>
@@ -37,6 +43,24 @@ __attribute__((noinline)) uint64_t return_address() {
   uint64_t r = reinterpret_cast<uint64_t>(__builtin_return_address(0));
   asm volatile("" ::: "memory");
   return r;
+}
+
+uint64_t g_inner_ra = 0;
+extern "C" __attribute__((noinline)) void lh_record_caller() {
+  g_inner_ra = reinterpret_cast<uint64_t>(__builtin_return_address(0));
+  asm volatile("" ::: "memory");
+}
+
+constexpr int kInlinedCallLine = __LINE__ + 2;
+static inline __attribute__((always_inline)) void lh_inlined_helper() {
+  lh_record_caller();
+  asm volatile("" ::: "memory");
+}
+
+constexpr int kOuterCallLine = __LINE__ + 2;
+extern "C" __attribute__((noinline)) void lh_outer_with_inline() {
+  lh_inlined_helper();
+  asm volatile("" ::: "memory");
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -99,6 +123,26 @@ TEST(NativeSymbolizer, ReturnAddressLineIsTheCall) {
   EXPECT_EQ(s->resolve(ra, true).line, call_line);
 }
 
+TEST(NativeSymbolizer, InlinedCallsAreFramesOfTheirOwn) {
+  auto s = NativeSymbolizer::open(getpid());
+  ASSERT_TRUE(s) << s.error().message;
+  lh_outer_with_inline();
+  std::vector<Frame> fs = s->frames(g_inner_ra, true);
+  ASSERT_EQ(fs.size(), 2u);
+  EXPECT_EQ(fs[0].function, "lh_inlined_helper");
+  EXPECT_EQ(fs[0].line, kInlinedCallLine);
+  EXPECT_TRUE(ends_with(fs[0].file, "native_symbolizer_test.cpp")) << fs[0].file;
+  EXPECT_EQ(fs[1].function, "lh_outer_with_inline");
+  EXPECT_EQ(fs[1].line, kOuterCallLine);
+  EXPECT_EQ(fs[0].pc, g_inner_ra);
+  EXPECT_EQ(fs[1].pc, g_inner_ra);
+  EXPECT_EQ(fs[0].module, fs[1].module);
+  // resolve() is the outermost: the function and the line within it.
+  Frame r = s->resolve(g_inner_ra, true);
+  EXPECT_EQ(r.function, "lh_outer_with_inline");
+  EXPECT_EQ(r.line, kOuterCallLine);
+}
+
 TEST(NativeSymbolizer, LibcMalloc) {
   auto s = NativeSymbolizer::open(getpid());
   ASSERT_TRUE(s) << s.error().message;
@@ -114,6 +158,23 @@ TEST(NativeSymbolizer, LibcMalloc) {
     EXPECT_TRUE(ends_with(f.file, "malloc.c")) << f.file;
     EXPECT_GT(f.line, 0);
   }
+}
+
+// A library loaded after open (dlopen) is found without an explicit
+// refresh: an address in no known mapping re-reads the maps.
+TEST(NativeSymbolizer, LibraryLoadedLater) {
+  auto s = NativeSymbolizer::open(getpid());
+  ASSERT_TRUE(s) << s.error().message;
+  // capstone: a build dependency of leakhound that this test does not link.
+  void* lib = dlopen("libcapstone.so.4", RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(lib, nullptr) << dlerror();
+  void* fn = dlsym(lib, "cs_version");
+  ASSERT_NE(fn, nullptr);
+  Frame f = s->resolve(reinterpret_cast<uint64_t>(fn), false);
+  EXPECT_EQ(f.function, "cs_version");
+  EXPECT_NE(f.module.find("libcapstone.so"), std::string::npos) << f.module;
+  dlclose(lib);
+  EXPECT_TRUE(s->refresh());
 }
 
 TEST(NativeSymbolizer, ChildProcess) {
@@ -229,4 +290,52 @@ TEST(NativeSymbolizer, MovedFromIsHarmless) {
   EXPECT_TRUE(moved.refresh());
   EXPECT_EQ(moved.resolve(reinterpret_cast<uint64_t>(&lh_symbolizer_marker), false).function,
             "lh_symbolizer_marker");
+}
+
+// A mapped path longer than PATH_MAX (legal: only syscall arguments are
+// bounded) must not reach bcc's fixed-size maps parser; DWARF still names
+// the test's own functions.
+TEST(NativeSymbolizer, OverlongMappedPath) {
+  const std::string comp(200, 'd');
+  const int levels = 60;  // ~12 KB of path: enough to smash bcc's stack unguarded
+  int dir = ::open(::testing::TempDir().c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(dir, 0);
+  std::vector<int> dirs{dir};
+  for (int i = 0; i < levels; i++) {
+    mkdirat(dirs.back(), comp.c_str(), 0700);
+    int d = openat(dirs.back(), comp.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(d, 0) << strerror(errno);
+    dirs.push_back(d);
+  }
+  int fd = openat(dirs.back(), "code.bin", O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0700);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  std::vector<char> page(4096, '\xc3');  // ret
+  ASSERT_EQ(write(fd, page.data(), page.size()), static_cast<ssize_t>(page.size()));
+  void* code = mmap(nullptr, page.size(), PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+  ASSERT_NE(code, MAP_FAILED) << strerror(errno);
+  struct Cleanup {
+    std::vector<int>& dirs;
+    int fd;
+    void* code;
+    std::string comp;
+    ~Cleanup() {
+      munmap(code, 4096);
+      close(fd);
+      unlinkat(dirs.back(), "code.bin", 0);
+      for (size_t i = dirs.size() - 1; i > 0; i--) {
+        close(dirs[i]);
+        unlinkat(dirs[i - 1], comp.c_str(), AT_REMOVEDIR);
+      }
+      close(dirs[0]);
+    }
+  } cleanup{dirs, fd, code, comp};
+
+  auto s = NativeSymbolizer::open(getpid());
+  ASSERT_TRUE(s) << s.error().message;
+  Frame f = s->resolve(reinterpret_cast<uint64_t>(&lh_symbolizer_marker), false);
+  EXPECT_EQ(f.function, "lh_symbolizer_marker");
+  EXPECT_TRUE(ends_with(f.file, "native_symbolizer_test.cpp")) << f.file;
+  Frame c = s->resolve(reinterpret_cast<uint64_t>(code), false);
+  EXPECT_TRUE(ends_with(c.module, "/code.bin")) << c.module.size();
+  EXPECT_GT(c.module.size(), 4096u);
 }
