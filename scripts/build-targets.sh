@@ -143,5 +143,7 @@ for t in $ctargets; do
   esac
 done
 
-xargs -P "$jobs" -L 1 bash -c 'build_one "$@"' _ <"$jobsfile" || rc=$?
+if [ -s "$jobsfile" ]; then
+  xargs -P "$jobs" -L 1 bash -c 'build_one "$@"' _ <"$jobsfile" || rc=$?
+fi
 exit "$rc"

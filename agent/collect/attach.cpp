@@ -60,7 +60,7 @@ Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& 
   // when --native cannot be honoured, nothing has been done to the target.
   std::unique_ptr<NativeCollector> native;
   if (opts.native.mode != NativeMode::Off) {
-    auto n = NativeCollector::start(p, go.get(), &*mem, opts.native, r);
+    auto n = NativeCollector::start(p, go.get(), opts.native, r);
     if (n) {
       native = std::move(*n);
     } else if (opts.native.mode == NativeMode::On || !go) {

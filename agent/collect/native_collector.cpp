@@ -129,7 +129,6 @@ Result<Allocator> find_allocator(const target::Process& proc) {
 
 Result<std::unique_ptr<NativeCollector>> NativeCollector::start(const target::Process& proc,
                                                                 const GoTarget* go,
-                                                                const target::MemoryReader* mem,
                                                                 const NativeOptions& opts,
                                                                 report::Report& r) {
   auto alloc = find_allocator(proc);
@@ -228,8 +227,11 @@ std::vector<Frame> NativeCollector::symbolize(const Key& k,
       for (Frame& f : go_->symbolize_unwound({pc})) out.push_back(std::move(f));
       continue;
     }
-    out.push_back(symbolizer_ ? symbolizer_->resolve(pc, true)
-                              : Frame{fmt::format("{:#x}", pc), "", 0, pc});
+    if (!symbolizer_) {
+      out.push_back(Frame{fmt::format("{:#x}", pc), "", 0, pc});
+      continue;
+    }
+    for (Frame& f : symbolizer_->frames(pc, true)) out.push_back(std::move(f));  // inlined too
   }
   if (!gs.empty() && go_) {
     *go_attributed = true;

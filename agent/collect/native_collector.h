@@ -52,7 +52,6 @@ class NativeCollector {
   // go: the Go program's knowledge when the target is Go (cgo attribution), else null.
   static Result<std::unique_ptr<NativeCollector>> start(const target::Process& proc,
                                                         const GoTarget* go,
-                                                        const target::MemoryReader* mem,
                                                         const NativeOptions& opts,
                                                         report::Report& r);
 

@@ -178,6 +178,7 @@ json frame_to_json(const Frame& f) {
   json j = {{"function", f.function}, {"file", f.file}, {"line", f.line}};
   if (f.pc != 0) j["pc"] = fmt::format("{:#x}", f.pc);
   if (!f.module.empty()) j["module"] = f.module;
+  if (!f.module.empty()) j["module"] = f.module;
   return j;
 }
 

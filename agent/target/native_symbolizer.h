@@ -2,6 +2,7 @@
 // names through BCC's symbolizer (ELF .symtab/.dynsym, debuglink and build-id
 // debug files, perf maps, other mount namespaces), file and line from DWARF
 // through libdw when the module or a debug file for it has line tables.
+// Lookups fill caches (symbols, DWARF, results): not thread-safe.
 #pragma once
 
 #include <sys/types.h>

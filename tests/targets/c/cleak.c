@@ -8,6 +8,8 @@
 //   -leak-rate N       leaky_parse_record calls per second (default 50; 0: none)
 //   -leak-size N       bytes leaked per call (default 256)
 //   -balanced-rate N   leaky_balanced calls per second, 3 malloc/free each (default 1000)
+//   -mmap-rate N       leaky_map_region calls per second (default 0): each leaks one
+//                      anonymous mapping of -mmap-size bytes (default 65536)
 //   -interval S        seconds between status lines (default 1)
 //   -duration S        exit after this long (default 0: run until killed)
 //
@@ -74,6 +76,8 @@ int main(int argc, char** argv) {
   double leak_rate = arg_num(argc, argv, "leak-rate", 50);
   long leak_size = (long)arg_num(argc, argv, "leak-size", 256);
   double balanced_rate = arg_num(argc, argv, "balanced-rate", 1000);
+  double mmap_rate = arg_num(argc, argv, "mmap-rate", 0);
+  long mmap_size = (long)arg_num(argc, argv, "mmap-size", 65536);
   double interval = arg_num(argc, argv, "interval", 1);
   double duration = arg_num(argc, argv, "duration", 0);
   if (leak_size < 1 || interval <= 0) {
@@ -96,7 +100,7 @@ int main(int argc, char** argv) {
       "k=v",
       "name=leakhound;kind=agent;v=1",
   };
-  long leaked_allocs = 0, balanced = 0;
+  long leaked_allocs = 0, balanced = 0, mapped = 0;
   double start = now_s();
   printf("ready pid=%d variant=%s leak_size=%ld\n", (int)getpid(), VARIANT, leak_size);
   long tick = 0;
@@ -108,6 +112,11 @@ int main(int argc, char** argv) {
       leaked_allocs++;
       (void)name;  // dropped: the leak
     }
+    long want_maps = (long)(el * mmap_rate);
+    while (mapped < want_maps) {
+      leaky_map_region((size_t)mmap_size);
+      mapped++;
+    }
     long want_bal = (long)(el * balanced_rate);
     while (balanced < want_bal) {
       leaky_balanced(64 + (size_t)(balanced * 97) % 4000);
@@ -115,7 +124,8 @@ int main(int argc, char** argv) {
     }
     if (got_usr1) {
       got_usr1 = 0;
-      printf("leaked_bytes=%ld leaked_allocs=%ld\n", leaked_allocs * leak_size, leaked_allocs);
+      printf("leaked_bytes=%ld leaked_allocs=%ld mapped_bytes=%ld\n", leaked_allocs * leak_size,
+             leaked_allocs, mapped * mmap_size);
     }
     if (el >= (tick + 1) * interval) {
       tick++;

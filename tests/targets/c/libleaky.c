@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static inline void escape(void* p) { __asm__ volatile("" : : "r"(p) : "memory"); }
 
@@ -39,4 +40,17 @@ void leaky_balanced(size_t size) {
   free(b);
   free(a);
   free(c);
+}
+
+void* leaky_map_region(size_t size) {
+  void* tmp = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (tmp != MAP_FAILED) {
+    memset(tmp, 1, size);
+    munmap(tmp, size);
+  }
+  void* keep =
+      mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);  // C-MMAP-LINE
+  if (keep == MAP_FAILED) return NULL;
+  memset(keep, 2, size);
+  return keep;
 }

@@ -12,4 +12,9 @@ char* leaky_parse_record(const char* line, size_t name_size);
 // leaky_balanced does a few malloc/free pairs (sizes around size); all freed.
 void leaky_balanced(size_t size);
 
+// leaky_map_region maps `size` bytes of anonymous private memory for a
+// region that is never unmapped (the mmap leak), and maps and unmaps a second
+// one (balanced). Returns the leaked mapping.
+void* leaky_map_region(size_t size);
+
 #endif
