@@ -37,6 +37,7 @@ struct AttachArgs {
   bool no_native_mmap = false;
   uint32_t native_max_allocs = 262144;
   uint32_t native_max_stacks = 16384;
+  double native_max_cpu = 25;     // percent of a CPU
   std::string folded;             // heap in-use bytes, folded stacks
   std::string folded_goroutines;  // live goroutines, folded stacks
   std::string folded_native;      // outstanding C allocations, folded stacks
@@ -84,6 +85,7 @@ int run(const AttachArgs& a) {
   opts.native.track_mmap = !a.no_native_mmap;
   opts.native.max_allocs = a.native_max_allocs;
   opts.native.max_stacks = a.native_max_stacks;
+  opts.native.max_cpu_share = a.native_max_cpu / 100;
   opts.native.trend = a.trend;
   ProgressBar bar(*duration, isatty(STDERR_FILENO));
   collect::AttachHooks hooks{&g_stop, [&](double t) { bar.update(t); }};
@@ -157,6 +159,11 @@ Runner add_attach(CLI::App& app, const GlobalOptions&) {
                  "are counted as dropped)")
       ->capture_default_str()
       ->check(CLI::Range(uint32_t{16}, uint32_t{1} << 26));
+  app.add_option("--native-max-cpu", a->native_max_cpu,
+                 "percent of a CPU the target may spend in native probes (call rate x cost per "
+                 "hit, measured at attach) before they come off mid-window; --native ignores it")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 400.0));
   app.add_option("--native-max-stacks", a->native_max_stacks,
                  "distinct C allocation stacks kept at most")
       ->capture_default_str()

@@ -178,10 +178,29 @@ Result<std::unique_ptr<NativeCollector>> NativeCollector::start(const target::Pr
 }
 
 Result<void> NativeCollector::poll() {
-  if (!probes_) return {};
+  if (!probes_ || stopped_) return {};
   auto blocks = probes_->read_outstanding(static_cast<uint32_t>(proc_.pid()));
   if (!blocks) return blocks.error();
   const double t = static_cast<double>(monotonic_ns() - start_ns_) / 1e9;
+  // What the probes cost the target since the last poll; past the budget the
+  // probes come off (unless --native asked for them whatever the cost).
+  const uint64_t calls = probes_->counters()[LH_N_CALLS];
+  if (t - last_t_ >= 0.2 && stats_.cost_ns_per_call > 0) {
+    const double rate = static_cast<double>(calls - last_calls_) / (t - last_t_);
+    const double share = rate * stats_.cost_ns_per_call / 1e9;
+    if (share > opts_.max_cpu_share && opts_.mode == NativeOptions::Mode::Auto) {
+      probes_->detach();
+      stopped_ = true;
+      stop_note_ = fmt::format(
+          "native tracking stopped after {:.1f} s: the program called its allocator {:.0f} "
+          "times/s, ~{:.0f}% of a CPU in probes (over the {:.0f}% budget; --native keeps them "
+          "on, --no-native leaves them off)",
+          t, rate, share * 100, opts_.max_cpu_share * 100);
+      spdlog::warn("{}", stop_note_);
+    }
+    last_calls_ = calls;
+    last_t_ = t;
+  }
   const uint32_t idx = static_cast<uint32_t>(times_.size());
   times_.push_back(t);
   std::map<Key, Sample> now;
@@ -245,6 +264,7 @@ void NativeCollector::finish(report::Report& r) {
   auto ignored = poll();  // the last point, as close to the end as possible
   (void)ignored;
   spdlog::info("native: final read of the outstanding table done");
+  if (stopped_) r.notes.push_back(stop_note_);
   const int64_t end_ns = monotonic_ns();
   auto counters = probes_->counters();
   stats_.calls = counters[LH_N_CALLS];

@@ -32,6 +32,9 @@ struct NativeOptions {
   detect::TrendConfig trend;
   double min_growth_bytes = 16 * 1024;  // less growth over the window is never a leak
   size_t max_findings = 200;            // stable findings beyond this are dropped
+  // Auto mode: the probes come off when the target spends more than this
+  // share of a CPU in them (call rate x measured cost per hit).
+  double max_cpu_share = 0.25;
 };
 
 // The object whose allocator a process uses, and its entry points.
@@ -88,6 +91,10 @@ class NativeCollector {
   int64_t start_ns_ = 0;
   std::vector<double> times_;  // seconds since start, per poll
   std::map<Key, Track> tracks_;
+  uint64_t last_calls_ = 0;
+  double last_t_ = 0;
+  bool stopped_ = false;  // probes removed mid-window (over the CPU budget)
+  std::string stop_note_;
   report::NativeStats stats_;
 };
 

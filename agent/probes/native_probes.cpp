@@ -97,9 +97,12 @@ Result<NativeProbes> NativeProbes::attach(const NativeProbeConfig& cfg) {
       p.links_.push_back(std::move(*l));
     }
   }
+  p.probes_ = p.links_.size();
   spdlog::debug("native: {} probes attached to {}", p.links_.size(), cfg.binary);
   return p;
 }
+
+void NativeProbes::detach() { destroy_links(links_); }
 
 Result<std::vector<OutstandingAlloc>> NativeProbes::read_outstanding(uint32_t tgid) const {
   std::vector<OutstandingAlloc> out;

@@ -62,7 +62,9 @@ class NativeProbes {
   std::vector<uint64_t> go_stack(uint64_t key) const;
   // lh_native_counter values, summed over CPUs.
   std::vector<uint64_t> counters() const;
-  size_t probe_count() const { return links_.size(); }
+  size_t probe_count() const { return probes_; }
+  // Removes the probes; the tables stay readable (stacks for the report).
+  void detach();
 
  private:
   NativeProbes() = default;
@@ -71,6 +73,7 @@ class NativeProbes {
   };
   std::unique_ptr<native, SkelDeleter> skel_;
   std::vector<Link> links_;  // destroyed before the skeleton (declared after)
+  size_t probes_ = 0;
 };
 
 }  // namespace leakhound::probes

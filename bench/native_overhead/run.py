@@ -96,7 +96,7 @@ def phase_leakhound(n):
     p, out = loop(n, True)
     out.wait_for(r"^ready")
     lh = subprocess.Popen([LEAKHOUND, "-v", "attach", str(p.pid), "--duration", "10m", "--json",
-                           "--no-goroutines"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           "--no-goroutines", "--native"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True)
     err = Lines(lh.stderr)
     rep_text = []

@@ -173,6 +173,31 @@ def case_mmap():
     assert not others, "balanced paths flagged: " + "; ".join(describe(g) for g in others)
 
 
+def case_budget():
+    """A program calling malloc as fast as it can: by default the probes come
+    off mid-window (over the CPU budget) and the target keeps running; with
+    --native they stay on."""
+    def run(extra):
+        p = subprocess.Popen([lhtest.target_path_c("mallocloop"), "-n", "4000000000", "-wait"],
+                             stdout=subprocess.PIPE, text=True)
+        try:
+            assert p.stdout.readline().startswith("ready"), "mallocloop not ready"
+            os.kill(p.pid, signal.SIGUSR1)  # start the loop
+            rep, _ = lhtest.attach_json(p.pid, "4s", extra)
+            assert p.poll() is None, "mallocloop died"
+            return rep
+        finally:
+            p.kill()
+            p.wait()
+    rep = run([])
+    stop = [n for n in rep["notes"] if n.startswith("native tracking stopped")]
+    assert stop, f"probes not removed: {rep['notes']} {rep['native_stats']}"
+    assert "budget" in stop[0], stop
+    rep = run(["--native"])
+    assert not any(n.startswith("native tracking stopped") for n in rep["notes"]), rep["notes"]
+    assert rep["native_stats"]["calls_per_s"] > 10000, rep["native_stats"]
+
+
 def case_outputs():
     """--pprof writes native.pb.gz (no Go profiles for a C program), which go
     tool pprof reads; --folded-native writes the same stacks folded."""
@@ -251,6 +276,7 @@ def main():
     cases = [(f"cgo go{m}", case_cgo, m) for m in a.versions.split(",")]
     cases += [("c fp", case_c, "fp"), ("c nofp", case_c, "nofp"), ("drops", case_drops),
               ("pprof and folded", case_outputs), ("mmap", case_mmap),
+              ("cpu budget", case_budget),
               ("no-native", case_no_native), ("pure go", case_pure_go)]
     raise SystemExit(lhtest.run_cases(cases, a.jobs))
 
