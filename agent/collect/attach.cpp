@@ -1,6 +1,7 @@
 #include "collect/attach.h"
 
 #include <chrono>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -56,23 +57,22 @@ Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& 
 
   // Native allocations, goroutines and /proc series are extra capabilities:
   // when one cannot run, the report says why and the rest goes on (unless it
-  // was asked for explicitly, or is all there is to measure). Native first:
-  // when --native cannot be honoured, nothing has been done to the target.
-  std::unique_ptr<NativeCollector> native;
+  // was asked for explicitly, or is all there is to measure). The allocator is
+  // looked for first: when --native cannot be honoured, nothing has been done
+  // to the target; its probes go on after the heap's, so the heap sampler is
+  // switched on as early as before.
+  std::optional<Allocator> allocator;
   if (opts.native.mode != NativeMode::Off) {
-    auto n = NativeCollector::start(p, go.get(), opts.native, r);
-    if (n) {
-      native = std::move(*n);
-    } else if (opts.native.mode == NativeMode::On || !go) {
-      if (!go)
-        return make_error(
-            "PID {} ({}) is not a Go program, and its allocations cannot be "
-            "traced: {}",
-            opts.pid, proc->exe_path(), n.error().message);
-      return n.error();
+    auto a = find_allocator(p);
+    if (a) {
+      allocator = std::move(*a);
+    } else if (!go) {
+      return make_error("PID {} ({}) is not a Go program, and its allocations cannot be traced: {}",
+                        opts.pid, proc->exe_path(), a.error().message);
+    } else if (opts.native.mode == NativeMode::On) {
+      return a.error();
     } else {
-      r.native_stats.why_not = n.error().message;
-      spdlog::debug("native: {}", n.error().message);
+      r.native_stats.why_not = a.error().message;
     }
   } else {
     r.native_stats.why_not = "off (--no-native)";
@@ -85,6 +85,19 @@ Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& 
     auto h = HeapCollector::start(*go, *mem, heap_opts, r);
     if (!h) return h.error();
     heap = std::move(*h);
+  }
+
+  std::unique_ptr<NativeCollector> native;
+  if (allocator) {
+    auto n = NativeCollector::start(p, go.get(), std::move(*allocator), opts.native, r);
+    if (n) {
+      native = std::move(*n);
+    } else if (opts.native.mode == NativeMode::On || !go) {
+      return n.error();
+    } else {
+      r.native_stats.why_not = n.error().message;
+      spdlog::debug("native: {}", n.error().message);
+    }
   }
 
   std::unique_ptr<GoroutineCollector> goroutines;
@@ -153,8 +166,10 @@ Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& 
   if (r.target_exited)
     r.notes.push_back(fmt::format("PID {} exited after {:.1f}s: report covers what was gathered",
                                   opts.pid, r.duration_s));
-  if (heap) heap->finish(r);
+  // Native first: removing its probes takes a while (an RCU grace period
+  // each), and the heap sampler stays on until the end of the collection.
   if (native) native->finish(r);
+  if (heap) heap->finish(r);
   if (goroutines) goroutines->finish(r);
   process.finish(r);
   return r;

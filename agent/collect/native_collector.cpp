@@ -68,7 +68,9 @@ Result<void> go_config(const GoTarget& t, lh_native_config& cfg) {
   std::string source;
   auto l = goruntime::resolve_g_layout(t.elf, t.build.go_version, &source);
   if (!l) return l.error();
-  auto off = goruntime::find_g_tls_offset(t.elf, t.pclntab);
+  // A GOT slot holding the offset (unrelaxed initial-exec TLS) is read from the process.
+  auto mem = target::ProcessMemory::open(t.proc.pid(), /*writable=*/false);
+  auto off = goruntime::find_g_tls_offset(t.elf, t.pclntab, mem ? &*mem : nullptr, t.bias);
   if (!off) return off.error();
   cfg.go = 1;
   cfg.tls_g_off = static_cast<uint64_t>(*off);
@@ -129,12 +131,11 @@ Result<Allocator> find_allocator(const target::Process& proc) {
 
 Result<std::unique_ptr<NativeCollector>> NativeCollector::start(const target::Process& proc,
                                                                 const GoTarget* go,
+                                                                Allocator allocator,
                                                                 const NativeOptions& opts,
                                                                 report::Report& r) {
-  auto alloc = find_allocator(proc);
-  if (!alloc) return alloc.error();
   std::unique_ptr<NativeCollector> c(new NativeCollector(proc, go, opts));
-  c->allocator_ = std::move(*alloc);
+  c->allocator_ = std::move(allocator);
   c->stats_.allocator = c->allocator_.path;
   c->stats_.max_allocs = opts.max_allocs;
 

@@ -52,9 +52,10 @@ Result<Allocator> find_allocator(const target::Process& proc);
 
 class NativeCollector {
  public:
-  // go: the Go program's knowledge when the target is Go (cgo attribution), else null.
+  // go: the Go program's knowledge when the target is Go (cgo attribution),
+  // else null; allocator: find_allocator's answer.
   static Result<std::unique_ptr<NativeCollector>> start(const target::Process& proc,
-                                                        const GoTarget* go,
+                                                        const GoTarget* go, Allocator allocator,
                                                         const NativeOptions& opts,
                                                         report::Report& r);
 

@@ -71,6 +71,10 @@ TEST(GLayout, EveryEntryIsSane) {
     EXPECT_EQ(l.g_size % 8, 0u);
     EXPECT_EQ(l.syscallbp != kAbsent, l.go_minor >= 23);
     EXPECT_NE(l.parent_goid, kAbsent);  // added in 1.21
+    // runtime.m: g0 is its first field, curg further on; both pointers.
+    EXPECT_EQ(l.m_g0, 0u);
+    EXPECT_GT(l.m_curg, l.m_g0);
+    EXPECT_EQ(l.m_curg % 8, 0u);
 
     ASSERT_FALSE(l.wait_reasons.empty());
     EXPECT_EQ(l.wait_reasons[0], "");  // waitReasonZero
