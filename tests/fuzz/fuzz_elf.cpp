@@ -11,6 +11,7 @@
 #include "binary/dwarf_types.h"
 #include "binary/elf_file.h"
 #include "binary/pclntab.h"
+#include "goruntime/cgo_tls.h"
 #include "goruntime/global_refs.h"
 #include "goruntime/runtime_symbols.h"
 
@@ -39,10 +40,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     });
     (void)pcln->func_by_name("runtime.mallocgc");
+    (void)goruntime::find_g_tls_offset(*elf, *pcln);  // no memory: GOT slots unresolved
     if (bi) (void)goruntime::resolve_runtime_symbols(*elf, *pcln, bi->go_version);
   }
   if (auto dw = binary::DwarfTypes::open(path)) {
     (void)dw->struct_layout("runtime.g");
+    (void)dw->struct_layout("runtime.m");
     (void)dw->variable("runtime.waitReasonStrings");
   }
   return 0;
