@@ -11,37 +11,34 @@
 
 namespace leakhound::collect {
 
-namespace {
-
-// A C/C++ program (no Go build information) whose allocator is traced; false
-// for Go programs, and an error when the executable cannot be read at all.
-Result<bool> is_go_program(const target::Process& proc) {
-  auto elf = binary::ElfFile::open(proc.exe_link());
-  if (!elf) return make_error("PID {} ({}): {}", proc.pid(), proc.exe_path(), elf.error().message);
-  return static_cast<bool>(binary::read_buildinfo(*elf));
-}
-
-}  // namespace
-
 Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& hooks) {
   using NativeMode = NativeOptions::Mode;
   auto proc = target::Process::open(opts.pid);
   if (!proc) return proc.error();
-  auto go_program = is_go_program(*proc);
-  if (!go_program) return go_program.error();
+  // The executable is read once: Go build information decides between a Go
+  // target and a C/C++ one, whose own file find_allocator looks into.
+  auto exe = binary::ElfFile::open(proc->exe_link());
+  if (!exe) return make_error("PID {} ({}): {}", opts.pid, proc->exe_path(), exe.error().message);
+  const std::string exe_path = proc->exe_path();
 
   std::unique_ptr<GoTarget> go;
-  if (*go_program) {
-    auto t = open_go_target(opts.pid);
+  std::optional<target::Process> c_proc;  // a C/C++ program's process
+  std::optional<binary::ElfFile> c_exe;
+  if (binary::read_buildinfo(*exe)) {
+    auto t = open_go_target(std::move(*proc), std::move(*exe));
     if (!t) return t.error();
     go = std::move(*t);
   } else if (opts.native.mode == NativeMode::Off) {
     return make_error(
         "PID {} ({}) is not a Go program (no Go build information), and native allocation "
         "tracking is off (--no-native)",
-        opts.pid, proc->exe_path());
+        opts.pid, exe_path);
+  } else {
+    c_proc.emplace(std::move(*proc));
+    c_exe.emplace(std::move(*exe));
   }
-  const target::Process& p = go ? go->proc : *proc;
+  const target::Process& p = go ? go->proc : *c_proc;
+  const binary::ElfFile& p_exe = go ? go->elf : *c_exe;
   auto mem = target::ProcessMemory::open(opts.pid, !opts.read_only && go != nullptr);
   if (!mem) return mem.error();
 
@@ -51,7 +48,7 @@ Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& 
     r.target = {opts.pid, t.proc.exe_path(), t.build.go_version.raw, t.build.module_path};
     r.notes = t.warnings;
   } else {
-    r.target = {opts.pid, proc->exe_path(), "", ""};
+    r.target = {opts.pid, exe_path, "", ""};
   }
   r.read_only = opts.read_only;
 
@@ -63,12 +60,12 @@ Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& 
   // switched on as early as before.
   std::optional<Allocator> allocator;
   if (opts.native.mode != NativeMode::Off) {
-    auto a = find_allocator(p);
+    auto a = find_allocator(p, p_exe);
     if (a) {
       allocator = std::move(*a);
     } else if (!go) {
       return make_error("PID {} ({}) is not a Go program, and its allocations cannot be traced: {}",
-                        opts.pid, proc->exe_path(), a.error().message);
+                        opts.pid, exe_path, a.error().message);
     } else if (opts.native.mode == NativeMode::On) {
       return a.error();
     } else {

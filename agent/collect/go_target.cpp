@@ -65,27 +65,26 @@ Result<std::unique_ptr<GoTarget>> open_go_target(pid_t pid) {
   if (!proc) return proc.error();
   auto elf = binary::ElfFile::open(proc->exe_link());
   if (!elf) return make_error("PID {} ({}): {}", pid, proc->exe_path(), elf.error().message);
-  auto build = binary::read_buildinfo(*elf);
+  return open_go_target(std::move(*proc), std::move(*elf));
+}
+
+Result<std::unique_ptr<GoTarget>> open_go_target(target::Process proc, binary::ElfFile elf) {
+  const pid_t pid = proc.pid();
+  auto build = binary::read_buildinfo(elf);
   if (!build)
-    return make_error("PID {} ({}) is not a Go program: {}", pid, proc->exe_path(),
+    return make_error("PID {} ({}) is not a Go program: {}", pid, proc.exe_path(),
                       build.error().message);
   auto layout = goruntime::profile_layout(build->go_version);
-  if (!layout) return make_error("PID {} ({}): {}", pid, proc->exe_path(), layout.error().message);
-  auto pcln = binary::Pclntab::load(*elf);
+  if (!layout) return make_error("PID {} ({}): {}", pid, proc.exe_path(), layout.error().message);
+  auto pcln = binary::Pclntab::load(elf);
   if (!pcln)
-    return make_error("PID {} ({}): cannot read the Go function table: {}", pid, proc->exe_path(),
+    return make_error("PID {} ({}): cannot read the Go function table: {}", pid, proc.exe_path(),
                       pcln.error().message);
-  auto syms = goruntime::resolve_runtime_symbols(*elf, *pcln, build->go_version);
-  if (!syms) return make_error("PID {} ({}): {}", pid, proc->exe_path(), syms.error().message);
+  auto syms = goruntime::resolve_runtime_symbols(elf, *pcln, build->go_version);
+  if (!syms) return make_error("PID {} ({}): {}", pid, proc.exe_path(), syms.error().message);
 
-  auto t = std::make_unique<GoTarget>(GoTarget{std::move(*proc),
-                                               std::move(*elf),
-                                               std::move(*build),
-                                               std::move(*pcln),
-                                               *syms,
-                                               *layout,
-                                               0,
-                                               {}});
+  auto t = std::make_unique<GoTarget>(GoTarget{
+      std::move(proc), std::move(elf), std::move(*build), std::move(*pcln), *syms, *layout, 0, {}});
   if (!goruntime::is_known_version(t->build.go_version)) {
     t->warnings.push_back(fmt::format(
         "{} is newer than the newest Go release leakhound knows (1.{}): results are best effort",

@@ -44,5 +44,7 @@ struct GoTarget {
 // Opens /proc/PID/exe and reads what leakhound needs, with clear errors: no
 // such PID, not a Go program, Go too old, runtime symbols missing.
 Result<std::unique_ptr<GoTarget>> open_go_target(pid_t pid);
+// The same for a process and executable the caller has already opened.
+Result<std::unique_ptr<GoTarget>> open_go_target(target::Process proc, binary::ElfFile elf);
 
 }  // namespace leakhound::collect

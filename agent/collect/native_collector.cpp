@@ -89,18 +89,14 @@ Result<void> go_config(const GoTarget& t, lh_native_config& cfg) {
 
 }  // namespace
 
-Result<Allocator> find_allocator(const target::Process& proc) {
+Result<Allocator> find_allocator(const target::Process& proc, const binary::ElfFile& exe) {
   auto maps = proc.maps();
   if (!maps) return maps.error();
   const std::string root = fmt::format("/proc/{}/root", proc.pid());
 
   // The executable first: static programs carry their allocator.
-  if (auto elf = binary::ElfFile::open(proc.exe_link()); elf) {
-    auto fns = allocator_functions(*elf);
-    if (!fns.empty()) return Allocator{proc.exe_path(), proc.exe_link(), true, std::move(fns)};
-  } else {
-    return make_error("PID {} ({}): {}", proc.pid(), proc.exe_path(), elf.error().message);
-  }
+  if (auto fns = allocator_functions(exe); !fns.empty())
+    return Allocator{proc.exe_path(), proc.exe_link(), true, std::move(fns)};
   std::vector<std::string> libs;
   for (const auto& m : *maps) {
     if (!m.exec || m.path.empty() || m.path[0] != '/' || m.path == proc.exe_path()) continue;

@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "binary/elf_file.h"
 #include "collect/go_target.h"
 #include "detect/trend.h"
 #include "probes/native_probes.h"
 #include "report/model.h"
-#include "target/memory.h"
 #include "target/native_symbolizer.h"
 #include "target/process.h"
 
@@ -45,10 +45,11 @@ struct Allocator {
   std::vector<probes::AllocatorFunction> functions;
 };
 
-// Finds the allocator of a running process: the executable if it defines
-// malloc (static libc, own allocator), else a preloaded allocator library,
-// else libc (glibc or musl). Error: none (a pure Go program).
-Result<Allocator> find_allocator(const target::Process& proc);
+// Finds the allocator of a running process: the executable (exe, already
+// opened by the caller) if it defines malloc (static libc, own allocator),
+// else a preloaded allocator library, else libc (glibc or musl). Error: none
+// (a pure Go program).
+Result<Allocator> find_allocator(const target::Process& proc, const binary::ElfFile& exe);
 
 class NativeCollector {
  public:

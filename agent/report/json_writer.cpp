@@ -102,7 +102,9 @@ json memory_to_json(const MemoryForecast& m) {
   return j;
 }
 
-json finding_to_json(const HeapFinding& f) {
+// The contract's Finding (heap and native alike) and its verdict's statistics;
+// each kind adds its own fields after these.
+json finding_core(const HeapFinding& f) {
   const detect::Trend& t = f.trend;
   return {
       // Contract fields.
@@ -114,32 +116,27 @@ json finding_to_json(const HeapFinding& f) {
       // Additions.
       {"confidence", finite(t.confidence)},
       {"p_value", finite(t.p_value)},
-      {"alloc_bytes_window", f.alloc_bytes_window},
-      {"alloc_objects_window", f.alloc_objects_window},
-      {"free_bytes_window", f.free_bytes_window},
-      {"free_objects_window", f.free_objects_window},
-      {"series", series_to_json(f.series)},
-      {"trend", trend_to_json(t, "bytes")},
   };
 }
 
+json finding_to_json(const HeapFinding& f) {
+  json j = finding_core(f);
+  j["alloc_bytes_window"] = f.alloc_bytes_window;
+  j["alloc_objects_window"] = f.alloc_objects_window;
+  j["free_bytes_window"] = f.free_bytes_window;
+  j["free_objects_window"] = f.free_objects_window;
+  j["series"] = series_to_json(f.series);
+  j["trend"] = trend_to_json(f.trend, "bytes");
+  return j;
+}
+
 json native_finding_to_json(const NativeFinding& f) {
-  const detect::Trend& t = f.trend;
-  return {
-      // Contract fields.
-      {"verdict", std::string(detect::to_string(t.verdict))},
-      {"inuse_bytes", f.inuse_bytes},
-      {"inuse_objects", f.inuse_objects},
-      {"growth_bytes_per_s", finite(t.slope_per_s)},
-      {"stack", stack_to_json(f.stack)},
-      // Additions.
-      {"confidence", finite(t.confidence)},
-      {"p_value", finite(t.p_value)},
-      {"oldest_age_s", finite(f.oldest_age_s)},
-      {"go_attributed", f.go_attributed},
-      {"series", series_to_json(f.series)},
-      {"trend", trend_to_json(t, "bytes")},
-  };
+  json j = finding_core(f);
+  j["oldest_age_s"] = finite(f.oldest_age_s);
+  j["go_attributed"] = f.go_attributed;
+  j["series"] = series_to_json(f.series);
+  j["trend"] = trend_to_json(f.trend, "bytes");
+  return j;
 }
 
 json native_stats_to_json(const NativeStats& s, double duration_s) {
