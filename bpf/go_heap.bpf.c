@@ -33,7 +33,9 @@ struct {
 	__uint(max_entries, 1024);
 	__type(key, lh_u32); /* tgid */
 	__type(value, struct lh_gc_state);
-} gc_state SEC(".maps");
+} gc_state SEC(".maps"); /* also the set of watched processes: user space adds each
+			  * tgid before it is watched, so one probe set on a binary
+			  * serves every process of it that is watched, and no other */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -43,8 +45,11 @@ struct {
 } drops SEC(".maps");
 
 static __always_inline struct lh_bucket_counts *counts_for(lh_u64 bucket) {
+	lh_u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!bpf_map_lookup_elem(&gc_state, &tgid))
+		return 0; /* not a watched process */
 	struct lh_bucket_key key = {
-	    .tgid = bpf_get_current_pid_tgid() >> 32,
+	    .tgid = tgid,
 	    .bucket = bucket,
 	};
 	struct lh_bucket_counts zero = {};
@@ -79,12 +84,9 @@ int BPF_KPROBE(go_mprof_free) {
 SEC("uprobe")
 int BPF_KPROBE(go_mprof_flush) {
 	lh_u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct lh_gc_state zero = {};
-	struct lh_gc_state *st = lookup_or_init(&gc_state, &tgid, &zero);
-	if (!st) {
-		count_drop_in(&drops, LH_DROP_GC_MAP_FULL);
-		return 0;
-	}
+	struct lh_gc_state *st = bpf_map_lookup_elem(&gc_state, &tgid);
+	if (!st)
+		return 0; /* not a watched process */
 	__sync_fetch_and_add(&st->cycles, 1);
 	st->last_ns = bpf_ktime_get_ns();
 	return 0;

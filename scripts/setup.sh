@@ -11,6 +11,7 @@ PKGS=(
   libclang-rt-14-dev libfuzzer-14-dev
   libprotobuf-dev protobuf-compiler
   libbpfcc-dev bpftrace
+  prometheus-cpp-dev libcpp-httplib-dev prometheus
   golang-go
 )
 

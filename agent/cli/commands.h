@@ -15,5 +15,6 @@ struct GlobalOptions {
 Runner add_attach(CLI::App& app, const GlobalOptions& g);
 Runner add_inspect(CLI::App& app, const GlobalOptions& g);
 Runner add_restore(CLI::App& app, const GlobalOptions& g);
+Runner add_daemon(CLI::App& app, const GlobalOptions& g);
 
 }  // namespace leakhound::cli

@@ -18,6 +18,9 @@ int main(int argc, char** argv) {
   auto* restore = app.add_subcommand(
       "restore", "undo what a leakhound killed mid-attach left in a process (its heap sampler)");
   cmds.emplace_back(restore, cli::add_restore(*restore, g));
+  auto* daemon = app.add_subcommand(
+      "daemon", "watch every Go process of the host; serve metrics, reports and profiles");
+  cmds.emplace_back(daemon, cli::add_daemon(*daemon, g));
   CLI11_PARSE(app, argc, argv);
   init_logging(g.verbosity);
   for (auto& [sub, run] : cmds) {

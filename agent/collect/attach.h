@@ -7,24 +7,15 @@
 #include <atomic>
 #include <functional>
 
-#include "collect/goroutine_collector.h"
-#include "collect/heap_collector.h"
-#include "collect/native_collector.h"
-#include "collect/process_collector.h"
+#include "collect/session.h"
 #include "report/model.h"
 #include "util/result.h"
 
 namespace leakhound::collect {
 
-struct AttachOptions {
-  pid_t pid = 0;
+struct AttachOptions : SessionOptions {
   double duration_s = 30;
   double interval_s = 0.5;  // how often the collectors poll the target
-  bool read_only = false;
-  HeapOptions heap;
-  GoroutineOptions goroutines;
-  NativeOptions native;
-  ProcessOptions process;
 };
 
 struct AttachHooks {

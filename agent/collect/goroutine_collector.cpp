@@ -73,6 +73,11 @@ Result<std::unique_ptr<GoroutineCollector>> GoroutineCollector::start(
     r.goroutine_events = true;
   }
   c->start_ = std::chrono::steady_clock::now();
+  if (c->probes_) {
+    auto base = c->probes_->read_sites(static_cast<uint32_t>(t.proc.pid()));
+    if (!base) return make_error("--goroutine-events: {}", base.error().message);
+    c->probe_baseline_ = std::move(*base);
+  }
   if (auto s = c->snapshot(); !s) return s.error();
   return c;
 }
@@ -106,6 +111,14 @@ Result<void> GoroutineCollector::poll() {
   return {};
 }
 
+void GoroutineCollector::trim(double keep_s) {
+  if (counts_.empty()) return;
+  const double cutoff = counts_.back().first - keep_s;
+  auto keep = std::find_if(counts_.begin(), counts_.end(),
+                           [&](const auto& c) { return c.first >= cutoff; });
+  counts_.erase(counts_.begin(), keep);
+}
+
 void GoroutineCollector::finish(report::Report& r) {
   // A target that exited has no final state: report the series gathered.
   auto final = r.target_exited ? Result<goruntime::AllgSnapshot>(make_error("the target exited"))
@@ -129,9 +142,11 @@ void GoroutineCollector::finish(report::Report& r) {
   if (probes_) {
     auto sites = probes_->read_sites(static_cast<uint32_t>(t_.proc.pid()));
     if (sites) {
+      auto since = [](uint64_t now, uint64_t then) { return now > then ? now - then : 0; };
       for (const auto& [k, c] : *sites) {
-        created[k] = c.created;
-        exited[k] = c.exited;
+        const probes::SiteCounts& base = probe_baseline_[k];
+        created[k] = since(c.created, base.created);
+        exited[k] = since(c.exited, base.exited);
       }
     } else {
       r.notes.push_back(fmt::format("--goroutine-events: {}", sites.error().message));
@@ -145,7 +160,8 @@ void GoroutineCollector::finish(report::Report& r) {
   for (const auto& [t, counts] : counts_) {
     for (const auto& [k, n] : counts) sites.try_emplace(k);
   }
-  for (const auto& [k, n] : created) sites.try_emplace(k);
+  for (const auto& [k, n] : created)
+    if (n > 0) sites.try_emplace(k);
   for (auto& [k, f] : sites) {
     for (const auto& [t, counts] : counts_) {
       auto it = counts.find(k);

@@ -44,6 +44,8 @@ class GoroutineCollector {
                                                            const GoroutineOptions& opts,
                                                            report::Report& r);
 
+  // Drops snapshots older than keep_s seconds before the last one.
+  void trim(double keep_s);
   Result<void> poll();
   // Takes the final snapshot, unwinds stacks and fills the goroutine findings.
   void finish(report::Report& r);
@@ -61,6 +63,10 @@ class GoroutineCollector {
   GoroutineOptions opts_;
   goruntime::GoroutineReader reader_;
   std::optional<probes::GoroutineProbes> probes_;
+  // The probes' counts just before the first snapshot: the window's creations
+  // and exits are counted from there, so they cover the same span as the series
+  // (the probes run a while before it, while the rest of attach goes on).
+  std::map<SiteKey, probes::SiteCounts> probe_baseline_;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point next_allowed_;
   // Live count per site at each snapshot; a site absent from one had none.

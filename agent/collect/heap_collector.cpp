@@ -21,7 +21,12 @@ Unsampled unsample(double count, double bytes, int64_t rate) {
 HeapCollector::HeapCollector(const GoTarget& t, HeapOptions opts) : t_(t), opts_(std::move(opts)) {}
 
 HeapCollector::~HeapCollector() {
-  probes_.reset();  // detach before the sampler is restored
+  release_probes();  // detach before the sampler is restored
+}
+
+void HeapCollector::release_probes() {
+  if (probes_ && opts_.probe_cache) probes_->forget(static_cast<uint32_t>(t_.proc.pid()));
+  probes_.reset();
 }
 
 Result<std::unique_ptr<HeapCollector>> HeapCollector::start(const GoTarget& t,
@@ -88,9 +93,17 @@ Result<std::unique_ptr<HeapCollector>> HeapCollector::start(const GoTarget& t,
     return make_error("PID {}: cannot map probe addresses to the file", t.proc.pid());
   probes::GoHeapConfig pc{t.proc.exe_link(), t.proc.pid(),       *off_flush,      *off_spb,
                           *off_free,         opts.sample_events, opts.max_buckets};
-  auto probes = probes::GoHeapProbes::attach(pc);
-  if (!probes) return probes.error();
-  c->probes_.emplace(std::move(*probes));
+  // Shared per file; an executable that could not be stat'ed gets its own set.
+  if (opts.probe_cache && t.proc.exe_ino() != 0) {
+    auto shared = opts.probe_cache->get(pc, t.proc.exe_dev(), t.proc.exe_ino());
+    if (!shared) return shared.error();
+    if (auto w = (*shared)->watch(static_cast<uint32_t>(t.proc.pid())); !w) return w.error();
+    c->probes_ = std::move(*shared);
+  } else {
+    auto probes = probes::GoHeapProbes::attach(pc);
+    if (!probes) return probes.error();
+    c->probes_ = std::make_shared<probes::GoHeapProbes>(std::move(*probes));
+  }
 
   c->reader_ = std::make_unique<goruntime::BucketReader>(mem, t.layout, t.runtime_addr(s.mbuckets));
   c->active_ = true;
@@ -152,11 +165,25 @@ Result<void> HeapCollector::snapshot(double t_s) {
 }
 
 void HeapCollector::finish(report::Report& r) {
-  if (!active_) {
-    auto ignored = restore();
-    (void)ignored;
-    return;
+  if (active_) add_findings(r);
+  if (probes_) r.dropped_events += probes_->dropped();
+  release_probes();
+  // A target that exited has nothing left to restore.
+  if (auto e = restore(); !e && t_.proc.alive()) r.notes.push_back(e.error().message);
+  active_ = false;
+}
+
+void HeapCollector::trim(double keep_s) {
+  const double cutoff = last_t_ - keep_s;
+  for (auto& [key, g] : groups_) {
+    auto keep = std::find_if(g.series.begin(), g.series.end(),
+                             [&](const detect::Point& p) { return p.t_s >= cutoff; });
+    g.series.erase(g.series.begin(), keep);
   }
+}
+
+void HeapCollector::add_findings(report::Report& r) {
+  if (!active_) return;
   std::unordered_map<uint64_t, probes::BucketCounts> counts;
   const bool probes_events = probes_ && probes_->sample_events();
   r.heap_events = probes_events;
@@ -166,10 +193,6 @@ void HeapCollector::finish(report::Report& r) {
     else
       r.notes.push_back("probe counters unreadable: " + c.error().message);
   }
-  if (probes_) r.dropped_events += probes_->dropped();
-  probes_.reset();
-  // A target that exited has nothing left to restore.
-  if (auto e = restore(); !e && t_.proc.alive()) r.notes.push_back(e.error().message);
   r.gc_cycles = gc_cycles_;
 
   // Sampled allocations and frees of one bucket during the window: as they
@@ -215,7 +238,7 @@ void HeapCollector::finish(report::Report& r) {
         f.trend.verdict == detect::Verdict::Stable)
       continue;
     f.stack = t_.symbolize_stack(g.pcs);
-    f.series = std::move(g.series);
+    f.series = g.series;
     r.heap.push_back(std::move(f));
   }
   report::sort_findings(r);

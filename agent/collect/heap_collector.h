@@ -16,7 +16,7 @@
 #include "detect/trend.h"
 #include "goruntime/buckets.h"
 #include "goruntime/sampler.h"
-#include "probes/go_heap_probes.h"
+#include "probes/go_heap_probe_cache.h"
 #include "report/model.h"
 #include "target/memory.h"
 
@@ -33,6 +33,9 @@ struct HeapOptions {
   // ~100%, churning stacks ~0.03% (tests/targets/go/heapleak).
   double min_retained_fraction = 0.01;
   size_t max_findings = 200;  // stable findings beyond this are dropped from the report
+  // The daemon's: probes shared by every process of one executable. Null: a
+  // probe set of this process's own.
+  probes::GoHeapProbeCache* probe_cache = nullptr;
 };
 
 // Unsamples a heap-profile count the way pprof does: each sampled object of
@@ -56,6 +59,10 @@ class HeapCollector {
   Result<void> poll();
   // Fills heap findings, GC and event counts; restores the sampler.
   void finish(report::Report& r);
+  // Fills the same from what was gathered so far; keeps collecting.
+  void add_findings(report::Report& r);
+  // Drops series points older than keep_s seconds before the last one.
+  void trim(double keep_s);
   // Puts the sampler back now (also done by finish and the destructor).
   Result<void> restore();
 
@@ -72,7 +79,8 @@ class HeapCollector {
   const GoTarget& t_;
   HeapOptions opts_;
   std::optional<goruntime::SamplerControl> sampler_;
-  std::optional<probes::GoHeapProbes> probes_;
+  std::shared_ptr<probes::GoHeapProbes> probes_;
+  void release_probes();  // stops counting this process; detaches a set of its own
   std::unique_ptr<goruntime::BucketReader> reader_;
   int64_t rate_ = 0;
   bool active_ = false;    // false: sampler off and read-only, nothing to measure

@@ -1,5 +1,7 @@
 #include "collect/process_collector.h"
 
+#include <algorithm>
+
 #include "target/proc_stats.h"
 
 namespace leakhound::collect {
@@ -32,6 +34,17 @@ Result<void> ProcessCollector::poll() {
     if (auto u = target::read_usage(*cgroup_)) usage_.push_back({t, static_cast<double>(*u)});
   }
   return {};
+}
+
+void ProcessCollector::trim(double keep_s) {
+  auto cut = [keep_s](std::vector<detect::Point>& v) {
+    if (v.empty()) return;
+    const double cutoff = v.back().t_s - keep_s;
+    v.erase(v.begin(), std::find_if(v.begin(), v.end(),
+                                    [&](const detect::Point& p) { return p.t_s >= cutoff; }));
+  };
+  for (auto& [metric, v] : series_) cut(v);
+  cut(usage_);
 }
 
 void ProcessCollector::finish(report::Report& r) {

@@ -27,7 +27,9 @@ class ProcessCollector {
  public:
   ProcessCollector(pid_t pid, ProcessOptions opts);
   Result<void> poll();
-  void finish(report::Report& r);
+  void finish(report::Report& r);  // fills findings; keeps collecting
+  // Drops points older than keep_s seconds before the last one.
+  void trim(double keep_s);
 
  private:
   void forecast(report::MemoryForecast& m) const;

@@ -63,9 +63,9 @@ Result<void> SamplerControl::enable(int64_t rate) {
     return make_error("cannot switch the heap sampler on: {}", r.error().message);
   written_ = rate;
   spdlog::warn(
-      "heap sampler was off in the target: switched it on (MemProfileRate={}) for the "
-      "collection window; it is restored on exit",
-      rate);
+      "PID {}: heap sampler was off: switched it on (MemProfileRate={}) while leakhound "
+      "watches; it is restored on exit",
+      mem_->pid(), rate);
   return {};
 }
 

@@ -39,6 +39,9 @@ Result<GoHeapProbes> GoHeapProbes::attach(const GoHeapConfig& cfg) {
                        "cannot load the go_heap BPF programs (are you root, or do you have "
                        "CAP_BPF and CAP_PERFMON?)");
   }
+  if (cfg.pid > 0) {
+    if (auto w = p.watch(static_cast<uint32_t>(cfg.pid)); !w) return w.error();
+  }
   struct Probe {
     bpf_program* prog;
     uint64_t offset;
@@ -60,6 +63,28 @@ Result<GoHeapProbes> GoHeapProbes::attach(const GoHeapConfig& cfg) {
   }
   spdlog::debug("go_heap: {} uprobes attached to {}", p.links_.size(), cfg.binary);
   return p;
+}
+
+Result<void> GoHeapProbes::watch(uint32_t tgid) const {
+  lh_gc_state zero{};
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.gc_state), &tgid, &zero, BPF_ANY))
+    return errno_error(errno, "cannot watch PID {} (GC map full?)", tgid);
+  return {};
+}
+
+void GoHeapProbes::forget(uint32_t tgid) const {
+  bpf_map_delete_elem(bpf_map__fd(skel_->maps.gc_state), &tgid);
+  if (!sample_events_) return;
+  const int fd = bpf_map__fd(skel_->maps.bucket_counts);
+  std::vector<lh_bucket_key> mine;
+  lh_bucket_key key{}, next{};
+  const lh_bucket_key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    if (next.tgid == tgid) mine.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (const lh_bucket_key& k : mine) bpf_map_delete_elem(fd, &k);
 }
 
 Result<GcState> GoHeapProbes::read_gc(uint32_t tgid) const {

@@ -50,6 +50,10 @@ class GoHeapProbes {
   GoHeapProbes& operator=(GoHeapProbes&&) noexcept;
   ~GoHeapProbes();
 
+  // Starts / stops counting for process tgid: the probes attached to a binary
+  // (pid -1) count only the processes watched. attach() watches cfg.pid itself.
+  Result<void> watch(uint32_t tgid) const;
+  void forget(uint32_t tgid) const;
   // GC cycles of process tgid since attach.
   Result<GcState> read_gc(uint32_t tgid) const;
   bool sample_events() const { return sample_events_; }

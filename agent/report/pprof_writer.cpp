@@ -325,11 +325,15 @@ std::string join(const std::string& dir, const char* name) {
   return dir.back() == '/' ? dir + name : dir + "/" + name;
 }
 
+Result<std::string> encode(const pb::Profile& p, const std::string& what) {
+  std::string data;
+  if (!p.SerializeToString(&data)) return make_error("cannot encode {}", what);
+  return gzip(data, what);
+}
+
 Result<void> write_profile(const pb::Profile& p, const std::string& dir, const char* name) {
   std::string path = join(dir, name);
-  std::string data;
-  if (!p.SerializeToString(&data)) return make_error("cannot encode {}", path);
-  auto gz = gzip(data, path);
+  auto gz = encode(p, path);
   if (!gz) return gz.error();
   return write_file(path, *gz);
 }
@@ -342,6 +346,14 @@ Result<void> write_heap_profiles(const Report& r, const std::string& dir) {
     return res;
   }
   return write_profile(heap_profile(r, true, w), dir, "heap-end.pb.gz");
+}
+
+Result<std::string> heap_profile_gz(const Report& r) {
+  return encode(heap_profile(r, true, window_of(r)), "the heap profile");
+}
+
+Result<std::string> goroutine_profile_gz(const Report& r) {
+  return encode(goroutine_profile(r, window_of(r)), "the goroutine profile");
 }
 
 Result<void> write_goroutine_profile(const Report& r, const std::string& dir) {

@@ -35,6 +35,11 @@ Result<void> write_heap_profiles(const Report& r, const std::string& dir);
 // file:line" of the go statement) and wait_reason.
 Result<void> write_goroutine_profile(const Report& r, const std::string& dir);
 
+// The same profiles as gzipped bytes, for the daemon's /debug/pprof endpoints
+// (heap: the end-of-window profile).
+Result<std::string> heap_profile_gz(const Report& r);
+Result<std::string> goroutine_profile_gz(const Report& r);
+
 // Creates dir if missing (one level, mode 0755) and writes all of the above.
 Result<void> write_pprof(const Report& r, const std::string& dir);
 

@@ -136,7 +136,13 @@ std::string Process::exe_link() const { return fmt::format("/proc/{}/exe", pid_)
 
 bool Process::alive() const {
   auto st = read_start_time(pid_);
-  return st && *st == start_time_;
+  if (!st || *st != start_time_) return false;
+  // exec keeps the PID and the start time but replaces the whole image: the
+  // addresses read at open mean nothing in the new program.
+  struct stat est;
+  if (exe_ino_ == 0) return true;
+  if (::stat(exe_link().c_str(), &est) != 0) return errno == EACCES;
+  return est.st_ino == exe_ino_ && est.st_dev == exe_dev_;
 }
 
 Result<std::vector<Mapping>> Process::maps() const {

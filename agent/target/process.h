@@ -32,8 +32,12 @@ class Process {
   std::string exe_link() const;
   // What the link points to, for display ("/usr/bin/app"; may say "(deleted)").
   const std::string& exe_path() const { return exe_path_; }
+  uint64_t exe_dev() const { return exe_dev_; }  // the executable file (0 when unknown)
+  uint64_t exe_ino() const { return exe_ino_; }
   uint64_t start_time() const { return start_time_; }  // clock ticks since boot (pid reuse check)
-  bool alive() const;                                  // still the same process (same start time)
+  // Still the same process: same start time and, as exec keeps both PID and
+  // start time, the same executable.
+  bool alive() const;
 
   Result<std::vector<Mapping>> maps() const;
   // Load bias of the main executable: runtime address - link-time address.

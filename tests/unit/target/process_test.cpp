@@ -1,6 +1,8 @@
 #include "target/process.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "target/memory.h"
@@ -89,4 +91,37 @@ TEST(ProcessMemory, WritesWhenWritable) {
   ASSERT_TRUE(m) << m.error().message;
   ASSERT_TRUE(m->write_value<uint64_t>(reinterpret_cast<uint64_t>(&cell), 99));
   EXPECT_EQ(cell, 99u);
+}
+
+// exec keeps the PID and its start time but replaces the program: the
+// addresses read before mean nothing after, so the process counts as gone.
+TEST(Process, NotAliveAfterExec) {
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    char c;
+    close(go[1]);
+    if (read(go[0], &c, 1) == 1) execl("/bin/sleep", "sleep", "5", nullptr);
+    _exit(1);
+  }
+  close(go[0]);
+  auto p = Process::open(child);
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_TRUE(p->alive());
+  ASSERT_EQ(write(go[1], "x", 1), 1);
+  close(go[1]);
+  // Wait (bounded by a count, not a clock) for the exec to land.
+  bool replaced = false;
+  for (int i = 0; i < 2000 && !replaced; i++) {
+    char buf[256] = {};
+    ssize_t n = readlink(fmt::format("/proc/{}/exe", child).c_str(), buf, sizeof buf - 1);
+    replaced = n > 0 && std::string(buf, static_cast<size_t>(n)).find("sleep") != std::string::npos;
+    if (!replaced) usleep(1000);
+  }
+  ASSERT_TRUE(replaced);
+  EXPECT_FALSE(p->alive());
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
 }

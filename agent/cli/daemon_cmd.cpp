@@ -1,0 +1,94 @@
+#include <atomic>
+#include <csignal>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "daemon/daemon.h"
+#include "util/capabilities.h"
+#include "util/duration.h"
+#include "util/log.h"
+
+namespace leakhound::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_daemon_signal(int) { g_stop.store(true); }
+
+struct DaemonArgs {
+  daemon::DaemonOptions opts;
+  std::string interval = "2s", window = "10m", report_every = "15s";
+  bool native = false;
+  bool goroutine_events = false;
+};
+
+int run(DaemonArgs& a) {
+  for (auto [text, dst] :
+       {std::pair{&a.interval, &a.opts.interval_s}, std::pair{&a.window, &a.opts.window_s},
+        std::pair{&a.report_every, &a.opts.report_every_s}}) {
+    auto d = parse_duration(*text);
+    if (!d) {
+      std::cerr << "leakhound: " << d.error().message << "\n";
+      return 2;
+    }
+    *dst = *d;
+  }
+  if (auto p = check_attach_privileges(); !p) {
+    std::cerr << "leakhound: " << p.error().message << "\n";
+    return 1;
+  }
+  // A long-running service: timestamps, and attaches/detaches shown.
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e leakhound %^%l%$: %v");
+  if (spdlog::get_level() > spdlog::level::info) spdlog::set_level(spdlog::level::info);
+  auto& s = a.opts.session;
+  // Native tracking costs the target a probe hit per malloc: opt-in here.
+  s.native.mode = a.native ? collect::NativeOptions::Mode::Auto : collect::NativeOptions::Mode::Off;
+  s.goroutines.events = a.goroutine_events;
+  struct sigaction sa {};
+  sa.sa_handler = on_daemon_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  if (auto r = daemon::run_daemon(a.opts, g_stop); !r) {
+    std::cerr << "leakhound: " << r.error().message << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+Runner add_daemon(CLI::App& app, const GlobalOptions&) {
+  auto a = std::make_shared<DaemonArgs>();
+  auto& o = a->opts;
+  app.add_option("--listen", o.listen,
+                 "HOST:PORT of the HTTP endpoints (/metrics, /api/v1/..., /debug/pprof/...)")
+      ->capture_default_str();
+  app.add_option("-i,--interval", a->interval, "how often every process is sampled")
+      ->capture_default_str();
+  app.add_option("--window", a->window, "rolling window the verdicts are computed over")
+      ->capture_default_str();
+  app.add_option("--report-every", a->report_every, "how often reports and metrics are recomputed")
+      ->capture_default_str();
+  app.add_option("--include-exe", o.filters.include_exe,
+                 "only processes whose executable path matches this regex (repeatable)");
+  app.add_option("--exclude-exe", o.filters.exclude_exe,
+                 "skip processes whose executable path matches this regex (repeatable)");
+  app.add_option("--include-namespace", o.filters.include_namespace,
+                 "only pods of this Kubernetes namespace (repeatable)");
+  app.add_option("--exclude-namespace", o.filters.exclude_namespace,
+                 "skip pods of this Kubernetes namespace (repeatable)");
+  app.add_option("--include-container", o.filters.include_container,
+                 "only containers whose ID starts with this (repeatable)");
+  app.add_option("--top-k", o.top_k, "heap stacks per process exported as metrics")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{0}, size_t{100}));
+  app.add_flag("--read-only", o.session.read_only,
+               "never write into the targets (switched-off heap samplers stay off)");
+  app.add_flag("--native", a->native,
+               "also trace the C allocator of every process (one uprobe hit per malloc/free)");
+  app.add_flag("--goroutine-events", a->goroutine_events,
+               "also probe goroutine creation and exit (two uprobe hits per goroutine)");
+  return [a] { return run(*a); };
+}
+
+}  // namespace leakhound::cli

@@ -1,0 +1,180 @@
+#include "collect/session.h"
+
+#include "binary/buildinfo.h"
+#include "util/log.h"
+
+namespace leakhound::collect {
+
+Result<std::unique_ptr<Session>> Session::open(const SessionOptions& opts) {
+  using NativeMode = NativeOptions::Mode;
+  std::unique_ptr<Session> s(new Session());
+  s->opts_ = opts;
+  const pid_t pid = opts.pid;
+  auto proc = target::Process::open(pid);
+  if (!proc) return proc.error();
+  // The executable is read once: Go build information decides between a Go
+  // target and a C/C++ one, whose own file find_allocator looks into.
+  auto exe = binary::ElfFile::open(proc->exe_link());
+  if (!exe) return make_error("PID {} ({}): {}", pid, proc->exe_path(), exe.error().message);
+  const std::string exe_path = proc->exe_path();
+
+  if (binary::read_buildinfo(*exe)) {
+    auto t = open_go_target(std::move(*proc), std::move(*exe));
+    if (!t) return t.error();
+    s->go_ = std::move(*t);
+  } else if (opts.native.mode == NativeMode::Off) {
+    return make_error(
+        "PID {} ({}) is not a Go program (no Go build information), and native allocation "
+        "tracking is off (--no-native)",
+        pid, exe_path);
+  } else {
+    s->c_proc_.emplace(std::move(*proc));
+    s->c_exe_.emplace(std::move(*exe));
+  }
+  GoTarget* go = s->go_.get();
+  const target::Process& p = s->process();
+  const binary::ElfFile& p_exe = go ? go->elf : *s->c_exe_;
+  auto mem = target::ProcessMemory::open(pid, !opts.read_only && go != nullptr);
+  if (!mem) return mem.error();
+  s->mem_.emplace(std::move(*mem));
+
+  report::Report& r = s->base_;
+  if (go) {
+    r.target = {pid, go->proc.exe_path(), go->build.go_version.raw, go->build.module_path};
+    r.notes = go->warnings;
+  } else {
+    r.target = {pid, exe_path, "", ""};
+  }
+  r.read_only = opts.read_only;
+
+  // Native allocations, goroutines and /proc series are extra capabilities:
+  // when one cannot run, the report says why and the rest goes on (unless it
+  // was asked for explicitly, or is all there is to measure). The allocator is
+  // looked for first: when --native cannot be honoured, nothing has been done
+  // to the target; its probes go on after the heap's, so the heap sampler is
+  // switched on as early as before.
+  std::optional<Allocator> allocator;
+  if (opts.native.mode != NativeMode::Off) {
+    auto a = find_allocator(p, p_exe);
+    if (a) {
+      allocator = std::move(*a);
+    } else if (!go) {
+      return make_error("PID {} ({}) is not a Go program, and its allocations cannot be traced: {}",
+                        pid, exe_path, a.error().message);
+    } else if (opts.native.mode == NativeMode::On) {
+      return a.error();
+    } else {
+      r.native_stats.why_not = a.error().message;
+    }
+  } else {
+    r.native_stats.why_not = "off (--no-native)";
+  }
+
+  if (go) {
+    HeapOptions heap_opts = opts.heap;
+    heap_opts.read_only = opts.read_only;
+    auto h = HeapCollector::start(*go, *s->mem_, heap_opts, r);
+    if (!h) return h.error();
+    s->heap_ = std::move(*h);
+  }
+
+  if (allocator) {
+    auto n = NativeCollector::start(p, go, std::move(*allocator), opts.native, r);
+    if (n) {
+      s->native_ = std::move(*n);
+    } else if (opts.native.mode == NativeMode::On || !go) {
+      return n.error();
+    } else {
+      r.native_stats.why_not = n.error().message;
+      spdlog::debug("native: {}", n.error().message);
+    }
+  }
+
+  if (go && opts.goroutines.enabled) {
+    auto g = GoroutineCollector::start(*go, *s->mem_, opts.goroutines, r);
+    if (g) {
+      s->goroutines_ = std::move(*g);
+    } else if (opts.goroutines.events) {
+      return g.error();  // asked for explicitly
+    } else {
+      r.notes.push_back(fmt::format("goroutines not tracked: {}", g.error().message));
+    }
+  }
+  s->process_ = std::make_unique<ProcessCollector>(pid, opts.process);
+  if (auto e = s->process_->poll(); !e) spdlog::debug("process poll: {}", e.error().message);
+  s->start_ = std::chrono::steady_clock::now();
+  return s;
+}
+
+Session::~Session() {
+  // Native probes first: removing them takes a while (an RCU grace period
+  // each), and the heap sampler stays on until everything else is off.
+  native_.reset();
+  goroutines_.reset();
+  heap_.reset();
+}
+
+double Session::elapsed_s() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+bool Session::poll() {
+  if (exited_) return false;
+  const target::Process& p = process();
+  if (!p.alive()) {
+    exited_ = true;
+    return false;
+  }
+  if (heap_) {
+    if (auto e = heap_->poll(); !e) {
+      if (!p.alive()) {
+        exited_ = true;
+        return false;
+      }
+      spdlog::warn("PID {}: heap poll: {}", opts_.pid, e.error().message);
+    }
+  }
+  if (native_) {
+    if (auto e = native_->poll(); !e && p.alive())
+      spdlog::warn("PID {}: native poll: {}", opts_.pid, e.error().message);
+  }
+  if (goroutines_) {
+    if (auto e = goroutines_->poll(); !e && p.alive())
+      spdlog::debug("PID {}: goroutine poll: {}", opts_.pid, e.error().message);
+  }
+  if (auto e = process_->poll(); !e && p.alive())
+    spdlog::debug("PID {}: process poll: {}", opts_.pid, e.error().message);
+  return true;
+}
+
+report::Report Session::build(bool final) {
+  report::Report r = base_;
+  r.target_exited = exited_;
+  if (final) {
+    if (native_) native_->finish(r);
+    if (heap_) heap_->finish(r);
+    if (goroutines_) goroutines_->finish(r);
+  } else {
+    if (native_) native_->finish(r);  // keeps its probes; reads the table once more
+    if (heap_) heap_->add_findings(r);
+    if (goroutines_) goroutines_->finish(r);  // a read of allgs more, nothing stops
+  }
+  process_->finish(r);
+  return r;
+}
+
+report::Report Session::snapshot() { return build(false); }
+
+report::Report Session::finish() {
+  report::Report r = build(!finished_);
+  finished_ = true;
+  return r;
+}
+
+void Session::trim(double keep_s) {
+  if (heap_) heap_->trim(keep_s);
+  if (goroutines_) goroutines_->trim(keep_s);
+  process_->trim(keep_s);
+}
+
+}  // namespace leakhound::collect

@@ -1,0 +1,189 @@
+#include "daemon/metrics.h"
+
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+
+#include "report/terminal_writer.h"
+
+namespace leakhound::daemon {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+class Families {
+ public:
+  MetricFamily& family(const std::string& name, const std::string& help, MetricType type) {
+    auto [it, fresh] = index_.try_emplace(name, families_.size());
+    if (fresh) families_.push_back(MetricFamily{name, help, type, {}});
+    return families_[it->second];
+  }
+  void add(const std::string& name, const std::string& help, MetricType type,
+           std::vector<ClientMetric::Label> labels, double value) {
+    ClientMetric m;
+    m.label = std::move(labels);
+    if (type == MetricType::Counter)
+      m.counter.value = value;
+    else
+      m.gauge.value = value;
+    family(name, help, type).metric.push_back(std::move(m));
+  }
+  std::vector<MetricFamily> take() { return std::move(families_); }
+
+ private:
+  std::vector<MetricFamily> families_;
+  std::map<std::string, size_t> index_;
+};
+
+std::vector<ClientMetric::Label> identity(const ProcessEntry& e) {
+  return {{"pid", std::to_string(e.pid)}, {"exe", e.exe},     {"container_id", e.pod.container_id},
+          {"pod_uid", e.pod.pod_uid},     {"pod", e.pod.pod}, {"namespace", e.pod.ns}};
+}
+
+std::vector<ClientMetric::Label> with(std::vector<ClientMetric::Label> l,
+                                      std::initializer_list<ClientMetric::Label> more) {
+  l.insert(l.end(), more);
+  return l;
+}
+
+template <typename Finding>
+void count_verdicts(const std::vector<Finding>& fs, size_t* leak, size_t* growing) {
+  for (const auto& f : fs) {
+    if (f.trend.verdict == detect::Verdict::Leak) ++*leak;
+    if (f.trend.verdict == detect::Verdict::Growing) ++*growing;
+  }
+}
+
+// The frame a reader looks for: the first that is not the runtime's.
+std::string top_function(const std::vector<Frame>& stack) {
+  for (const Frame& f : stack)
+    if (!report::is_runtime_frame(f)) return f.function;
+  return stack.empty() ? std::string("(unknown)") : stack.front().function;
+}
+
+void per_process(Families& out, const ProcessEntry& e, size_t top_k) {
+  const auto id = identity(e);
+  constexpr auto G = MetricType::Gauge;
+  out.add("leakhound_process_info", "A process leakhound watches (value 1).", G,
+          with(id, {{"go_version", e.go_version}}), 1);
+  if (!e.report) return;
+  const report::Report& r = *e.report;
+  std::vector<std::tuple<std::string, size_t, size_t>> verdicts;
+  auto tally = [&](const char* kind, auto const& fs) {
+    size_t leak = 0, growing = 0;
+    count_verdicts(fs, &leak, &growing);
+    verdicts.emplace_back(kind, leak, growing);
+  };
+  tally("heap", r.heap);
+  tally("goroutine", r.goroutines);
+  tally("native", r.native);
+  tally("process", r.process);
+  for (const auto& [kind, leak, growing] : verdicts) {
+    const char* help = "Findings of the process with this verdict over the rolling window.";
+    out.add("leakhound_leak_verdicts", help, G, with(id, {{"kind", kind}, {"verdict", "leak"}}),
+            static_cast<double>(leak));
+    out.add("leakhound_leak_verdicts", help, G, with(id, {{"kind", kind}, {"verdict", "growing"}}),
+            static_cast<double>(growing));
+  }
+  if (!r.target.go_version.empty()) {
+    double inuse = 0, growth = 0;
+    for (const auto& f : r.heap) {
+      inuse += static_cast<double>(f.inuse_bytes);
+      if (f.trend.verdict != detect::Verdict::Stable) growth += f.trend.slope_per_s;
+    }
+    out.add("leakhound_heap_inuse_bytes",
+            "Estimated Go heap in use after the last GC (unsampled, as pprof).", G, id, inuse);
+    out.add("leakhound_heap_growth_bytes_per_second",
+            "Growth of the Go heap stacks flagged leak or growing.", G, id, growth);
+    out.add("leakhound_gc_cycles", "GC cycles seen in the rolling window.", G, id,
+            static_cast<double>(r.gc_cycles));
+    if (r.goroutines_read)
+      out.add("leakhound_goroutines", "Live goroutines (as runtime.NumGoroutine).", G, id,
+              static_cast<double>(r.goroutines_user));
+    size_t rank = 0;
+    for (const auto& f : r.heap) {
+      if (++rank > top_k) break;
+      auto l = with(id, {{"rank", std::to_string(rank)},
+                         {"function", top_function(f.stack)},
+                         {"verdict", std::string(detect::to_string(f.trend.verdict))}});
+      out.add("leakhound_top_stack_inuse_bytes",
+              "Go heap in use of the process's top stacks (leaks first).", G, l,
+              static_cast<double>(f.inuse_bytes));
+      out.add("leakhound_top_stack_growth_bytes_per_second",
+              "Growth of the process's top Go heap stacks.", G, l, f.trend.slope_per_s);
+    }
+  }
+  if (r.native_stats.tracked)
+    out.add("leakhound_native_outstanding_bytes",
+            "C allocations (malloc family, anonymous mmap) outstanding since attach.", G, id,
+            static_cast<double>(r.native_stats.outstanding_bytes));
+  for (const auto& f : r.process) {
+    if (f.metric == "threads") {
+      out.add("leakhound_threads", "Threads of the process.", G, id, f.value);
+    } else if (f.metric == "rss_bytes") {
+      out.add("leakhound_resident_bytes", "Resident set size of the process.", G, id, f.value);
+    } else if (f.metric.rfind("fds", 0) == 0) {
+      std::string kind = f.metric == "fds" ? "all" : f.metric.substr(4);
+      out.add("leakhound_open_fds", "Open file descriptors of the process, by kind.", G,
+              with(id, {{"kind", kind}}), f.value);
+    }
+  }
+  out.add("leakhound_dropped_events", "Events the probes lost for this process (numbers low).", G,
+          id, static_cast<double>(r.dropped_events));
+  out.add("leakhound_window_seconds", "Length of the rolling window behind the verdicts.", G, id,
+          r.duration_s);
+}
+
+}  // namespace
+
+AgentSelf read_agent_self() {
+  AgentSelf s;
+  struct rusage ru {};
+  if (getrusage(RUSAGE_SELF, &ru) == 0) {
+    s.cpu_seconds = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                    static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  }
+  std::ifstream statm("/proc/self/statm");
+  double size = 0, resident = 0;
+  if (statm >> size >> resident) s.resident_bytes = resident * static_cast<double>(getpagesize());
+  return s;
+}
+
+std::string render_metrics(const std::vector<ProcessEntry>& procs, const AgentCounters& c,
+                           const AgentSelf& self, size_t top_k) {
+  Families out;
+  constexpr auto G = MetricType::Gauge;
+  constexpr auto C = MetricType::Counter;
+  out.add("leakhound_processes_attached", "Processes watched now.", G, {},
+          static_cast<double>(procs.size()));
+  out.add("leakhound_attach_total", "Processes attached to since start.", C, {},
+          static_cast<double>(c.attached_total));
+  out.add("leakhound_detach_total", "Processes detached from (exited) since start.", C, {},
+          static_cast<double>(c.detached_total));
+  out.add("leakhound_attach_failures_total", "Go processes that could not be attached to.", C, {},
+          static_cast<double>(c.attach_failures_total));
+  out.add("leakhound_process_events_total", "Process events from the kernel.", C,
+          {{"kind", "exec"}}, static_cast<double>(c.exec_events_total));
+  out.add("leakhound_process_events_total", "Process events from the kernel.", C,
+          {{"kind", "exit"}}, static_cast<double>(c.exit_events_total));
+  out.add("leakhound_process_events_dropped_total",
+          "Process events the kernel's ring buffer lost (the periodic /proc scan catches up).", C,
+          {}, static_cast<double>(c.events_dropped));
+  out.add("leakhound_probe_sets",
+          "Uprobe sets attached: one per executable, whatever its number of processes.", G, {},
+          static_cast<double>(c.probe_sets));
+  out.add("leakhound_agent_cpu_seconds_total", "CPU time of the leakhound daemon itself.", C, {},
+          self.cpu_seconds);
+  out.add("leakhound_agent_resident_bytes", "Resident memory of the leakhound daemon itself.", G,
+          {}, self.resident_bytes);
+  for (const ProcessEntry& e : procs) per_process(out, e, top_k);
+  return prometheus::TextSerializer().Serialize(out.take());
+}
+
+}  // namespace leakhound::daemon

@@ -1,0 +1,24 @@
+// Prometheus exposition of the daemon's state (text format 0.0.4, through
+// prometheus-cpp's serializer). Per-process series carry the process's
+// identity labels; per-stack series are limited to the top K findings of each
+// process, so the number of series stays bounded by processes x K.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "daemon/process_table.h"
+
+namespace leakhound::daemon {
+
+struct AgentSelf {
+  double cpu_seconds = 0;  // user + system
+  double resident_bytes = 0;
+};
+AgentSelf read_agent_self();
+
+std::string render_metrics(const std::vector<ProcessEntry>& procs, const AgentCounters& c,
+                           const AgentSelf& self, size_t top_k);
+
+}  // namespace leakhound::daemon

@@ -1,0 +1,30 @@
+// go_heap probe sets shared by every watched process of one executable, for
+// the daemon: 50 processes of one binary cost one set of uprobes, attached to
+// the file (pid -1); the GC map's set of watched PIDs filters (GoHeapProbes::
+// watch/forget). A set is detached when its last process is forgotten.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+
+#include "probes/go_heap_probes.h"
+
+namespace leakhound::probes {
+
+class GoHeapProbeCache {
+ public:
+  // The set for the file (dev, ino) with cfg's offsets, attached on first use
+  // through cfg.binary (cfg.pid is ignored).
+  Result<std::shared_ptr<GoHeapProbes>> get(const GoHeapConfig& cfg, uint64_t dev, uint64_t ino);
+  size_t live_sets() const;
+
+ private:
+  using Key = std::tuple<uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, bool>;
+  mutable std::mutex mu_;
+  std::map<Key, std::weak_ptr<GoHeapProbes>> sets_;
+};
+
+}  // namespace leakhound::probes

@@ -1,0 +1,19 @@
+/* Process exec/exit events for the daemon (bpf/procwatch.bpf.c). */
+#ifndef LEAKHOUND_ABI_PROCWATCH_H
+#define LEAKHOUND_ABI_PROCWATCH_H
+
+#include "leakhound/abi/types.h"
+
+#define LH_PROCWATCH_ABI_VERSION 1
+
+enum lh_proc_event_kind { LH_PROC_EXEC = 1, LH_PROC_EXIT = 2 };
+
+struct lh_proc_event {
+	lh_u32 kind; /* enum lh_proc_event_kind */
+	lh_u32 tgid; /* in the agent's (initial) PID namespace */
+};
+
+/* Per-CPU counters (array indices). */
+enum lh_procwatch_counter { LH_PW_EVENTS = 0, LH_PW_DROPPED = 1, LH_PW_NCOUNTERS = 2 };
+
+#endif
