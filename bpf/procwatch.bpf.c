@@ -4,9 +4,9 @@
  * (tp_btf): tracefs is not needed. Exit fires once per thread; only the
  * thread-group leader's exit (the process's) is sent. */
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
-#include <bpf/bpf_core_read.h>
 
 #include "leakhound/abi/procwatch.h"
 
@@ -26,15 +26,13 @@ struct {
 	__type(value, lh_u64);
 } procwatch_counters SEC(".maps");
 
-static __always_inline void count(lh_u32 idx)
-{
+static __always_inline void count(lh_u32 idx) {
 	lh_u64 *c = bpf_map_lookup_elem(&procwatch_counters, &idx);
 	if (c)
 		(*c)++;
 }
 
-static __always_inline void send(lh_u32 kind, lh_u32 tgid)
-{
+static __always_inline void send(lh_u32 kind, lh_u32 tgid) {
 	struct lh_proc_event *e = bpf_ringbuf_reserve(&proc_events, sizeof(*e), 0);
 	if (!e) {
 		count(LH_PW_DROPPED);
@@ -47,15 +45,13 @@ static __always_inline void send(lh_u32 kind, lh_u32 tgid)
 }
 
 SEC("tp_btf/sched_process_exec")
-int BPF_PROG(lh_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
-{
+int BPF_PROG(lh_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) {
 	send(LH_PROC_EXEC, BPF_CORE_READ(p, tgid));
 	return 0;
 }
 
 SEC("tp_btf/sched_process_exit")
-int BPF_PROG(lh_exit, struct task_struct *p)
-{
+int BPF_PROG(lh_exit, struct task_struct *p) {
 	if (BPF_CORE_READ(p, pid) != BPF_CORE_READ(p, tgid))
 		return 0;
 	send(LH_PROC_EXIT, BPF_CORE_READ(p, tgid));

@@ -76,6 +76,7 @@ Result<std::unique_ptr<HeapCollector>> HeapCollector::start(const GoTarget& t,
     if (auto e = c->sampler_->enable(opts.enable_rate); !e) return e.error();
     c->rate_ = c->sampler_->written();  // a left-over rate stays as it is
     r.sampler_enabled_by_us = true;
+    c->sampled_since_attach_ = true;
     r.notes.push_back(fmt::format(
         "the heap sampler was off ({}): heap figures cover allocations since attach only", why));
   }
@@ -151,6 +152,7 @@ Result<void> HeapCollector::snapshot(double t_s) {
     }
     if (!b.record_ok) continue;
     Group& g = groups_[it->second];
+    if (g.first_free_t < 0 && b.record.frees > baseline_[addr].frees) g.first_free_t = t_s;
     double live = static_cast<double>(b.record.allocs) - static_cast<double>(b.record.frees);
     double bytes =
         static_cast<double>(b.record.alloc_bytes) - static_cast<double>(b.record.free_bytes);
@@ -180,6 +182,21 @@ void HeapCollector::trim(double keep_s) {
                              [&](const detect::Point& p) { return p.t_s >= cutoff; });
     g.series.erase(g.series.begin(), keep);
   }
+}
+
+// With a sampler we switched on at attach, objects allocated before are never
+// sampled: a stack's in-use series starts near zero and climbs while those
+// unseen objects are replaced by sampled ones, for as long as they live. A
+// cache that fills and flushes would look like it grows during its first
+// fill. Once one of the stack's sampled objects has been freed, the stack has
+// turned over and its series from there on is its real in-use; a stack that
+// never frees (a leak, a warm-up that keeps everything) is judged on all of it.
+std::vector<detect::Point> HeapCollector::judged_series(const Group& g) const {
+  if (!sampled_since_attach_ || g.first_free_t < 0) return g.series;
+  auto from = std::find_if(g.series.begin(), g.series.end(),
+                           [&](const detect::Point& p) { return p.t_s >= g.first_free_t; });
+  if (static_cast<size_t>(g.series.end() - from) < opts_.trend.min_points) return g.series;
+  return {from, g.series.end()};
 }
 
 void HeapCollector::add_findings(report::Report& r) {
@@ -214,7 +231,7 @@ void HeapCollector::add_findings(report::Report& r) {
   };
   for (auto& [key, g] : groups_) {
     report::HeapFinding f;
-    f.trend = detect::analyze(g.series, opts_.trend);
+    f.trend = detect::analyze(judged_series(g), opts_.trend);
     f.inuse_bytes = static_cast<uint64_t>(std::max(0.0, std::round(g.inuse.bytes)));
     f.inuse_objects = static_cast<uint64_t>(std::max(0.0, std::round(g.inuse.objects)));
     for (uint64_t addr : g.buckets) {

@@ -72,9 +72,13 @@ class HeapCollector {
     std::vector<uint64_t> buckets;
     std::vector<detect::Point> series;  // unsampled in-use bytes
     Unsampled inuse;
+    // Time of the first point that saw one of its sampled objects freed (-1:
+    // none yet); see add_findings.
+    double first_free_t = -1;
   };
   HeapCollector(const GoTarget& t, HeapOptions opts);
   Result<void> snapshot(double t_s);
+  std::vector<detect::Point> judged_series(const Group& g) const;
 
   const GoTarget& t_;
   HeapOptions opts_;
@@ -83,8 +87,9 @@ class HeapCollector {
   void release_probes();  // stops counting this process; detaches a set of its own
   std::unique_ptr<goruntime::BucketReader> reader_;
   int64_t rate_ = 0;
-  bool active_ = false;    // false: sampler off and read-only, nothing to measure
-  uint64_t start_ns_ = 0;  // CLOCK_MONOTONIC at start: series time 0
+  bool active_ = false;                // false: sampler off and read-only, nothing to measure
+  bool sampled_since_attach_ = false;  // we switched the sampler on: nothing older is sampled
+  uint64_t start_ns_ = 0;              // CLOCK_MONOTONIC at start: series time 0
   uint64_t gc_cycles_ = 0;
   double last_t_ = 0;
   bool have_snapshot_ = false;

@@ -9,8 +9,8 @@
 enum lh_proc_event_kind { LH_PROC_EXEC = 1, LH_PROC_EXIT = 2 };
 
 struct lh_proc_event {
-	lh_u32 kind; /* enum lh_proc_event_kind */
-	lh_u32 tgid; /* in the agent's (initial) PID namespace */
+  lh_u32 kind; /* enum lh_proc_event_kind */
+  lh_u32 tgid; /* in the agent's (initial) PID namespace */
 };
 
 /* Per-CPU counters (array indices). */
