@@ -265,6 +265,26 @@ def interrupted(sig):
         t.stop()
 
 
+def case_daemon_port_in_use():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        code, _, err = lhtest.run_leakhound(["daemon", "--listen", f"127.0.0.1:{port}"],
+                                            timeout=60)
+    one_line_error(code, err, f"cannot listen on 127.0.0.1:{port}")
+
+
+def case_daemon_bad_arguments():
+    code, _, err = lhtest.run_leakhound(["daemon", "--include-exe", "(app"], timeout=60)
+    one_line_error(code, err, "bad regular expression")
+    code, _, err = lhtest.run_leakhound(["daemon", "--listen", "localhost"], timeout=60)
+    one_line_error(code, err, "--listen localhost: expected HOST:PORT")
+    code, _, err = lhtest.run_leakhound(["daemon", "--window", "soon"], timeout=60)
+    one_line_error(code, err, "invalid duration")
+
+
 def case_sigint():
     interrupted(signal.SIGINT)
 

@@ -1,0 +1,135 @@
+#include "daemon/daemon.h"
+
+#include <gtest/gtest.h>
+
+#include <regex>
+
+#include "daemon/http_api.h"
+#include "daemon/metrics.h"
+
+namespace leakhound::daemon {
+namespace {
+
+TEST(ParseListen, Forms) {
+  auto a = parse_listen("127.0.0.1:9464");
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_EQ(a->first, "127.0.0.1");
+  EXPECT_EQ(a->second, 9464);
+  auto b = parse_listen(":9464");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->first, "0.0.0.0");
+  auto c = parse_listen("[::1]:80");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->first, "::1");
+  EXPECT_EQ(c->second, 80);
+  for (const char* bad : {"9464", "host:", "host:x", "host:70000", "host:-1", "", "h:9464 "}) {
+    auto r = parse_listen(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().message.find("--listen"), std::string::npos);
+  }
+}
+
+TEST(Filter, IncludeExcludeExecutables) {
+  Filters f;
+  f.include_exe = {"/srv/"};
+  f.exclude_exe = {"-debug$"};
+  auto flt = Filter::compile(f);
+  ASSERT_TRUE(flt) << flt.error().message;
+  EXPECT_TRUE(flt->exe_wanted("/srv/api"));
+  EXPECT_FALSE(flt->exe_wanted("/srv/api-debug"));
+  EXPECT_FALSE(flt->exe_wanted("/usr/bin/other"));
+  Filters none;
+  auto all = Filter::compile(none);
+  ASSERT_TRUE(all);
+  EXPECT_TRUE(all->exe_wanted("/anything"));
+}
+
+TEST(Filter, BadRegexIsAClearError) {
+  Filters f;
+  f.include_exe = {"(unclosed"};
+  auto flt = Filter::compile(f);
+  ASSERT_FALSE(flt);
+  EXPECT_NE(flt.error().message.find("(unclosed"), std::string::npos) << flt.error().message;
+}
+
+TEST(Filter, NamespacesAndContainers) {
+  Filters f;
+  f.exclude_namespace = {"kube-system"};
+  auto flt = Filter::compile(f);
+  ASSERT_TRUE(flt);
+  EXPECT_FALSE(flt->pod_wanted("kube-system", "abc"));
+  EXPECT_TRUE(flt->pod_wanted("prod", "abc"));
+  EXPECT_TRUE(flt->pod_wanted("", ""));  // a host process
+  Filters g;
+  g.include_namespace = {"prod"};
+  g.include_container = {"ab"};
+  auto only = Filter::compile(g);
+  ASSERT_TRUE(only);
+  EXPECT_TRUE(only->pod_wanted("prod", "abcdef"));
+  EXPECT_FALSE(only->pod_wanted("prod", "ffff"));
+  EXPECT_FALSE(only->pod_wanted("dev", "abcdef"));
+  EXPECT_FALSE(only->pod_wanted("", ""));
+}
+
+report::HeapFinding heap_finding(const char* fn, detect::Verdict v, uint64_t bytes) {
+  report::HeapFinding f;
+  f.trend.verdict = v;
+  f.trend.slope_per_s = v == detect::Verdict::Stable ? 0 : 1000;
+  f.inuse_bytes = bytes;
+  f.stack = {Frame{"runtime.mallocgc", "malloc.go", 1, 0x1}, Frame{fn, "main.go", 7, 0x2}};
+  return f;
+}
+
+ProcessEntry entry(pid_t pid, size_t heap_findings) {
+  ProcessEntry e;
+  e.pid = pid;
+  e.exe = "app";
+  e.exe_path = "/srv/app";
+  e.go_version = "go1.26.1";
+  e.pod.pod = "api-7d9f\"x";  // quoted in the exposition, never breaks it
+  e.pod.ns = "prod";
+  auto r = std::make_shared<report::Report>();
+  r->target.go_version = "go1.26.1";
+  r->goroutines_read = true;
+  r->goroutines_user = 42;
+  for (size_t i = 0; i < heap_findings; ++i)
+    r->heap.push_back(heap_finding(i == 0 ? "main.leak" : "main.other",
+                                   i == 0 ? detect::Verdict::Leak : detect::Verdict::Stable,
+                                   1000 * (i + 1)));
+  e.report = r;
+  return e;
+}
+
+TEST(Metrics, ExpositionIsGroupedLabelledAndBounded) {
+  std::vector<ProcessEntry> procs = {entry(10, 12), entry(11, 2)};
+  procs.push_back(ProcessEntry{});  // attached, no report yet
+  procs.back().pid = 12;
+  AgentCounters c;
+  c.attached_total = 3;
+  const std::string text = render_metrics(procs, c, AgentSelf{1.5, 1 << 20}, 5);
+  EXPECT_NE(text.find("leakhound_processes_attached 3"), std::string::npos) << text;
+  EXPECT_NE(text.find("leakhound_attach_total 3"), std::string::npos);
+  // The leak verdict of the first process, with its identity labels.
+  EXPECT_TRUE(std::regex_search(
+      text, std::regex(R"(leakhound_leak_verdicts\{pid="10",exe="app",.*namespace="prod",)"
+                       R"(kind="heap",verdict="leak"\} 1)")))
+      << text;
+  EXPECT_NE(text.find(R"(pod="api-7d9f\"x")"), std::string::npos);
+  EXPECT_NE(text.find("leakhound_goroutines{pid=\"10\""), std::string::npos);
+  // Top-K: 5 ranks for the process with 12 stacks, 2 for the other.
+  auto count = [&](const std::string& needle) {
+    size_t n = 0;
+    for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("leakhound_top_stack_inuse_bytes{pid=\"10\""), 5u);
+  EXPECT_EQ(count("leakhound_top_stack_inuse_bytes{pid=\"11\""), 2u);
+  EXPECT_NE(text.find("function=\"main.leak\",verdict=\"leak\""), std::string::npos);
+  // One HELP/TYPE block per family, whatever the number of processes.
+  EXPECT_EQ(count("# TYPE leakhound_leak_verdicts gauge"), 1u);
+  // The process without a report still has its info series.
+  EXPECT_NE(text.find("leakhound_process_info{pid=\"12\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace leakhound::daemon
