@@ -265,6 +265,34 @@ def interrupted(sig):
         t.stop()
 
 
+def case_future_go_version():
+    """A Go release newer than any leakhound knows (the version strings of a
+    go1.27 binary rewritten to go1.99): best effort with a warning, no crash."""
+    import tempfile
+    src = lhtest.target_path("heapleak", "1.27", "default")
+    data = open(src, "rb").read()
+    old = re.search(rb"go1\.27\.\d+", data).group(0)
+    new = b"go1.99" + old[len(b"go1.27"):]
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = os.path.join(tmp, "heapleak-go1.99")
+        with open(exe, "wb") as f:
+            f.write(data.replace(old, new))
+        os.chmod(exe, 0o755)
+        t = lhtest.Target([exe, "-churn", "5"])
+        try:
+            t.wait_for("^ready")
+            rep, err = lhtest.attach_json(t.pid, "10s")
+            assert t.proc.poll() is None, "target died"
+        finally:
+            t.stop()
+    assert rep["target"]["go_version"] == new.decode(), rep["target"]
+    assert "newer than the newest Go release" in err, err
+    assert any("newer than the newest Go release" in n for n in rep["notes"]), rep["notes"]
+    top = rep["heap"][0]
+    assert lhtest.first_user_frame(top)["function"] == "main.leakOne", top["stack"]
+    assert top["verdict"] == "leak", (top["verdict"], top["trend"]["reason"])
+
+
 def case_daemon_port_in_use():
     import socket
     with socket.socket() as s:
