@@ -49,11 +49,11 @@ int run(pid_t pid) {
   }
 
   if (mem && g.syms.allgs) {
-    std::string source;
-    auto layout = goruntime::resolve_g_layout(g.elf, g.build.go_version, &source);
-    if (!layout) {
-      out << "goroutines:    unknown (" << layout.error().message << ")\n";
+    if (!g.g_layout) {
+      out << "goroutines:    unknown (" << g.g_layout_error << ")\n";
     } else {
+      const std::string& source = g.g_layout->source;
+      const goruntime::GLayout* layout = &g.g_layout->layout;
       goruntime::GoroutineReader reader(*mem, *layout, g.runtime_addr(g.syms.allgs),
                                         g.runtime_addr(g.syms.allglen));
       if (auto snap = reader.read(); !snap) {

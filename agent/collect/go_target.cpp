@@ -68,7 +68,8 @@ Result<std::unique_ptr<GoTarget>> open_go_target(pid_t pid) {
   return open_go_target(std::move(*proc), std::move(*elf));
 }
 
-Result<std::unique_ptr<GoTarget>> open_go_target(target::Process proc, binary::ElfFile elf) {
+Result<std::unique_ptr<GoTarget>> open_go_target(target::Process proc, binary::ElfFile elf,
+                                                 goruntime::GLayoutCache* g_layouts) {
   const pid_t pid = proc.pid();
   auto build = binary::read_buildinfo(elf);
   if (!build)
@@ -103,6 +104,12 @@ Result<std::unique_ptr<GoTarget>> open_go_target(target::Process proc, binary::E
     if (!bias) return bias.error();
     t->bias = *bias;
   }
+  auto gl = g_layouts ? g_layouts->get(t->elf, t->build.go_version)
+                      : goruntime::resolve_g_layout_once(t->elf, t->build.go_version);
+  if (gl)
+    t->g_layout = std::move(*gl);
+  else
+    t->g_layout_error = gl.error().message;
   for (const auto& w : t->warnings) spdlog::warn("{}", w);
   return t;
 }

@@ -4,12 +4,14 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "binary/buildinfo.h"
 #include "binary/elf_file.h"
 #include "binary/pclntab.h"
+#include "goruntime/g_layout_cache.h"
 #include "goruntime/profile_layout.h"
 #include "goruntime/runtime_symbols.h"
 #include "target/memory.h"
@@ -28,6 +30,10 @@ struct GoTarget {
   goruntime::ProfileLayout layout;
   uint64_t bias = 0;  // runtime address = link-time address + bias (PIE)
   std::vector<std::string> warnings;
+  // runtime.g's layout (goroutines, cgo attribution), resolved once; when it
+  // cannot be, why (those capabilities say so, the heap does not need it).
+  std::optional<goruntime::ResolvedGLayout> g_layout;
+  std::string g_layout_error;
 
   uint64_t runtime_addr(uint64_t link_addr) const { return link_addr ? link_addr + bias : 0; }
   // Symbolizes a stack of return PCs as the runtime records them (inlined calls
@@ -45,6 +51,8 @@ struct GoTarget {
 // such PID, not a Go program, Go too old, runtime symbols missing.
 Result<std::unique_ptr<GoTarget>> open_go_target(pid_t pid);
 // The same for a process and executable the caller has already opened.
-Result<std::unique_ptr<GoTarget>> open_go_target(target::Process proc, binary::ElfFile elf);
+// g_layouts: the daemon's per-executable cache, or null.
+Result<std::unique_ptr<GoTarget>> open_go_target(target::Process proc, binary::ElfFile elf,
+                                                 goruntime::GLayoutCache* g_layouts = nullptr);
 
 }  // namespace leakhound::collect

@@ -56,16 +56,15 @@ Result<std::unique_ptr<GoroutineCollector>> GoroutineCollector::start(
     report::Report& r) {
   if (!t.syms.allgs)
     return make_error("runtime.allgs was not found in the binary: goroutines cannot be listed");
-  std::string source;
-  auto layout = goruntime::resolve_g_layout(t.elf, t.build.go_version, &source);
-  if (!layout) return layout.error();
-  if (source != "DWARF" && source != "table")
+  if (!t.g_layout) return make_error("{}", t.g_layout_error);
+  const goruntime::ResolvedGLayout& layout = *t.g_layout;
+  if (layout.source != "DWARF" && layout.source != "table")
     r.notes.push_back(fmt::format(
         "goroutines: {} is newer than the known runtime.g layouts and the binary has no DWARF: "
         "read with go1.{}'s layout (best effort)",
-        t.build.go_version.raw, layout->go_minor));
-  spdlog::debug("runtime.g layout from {}", source);
-  std::unique_ptr<GoroutineCollector> c(new GoroutineCollector(t, mem, opts, std::move(*layout)));
+        t.build.go_version.raw, layout.layout.go_minor));
+  spdlog::debug("runtime.g layout from {}", layout.source);
+  std::unique_ptr<GoroutineCollector> c(new GoroutineCollector(t, mem, opts, layout.layout));
   if (opts.events) {
     auto p = attach_probes(t, c->reader_.layout(), opts.max_sites);
     if (!p) return make_error("--goroutine-events: {}", p.error().message);

@@ -65,9 +65,8 @@ bool in_exec_mapping(const std::vector<target::Mapping>& maps, uint64_t pc) {
 // Go attribution of cgo calls: where a thread finds its g, and the g and m
 // fields the BPF walk reads.
 Result<void> go_config(const GoTarget& t, lh_native_config& cfg) {
-  std::string source;
-  auto l = goruntime::resolve_g_layout(t.elf, t.build.go_version, &source);
-  if (!l) return l.error();
+  if (!t.g_layout) return make_error("{}", t.g_layout_error);
+  const goruntime::GLayout* l = &t.g_layout->layout;
   // A GOT slot holding the offset (unrelaxed initial-exec TLS) is read from the process.
   auto mem = target::ProcessMemory::open(t.proc.pid(), /*writable=*/false);
   auto off = goruntime::find_g_tls_offset(t.elf, t.pclntab, mem ? &*mem : nullptr, t.bias);

@@ -19,7 +19,7 @@ Result<std::unique_ptr<Session>> Session::open(const SessionOptions& opts) {
   const std::string exe_path = proc->exe_path();
 
   if (binary::read_buildinfo(*exe)) {
-    auto t = open_go_target(std::move(*proc), std::move(*exe));
+    auto t = open_go_target(std::move(*proc), std::move(*exe), opts.g_layouts);
     if (!t) return t.error();
     s->go_ = std::move(*t);
   } else if (opts.native.mode == NativeMode::Off) {

@@ -13,6 +13,7 @@
 #include "collect/heap_collector.h"
 #include "collect/native_collector.h"
 #include "collect/process_collector.h"
+#include "goruntime/g_layout_cache.h"
 #include "report/model.h"
 #include "target/memory.h"
 #include "util/result.h"
@@ -26,6 +27,8 @@ struct SessionOptions {
   GoroutineOptions goroutines;
   NativeOptions native;
   ProcessOptions process;
+  // The daemon's: runtime.g layouts per executable, or null (read each time).
+  goruntime::GLayoutCache* g_layouts = nullptr;
 };
 
 class Session {

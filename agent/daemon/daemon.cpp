@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <set>
 #include <thread>
@@ -113,19 +114,28 @@ class Daemon {
       try_attach(pid);
     }
   }
-  void poll_all() {
-    for (auto it = watched_.begin(); it != watched_.end();) {
-      auto next = std::next(it);
+  // Polling and reporting many processes takes a while: between two of them
+  // `between` runs (new process events, due attaches), so a process that just
+  // started is not kept waiting behind the others. It may end or add sessions:
+  // each PID is looked up anew.
+  void poll_all(const std::function<void()>& between) {
+    for (pid_t pid : watched_pids()) {
+      auto it = watched_.find(pid);
+      if (it == watched_.end()) continue;
       if (!it->second.session->poll()) end(it, "exited");
-      it = next;
+      between();
     }
   }
-  void publish() {
-    for (auto& [pid, w] : watched_) {
-      w.session->trim(opts_.window_s);
-      auto r = std::make_shared<report::Report>(w.session->snapshot());
-      r->duration_s = std::min(w.session->elapsed_s(), opts_.window_s);
+  void publish(const std::function<void()>& between) {
+    for (pid_t pid : watched_pids()) {
+      auto it = watched_.find(pid);
+      if (it == watched_.end()) continue;
+      collect::Session& s = *it->second.session;
+      s.trim(opts_.window_s);
+      auto r = std::make_shared<report::Report>(s.snapshot());
+      r->duration_s = std::min(s.elapsed_s(), opts_.window_s);
       table_.set_report(pid, std::move(r));
+      between();
     }
   }
   void stop_all() {
@@ -133,6 +143,13 @@ class Daemon {
   }
 
  private:
+  std::vector<pid_t> watched_pids() const {
+    std::vector<pid_t> pids;
+    pids.reserve(watched_.size());
+    for (const auto& [pid, w] : watched_) pids.push_back(pid);
+    return pids;
+  }
+
   void try_attach(pid_t pid) {
     auto proc = target::Process::open(pid);
     if (!proc) return;  // gone, or a kernel thread
@@ -254,8 +271,10 @@ Result<void> run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop
 
   // Declared before the daemon: every session's probes go back to it first.
   probes::GoHeapProbeCache probe_cache;
+  goruntime::GLayoutCache g_layouts;
   DaemonOptions o = opts;
   o.session.heap.probe_cache = &probe_cache;
+  o.session.g_layouts = &g_layouts;
   Daemon d(o, std::move(*filter), table);
   d.rescan();
   auto seconds = [](double s) {
@@ -272,8 +291,16 @@ Result<void> run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop
       d.exit_seen(pid);
     }
   };
+  auto events = [&](int timeout_ms) {
+    if (auto e = watch->poll(timeout_ms, on_event); !e)
+      spdlog::warn("daemon: {}", e.error().message);
+  };
+  const std::function<void()> between = [&] {
+    events(0);
+    d.attach_pending();
+  };
   while (!stop.load()) {
-    if (auto e = watch->poll(100, on_event); !e) spdlog::warn("daemon: {}", e.error().message);
+    events(100);
     const uint64_t dropped = watch->dropped();
     const size_t sets = probe_cache.live_sets();
     table.update_counters([&](AgentCounters& c) {
@@ -287,11 +314,11 @@ Result<void> run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop
       next_rescan = now + seconds(opts.rescan_s);
     }
     if (now >= next_poll) {
-      d.poll_all();
+      d.poll_all(between);
       next_poll = now + seconds(opts.interval_s);
     }
     if (now >= next_report) {
-      d.publish();
+      d.publish(between);
       next_report = now + seconds(opts.report_every_s);
     }
   }

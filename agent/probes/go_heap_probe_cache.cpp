@@ -18,9 +18,11 @@ Result<std::shared_ptr<GoHeapProbes>> GoHeapProbeCache::get(const GoHeapConfig& 
   if (auto it = sets_.find(key); it != sets_.end()) {
     if (auto p = it->second.lock()) return p;
   }
+  auto obj = object(cfg.sample_events, cfg.max_buckets);
+  if (!obj) return obj.error();
   GoHeapConfig all = cfg;
   all.pid = -1;
-  auto p = GoHeapProbes::attach(all);
+  auto p = GoHeapProbes::attach(all, std::move(*obj), &reaper_);
   if (!p) return p.error();
   auto shared = std::make_shared<GoHeapProbes>(std::move(*p));
   sets_[key] = shared;
@@ -28,11 +30,22 @@ Result<std::shared_ptr<GoHeapProbes>> GoHeapProbeCache::get(const GoHeapConfig& 
   return shared;
 }
 
+Result<std::shared_ptr<GoHeapObject>> GoHeapProbeCache::object(bool sample_events,
+                                                               uint32_t max_buckets) {
+  auto& o = objects_[{sample_events, max_buckets}];
+  if (!o) {
+    auto loaded = GoHeapObject::load(sample_events, max_buckets, kMaxProcesses);
+    if (!loaded) return loaded.error();
+    o = std::move(*loaded);
+  }
+  return o;
+}
+
 size_t GoHeapProbeCache::live_sets() const {
   std::lock_guard lock(mu_);
   size_t n = 0;
   for (const auto& [k, w] : sets_) n += !w.expired();
-  return n;
+  return n + reaper_.pending();
 }
 
 }  // namespace leakhound::probes

@@ -10,38 +10,37 @@
 
 namespace leakhound::probes {
 
-void GoHeapProbes::SkelDeleter::operator()(go_heap* s) const { go_heap__destroy(s); }
+void GoHeapObject::SkelDeleter::operator()(go_heap* s) const { go_heap__destroy(s); }
 
-GoHeapProbes::GoHeapProbes(GoHeapProbes&&) noexcept = default;
-GoHeapProbes& GoHeapProbes::operator=(GoHeapProbes&&) noexcept = default;
-GoHeapProbes::~GoHeapProbes() {
-  destroy_links(links_);  // detach before the programs and maps go away
-}
+GoHeapObject::~GoHeapObject() = default;
 
-Result<GoHeapProbes> GoHeapProbes::attach(const GoHeapConfig& cfg) {
+Result<std::shared_ptr<GoHeapObject>> GoHeapObject::load(bool sample_events, uint32_t max_buckets,
+                                                         uint32_t max_processes) {
   install_libbpf_logger();
-  if (cfg.mprof_flush_offset == 0 ||
-      (cfg.sample_events && (cfg.setprofilebucket_offset == 0 || cfg.mprof_free_offset == 0)))
-    return make_error("internal: go_heap probes need their probe offsets");
-
-  GoHeapProbes p;
-  p.sample_events_ = cfg.sample_events;
-  p.skel_.reset(go_heap__open());
-  if (!p.skel_) return errno_error(errno, "cannot open the go_heap BPF object");
-  if (bpf_map__set_max_entries(p.skel_->maps.bucket_counts, cfg.max_buckets))
-    return errno_error(errno, "cannot size the bucket map");
-  if (!cfg.sample_events) {
-    bpf_program__set_autoload(p.skel_->progs.go_setprofilebucket, false);
-    bpf_program__set_autoload(p.skel_->progs.go_mprof_free, false);
+  std::shared_ptr<GoHeapObject> o(new GoHeapObject());
+  o->sample_events_ = sample_events;
+  o->max_buckets_ = max_buckets;
+  o->skel_.reset(go_heap__open());
+  if (!o->skel_) return errno_error(errno, "cannot open the go_heap BPF object");
+  if (bpf_map__set_max_entries(o->skel_->maps.bucket_counts, max_buckets) ||
+      bpf_map__set_max_entries(o->skel_->maps.gc_state, max_processes))
+    return errno_error(errno, "cannot size the go_heap maps");
+  if (!sample_events) {
+    bpf_program__set_autoload(o->skel_->progs.go_setprofilebucket, false);
+    bpf_program__set_autoload(o->skel_->progs.go_mprof_free, false);
   }
-  if (int err = go_heap__load(p.skel_.get()); err) {
+  if (int err = go_heap__load(o->skel_.get()); err) {
     return errno_error(-err,
                        "cannot load the go_heap BPF programs (are you root, or do you have "
                        "CAP_BPF and CAP_PERFMON?)");
   }
-  if (cfg.pid > 0) {
-    if (auto w = p.watch(static_cast<uint32_t>(cfg.pid)); !w) return w.error();
-  }
+  return o;
+}
+
+Result<std::vector<Link>> GoHeapObject::attach(const GoHeapConfig& cfg) const {
+  if (cfg.mprof_flush_offset == 0 ||
+      (sample_events_ && (cfg.setprofilebucket_offset == 0 || cfg.mprof_free_offset == 0)))
+    return make_error("internal: go_heap probes need their probe offsets");
   struct Probe {
     bpf_program* prog;
     uint64_t offset;
@@ -49,30 +48,68 @@ Result<GoHeapProbes> GoHeapProbes::attach(const GoHeapConfig& cfg) {
     bool wanted;
   };
   const Probe table[] = {
-      {p.skel_->progs.go_mprof_flush, cfg.mprof_flush_offset, "runtime.mProf_Flush", true},
-      {p.skel_->progs.go_setprofilebucket, cfg.setprofilebucket_offset, "runtime.setprofilebucket",
-       cfg.sample_events},
-      {p.skel_->progs.go_mprof_free, cfg.mprof_free_offset, "runtime.mProf_Free",
-       cfg.sample_events},
+      {skel_->progs.go_mprof_flush, cfg.mprof_flush_offset, "runtime.mProf_Flush", true},
+      {skel_->progs.go_setprofilebucket, cfg.setprofilebucket_offset, "runtime.setprofilebucket",
+       sample_events_},
+      {skel_->progs.go_mprof_free, cfg.mprof_free_offset, "runtime.mProf_Free", sample_events_},
   };
+  std::vector<Link> links;
   for (const Probe& pr : table) {
     if (!pr.wanted) continue;
     auto l = attach_uprobe(pr.prog, cfg.pid, cfg.binary, pr.offset, pr.what);
-    if (!l) return l.error();
-    p.links_.push_back(std::move(*l));
+    if (!l) {
+      destroy_links(links);
+      return l.error();
+    }
+    links.push_back(std::move(*l));
   }
-  spdlog::debug("go_heap: {} uprobes attached to {}", p.links_.size(), cfg.binary);
+  spdlog::debug("go_heap: {} uprobes attached to {}", links.size(), cfg.binary);
+  return links;
+}
+
+GoHeapProbes::GoHeapProbes(GoHeapProbes&&) noexcept = default;
+GoHeapProbes& GoHeapProbes::operator=(GoHeapProbes&&) noexcept = default;
+GoHeapProbes::~GoHeapProbes() {
+  // Detach before the programs and maps go away.
+  if (reaper_ && !links_.empty())
+    reaper_->reap(std::move(links_), std::move(obj_));
+  else
+    destroy_links(links_);
+}
+
+Result<GoHeapProbes> GoHeapProbes::attach(const GoHeapConfig& cfg) {
+  auto obj = GoHeapObject::load(cfg.sample_events, cfg.max_buckets, 16);
+  if (!obj) return obj.error();
+  return attach(cfg, std::move(*obj));
+}
+
+Result<GoHeapProbes> GoHeapProbes::attach(const GoHeapConfig& cfg,
+                                          std::shared_ptr<GoHeapObject> obj, LinkReaper* reaper) {
+  if (cfg.sample_events != obj->sample_events())
+    return make_error("internal: go_heap object loaded without the event probes");
+  GoHeapProbes p;
+  p.obj_ = std::move(obj);
+  if (cfg.pid > 0) {
+    if (auto w = p.watch(static_cast<uint32_t>(cfg.pid)); !w) return w.error();
+  }
+  auto links = p.obj_->attach(cfg);
+  if (!links) {
+    if (cfg.pid > 0) p.forget(static_cast<uint32_t>(cfg.pid));
+    return links.error();
+  }
+  p.links_ = std::move(*links);
+  p.reaper_ = reaper;
   return p;
 }
 
-Result<void> GoHeapProbes::watch(uint32_t tgid) const {
+Result<void> GoHeapObject::watch(uint32_t tgid) const {
   lh_gc_state zero{};
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.gc_state), &tgid, &zero, BPF_ANY))
     return errno_error(errno, "cannot watch PID {} (GC map full?)", tgid);
   return {};
 }
 
-void GoHeapProbes::forget(uint32_t tgid) const {
+void GoHeapObject::forget(uint32_t tgid) const {
   bpf_map_delete_elem(bpf_map__fd(skel_->maps.gc_state), &tgid);
   if (!sample_events_) return;
   const int fd = bpf_map__fd(skel_->maps.bucket_counts);
@@ -87,7 +124,7 @@ void GoHeapProbes::forget(uint32_t tgid) const {
   for (const lh_bucket_key& k : mine) bpf_map_delete_elem(fd, &k);
 }
 
-Result<GcState> GoHeapProbes::read_gc(uint32_t tgid) const {
+Result<GcState> GoHeapObject::read_gc(uint32_t tgid) const {
   lh_gc_state st{};
   if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.gc_state), &tgid, &st)) {
     if (errno == ENOENT) return GcState{};  // no GC since attach
@@ -96,7 +133,7 @@ Result<GcState> GoHeapProbes::read_gc(uint32_t tgid) const {
   return GcState{st.cycles, st.last_ns};
 }
 
-Result<std::unordered_map<uint64_t, BucketCounts>> GoHeapProbes::read_counts(uint32_t tgid) const {
+Result<std::unordered_map<uint64_t, BucketCounts>> GoHeapObject::read_counts(uint32_t tgid) const {
   std::unordered_map<uint64_t, BucketCounts> out;
   int fd = bpf_map__fd(skel_->maps.bucket_counts);
   // Batched lookups: one syscall per chunk instead of two per entry.
@@ -124,7 +161,7 @@ Result<std::unordered_map<uint64_t, BucketCounts>> GoHeapProbes::read_counts(uin
   return out;
 }
 
-uint64_t GoHeapProbes::dropped() const {
+uint64_t GoHeapObject::dropped() const {
   return sum_percpu_counters(bpf_map__fd(skel_->maps.drops), LH_DROP_MAX);
 }
 

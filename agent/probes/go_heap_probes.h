@@ -12,6 +12,7 @@
 
 #include "leakhound/abi/go_heap.h"
 #include "probes/bpf_link.h"
+#include "probes/link_reaper.h"
 #include "util/result.h"
 
 struct go_heap;  // the generated skeleton
@@ -42,34 +43,74 @@ struct BucketCounts {
   uint64_t frees = 0;
 };
 
+// The loaded BPF object: programs and maps. Its maps are keyed by process, so
+// one object serves every executable the daemon probes: loading (BTF, the
+// verifier, map creation) is paid once, a new executable costs only its links.
+class GoHeapObject {
+ public:
+  // max_processes: watched processes at once (the GC map's size).
+  static Result<std::shared_ptr<GoHeapObject>> load(bool sample_events, uint32_t max_buckets,
+                                                    uint32_t max_processes);
+  ~GoHeapObject();
+  GoHeapObject(const GoHeapObject&) = delete;
+  GoHeapObject& operator=(const GoHeapObject&) = delete;
+
+  // The uprobes of cfg (its binary, pid and offsets) on this object's programs.
+  Result<std::vector<Link>> attach(const GoHeapConfig& cfg) const;
+
+  // Starts / stops counting for process tgid: probes attached to a binary
+  // (pid -1) count only the processes watched.
+  Result<void> watch(uint32_t tgid) const;
+  void forget(uint32_t tgid) const;
+  Result<GcState> read_gc(uint32_t tgid) const;
+  bool sample_events() const { return sample_events_; }
+  uint32_t max_buckets() const { return max_buckets_; }
+  Result<std::unordered_map<uint64_t, BucketCounts>> read_counts(uint32_t tgid) const;
+  uint64_t dropped() const;
+
+ private:
+  GoHeapObject() = default;
+  struct SkelDeleter {
+    void operator()(go_heap* s) const;
+  };
+  std::unique_ptr<go_heap, SkelDeleter> skel_;
+  bool sample_events_ = false;
+  uint32_t max_buckets_ = 0;
+};
+
+// One set of uprobes (on one binary, or one process of it) and the object
+// whose programs they run.
 class GoHeapProbes {
  public:
+  // With an object of its own (attach: one process).
   static Result<GoHeapProbes> attach(const GoHeapConfig& cfg);
+  // On a shared object (the daemon: one set per executable); with a reaper,
+  // the links are detached on its thread when this set goes.
+  static Result<GoHeapProbes> attach(const GoHeapConfig& cfg, std::shared_ptr<GoHeapObject> obj,
+                                     LinkReaper* reaper = nullptr);
 
   GoHeapProbes(GoHeapProbes&&) noexcept;
   GoHeapProbes& operator=(GoHeapProbes&&) noexcept;
   ~GoHeapProbes();
 
-  // Starts / stops counting for process tgid: the probes attached to a binary
-  // (pid -1) count only the processes watched. attach() watches cfg.pid itself.
-  Result<void> watch(uint32_t tgid) const;
-  void forget(uint32_t tgid) const;
+  // attach() watches cfg.pid itself.
+  Result<void> watch(uint32_t tgid) const { return obj_->watch(tgid); }
+  void forget(uint32_t tgid) const { obj_->forget(tgid); }
   // GC cycles of process tgid since attach.
-  Result<GcState> read_gc(uint32_t tgid) const;
-  bool sample_events() const { return sample_events_; }
+  Result<GcState> read_gc(uint32_t tgid) const { return obj_->read_gc(tgid); }
+  bool sample_events() const { return obj_->sample_events(); }
   // Events per bucket address of process tgid since attach (sample_events only).
-  Result<std::unordered_map<uint64_t, BucketCounts>> read_counts(uint32_t tgid) const;
-  // Events lost (map full), summed over CPUs.
-  uint64_t dropped() const;
+  Result<std::unordered_map<uint64_t, BucketCounts>> read_counts(uint32_t tgid) const {
+    return obj_->read_counts(tgid);
+  }
+  // Events lost (map full), summed over CPUs (every process of the object).
+  uint64_t dropped() const { return obj_->dropped(); }
 
  private:
   GoHeapProbes() = default;
-  struct SkelDeleter {
-    void operator()(go_heap* s) const;
-  };
-  std::unique_ptr<go_heap, SkelDeleter> skel_;
-  std::vector<Link> links_;  // destroyed before the skeleton (declared after)
-  bool sample_events_ = false;
+  std::shared_ptr<GoHeapObject> obj_;
+  std::vector<Link> links_;  // destroyed before the object (declared after)
+  LinkReaper* reaper_ = nullptr;
 };
 
 }  // namespace leakhound::probes

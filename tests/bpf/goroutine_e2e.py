@@ -129,7 +129,8 @@ def case(minor, variant):
         rep, _ = lhtest.attach_json(t.pid, WINDOW, extra)
         assert rep["target"]["go_version"].startswith(f"go{minor}"), rep["target"]
         assert rep["goroutine_stats"]["read"], rep["notes"]
-        assert rep["dropped_events"] == 0
+        assert rep["dropped_events"] == 0, \
+            f"dropped {rep['dropped_events']}: native {rep.get('native_stats', {}).get('dropped')}"
         check_verdicts(rep, events)
         # Quiescent point: the target stops spawning and counts its own.
         t.proc.send_signal(signal.SIGUSR1)

@@ -143,9 +143,14 @@ class Results:
         try:
             fn(*args)
         except Exception as e:  # noqa: BLE001 - report every failure with its case
+            # Where it failed too: an assert without a message says nothing.
+            import traceback
+            tb = traceback.extract_tb(e.__traceback__)[-1]
+            where = f"{os.path.basename(tb.filename)}:{tb.lineno} {tb.line}"
             with self.lock:
                 self.failed.append(name)
-                print(f"FAIL {name} ({time.monotonic() - t0:.0f}s): {e}", flush=True)
+                print(f"FAIL {name} ({time.monotonic() - t0:.0f}s): {type(e).__name__}: {e}\n"
+                      f"     at {where}", flush=True)
             return
         with self.lock:
             self.passed.append(name)
