@@ -16,7 +16,12 @@
 #   cleak:      OUT_DIR/cleak-fp + libleaky-fp.so (-fno-omit-frame-pointer) and
 #               OUT_DIR/cleak-nofp + libleaky-nofp.so (-fomit-frame-pointer),
 #               each program linked to its library with rpath $ORIGIN
+#   cleak-libc: cleak and libleaky in one executable, against other C
+#               libraries: OUT_DIR/cleak-static (glibc, -static),
+#               OUT_DIR/cleak-musl (musl-gcc, dynamic: musl's libc.so) and
+#               OUT_DIR/cleak-musl-static (musl-gcc -static); frame pointers on
 #   mallocloop: OUT_DIR/mallocloop (-fno-omit-frame-pointer)
+#   pidat:      OUT_DIR/pidat (runs a program as a chosen PID: PID reuse tests)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$(realpath -m "${1:-$root/build/targets}")
@@ -25,7 +30,7 @@ src=$root/tests/targets/go
 versions=${VERSIONS:-$(grep -v '^#' "$root/scripts/go-versions.txt")}
 # A target may name its own variants: "goleak:default,pie" (VARIANTS still filters).
 targets=${TARGETS:-heapleak goleak:default,strip,pie,cgo shapes:default cgoleak:cgo busy:cgo}
-ctargets=${CTARGETS-cleak mallocloop}
+ctargets=${CTARGETS-cleak cleak-libc mallocloop pidat}
 variants=${VARIANTS:-default strip pie cgo pprof arm64 arm64-strip}
 jobs=${JOBS:-2}
 local_go=$(go env GOVERSION)
@@ -95,14 +100,25 @@ build_c() {
   local name=$1; shift
   local cflags=(-O2 -g -Wall -Wextra "$@")
   local dest="$out/$name"
-  local files=() lib="" prog
+  local files=() lib="" srcs=() compiler=$cc
   case $name in
-    cleak-*) lib="libleaky-${name#cleak-}.so"; files=(libleaky.h libleaky.c cleak.c); prog=cleak.c ;;
-    mallocloop) files=(mallocloop.c); prog=mallocloop.c ;;
+    cleak-fp | cleak-nofp)
+      lib="libleaky-${name#cleak-}.so"; files=(libleaky.h libleaky.c cleak.c); srcs=(cleak.c) ;;
+    # One executable: the allocator is the executable itself (static) or musl's libc.
+    cleak-static | cleak-musl | cleak-musl-static)
+      files=(libleaky.h libleaky.c cleak.c); srcs=(cleak.c libleaky.c)
+      case $name in *musl*) compiler=musl-gcc ;; esac ;;
+    mallocloop | pidat) files=("$name.c"); srcs=("$name.c") ;;
     *) echo "unknown C target $name" >&2; return 1 ;;
   esac
+  if ! command -v "$compiler" >/dev/null; then
+    echo "build-targets: FAILED $name: $compiler not found (scripts/setup.sh installs it)" >&2
+    return 1
+  fi
+  local defs=()  # the program's own; derived from the name, which the key has
+  case $name in cleak-*) defs=(-DVARIANT="\"${name#cleak-}\"") ;; esac
   local key
-  key=$( (cd "$csrc" && cat "${files[@]}"; echo "$name ${cflags[*]}"; "$cc" --version | head -1) | sha256sum | cut -c1-16)
+  key=$( (cd "$csrc" && cat "${files[@]}"; echo "$name ${cflags[*]}"; "$compiler" --version | head -1) | sha256sum | cut -c1-16)
   if [ -x "$dest" ] && { [ -z "$lib" ] || [ -f "$out/$lib" ]; } && [ "$(cat "$dest.key" 2>/dev/null)" = "$key" ]; then
     return 0
   fi
@@ -112,11 +128,11 @@ build_c() {
     set -e
     cd "$csrc"
     if [ -n "$lib" ]; then
-      "$cc" "${cflags[@]}" -fPIC -shared -Wl,-soname,"$lib" -o "$tmp/$lib" libleaky.c
-      "$cc" "${cflags[@]}" -DVARIANT="\"${name#cleak-}\"" -o "$tmp/$name" "$prog" \
+      "$compiler" "${cflags[@]}" -fPIC -shared -Wl,-soname,"$lib" -o "$tmp/$lib" libleaky.c
+      "$compiler" "${cflags[@]}" "${defs[@]}" -o "$tmp/$name" "${srcs[@]}" \
         -L"$tmp" -l:"$lib" -Wl,-rpath,'$ORIGIN'
     else
-      "$cc" "${cflags[@]}" -o "$tmp/$name" "$prog"
+      "$compiler" "${cflags[@]}" "${defs[@]}" -o "$tmp/$name" "${srcs[@]}"
     fi
   ) >"$dest.log" 2>&1; then
     echo "build-targets: FAILED $name (see $dest.log)" >&2
@@ -138,7 +154,13 @@ for t in $ctargets; do
       build_c cleak-fp -fno-omit-frame-pointer || rc=1
       build_c cleak-nofp -fomit-frame-pointer || rc=1
       ;;
+    cleak-libc)
+      build_c cleak-static -fno-omit-frame-pointer -static || rc=1
+      build_c cleak-musl -fno-omit-frame-pointer || rc=1
+      build_c cleak-musl-static -fno-omit-frame-pointer -static || rc=1
+      ;;
     mallocloop) build_c mallocloop -fno-omit-frame-pointer || rc=1 ;;
+    pidat) build_c pidat || rc=1 ;;
     *) echo "build-targets: unknown C target $t" >&2; rc=1 ;;
   esac
 done

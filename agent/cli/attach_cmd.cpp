@@ -60,6 +60,12 @@ int run(const AttachArgs& a) {
     std::cerr << "leakhound: " << p.error().message << "\n";
     return 1;
   }
+  // Before the target is touched: a kernel that cannot run the probes would
+  // otherwise fail mid-attach with libbpf's errors.
+  if (auto k = check_kernel_support(); !k) {
+    std::cerr << "leakhound: " << k.error().message << "\n";
+    return 1;
+  }
   // SIGINT/SIGTERM end the window early: the partial report is printed and the
   // target is restored by the collectors' destructors on the normal path.
   struct sigaction sa {};

@@ -36,6 +36,12 @@ int run(DaemonArgs& a) {
     std::cerr << "leakhound: " << p.error().message << "\n";
     return 1;
   }
+  // Before the target is touched: a kernel that cannot run the probes would
+  // otherwise fail mid-attach with libbpf's errors.
+  if (auto k = check_kernel_support(); !k) {
+    std::cerr << "leakhound: " << k.error().message << "\n";
+    return 1;
+  }
   // A long-running service: timestamps, and attaches/detaches shown.
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e leakhound %^%l%$: %v");
   if (spdlog::get_level() > spdlog::level::info) spdlog::set_level(spdlog::level::info);

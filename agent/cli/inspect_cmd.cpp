@@ -36,9 +36,9 @@ int run(pid_t pid) {
   auto mem = target::ProcessMemory::open(pid, /*writable=*/false);
   if (!mem) {
     out << "heap sampler:  unknown (" << mem.error().message << ")\n";
-  } else if (auto s =
-                 goruntime::SamplerControl::open(*mem, g.runtime_addr(g.syms.mem_profile_rate),
-                                                 g.runtime_addr(g.syms.disable_memory_profiling));
+  } else if (auto s = goruntime::SamplerControl::open(
+                 g.proc, *mem, g.runtime_addr(g.syms.mem_profile_rate),
+                 g.runtime_addr(g.syms.disable_memory_profiling));
              !s) {
     out << "heap sampler:  unknown (" << s.error().message << ")\n";
   } else if (s->original_rate() > 0) {

@@ -9,14 +9,35 @@
 #include "goruntime/sampler.h"
 #include "goruntime/sampler_journal.h"
 #include "target/memory.h"
+#include "target/process.h"
 #include "util/capabilities.h"
 
 namespace leakhound::cli {
 namespace {
 
+// A journal entry of an earlier process with this PID: that process exited
+// (with it, everything leakhound had changed) and the PID now names another
+// program, which must not be written into. The entry is removed: it describes
+// nothing any more.
+Result<void> check_not_reused(pid_t pid) {
+  auto rec = goruntime::load_record(pid);
+  if (!rec) return {};
+  auto proc = target::Process::open(pid);
+  if (!proc || proc->start_time() == rec->start_time) return {};  // gone: open says so
+  goruntime::remove_record(pid, rec->start_time);
+  return make_error(
+      "PID {} ({}) is not the process whose heap sampler a killed leakhound left on: that one "
+      "exited and its PID was reused; nothing written (stale journal entry removed)",
+      pid, proc->exe_path());
+}
+
 int run(pid_t pid) {
   if (auto p = check_attach_privileges(); !p) {
     std::cerr << "leakhound: " << p.error().message << "\n";
+    return 1;
+  }
+  if (auto r = check_not_reused(pid); !r) {
+    std::cerr << "leakhound: " << r.error().message << "\n";
     return 1;
   }
   auto t = collect::open_go_target(pid);
@@ -30,7 +51,7 @@ int run(pid_t pid) {
     std::cerr << "leakhound: " << mem.error().message << "\n";
     return 1;
   }
-  auto s = goruntime::SamplerControl::open(*mem, g.runtime_addr(g.syms.mem_profile_rate),
+  auto s = goruntime::SamplerControl::open(g.proc, *mem, g.runtime_addr(g.syms.mem_profile_rate),
                                            g.runtime_addr(g.syms.disable_memory_profiling));
   if (!s) {
     std::cerr << "leakhound: " << s.error().message << "\n";
@@ -60,7 +81,7 @@ int run(pid_t pid) {
       std::cerr << "leakhound: " << w.error().message << "\n";
       return 1;
     }
-    goruntime::remove_record(pid);
+    goruntime::remove_record(pid, g.proc.start_time());
     std::cout << fmt::format(
         "PID {}: MemProfileRate {} -> 0 (the program never reads its heap profile: the linker "
         "had switched the sampler off)\n",

@@ -5,9 +5,25 @@
 #include <random>
 #include <thread>
 
+#include "target/process.h"
 #include "util/log.h"
 
 namespace leakhound::collect {
+namespace {
+
+// What became of the target's PID: nothing is read from or written into
+// whatever has it now.
+std::string exit_note(const target::Process& p, double after_s) {
+  std::string note =
+      fmt::format("PID {} exited after {:.1f}s: report covers what was gathered", p.pid(), after_s);
+  auto now = target::read_start_time(p.pid());
+  if (!now) return note;
+  if (*now == p.start_time())
+    return note + " (it exec'd another program, which leakhound left untouched)";
+  return note + " (its PID now belongs to another process, which leakhound left untouched)";
+}
+
+}  // namespace
 
 Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& hooks) {
   auto session = Session::open(opts);
@@ -42,9 +58,7 @@ Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& 
   report::Report r = s.finish();
   r.duration_s = std::min(elapsed(), opts.duration_s);
   if (stop_requested()) r.notes.push_back("collection interrupted: partial window");
-  if (r.target_exited)
-    r.notes.push_back(fmt::format("PID {} exited after {:.1f}s: report covers what was gathered",
-                                  opts.pid, r.duration_s));
+  if (r.target_exited) r.notes.push_back(exit_note(s.process(), r.duration_s));
   return r;
 }
 

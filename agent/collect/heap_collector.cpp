@@ -43,7 +43,7 @@ Result<std::unique_ptr<HeapCollector>> HeapCollector::start(const GoTarget& t,
     return make_error("PID {}: runtime.setprofilebucket / runtime.mProf_Free not found",
                       t.proc.pid());
 
-  auto sampler = goruntime::SamplerControl::open(mem, t.runtime_addr(s.mem_profile_rate),
+  auto sampler = goruntime::SamplerControl::open(t.proc, mem, t.runtime_addr(s.mem_profile_rate),
                                                  t.runtime_addr(s.disable_memory_profiling));
   if (!sampler) return sampler.error();
   c->sampler_.emplace(std::move(*sampler));

@@ -120,6 +120,12 @@ Result<Allocator> find_allocator(const target::Process& proc, const binary::ElfF
   }
   if (!tried.empty())
     return make_error("no malloc and free found in {} of PID {}", tried, proc.pid());
+  // A static C program's malloc is found by name in .symtab: strip removed it.
+  if (!exe.section(".go.buildinfo") && !exe.section(".interp") && !exe.has_symtab())
+    return make_error(
+        "PID {}'s executable is statically linked and stripped: its malloc cannot be found "
+        "without a symbol table (.symtab); trace an unstripped build",
+        proc.pid());
   return make_error("PID {} uses no C allocator (no libc is mapped: a pure Go program?)",
                     proc.pid());
 }
@@ -274,17 +280,21 @@ void NativeCollector::finish(report::Report& r) {
   stats_.dropped_pending = counters[LH_N_DROP_PENDING];
   r.dropped_events += stats_.dropped();
 
+  // Read through the PID: kept only when the target is still alive after
+  // the reads, else they may describe another process that took its PID.
   auto maps = proc_.maps();
   std::vector<target::Mapping> exec_maps;
-  if (maps) {
+  if (maps && proc_.alive()) {
     exec_maps = std::move(*maps);
     std::sort(exec_maps.begin(), exec_maps.end(),
               [](const auto& a, const auto& b) { return a.start < b.start; });
   }
-  if (auto s = target::NativeSymbolizer::open(proc_.pid()); s) {
+  auto s = target::NativeSymbolizer::open(proc_.pid());
+  if (s && proc_.alive()) {
     symbolizer_.emplace(std::move(*s));
   } else {
-    r.notes.push_back("native frames not symbolized: " + s.error().message);
+    r.notes.push_back("native frames not symbolized: " +
+                      (s ? fmt::format("PID {} has exited", proc_.pid()) : s.error().message));
   }
 
   // Stacks that symbolize alike (ids differing only past the last valid

@@ -148,6 +148,9 @@ bool Session::poll() {
 }
 
 report::Report Session::build(bool final) {
+  // Exited since the last poll: nothing more is read through its PID, which
+  // may already name another process.
+  if (!exited_ && !process().alive()) exited_ = true;
   report::Report r = base_;
   r.target_exited = exited_;
   if (final) {

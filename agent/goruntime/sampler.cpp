@@ -8,10 +8,13 @@
 
 namespace leakhound::goruntime {
 
-Result<SamplerControl> SamplerControl::open(const target::ProcessMemory& mem, uint64_t rate_addr,
+Result<SamplerControl> SamplerControl::open(const target::Process& proc,
+                                            const target::ProcessMemory& mem, uint64_t rate_addr,
                                             uint64_t disable_addr) {
   SamplerControl s;
+  s.proc_ = &proc;
   s.mem_ = &mem;
+  s.start_time_ = proc.start_time();
   s.rate_addr_ = rate_addr;
   auto rate = mem.read_value<int64_t>(rate_addr);
   if (!rate) return make_error("cannot read runtime.MemProfileRate: {}", rate.error().message);
@@ -22,20 +25,18 @@ Result<SamplerControl> SamplerControl::open(const target::ProcessMemory& mem, ui
   }
   // A leakhound that was killed left its rate in place: the journal knows the
   // program's own value, and this session restores it on exit.
-  if (auto st = target::read_start_time(mem.pid())) {
-    s.start_time_ = *st;
-    if (auto rec = load_record(mem.pid(), *st);
-        rec && rec->rate_addr == rate_addr && rec->written == *rate && rec->written != 0) {
-      s.original_ = rec->original;
-      s.written_ = rec->written;
-      s.left_over_ = true;
-    }
+  if (auto rec = load_record(proc.pid(), s.start_time_);
+      rec && rec->rate_addr == rate_addr && rec->written == *rate && rec->written != 0) {
+    s.original_ = rec->original;
+    s.written_ = rec->written;
+    s.left_over_ = true;
   }
   return s;
 }
 
 SamplerControl::SamplerControl(SamplerControl&& o) noexcept
-    : mem_(o.mem_),
+    : proc_(o.proc_),
+      mem_(o.mem_),
       rate_addr_(o.rate_addr_),
       original_(o.original_),
       written_(std::exchange(o.written_, 0)),
@@ -72,16 +73,22 @@ Result<void> SamplerControl::enable(int64_t rate) {
 Result<void> SamplerControl::restore() {
   if (written_ == 0) return {};
   int64_t wrote = std::exchange(written_, 0);
+  if (!proc_->alive()) {
+    // Its memory is gone with it; the journal entry describes nothing now.
+    remove_record(mem_->pid(), start_time_);
+    spdlog::debug("PID {} exited: heap sampler left as it was", mem_->pid());
+    return {};
+  }
   auto cur = current_rate();
   if (!cur) return make_error("cannot restore the heap sampler: {}", cur.error().message);
   if (*cur != wrote) {
     spdlog::warn("the target changed MemProfileRate to {} meanwhile; leaving it as it is", *cur);
-    remove_record(mem_->pid());
+    remove_record(mem_->pid(), start_time_);
     return {};
   }
   if (auto r = mem_->write_value(rate_addr_, original_); !r)
     return make_error("cannot restore MemProfileRate={}: {}", original_, r.error().message);
-  remove_record(mem_->pid());
+  remove_record(mem_->pid(), start_time_);
   spdlog::info("heap sampler restored (MemProfileRate={})", original_);
   return {};
 }

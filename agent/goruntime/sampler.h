@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "target/memory.h"
+#include "target/process.h"
 #include "util/result.h"
 
 namespace leakhound::goruntime {
@@ -21,10 +22,11 @@ inline constexpr int64_t kEnableRate = 512 * 1024;
 
 class SamplerControl {
  public:
-  // rate_addr, disable_addr: runtime addresses of runtime.MemProfileRate and
+  // proc, mem: the target (both outlive this object); rate_addr,
+  // disable_addr: runtime addresses of runtime.MemProfileRate and
   // runtime.disableMemoryProfiling (0 when unknown).
-  static Result<SamplerControl> open(const target::ProcessMemory& mem, uint64_t rate_addr,
-                                     uint64_t disable_addr);
+  static Result<SamplerControl> open(const target::Process& proc, const target::ProcessMemory& mem,
+                                     uint64_t rate_addr, uint64_t disable_addr);
   SamplerControl(SamplerControl&& o) noexcept;
   SamplerControl& operator=(SamplerControl&&) = delete;
   SamplerControl(const SamplerControl&) = delete;
@@ -45,11 +47,14 @@ class SamplerControl {
   // Writes `rate` when the sampler is off. No-op when it is already on.
   Result<void> enable(int64_t rate);
   // Puts the original value back if we changed it and the target did not
-  // change it since (then the target's own value wins). Idempotent.
+  // change it since (then the target's own value wins). Idempotent. A target
+  // that has exited (or exec'd) is neither read nor written: its PID may
+  // already name another program.
   Result<void> restore();
 
  private:
   SamplerControl() = default;
+  const target::Process* proc_ = nullptr;
   const target::ProcessMemory* mem_ = nullptr;
   uint64_t rate_addr_ = 0;
   int64_t original_ = 0;

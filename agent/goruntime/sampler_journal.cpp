@@ -38,16 +38,25 @@ Result<void> save_record(const SamplerRecord& r) {
   return {};
 }
 
-std::optional<SamplerRecord> load_record(pid_t pid, uint64_t start_time) {
+std::optional<SamplerRecord> load_record(pid_t pid) {
   auto text = target::read_text(path_for(pid));
   if (!text) return std::nullopt;
   SamplerRecord r;
   std::istringstream in(*text);
   if (!(in >> r.pid >> r.start_time >> r.rate_addr >> r.original >> r.written)) return std::nullopt;
-  if (r.pid != pid || r.start_time != start_time) return std::nullopt;  // PID reused
+  if (r.pid != pid) return std::nullopt;
   return r;
 }
 
-void remove_record(pid_t pid) { ::unlink(path_for(pid).c_str()); }
+std::optional<SamplerRecord> load_record(pid_t pid, uint64_t start_time) {
+  auto r = load_record(pid);
+  if (!r || r->start_time != start_time) return std::nullopt;  // PID reused
+  return r;
+}
+
+void remove_record(pid_t pid, uint64_t start_time) {
+  if (auto r = load_record(pid); r && r->start_time != start_time) return;
+  ::unlink(path_for(pid).c_str());
+}
 
 }  // namespace leakhound::goruntime

@@ -26,6 +26,10 @@ std::string journal_dir();
 Result<void> save_record(const SamplerRecord& r);
 // The record for this very process (same PID and start time), if any.
 std::optional<SamplerRecord> load_record(pid_t pid, uint64_t start_time);
-void remove_record(pid_t pid);
+// Whatever record is kept for the PID, maybe of an earlier process that had it.
+std::optional<SamplerRecord> load_record(pid_t pid);
+// Removes the PID's record if it is this process's (or unreadable): a record
+// of a later process with the same PID stays.
+void remove_record(pid_t pid, uint64_t start_time);
 
 }  // namespace leakhound::goruntime

@@ -35,8 +35,13 @@ Result<Link> attach_uprobe(bpf_program* prog, int pid, const std::string& binary
   bpf_link* l = bpf_program__attach_uprobe_opts(prog, pid, binary.c_str(), offset, &opts);
   if (!l) {
     int err = errno;
-    return errno_error(err, "cannot attach a {} to {} in {} (offset {:#x})",
-                       retprobe ? "uretprobe" : "uprobe", what, binary, offset);
+    // Kernels with the CVE-2025-38466 fix (6.16, and stable kernels since
+    // July 2025) create uprobes for CAP_SYS_ADMIN only, CAP_PERFMON no more.
+    const char* hint = err == EPERM || err == EACCES
+                           ? ": this kernel may want CAP_SYS_ADMIN to create uprobes (run as root)"
+                           : "";
+    return errno_error(err, "cannot attach a {} to {} in {} (offset {:#x}){}",
+                       retprobe ? "uretprobe" : "uprobe", what, binary, offset, hint);
   }
   return Link(l);
 }

@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """The command line: bad input prints one clear line on stderr, exits non-zero
 and never crashes; a target that exits mid-window yields the partial report;
-SIGINT/SIGTERM end the window early; inspect tells what leakhound knows."""
+SIGINT/SIGTERM end the window early; inspect tells what leakhound knows.
+A kernel without BTF or uprobes (hidden in a private mount namespace), a
+target in other PID and mount namespaces, and a PID reused by another program
+while leakhound watches (or after it was killed) are covered too.
+
+Usage: cli_errors.py [PART ...]   (only the cases whose name contains a PART)"""
 import json
 import signal
 import os
@@ -313,6 +318,222 @@ def case_daemon_bad_arguments():
     one_line_error(code, err, "invalid duration")
 
 
+def unharmed(t, after=None, attached=False, what="target"):
+    """t (heapleak, sampler off) runs, its ticks are whole (nothing stopped or
+    corrupted it) and its MemProfileRate is 0: on every tick, or, when
+    leakhound attached (and switched the sampler on), again at the end.
+    after: only the lines that follow this one (pidat's second program)."""
+    time.sleep(0.5)
+    lines = [l for _, l in list(t.lines)]
+    if after is not None:
+        lines = lines[lines.index(after) + 1:]
+    ticks = [dict(kv.split("=", 1) for kv in l.split()) for l in lines if l.startswith("tick=")]
+    assert ticks, f"{what} printed no tick"
+    rates = {d["memprofilerate"] for d in (ticks[-1:] if attached else ticks)}
+    assert rates == {"0"}, f"{what}'s MemProfileRate was left changed: {rates}"
+    assert t.proc.poll() is None, f"{what} died"
+    nums = [int(d["tick"]) for d in ticks]
+    assert nums == list(range(1, len(nums) + 1)), f"{what}'s output broken: {nums}"
+
+
+def run_hiding(path, argv, timeout=60):
+    """argv in a private mount namespace where `path` is an empty tmpfs: what
+    leakhound sees on a kernel without what sysfs shows there."""
+    return subprocess.run(["unshare", "-m", "sh", "-c", 'mount -t tmpfs none "$0" && exec "$@"',
+                           path, *argv], capture_output=True, text=True, timeout=timeout)
+
+
+def kernel_lacks(path, want):
+    """attach and daemon refuse up front, in one line, when `path` is missing;
+    the target is never touched (its heap sampler stays off)."""
+    t = lhtest.Target([lhtest.target_path("heapleak", "1.27", "default"), "-interval", "100ms"])
+    try:
+        t.wait_for("^tick=")
+        for argv in (["attach", str(t.pid), "--duration", "3s"],
+                     ["daemon", "--listen", "127.0.0.1:0"]):
+            p = run_hiding(path, [lhtest.LEAKHOUND, *argv])
+            for w in want:
+                one_line_error(p.returncode, p.stderr, w)
+        unharmed(t)
+    finally:
+        t.stop()
+
+
+def case_kernel_without_btf():
+    kernel_lacks("/sys/kernel/btf", ["/sys/kernel/btf/vmlinux is missing", "CONFIG_DEBUG_INFO_BTF"])
+
+
+def case_kernel_without_uprobes():
+    # libbpf reads the uprobe PMU's type (and format/retprobe) under this
+    # directory; without it, it would fall back to tracefs (not mounted here).
+    kernel_lacks("/sys/bus/event_source/devices/uprobe",
+                 ["no uprobe support", "CONFIG_UPROBE_EVENTS"])
+
+
+def ns_child(unshare_pid, timeout=30):
+    """The host PID of the process `unshare --fork` started."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            kids = open(f"/proc/{unshare_pid}/task/{unshare_pid}/children").read().split()
+        except OSError:
+            kids = []
+        if kids:
+            return int(kids[0])
+        time.sleep(0.05)
+    raise AssertionError(f"unshare {unshare_pid} started nothing")
+
+
+def leak_found(rep, pid):
+    assert rep["target"]["pid"] == pid, rep["target"]
+    top = rep["heap"][0]
+    assert lhtest.first_user_frame(top)["function"] == "main.leakOne", top["stack"][:6]
+    assert top["verdict"] == "leak", (top["verdict"], top["trend"]["reason"])
+
+
+def case_other_pid_namespace():
+    """A target in its own PID namespace (PID 1 there), attached by its host PID."""
+    exe = lhtest.target_path("heapleak", "1.27", "default")
+    t = lhtest.Target(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", exe,
+                       "-interval", "250ms"])
+    pid = None
+    try:
+        t.wait_for("^ready pid=1 ")  # its own view
+        pid = ns_child(t.pid)
+        ns = open(f"/proc/{pid}/status").read()
+        assert re.search(rf"^NSpid:\s+{pid}\s+1$", ns, re.M), "not in a PID namespace of its own"
+        rep, _ = lhtest.attach_json(pid, "6s", ["--sample-rate", "65536"])
+        unharmed(t, attached=True)
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGTERM)  # unshare itself ignores SIGTERM
+        t.stop()
+    leak_found(rep, pid)
+    assert rep["target"]["exe"] == os.path.realpath(exe), rep["target"]
+
+
+def case_other_mount_namespace():
+    """A target whose executable exists only in its own mount namespace (a
+    tmpfs there): read through /proc/PID/exe, symbolized as usual."""
+    import shutil
+    import tempfile
+    exe = lhtest.target_path("heapleak", "1.27", "default")
+    d = tempfile.mkdtemp(prefix="lh-mntns-")
+    inside = os.path.join(d, "app")
+    script = 'mount -t tmpfs none "$0" && cp "$1" "$0/app" && exec "$0/app" -interval 250ms'
+    t = lhtest.Target(["unshare", "-m", "sh", "-c", script, d, exe])
+    try:
+        t.wait_for("^ready ")
+        assert not os.path.exists(inside), f"{inside} is visible outside its namespace"
+        assert os.readlink(f"/proc/{t.pid}/exe") == inside
+        rep, _ = lhtest.attach_json(t.pid, "6s", ["--sample-rate", "65536"])
+        unharmed(t, attached=True)
+    finally:
+        t.stop()
+        shutil.rmtree(d, ignore_errors=True)
+    leak_found(rep, t.pid)
+    assert rep["target"]["exe"] == inside, rep["target"]
+
+
+def reusable_target():
+    """heapleak (sampler off) under pidat, which on SIGUSR1 kills it and at
+    once starts another heapleak with the same PID. Returns (pidat's Target,
+    the PID)."""
+    exe = lhtest.target_path("heapleak", "1.27", "default")
+    t = lhtest.Target([lhtest.target_path_c("pidat"), exe, "-interval", "100ms", "--then", exe,
+                       "-interval", "100ms"])
+    pid = int(re.search(r"pid=(\d+)", t.wait_for("^ready pid=")).group(1))
+    t.wait_for("^tick=")
+    return t, pid
+
+
+def reuse_pid(t, pid):
+    """Hands the PID to pidat's second program; returns the line that says so
+    and the wall-clock time it was seen (the new process existed by then)."""
+    os.kill(t.pid, signal.SIGUSR1)
+    line = t.wait_for(f"^pidat: PID {pid} now runs ")
+    at = [m for m, l in list(t.lines) if l == line][0]
+    deadline = time.monotonic() + 30
+    while not any(m > at and l.startswith("tick=") for m, l in list(t.lines)):
+        assert time.monotonic() < deadline and t.proc.poll() is None, "the new program never ran"
+        time.sleep(0.05)
+    return line, at + (time.time() - time.monotonic())
+
+
+def strace_time(line):
+    """The wall-clock time of a `strace -f -ttt` line ("TID SECONDS call(...)")."""
+    parts = line.split(None, 2)
+    try:
+        return float(parts[1])
+    except (IndexError, ValueError):
+        return 0.0
+
+
+def case_pid_reused_mid_window():
+    """The target exits mid-window and its PID goes to another program at once:
+    leakhound ends with the partial report and a note, and never reads or
+    writes the new process's memory (strace: no process_vm_readv or pwrite on
+    the PID from the moment it changed hands; its sampler stays off)."""
+    t, pid = reusable_target()
+    log = f"/tmp/lh-strace-reuse-{os.getpid()}"
+    try:
+        lh = subprocess.Popen(["strace", "-f", "-qq", "-ttt", "-o", log, "-e",
+                               "trace=process_vm_readv,pwrite64,pwritev,pwritev2,ptrace",
+                               lhtest.LEAKHOUND, "attach", str(pid), "-d", "20s", "-i", "1s",
+                               "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+        t.wait_for("memprofilerate=524288")  # the window has begun
+        time.sleep(1.5)
+        switched, since = reuse_pid(t, pid)
+        out, err = lh.communicate(timeout=120)
+        assert lh.returncode == 0, f"exit {lh.returncode}: {err}"
+        rep = json.loads(out)
+        assert not lhtest.validate_report(rep), lhtest.validate_report(rep)[:5]
+        assert rep["target_exited"] is True, rep["notes"]
+        assert rep["window"]["duration_s"] < 20, rep["window"]  # ended by the exit
+        assert any("its PID now belongs to another process" in n for n in rep["notes"]), \
+            rep["notes"]
+        unharmed(t, switched, what="the new process")
+        calls = open(log).read().splitlines()
+    finally:
+        t.stop()
+        if os.path.exists(log):
+            os.unlink(log)
+    late = [c for c in calls if strace_time(c) >= since and (
+        f"process_vm_readv({pid}," in c or "pwrite" in c or "ptrace(" in c)]
+    assert not late, f"touched the new process with PID {pid}: {late[:3]}"
+    assert any(f"process_vm_readv({pid}," in c for c in calls), "strace saw no read at all"
+
+
+def case_restore_refuses_reused_pid():
+    """A SIGKILLed leakhound left the sampler on and a journal entry; the
+    target exited and its PID went to another program: `leakhound restore`
+    refuses in one line, writes nothing, and drops the stale entry."""
+    import shutil
+    import tempfile
+    state = tempfile.mkdtemp(prefix="lh-state-")
+    env = dict(os.environ, LEAKHOUND_STATE_DIR=state)
+    t, pid = reusable_target()
+    try:
+        lh = subprocess.Popen([lhtest.LEAKHOUND, "attach", str(pid), "-d", "60s"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t.wait_for("memprofilerate=524288")
+        lh.kill()
+        lh.wait()
+        journal = os.path.join(state, f"sampler-{pid}")
+        assert os.path.exists(journal), os.listdir(state)
+        switched, _ = reuse_pid(t, pid)
+        p = subprocess.run([lhtest.LEAKHOUND, "restore", str(pid)], env=env, capture_output=True,
+                           text=True, timeout=60)
+        one_line_error(p.returncode, p.stderr, f"PID {pid} ")
+        assert "PID was reused" in p.stderr and "nothing written" in p.stderr, p.stderr
+        assert not os.path.exists(journal), "stale journal entry kept"
+        unharmed(t, switched, what="the new process")
+    finally:
+        t.stop()
+        shutil.rmtree(state, ignore_errors=True)
+
+
 def case_sigint():
     interrupted(signal.SIGINT)
 
@@ -322,10 +543,14 @@ def case_sigterm():
 
 
 def main():
+    import sys
     lhtest.require_root()
     res = lhtest.Results()
+    only = sys.argv[1:]
     for name, fn in sorted((k, v) for k, v in globals().items() if k.startswith("case_")):
-        res.run(name[5:].replace("_", " "), fn)
+        name = name[5:].replace("_", " ")
+        if not only or any(part in name for part in only):
+            res.run(name, fn)
     return res.finish()
 
 

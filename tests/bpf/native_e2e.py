@@ -12,11 +12,13 @@ and right after leakhound exits), and nothing else flagged.
 C, with and without frame pointers: tests/targets/c/cleak leaks inside
 libleaky's leaky_parse_record: flagged with the C function names. Anonymous
 mmap never unmapped (leaky_map_region) likewise, next to a balanced one.
+Other C libraries: cleak linked statically with glibc (the allocator is the
+executable itself), and built with musl, dynamic (musl's libc.so) and static.
 
 Drops: with a deliberately tiny table the report counts what it dropped.
 Modes: --no-native, a pure Go program (auto: off, --native: clear error).
 
-Usage: native_e2e.py [--versions 1.21,1.26] [--jobs N]"""
+Usage: native_e2e.py [--versions 1.21,1.26] [--jobs N] [--only "c musl,mmap"]"""
 import argparse
 import os
 import re
@@ -128,14 +130,24 @@ def case_cgo(minor):
         "no finding with cgoleak_churn: " + "; ".join(describe(g) for g in rep["native"][:8])
 
 
+# Where each cleak build's malloc lives: its own shared library's libc, the
+# executable (static), or musl's libc.so.
+ALLOCATOR = {"fp": "/libc.so.6", "nofp": "/libc.so.6", "static": "/cleak-static",
+             "musl": "-linux-musl/libc.so", "musl-static": "/cleak-musl-static"}
+
+
 def case_c(variant):
-    t = lhtest.Target([lhtest.target_path_c(f"cleak-{variant}")])
+    exe = lhtest.target_path_c(f"cleak-{variant}")
+    t = lhtest.Target([exe])
     try:
         t.wait_for(r"^ready ")
         rep, leaked = bracketed_attach(t)
+        assert t.proc.poll() is None, "target died"
     finally:
         t.stop()
     check_native_stats(rep)
+    allocator = rep["native_stats"]["allocator"]
+    assert allocator.endswith(ALLOCATOR[variant]), f"allocator {allocator}"
     assert rep["target"]["go_version"] == "", rep["target"]
     assert rep["heap"] == [] and rep["goroutines"] == [], "Go findings for a C program"
     leaks = [f for f in rep["native"] if f["verdict"] == "leak"]
@@ -145,12 +157,35 @@ def case_c(variant):
     f = ours[0]
     assert abs(f["inuse_bytes"] - leaked) <= 0.05 * leaked, \
         f"inuse {f['inuse_bytes']} vs leaked {leaked}: {describe(f)}"
-    if variant == "fp":
+    if variant != "nofp":
         # With frame pointers the whole chain is there, with lines from DWARF.
         assert has_frame(f, "leaky_parse_record", C_LEAK_LINE, "libleaky.c"), describe(f)
         assert has_frame(f, "main"), describe(f)
     others = [g for g in leaks if g is not f]
     assert not others, "balanced paths flagged: " + "; ".join(describe(g) for g in others)
+
+
+def case_static_stripped():
+    """A static C program stripped of its symbol table: nothing names its
+    malloc any more. One clear line, exit 1, the target untouched."""
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="lh-stripped-")
+    exe = os.path.join(d, "cleak-static-stripped")
+    shutil.copy(lhtest.target_path_c("cleak-static"), exe)
+    subprocess.run(["strip", exe], check=True)
+    t = lhtest.Target([exe])
+    try:
+        t.wait_for(r"^ready ")
+        code, _, err = lhtest.run_leakhound(["attach", str(t.pid), "--duration", "2s"])
+        time.sleep(0.3)
+        assert t.proc.poll() is None, "target died"
+    finally:
+        t.stop()
+        shutil.rmtree(d, ignore_errors=True)
+    lines = [l for l in err.strip().splitlines() if l.strip()]
+    assert code == 1 and len(lines) == 1 and lines[0].startswith("leakhound: "), (code, err)
+    assert "statically linked and stripped" in lines[0], lines[0]
 
 
 def case_mmap():
@@ -271,13 +306,20 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--versions", default=",".join(lhtest.MINORS))
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--only", default="",
+                    help="comma-separated parts of case names: run just those cases")
     a = ap.parse_args()
     lhtest.require_root()
     cases = [(f"cgo go{m}", case_cgo, m) for m in a.versions.split(",")]
-    cases += [("c fp", case_c, "fp"), ("c nofp", case_c, "nofp"), ("drops", case_drops),
+    cases += [("c fp", case_c, "fp"), ("c nofp", case_c, "nofp"),
+              ("c static glibc", case_c, "static"), ("c musl", case_c, "musl"),
+              ("c musl static", case_c, "musl-static"),
+              ("c static stripped", case_static_stripped), ("drops", case_drops),
               ("pprof and folded", case_outputs), ("mmap", case_mmap),
               ("cpu budget", case_budget),
               ("no-native", case_no_native), ("pure go", case_pure_go)]
+    if a.only:
+        cases = [c for c in cases if any(part in c[0] for part in a.only.split(","))]
     raise SystemExit(lhtest.run_cases(cases, a.jobs))
 
 

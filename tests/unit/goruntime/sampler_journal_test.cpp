@@ -35,7 +35,7 @@ TEST_F(Journal, SaveLoadRemove) {
   EXPECT_EQ(back->rate_addr, 0x5a1000u);
   EXPECT_EQ(back->original, 0);
   EXPECT_EQ(back->written, 524288);
-  remove_record(4242);
+  remove_record(4242, 987654);
   EXPECT_FALSE(load_record(4242, 987654));
 }
 
@@ -43,6 +43,19 @@ TEST_F(Journal, AReusedPidIsNotTheSameProcess) {
   ASSERT_TRUE(save_record({4242, 987654, 0x5a1000, 0, 65536}));
   EXPECT_FALSE(load_record(4242, 987655));
   EXPECT_FALSE(load_record(4243, 987654));
+  auto any = load_record(4242);  // what restore shows to refuse the new process
+  ASSERT_TRUE(any);
+  EXPECT_EQ(any->start_time, 987654u);
+}
+
+// The process that had the PID before may not remove the record of the one
+// that has it now.
+TEST_F(Journal, RemoveKeepsAnotherProcesssRecord) {
+  ASSERT_TRUE(save_record({4242, 987654, 0x5a1000, 0, 65536}));
+  remove_record(4242, 111);
+  EXPECT_TRUE(load_record(4242, 987654));
+  remove_record(4242, 987654);
+  EXPECT_FALSE(load_record(4242));
 }
 
 TEST_F(Journal, GarbageIsIgnored) {
