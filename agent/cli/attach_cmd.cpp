@@ -8,6 +8,7 @@
 #include "cli/progress.h"
 #include "collect/attach.h"
 #include "goruntime/sampler.h"
+#include "goruntime/sampler_journal.h"
 #include "report/folded_writer.h"
 #include "report/json_writer.h"
 #include "report/pprof_writer.h"
@@ -66,6 +67,8 @@ int run(const AttachArgs& a) {
     std::cerr << "leakhound: " << k.error().message << "\n";
     return 1;
   }
+  // Journal entries of killed leakhounds whose targets are gone since.
+  goruntime::prune_records();
   // SIGINT/SIGTERM end the window early: the partial report is printed and the
   // target is restored by the collectors' destructors on the normal path.
   struct sigaction sa {};

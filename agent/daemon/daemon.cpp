@@ -13,6 +13,7 @@
 #include "binary/elf_file.h"
 #include "daemon/http_api.h"
 #include "daemon/process_table.h"
+#include "goruntime/sampler_journal.h"
 #include "probes/go_heap_probe_cache.h"
 #include "probes/proc_watch.h"
 #include "target/pod_identity.h"
@@ -80,6 +81,9 @@ class Daemon {
     if (auto it = watched_.find(pid); it != watched_.end()) end(it, "exited");
   }
   void rescan() {
+    // Journal entries of processes that went while a killed daemon watched them.
+    if (size_t n = goruntime::prune_records())
+      spdlog::debug("daemon: {} sampler journal entries of exited processes removed", n);
     std::set<pid_t> alive;
     for (pid_t pid : scan_proc()) {
       alive.insert(pid);

@@ -1,5 +1,6 @@
 #include "goruntime/sampler_journal.h"
 
+#include <dirent.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "target/process.h"
 
@@ -57,6 +59,30 @@ std::optional<SamplerRecord> load_record(pid_t pid, uint64_t start_time) {
 void remove_record(pid_t pid, uint64_t start_time) {
   if (auto r = load_record(pid); r && r->start_time != start_time) return;
   ::unlink(path_for(pid).c_str());
+}
+
+size_t prune_records() {
+  DIR* d = ::opendir(journal_dir().c_str());
+  if (!d) return 0;
+  std::vector<pid_t> pids;
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.rfind("sampler-", 0) != 0) continue;
+    char* end = nullptr;
+    long v = std::strtol(name.c_str() + 8, &end, 10);
+    if (end && *end == 0 && v > 0) pids.push_back(static_cast<pid_t>(v));
+  }
+  ::closedir(d);
+  size_t removed = 0;
+  for (pid_t pid : pids) {
+    auto r = load_record(pid);
+    if (!r) continue;  // unreadable: restore says so; not ours to judge
+    auto now = target::read_start_time(pid);
+    if (now && *now == r->start_time) continue;  // still there: restore needs it
+    ::unlink(path_for(pid).c_str());
+    ++removed;
+  }
+  return removed;
 }
 
 }  // namespace leakhound::goruntime

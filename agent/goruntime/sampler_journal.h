@@ -31,5 +31,8 @@ std::optional<SamplerRecord> load_record(pid_t pid);
 // Removes the PID's record if it is this process's (or unreadable): a record
 // of a later process with the same PID stays.
 void remove_record(pid_t pid, uint64_t start_time);
+// Removes the records of processes that are gone (no such PID, or another
+// process has it): nothing is left to restore in them. Returns how many.
+size_t prune_records();
 
 }  // namespace leakhound::goruntime

@@ -6,6 +6,8 @@
 
 #include <filesystem>
 
+#include "target/process.h"
+
 namespace leakhound::goruntime {
 namespace {
 
@@ -73,6 +75,20 @@ TEST(JournalDir, UnwritableIsAnError) {
   ::unsetenv("LEAKHOUND_STATE_DIR");
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("/proc/no-such-dir"), std::string::npos);
+}
+
+// Records of processes that are gone go; this very process's stays.
+TEST_F(Journal, PruneRemovesOnlyGoneProcesses) {
+  auto self_start = target::read_start_time(getpid());
+  ASSERT_TRUE(self_start);
+  ASSERT_TRUE(save_record({getpid(), *self_start, 0x5a1000, 0, 524288}));
+  ASSERT_TRUE(save_record({getpid() == 1 ? 2 : 1, 1, 0x5a1000, 0, 524288}));  // PID 1, not it
+  const pid_t gone = 4194304 - 7;  // above any pid_max in use here
+  ASSERT_TRUE(save_record({gone, 5, 0x5a1000, 0, 524288}));
+  EXPECT_EQ(prune_records(), 2u);
+  EXPECT_TRUE(load_record(getpid(), *self_start));
+  EXPECT_FALSE(load_record(gone));
+  EXPECT_EQ(prune_records(), 0u);
 }
 
 }  // namespace
