@@ -41,6 +41,13 @@ int run(pid_t pid) {
                  g.runtime_addr(g.syms.disable_memory_profiling));
              !s) {
     out << "heap sampler:  unknown (" << s.error().message << ")\n";
+  } else if (s->left_over()) {
+    // Inspect writes nothing: the rate stays for `restore` (or the next attach).
+    out << fmt::format(
+        "heap sampler:  on (MemProfileRate={}, left by a leakhound that did not exit cleanly; the "
+        "program's own value is {}: `leakhound restore {}` puts it back)\n",
+        s->written(), s->original_rate(), pid);
+    s->disown();
   } else if (s->original_rate() > 0) {
     out << fmt::format("heap sampler:  on (MemProfileRate={})\n", s->original_rate());
   } else {

@@ -186,6 +186,12 @@ def case_sigkill_then_restore():
             time.sleep(0.1)
         lh.kill()
         lh.wait()
+        # inspect tells, and writes nothing (it once tried to restore on exit).
+        code, out, err = lhtest.run_leakhound(["inspect", str(t.pid)])
+        assert code == 0 and "left by a leakhound that did not exit cleanly" in out, (code, out)
+        assert "error" not in err, err
+        time.sleep(0.3)
+        assert t.ticks()[-1][1]["memprofilerate"] == "524288", t.ticks()[-1]
         code, out, err = lhtest.run_leakhound(["restore", str(t.pid)])
         assert code == 0 and "MemProfileRate 524288 -> 0" in out, (code, out, err)
         time.sleep(0.5)
