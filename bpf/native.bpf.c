@@ -51,11 +51,18 @@ struct {
 } outstanding SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384); /* resized by the loader */
-	__uint(key_size, sizeof(lh_u32));
-	__uint(value_size, LH_NATIVE_C_FRAMES * sizeof(lh_u64));
+	__type(key, lh_u64);	    /* hash of the frames */
+	__type(value, struct lh_c_stack);
 } c_stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, lh_u32);
+	__type(value, struct lh_c_stack);
+} c_scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -172,16 +179,38 @@ static __always_inline void forget(lh_u32 tgid, lh_u64 addr) {
 		count(LH_N_FREES_UNKNOWN);
 }
 
+/* The C frames of this call, stored once per distinct stack; 0 when lost. */
+static __always_inline lh_u64 c_stack(void *ctx) {
+	lh_u32 zero = 0;
+	struct lh_c_stack *s = bpf_map_lookup_elem(&c_scratch, &zero);
+	if (!s)
+		return 0;
+	long n = bpf_get_stack(ctx, s->pcs, sizeof s->pcs, BPF_F_USER_STACK);
+	if (n <= 0)
+		return 0;
+	lh_u32 nr = (lh_u32)n / sizeof(lh_u64);
+	s->nr = nr;
+	lh_u64 hash = 0xcbf29ce484222325ULL; /* FNV-1a over the frames */
+	for (int i = 0; i < LH_NATIVE_C_FRAMES; i++) {
+		if (i >= nr)
+			break;
+		hash = (hash ^ s->pcs[i]) * 0x100000001b3ULL;
+	}
+	if (!hash)
+		hash = 1;
+	if (!bpf_map_lookup_elem(&c_stacks, &hash) &&
+	    bpf_map_update_elem(&c_stacks, &hash, s, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&c_stacks, &hash))
+		return 0; /* table full */
+	return hash;
+}
+
 static __always_inline void record(void *ctx, const struct lh_native_config *cfg, lh_u32 tgid,
 				   lh_u64 addr, const struct lh_native_pending *p) {
 	struct lh_alloc a = {.size = p->size, .kind = p->kind, .ts_ns = bpf_ktime_get_ns()};
-	long id = bpf_get_stackid(ctx, &c_stacks, BPF_F_USER_STACK);
-	if (id < 0) {
-		a.stack_id = LH_NATIVE_NO_STACK;
+	a.c_stack = c_stack(ctx);
+	if (!a.c_stack)
 		count(LH_N_DROP_STACK);
-	} else {
-		a.stack_id = (lh_u32)id;
-	}
 	if (cfg->go)
 		a.go_stack = go_stack(cfg);
 	struct lh_alloc_key key = {.tgid = tgid, .addr = addr};

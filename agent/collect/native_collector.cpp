@@ -208,7 +208,7 @@ Result<void> NativeCollector::poll() {
   std::map<Key, Sample> now;
   std::map<Key, uint64_t> oldest;
   for (const auto& b : *blocks) {
-    Key k{b.a.stack_id, b.a.go_stack};
+    Key k{b.a.c_stack, b.a.go_stack};
     Sample& s = now[k];
     s.poll = idx;
     s.bytes += b.a.size;
@@ -228,7 +228,7 @@ std::vector<Frame> NativeCollector::symbolize(const Key& k,
                                               const std::vector<target::Mapping>& maps,
                                               bool* go_attributed) const {
   std::vector<Frame> out;
-  const std::vector<uint64_t> c = probes_->c_stack(k.stack_id);
+  const std::vector<uint64_t> c = probes_->c_stack(k.c_stack);
   std::vector<uint64_t> gs = probes_->go_stack(k.go_stack);
   // Before Go 1.23 the walk starts at sched.bp, the frame of a callee of
   // runtime.cgocall: its return address repeats the syscall pc's function.
@@ -318,7 +318,7 @@ void NativeCollector::finish(report::Report& r) {
       continue;
     std::string sig;
     for (const Frame& f : stack) sig += fmt::format("{}|{}|{};", f.function, f.file, f.line);
-    if (stack.empty()) sig = fmt::format("#{}", k.stack_id);
+    if (stack.empty()) sig = fmt::format("#{:x}", k.c_stack);
     Merged& m = merged[sig];
     if (m.bytes.empty()) {
       m.stack = std::move(stack);

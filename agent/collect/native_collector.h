@@ -67,7 +67,7 @@ class NativeCollector {
 
  private:
   struct Key {
-    uint32_t stack_id = 0;
+    uint64_t c_stack = 0;  // keys in the BPF stack tables, 0: none
     uint64_t go_stack = 0;
     auto operator<=>(const Key&) const = default;
   };

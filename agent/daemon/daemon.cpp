@@ -267,14 +267,18 @@ Result<void> run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop
   if (!listen) return listen.error();
   auto watch = probes::ProcWatch::open();
   if (!watch) return watch.error();
+  // Declared before the daemon: every session's probes go back to it first.
+  // Loaded before serving: /healthz answers once a Go process can be attached.
+  probes::GoHeapProbeCache probe_cache;
+  if (auto p = probe_cache.preload(opts.session.heap.sample_events, opts.session.heap.max_buckets);
+      !p)
+    return p.error();
   ProcessTable table;
   auto api = HttpApi::start(listen->first, listen->second, table, opts.top_k);
   if (!api) return api.error();
   spdlog::info("daemon: serving on http://{}:{} (/metrics, /api/v1/processes, /healthz)",
                listen->first, (*api)->port());
 
-  // Declared before the daemon: every session's probes go back to it first.
-  probes::GoHeapProbeCache probe_cache;
   goruntime::GLayoutCache g_layouts;
   DaemonOptions o = opts;
   o.session.heap.probe_cache = &probe_cache;

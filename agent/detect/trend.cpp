@@ -56,9 +56,23 @@ struct TestResult {
 double drift_z(const std::vector<Point>& p) {
   const size_t n = p.size();
   const size_t m = std::max<size_t>(2, n / 4);
+  // In time, not in points: heap series are timed at GC cycles, which a
+  // growing heap spaces out, so a steady leak's increments grow with their
+  // intervals. Each increment is centred on the drift over its own interval
+  // and scaled to the mean interval tau; equally spaced points give exactly
+  // the plain increments.
+  const double span = p.back().t_s - p.front().t_s;
+  const double tau = span / static_cast<double>(n - 1);
+  const bool timed = tau > 0;
+  const double drift_per_s = timed ? (p.back().value - p.front().value) / span : 0;
   std::vector<double> d(n - 1);
   double mean = 0;
-  for (size_t i = 1; i < n; ++i) mean += (d[i - 1] = p[i].value - p[i - 1].value);
+  for (size_t i = 1; i < n; ++i) {
+    const double dv = p[i].value - p[i - 1].value;
+    const double dt = p[i].t_s - p[i - 1].t_s;
+    d[i - 1] = timed && dt > 0 ? (dv - drift_per_s * dt) / std::sqrt(dt / tau) : dv;
+    mean += d[i - 1];
+  }
   mean /= static_cast<double>(d.size());
   double g0 = 0, g1 = 0;
   for (size_t i = 0; i < d.size(); ++i) {
@@ -69,14 +83,18 @@ double drift_z(const std::vector<Point>& p) {
   g1 /= static_cast<double>(d.size());
   const double q = std::max(g0 + 2 * g1, 0.0);
   const double s2 = std::clamp(-g1, 0.0, g0 / 2);
-  double first = 0, last = 0;
+  double first = 0, last = 0, first_t = 0, last_t = 0;
   for (size_t i = 0; i < m; ++i) {
     first += p[i].value;
     last += p[n - m + i].value;
+    first_t += p[i].t_s;
+    last_t += p[n - m + i].t_s;
   }
   const double md = static_cast<double>(m);
   const double diff = (last - first) / md;
-  const double var = q * (static_cast<double>(n - m) + md / 6) + 2 * s2 / md;
+  // Steps of tau between the quarters' mean times: n - m when equally spaced.
+  const double steps = timed ? (last_t - first_t) / md / tau : static_cast<double>(n - m);
+  const double var = q * (steps + md / 6) + 2 * s2 / md;
   if (!(var > 0)) return diff > 0 ? 1e6 : (diff < 0 ? -1e6 : 0);
   return diff / std::sqrt(var);
 }

@@ -41,6 +41,13 @@ Result<std::shared_ptr<GoHeapObject>> GoHeapProbeCache::object(bool sample_event
   return o;
 }
 
+Result<void> GoHeapProbeCache::preload(bool sample_events, uint32_t max_buckets) {
+  std::lock_guard lock(mu_);
+  auto o = object(sample_events, max_buckets);
+  if (!o) return o.error();
+  return {};
+}
+
 size_t GoHeapProbeCache::live_sets() const {
   std::lock_guard lock(mu_);
   size_t n = 0;

@@ -20,6 +20,9 @@ class GoHeapProbeCache {
   // The set for the file (dev, ino) with cfg's offsets, attached on first use
   // through cfg.binary (cfg.pid is ignored).
   Result<std::shared_ptr<GoHeapProbes>> get(const GoHeapConfig& cfg, uint64_t dev, uint64_t ino);
+  // Loads the BPF object now (the daemon, at start): the first Go process
+  // then waits for its uprobe only, and a kernel that refuses fails at once.
+  Result<void> preload(bool sample_events, uint32_t max_buckets);
   // Sets attached, counting those whose links are still being detached.
   size_t live_sets() const;
 

@@ -131,15 +131,11 @@ Result<std::vector<OutstandingAlloc>> NativeProbes::read_outstanding(uint32_t tg
   return out;
 }
 
-std::vector<uint64_t> NativeProbes::c_stack(uint32_t id) const {
-  std::vector<uint64_t> ips(LH_NATIVE_C_FRAMES, 0);
-  if (id == LH_NATIVE_NO_STACK ||
-      bpf_map_lookup_elem(bpf_map__fd(skel_->maps.c_stacks), &id, ips.data()))
-    return {};
-  size_t n = 0;
-  while (n < ips.size() && ips[n]) n++;
-  ips.resize(n);
-  return ips;
+std::vector<uint64_t> NativeProbes::c_stack(uint64_t key) const {
+  lh_c_stack s{};
+  if (key == 0 || bpf_map_lookup_elem(bpf_map__fd(skel_->maps.c_stacks), &key, &s)) return {};
+  const size_t n = std::min<size_t>(s.nr, LH_NATIVE_C_FRAMES);
+  return {s.pcs, s.pcs + n};
 }
 
 std::vector<uint64_t> NativeProbes::go_stack(uint64_t key) const {

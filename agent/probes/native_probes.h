@@ -19,7 +19,8 @@ namespace leakhound::probes {
 static_assert(sizeof(lh_native_config) == 48);
 static_assert(sizeof(lh_native_pending) == 24);
 static_assert(sizeof(lh_alloc_key) == 16);
-static_assert(sizeof(lh_alloc) == 32);
+static_assert(sizeof(lh_alloc) == 40);
+static_assert(sizeof(lh_c_stack) == 8 + 8 * LH_NATIVE_C_FRAMES);
 static_assert(sizeof(lh_go_stack) == 8 + 8 * LH_NATIVE_GO_FRAMES);
 
 // One allocator entry point in the object that defines it.
@@ -57,7 +58,7 @@ class NativeProbes {
   // Every block of process tgid still outstanding, read in batches.
   Result<std::vector<OutstandingAlloc>> read_outstanding(uint32_t tgid) const;
   // The C return addresses of a stack id (leaf first); empty when gone.
-  std::vector<uint64_t> c_stack(uint32_t id) const;
+  std::vector<uint64_t> c_stack(uint64_t key) const;
   // The Go return addresses of a stack key (leaf first); empty when gone.
   std::vector<uint64_t> go_stack(uint64_t key) const;
   // lh_native_counter values, summed over CPUs.

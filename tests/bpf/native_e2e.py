@@ -20,6 +20,7 @@ Modes: --no-native, a pure Go program (auto: off, --native: clear error).
 
 Usage: native_e2e.py [--versions 1.21,1.26] [--jobs N] [--only "c musl,mmap"]"""
 import argparse
+import json
 import os
 import re
 import signal
@@ -277,6 +278,52 @@ def case_drops():
     assert code == 0 and re.search(r"dropped: [\d,]+ \([\d,]+ table full at 64 blocks", out), out
 
 
+def case_many_stacks():
+    """4096 distinct C stacks: every allocation keeps its stack. (A stack-trace
+    map, hashed into buckets, lost new stacks to bucket collisions long before
+    it was full: ~500 of these 4096 with 16384 buckets.)"""
+    stacks = 4096
+    t = lhtest.Target([lhtest.target_path_c("mallocloop"), "-stacks", str(stacks),
+                       "-n", str(stacks * 40), "-wait"])
+    try:
+        t.wait_for(r"^ready ")
+        lh = subprocess.Popen([lhtest.LEAKHOUND, "attach", str(t.pid), "--duration", "6s",
+                               "--json", "--native"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        # The loop starts once the probes are in (the sampler-less C program
+        # has nothing else to wait for); late probes only see fewer rounds.
+        deadline = time.monotonic() + 30
+        while not any(k == "bpf_link" for k in fd_kinds(lh.pid)):
+            assert time.monotonic() < deadline and lh.poll() is None, "leakhound never attached"
+            time.sleep(0.1)
+        time.sleep(0.5)
+        t.proc.send_signal(signal.SIGUSR1)
+        out, err = lh.communicate(timeout=120)
+        assert lh.returncode == 0, f"leakhound exited {lh.returncode}: {err.strip()}"
+        t.wait_for(r"^round=1 ", timeout=120)
+    finally:
+        t.stop()
+    rep = json.loads(out)
+    errors = lhtest.validate_report(rep)
+    assert not errors, errors[:5]
+    s = rep["native_stats"]
+    assert s["allocs"] >= stacks * 4, f"too few allocations seen: {s}"
+    assert s["dropped"]["stack"] == 0, f"C stacks lost: {s['dropped']}"
+
+
+def fd_kinds(pid):
+    kinds = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        m = re.match(r"anon_inode:\[?(bpf-prog|bpf-map|bpf_link|perf_event)\]?", link)
+        if m:
+            kinds.append(m.group(1))
+    return kinds
+
+
 def case_no_native():
     t = lhtest.Target([lhtest.target_path("cgoleak", lhtest.MINORS[-1], "cgo")])
     try:
@@ -316,7 +363,7 @@ def main():
               ("c musl static", case_c, "musl-static"),
               ("c static stripped", case_static_stripped), ("drops", case_drops),
               ("pprof and folded", case_outputs), ("mmap", case_mmap),
-              ("cpu budget", case_budget),
+              ("cpu budget", case_budget), ("many stacks", case_many_stacks),
               ("no-native", case_no_native), ("pure go", case_pure_go)]
     if a.only:
         cases = [c for c in cases if any(part in c[0] for part in a.only.split(","))]

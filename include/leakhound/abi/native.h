@@ -5,10 +5,9 @@
 
 #include "leakhound/abi/types.h"
 
-#define LH_NATIVE_ABI_VERSION 1
+#define LH_NATIVE_ABI_VERSION 2 /* 2: C stacks keyed by the hash of their frames */
 #define LH_NATIVE_C_FRAMES 48  /* C frames kept per stack (kernel FP walk) */
 #define LH_NATIVE_GO_FRAMES 32 /* Go frames of the goroutine behind a cgo call */
-#define LH_NATIVE_NO_STACK 0xffffffffu
 
 /* Per process. go = 1: a Go program whose threads find their g at
  * fs_base + tls_g_off, with these runtime.g / runtime.m offsets. */
@@ -48,9 +47,18 @@ struct lh_alloc_key {
 struct lh_alloc {
   lh_u64 size;
   lh_u64 go_stack; /* key in go_stacks, 0: none */
-  lh_u32 stack_id; /* in c_stacks, LH_NATIVE_NO_STACK: lost */
+  lh_u64 c_stack;  /* key in c_stacks (hash of the frames), 0: lost */
   lh_u32 kind;
+  lh_u32 pad;
   lh_u64 ts_ns; /* bpf_ktime_get_ns at the allocation */
+};
+
+/* The C frames of an allocation (the kernel's frame-pointer walk), keyed by
+ * their hash: unlike a stack-trace map, two stacks never fight over a bucket. */
+struct lh_c_stack {
+  lh_u32 nr;
+  lh_u32 pad;
+  lh_u64 pcs[LH_NATIVE_C_FRAMES];
 };
 
 struct lh_go_stack {
