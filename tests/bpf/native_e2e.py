@@ -283,15 +283,17 @@ def case_many_stacks():
     map, hashed into buckets, lost new stacks to bucket collisions long before
     it was full: ~500 of these 4096 with 16384 buckets.)"""
     stacks = 4096
+    # Rounds without end: the loop must outlive the attach (seen in CI: a
+    # loop started under the first probe ended, and the process with it,
+    # before the last probe was in).
     t = lhtest.Target([lhtest.target_path_c("mallocloop"), "-stacks", str(stacks),
-                       "-n", str(stacks * 40), "-wait"])
+                       "-n", str(stacks * 40), "-rounds", "1000000000", "-wait"])
     try:
         t.wait_for(r"^ready ")
         lh = subprocess.Popen([lhtest.LEAKHOUND, "attach", str(t.pid), "--duration", "6s",
                                "--json", "--native"], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
-        # The loop starts once the probes are in (the sampler-less C program
-        # has nothing else to wait for); late probes only see fewer rounds.
+        # The loop starts once leakhound holds a probe; the rest follow.
         deadline = time.monotonic() + 30
         while not any(k == "bpf_link" for k in fd_kinds(lh.pid)):
             assert time.monotonic() < deadline and lh.poll() is None, "leakhound never attached"
