@@ -2,6 +2,7 @@
 
 #include <elf.h>
 
+#include "binary/byte_reader.h"
 #include "goruntime/global_refs.h"
 
 namespace leakhound::goruntime {
@@ -95,7 +96,7 @@ Result<int64_t> g_tls_offset(const binary::ElfFile& elf, const GTlsAccess& acces
   bool writable = false;
   for (const auto& seg : elf.segments()) {
     if (seg.type == PT_LOAD && (seg.flags & PF_W) && slot >= seg.vaddr &&
-        slot - seg.vaddr + 8 <= seg.memsz)
+        binary::detail::in_bounds(slot - seg.vaddr, 8, seg.memsz))
       writable = true;
   }
   if (!writable)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "binary/byte_reader.h"
 #include "goruntime/profile_layout.h"
 
 namespace leakhound::goruntime {
@@ -45,7 +46,7 @@ Result<GLayout> g_layout_from_dwarf(const binary::DwarfTypes& dwarf, const binar
     if (it == s.members.end()) return make_error("DWARF: {} has no field {}", in, name);
     if (size && it->second.size && it->second.size != size)
       return make_error("DWARF: {}.{} is {} bytes, expected {}", in, name, it->second.size, size);
-    if (it->second.offset + size > s.size)
+    if (!binary::detail::in_bounds(it->second.offset, size, s.size))
       return make_error("DWARF: {}.{} lies outside the struct", in, name);
     return static_cast<uint32_t>(it->second.offset);
   };

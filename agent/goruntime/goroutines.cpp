@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "binary/byte_reader.h"
+
 namespace leakhound::goruntime {
 namespace {
 
@@ -141,7 +143,8 @@ std::vector<uint64_t> GoroutineReader::unwind(const Goroutine& g) const {
     if (!mem_.read(window_lo, window.data(), window.size())) window.clear();
   }
   auto frame_at = [&](uint64_t fp, uint64_t out[2]) {
-    if (fp >= window_lo && fp + 16 <= window_lo + window.size()) {
+    // Overflow-safe: fp is the target's data and may be anywhere up to 2^64.
+    if (fp >= window_lo && binary::detail::in_bounds(fp - window_lo, 16, window.size())) {
       std::memcpy(out, window.data() + (fp - window_lo), 16);
       return true;
     }
@@ -153,8 +156,10 @@ std::vector<uint64_t> GoroutineReader::unwind(const Goroutine& g) const {
     // saves its caller's *caller's* frame pointer (CL 476235), so the parking
     // function's own return PC is in the frame record between sp and bp that
     // links to bp. reentersyscall saves a consistent pc/bp pair instead.
-    const uint64_t end = std::min(g.bp, g.sp + 1024);
-    for (uint64_t a = (g.sp + 7) & ~7ULL; a + 16 <= end; a += 8) {
+    // Every bound is overflow-safe: sp and bp are the target's data.
+    const uint64_t end = g.sp + std::min<uint64_t>(1024, g.bp - g.sp);  // <= bp
+    const uint64_t first = g.sp + (8 - g.sp % 8) % 8;                   // wraps below sp
+    for (uint64_t a = first; a >= g.sp && a < end && end - a >= 16; a += 8) {
       uint64_t rec[2];
       if (!frame_at(a, rec)) break;
       if (rec[0] == g.bp) {
@@ -166,7 +171,7 @@ std::vector<uint64_t> GoroutineReader::unwind(const Goroutine& g) const {
   uint64_t fp = g.bp;
   while (pcs.size() < limits_.max_depth) {
     // Frame pointers point into the goroutine's own stack and strictly up it.
-    if (fp < lo || fp + 16 > g.stack_hi || fp % 8 != 0) break;
+    if (fp < lo || fp > g.stack_hi || g.stack_hi - fp < 16 || fp % 8 != 0) break;
     uint64_t rec[2];
     if (!frame_at(fp, rec)) break;
     if (rec[1] == 0) break;

@@ -234,6 +234,28 @@ TEST_F(Fixture, UnwindStopsOnFramePointerLoopsAndDepth) {
   EXPECT_EQ(GoroutineReader(mem, l, kAllgs, kAllglen, lim).unwind(g).size(), 10u);
 }
 
+// Stack bounds and frame pointers near 2^64 (found by fuzz_runtime_memory: a
+// frame pointer of 2^64-16 passed a window check whose sum wrapped to 0).
+TEST_F(Fixture, UnwindSurvivesAddressesThatWrap) {
+  add({1, 4, 0, 0x4000, kStackLo + 0x100, kStackLo + 0x200});
+  publish(1, 1);
+  auto s = reader().read();
+  ASSERT_TRUE(s);
+  const uint64_t top = ~uint64_t{0};
+  for (uint64_t lo : {uint64_t{0}, top - 0x1000, top - 15}) {
+    for (uint64_t bp : {top - 15, top - 7, top - 1}) {
+      Goroutine g = s->live[0];
+      g.stack_lo = lo;
+      g.stack_hi = top;
+      g.sp = bp - 4;
+      g.bp = bp;
+      EXPECT_EQ(reader().unwind(g), (std::vector<uint64_t>{0x4000})) << lo << " " << bp;
+      g.sp = top - 3;  // the mcall scan's first aligned slot wraps past 2^64
+      EXPECT_EQ(reader().unwind(g), (std::vector<uint64_t>{0x4000})) << lo << " " << bp;
+    }
+  }
+}
+
 TEST_F(Fixture, RunningGoroutineHasNoStack) {
   add({1, 2, 0, 0x4000, kStackLo + 0x100, kStackLo + 0x200});
   publish(1, 1);
