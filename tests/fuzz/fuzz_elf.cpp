@@ -1,5 +1,6 @@
-// ELF, .go.buildinfo, .gopclntab (pcvalue and inline tree), DWARF types and
-// the disassembly-based readers on arbitrary bytes presented as a file.
+// ELF, .go.buildinfo, .gopclntab (pcvalue and inline tree), DWARF types (the
+// runtime.g layout) and the disassembly-based readers on arbitrary bytes
+// presented as a file. Seeds: real Go binaries shrunk by shrink_go_elf.py.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include "binary/elf_file.h"
 #include "binary/pclntab.h"
 #include "goruntime/cgo_tls.h"
+#include "goruntime/g_layout.h"
 #include "goruntime/global_refs.h"
 #include "goruntime/runtime_symbols.h"
 
@@ -44,9 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (bi) (void)goruntime::resolve_runtime_symbols(*elf, *pcln, bi->go_version);
   }
   if (auto dw = binary::DwarfTypes::open(path)) {
-    (void)dw->struct_layout("runtime.g");
-    (void)dw->struct_layout("runtime.m");
-    (void)dw->variable("runtime.waitReasonStrings");
+    (void)goruntime::g_layout_from_dwarf(*dw, *elf, bi ? bi->go_version.minor : 26);
   }
   return 0;
 }
