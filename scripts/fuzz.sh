@@ -22,7 +22,8 @@ seeds=$out/seeds
 rm -rf "$seeds" && mkdir -p "$seeds"/{elf,proc_text,runtime_memory} "$out/artifacts"
 # ELF seeds: the test target of every Go version (x86-64 and arm64) shrunk to
 # what the parsers read (whole binaries fuzz 30 times slower): without a
-# symbol table, with .symtab and DWARF, without section headers.
+# symbol table, with .symtab and DWARF, without section headers; cgo and PIE
+# builds with .symtab and DWARF.
 for v in 21 22 23 24 25 26 27; do
   for arch in default arm64; do
     b=$targets/heapleak-go1.$v-$arch
@@ -30,6 +31,10 @@ for v in 21 22 23 24 25 26 27; do
     python3 tests/fuzz/shrink_go_elf.py "$b" "$seeds/elf/go1.$v-$arch"
     python3 tests/fuzz/shrink_go_elf.py "$b" "$seeds/elf/go1.$v-$arch-symtab" --symtab --dwarf zlib
     python3 tests/fuzz/shrink_go_elf.py "$b" "$seeds/elf/go1.$v-$arch-bare" --no-section-headers
+  done
+  for variant in cgo pie; do
+    python3 tests/fuzz/shrink_go_elf.py "$targets/heapleak-go1.$v-$variant" \
+      "$seeds/elf/go1.$v-$variant" --symtab --dwarf zlib
   done
 done
 python3 tests/fuzz/shrink_go_elf.py "$targets/heapleak-go1.26-default" \

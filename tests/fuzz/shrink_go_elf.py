@@ -137,7 +137,7 @@ class Pclntab:
     """Reads the Go 1.20+ pclntab and writes a subset of it."""
 
     def __init__(self, elf):
-        s = elf.section(".gopclntab")
+        s = elf.section(".gopclntab") or elf.section(".data.rel.ro.gopclntab")  # PIE, < 1.26
         if s is None:
             die("no .gopclntab")
         self.addr = s[3]
@@ -480,13 +480,14 @@ def main():
                     o = va - p[3]
                     wanted[o:o + n] = data[o:o + n]
             chunks += [(va, bytes(b), p[1]) for va, b in nonzero_runs(wanted, p[3])]
-    for p in elf.phdrs:  # notes and other non-LOAD contents
-        if p[0] not in (PT_LOAD, PT_PHDR) and p[5]:
+    for p in elf.phdrs:  # small non-LOAD contents: notes, interpreter, TLS image
+        if p[0] not in (PT_LOAD, PT_PHDR) and 0 < p[5] <= 4096:
             chunks.append((p[3], elf.b[p[2]:p[2] + p[5]], PF_R))
 
     # Sections: kept as they were where their bytes are in a chunk, else NOBITS.
     sections = []  # (name, type, flags, addr, data_or_size, link, info, align, entsize)
-    kept_data = {".gopclntab": pcln, ".go.buildinfo": None, ".note.go.buildid": None,
+    kept_data = {".gopclntab": pcln, ".data.rel.ro.gopclntab": pcln, ".go.buildinfo": None,
+                 ".note.go.buildid": None,
                  ".note.gnu.build-id": None, ".go.module": bytes(md)}
     for n, s in zip(elf.names, elf.shdrs):
         if s[1] == 0 or not s[2] & SHF_ALLOC:

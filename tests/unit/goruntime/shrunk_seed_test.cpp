@@ -43,6 +43,8 @@ std::vector<Seed> seeds() {
       out.push_back({{v, variant}, "--symtab --dwarf zlib", "symtab_dwarf"});
       out.push_back({{v, variant}, "--no-section-headers", "bare"});
     }
+    for (const char* variant : {"cgo", "pie"})
+      out.push_back({{v, variant}, "--symtab --dwarf zlib", "symtab_dwarf"});
   }
   out.push_back({{"1.26", "default"}, "--symtab --dwarf plain", "symtab_dwarf_plain"});
   return out;
