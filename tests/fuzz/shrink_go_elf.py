@@ -309,7 +309,7 @@ def compress(data):
     return struct.pack("<IIQQ", 1, 0, len(data), 1) + zlib.compress(data, 9)
 
 
-def build_dwarf(elf, syms, layout, wait_addr, mode, workdir):
+def build_dwarf(layout, wait_addr, mode, workdir):
     """DWARF sections for runtime.g and friends, from C with the Go offsets."""
     g = layout
     fields = [(g["stack_lo"], "struct runtime_stack stack;", 16),
@@ -356,8 +356,10 @@ def build_dwarf(elf, syms, layout, wait_addr, mode, workdir):
     c = os.path.join(workdir, "g.c")
     so = os.path.join(workdir, "g.so")
     open(c, "w").write(src)
+    # Run in workdir with its path mapped away: the same seed on every run.
     subprocess.run(["gcc", "-g", "-gdwarf-4", "-fno-eliminate-unused-debug-types", "-shared",
-                    "-nostdlib", "-o", so, c], check=True)
+                    "-nostdlib", f"-fdebug-prefix-map={workdir}=/seed", "-o", "g.so", "g.c"],
+                   check=True, cwd=workdir)
     d = Elf(so)
     addr = d.symbols()["runtime_waitReasonStrings"][1]
     out = []
@@ -512,9 +514,9 @@ def main():
         sections.append([".symtab", SHT_SYMTAB, 0, 0, bytes(symtab), None, 1, 8, 24])
         sections.append([".strtab", SHT_STRTAB, 0, 0, bytes(strtab), 0, 0, 1, 0])
     if a.dwarf:
-        for name, typ, flags, data in build_dwarf(elf, syms, read_layout(go_minor(elf)),
-                                                  wait_addr, a.dwarf, tempfile.mkdtemp()):
-            sections.append([name, typ, flags, 0, data, 0, 0, 1, 0])
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, typ, flags, data in build_dwarf(layout, wait_addr, a.dwarf, tmp):
+                sections.append([name, typ, flags, 0, data, 0, 0, 1, 0])
 
     # Program headers: each original PT_LOAD without file bytes (its range),
     # the chunks, in the order the readers need: an executable segment's range
