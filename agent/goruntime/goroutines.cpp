@@ -158,7 +158,7 @@ std::vector<uint64_t> GoroutineReader::unwind(const Goroutine& g) const {
     // links to bp. reentersyscall saves a consistent pc/bp pair instead.
     // Every bound is overflow-safe: sp and bp are the target's data.
     const uint64_t end = g.sp + std::min<uint64_t>(1024, g.bp - g.sp);  // <= bp
-    const uint64_t first = g.sp + (8 - g.sp % 8) % 8;                   // wraps below sp
+    const uint64_t first = g.sp + (8 - g.sp % 8) % 8;  // if it wraps, it is < sp: no scan
     for (uint64_t a = first; a >= g.sp && a < end && end - a >= 16; a += 8) {
       uint64_t rec[2];
       if (!frame_at(a, rec)) break;

@@ -16,8 +16,9 @@ few kilobytes of it. This keeps what they read, at the same addresses:
 - moduledata, with its table slices pointing at the new tables;
 - with --symtab, the kept functions' and runtime globals' symbols;
 - with --dwarf, DWARF for runtime.g/m/gobuf/stack and waitReasonStrings,
-  compiled from C with this Go release's offsets (tests/fuzz/g_dwarf.c.in:
-  Go's own DWARF is a megabyte), zlib-compressed as Go does, or plain.
+  compiled from C generated with this release's offsets (from
+  agent/goruntime/g_layout_table.inc; Go's own DWARF is a megabyte),
+  zlib-compressed as Go does, or plain.
 
   shrink_go_elf.py IN OUT [--symtab] [--dwarf zlib|plain] [--no-section-headers]
 """
