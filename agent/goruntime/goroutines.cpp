@@ -159,7 +159,7 @@ std::vector<uint64_t> GoroutineReader::unwind(const Goroutine& g) const {
     // Every bound is overflow-safe: sp and bp are the target's data.
     const uint64_t end = g.sp + std::min<uint64_t>(1024, g.bp - g.sp);  // <= bp
     const uint64_t first = g.sp + (8 - g.sp % 8) % 8;  // if it wraps, it is < sp: no scan
-    for (uint64_t a = first; a >= g.sp && a < end && end - a >= 16; a += 8) {
+    for (uint64_t a = first; a >= g.sp && binary::detail::in_bounds(a, 16, end); a += 8) {
       uint64_t rec[2];
       if (!frame_at(a, rec)) break;
       if (rec[0] == g.bp) {
@@ -171,7 +171,7 @@ std::vector<uint64_t> GoroutineReader::unwind(const Goroutine& g) const {
   uint64_t fp = g.bp;
   while (pcs.size() < limits_.max_depth) {
     // Frame pointers point into the goroutine's own stack and strictly up it.
-    if (fp < lo || fp > g.stack_hi || g.stack_hi - fp < 16 || fp % 8 != 0) break;
+    if (fp < lo || !binary::detail::in_bounds(fp, 16, g.stack_hi) || fp % 8 != 0) break;
     uint64_t rec[2];
     if (!frame_at(fp, rec)) break;
     if (rec[1] == 0) break;

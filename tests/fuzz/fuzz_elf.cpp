@@ -15,6 +15,7 @@
 #include "goruntime/cgo_tls.h"
 #include "goruntime/g_layout.h"
 #include "goruntime/global_refs.h"
+#include "goruntime/profile_layout.h"
 #include "goruntime/runtime_symbols.h"
 
 using namespace leakhound;
@@ -46,7 +47,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (bi) (void)goruntime::resolve_runtime_symbols(*elf, *pcln, bi->go_version);
   }
   if (auto dw = binary::DwarfTypes::open(path)) {
-    (void)goruntime::g_layout_from_dwarf(*dw, *elf, bi ? bi->go_version.minor : 26);
+    (void)goruntime::g_layout_from_dwarf(*dw, *elf,
+                                         bi ? bi->go_version.minor : goruntime::kMaxGoMinor);
   }
   return 0;
 }

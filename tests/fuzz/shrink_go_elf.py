@@ -36,6 +36,9 @@ SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_NOBITS, SHT_NOTE = 1, 2, 3, 8, 7
 SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR, SHF_COMPRESSED = 1, 2, 4, 0x800
 PF_X, PF_W, PF_R = 1, 2, 4
 MAGIC120 = 0xFFFFFFF1
+# moduledata field offsets (agent/binary/moduledata.h): table slices, text, gofunc.
+MD_FUNCNAMETAB, MD_FTAB, MD_TEXT = 8, 128, 176
+MD_GOFUNC120, MD_GOFUNC127 = 320, 344
 FUNC_SIZE = 44  # runtime._func, Go 1.20+
 PCDATA_INLTREE, FUNCDATA_INLTREE = 2, 3
 NOFUNCDATA = 0xFFFFFFFF
@@ -183,45 +186,44 @@ class Pclntab:
         return self.d[start:p], vals
 
 
+class Table:
+    """Bytes stored once each; add() returns the offset of the copy."""
+
+    def __init__(self, prefix=b"", terminator=b""):
+        self.data = bytearray(prefix)
+        self.at = {}
+        self.terminator = terminator
+
+    def add(self, b):
+        if b not in self.at:
+            self.at[b] = len(self.data)
+            self.data += b + self.terminator
+        return self.at[b]
+
+
 class PclnWriter:
     def __init__(self, src, gofunc, gofunc_bytes):
         self.src = src
-        self.names = bytearray()
-        self.name_at = {}
-        self.files = bytearray()
-        self.file_at = {}
+        self.names = Table(terminator=b"\0")
+        self.files = Table(terminator=b"\0")
         self.cutab = []
-        self.pctab = bytearray(b"\0")  # offset 0 means "no table"
-        self.pc_at = {}
+        self.pctab = Table(prefix=b"\0")  # offset 0 means "no table"
         self.gofunc, self.gofunc_bytes = gofunc, gofunc_bytes
         self.inl = bytearray(8)  # new go:func.* region; offset 0 is never a tree
         self.funcs = []
 
     def name(self, off):
-        s = cstr(self.src.d, self.src.funcname + off)
-        if s not in self.name_at:
-            self.name_at[s] = len(self.names)
-            self.names += s + b"\0"
-        return self.name_at[s]
+        return self.names.add(cstr(self.src.d, self.src.funcname + off))
 
     def pcvalue(self, off):
         data, vals = self.src.table(off)
-        if not data:
-            return 0, vals
-        if data not in self.pc_at:
-            self.pc_at[data] = len(self.pctab)
-            self.pctab += data
-        return self.pc_at[data], vals
+        return (self.pctab.add(data) if data else 0), vals
 
     def file(self, cu, fileno):
         off = u32(self.src.d, self.src.cutab + 4 * (cu + fileno))
         if off == 0xFFFFFFFF:
             return off
-        s = cstr(self.src.d, self.src.filetab + off)
-        if s not in self.file_at:
-            self.file_at[s] = len(self.files)
-            self.files += s + b"\0"
-        return self.file_at[s]
+        return self.files.add(cstr(self.src.d, self.src.filetab + off))
 
     def add(self, i):
         src = self.src
@@ -264,9 +266,9 @@ class PclnWriter:
         hdr = 72
         off = {}
         out = bytearray(hdr)
-        for key, blob in (("funcname", self.names), ("cutab", b"".join(
-                struct.pack("<I", v) for v in self.cutab)), ("filetab", self.files),
-                          ("pctab", self.pctab)):
+        cutab = b"".join(struct.pack("<I", v) for v in self.cutab)
+        for key, blob in (("funcname", self.names.data), ("cutab", cutab),
+                          ("filetab", self.files.data), ("pctab", self.pctab.data)):
             off[key] = len(out)
             out += blob
             while len(out) % 8:
@@ -281,11 +283,11 @@ class PclnWriter:
         struct.pack_into("<II", ftab, 8 * n, end_off, 0)
         out += ftab + records
         struct.pack_into("<IBBBB", out, 0, MAGIC120, 0, 0, self.src.min_lc, 8)
-        struct.pack_into("<8Q", out, 8, n, len(self.file_at), self.src.text_start,
+        struct.pack_into("<8Q", out, 8, n, len(self.files.at), self.src.text_start,
                          off["funcname"], off["cutab"], off["filetab"], off["pctab"], off["pcln"])
         self.layout = off
-        self.size = {"funcname": len(self.names), "cutab": len(self.cutab),
-                     "filetab": len(self.files), "pctab": len(self.pctab),
+        self.size = {"funcname": len(self.names.data), "cutab": len(self.cutab),
+                     "filetab": len(self.files.data), "pctab": len(self.pctab.data),
                      "pcln": len(out) - off["pcln"], "nftab": n + 1}
         return bytes(out)
 
@@ -428,15 +430,13 @@ def main():
     if u64(md, 0) != pt.addr:
         die("moduledata does not point at .gopclntab")
     if text_start == 0:
-        text_start = u64(md, 176)
-    gofunc = u64(md, 344 if go_minor(elf) >= 27 else 320)
+        text_start = u64(md, MD_TEXT)
+    minor = go_minor(elf)
+    gofunc = u64(md, MD_GOFUNC127 if minor >= 27 else MD_GOFUNC120)
 
     names = [pt.name(i) for i in range(pt.nfunc)]
-    keep = set()
-    for i, n in enumerate(names):
-        if n in RUNTIME_FUNCS or n.startswith("main."):
-            keep.update({i, min(i + 1, pt.nfunc - 1)})
-    keep = sorted(keep)
+    wanted = [i for i, n in enumerate(names) if n in RUNTIME_FUNCS or n.startswith("main.")]
+    keep = sorted(set(wanted) | {min(i + 1, pt.nfunc - 1) for i in wanted})
     w = PclnWriter(pt, gofunc, elf.read)
     for i in keep:
         w.add(i)
@@ -444,23 +444,22 @@ def main():
     pcln = w.encode(pt.ftab[last + 1][0])
 
     # Patch moduledata's table slices to the new tables (same pcHeader address).
-    for field, key in ((8, "funcname"), (32, "cutab"), (56, "filetab"), (80, "pctab"),
-                       (104, "pcln")):
-        struct.pack_into("<QQQ", md, field, pt.addr + w.layout[key], w.size[key], w.size[key])
-    struct.pack_into("<QQQ", md, 128, pt.addr + w.layout["pcln"], w.size["nftab"],
+    for k, key in enumerate(("funcname", "cutab", "filetab", "pctab", "pcln")):
+        struct.pack_into("<QQQ", md, MD_FUNCNAMETAB + 24 * k, pt.addr + w.layout[key],
+                         w.size[key], w.size[key])
+    struct.pack_into("<QQQ", md, MD_FTAB, pt.addr + w.layout["pcln"], w.size["nftab"],
                      w.size["nftab"])
 
     chunks = []  # (vaddr, bytes, flags)
-    for i in keep:
+    for i in wanted:
         a0, a1 = text_start + pt.ftab[i][0], text_start + pt.ftab[i + 1][0]
-        if names[i] in RUNTIME_FUNCS or names[i].startswith("main."):
-            chunks.append((a0, elf.read(a0, a1 - a0), PF_R | PF_X))
+        chunks.append((a0, elf.read(a0, a1 - a0), PF_R | PF_X))
     chunks.append((pt.addr, pcln, PF_R))
     chunks.append((gofunc, bytes(w.inl), PF_R))
     top = max(p[3] + p[6] for p in elf.phdrs if p[0] == PT_LOAD)
     wait_addr = (top + 0xFFFF) & ~0xFFF
     if a.dwarf:
-        layout = read_layout(go_minor(elf))
+        layout = read_layout(minor)
         blob = bytearray(16 * len(layout["wait_reasons"]))
         strings = bytearray()
         base = wait_addr + len(blob)
