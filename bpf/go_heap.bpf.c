@@ -19,8 +19,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-const volatile lh_u32 abi_version = LH_GO_HEAP_ABI_VERSION;
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536); /* resized by the loader before load */

@@ -17,8 +17,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-const volatile lh_u32 abi_version = LH_GOROUTINES_ABI_VERSION;
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);

@@ -21,8 +21,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-const volatile lh_u32 abi_version = LH_NATIVE_ABI_VERSION;
-
 #define MAP_SHARED 0x01
 #define MAP_FIXED 0x10
 #define MAP_ANONYMOUS 0x20

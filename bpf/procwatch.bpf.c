@@ -12,8 +12,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-const volatile lh_u32 abi_version = LH_PROCWATCH_ABI_VERSION;
-
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);

@@ -91,7 +91,8 @@ Runner add_daemon(CLI::App& app, const GlobalOptions&) {
   app.add_flag("--read-only", o.session.read_only,
                "never write into the targets (switched-off heap samplers stay off)");
   app.add_flag("--native", a->native,
-               "also trace the C allocator of every process (one uprobe hit per malloc/free)");
+               "also trace the C allocator of the Go processes (cgo), and of the non-Go processes "
+               "an --include-exe names (one uprobe hit per malloc/free)");
   app.add_flag("--goroutine-events", a->goroutine_events,
                "also probe goroutine creation and exit (two uprobe hits per goroutine)");
   return [a] { return run(*a); };

@@ -118,7 +118,12 @@ void GoroutineCollector::trim(double keep_s) {
   counts_.erase(counts_.begin(), keep);
 }
 
-void GoroutineCollector::finish(report::Report& r) {
+void GoroutineCollector::stop(report::Report& r) {
+  contribute(r);
+  probes_.reset();
+}
+
+void GoroutineCollector::contribute(report::Report& r) {
   // A target that exited has no final state: report the series gathered.
   auto final = r.target_exited ? Result<goruntime::AllgSnapshot>(make_error("the target exited"))
                                : snapshot();

@@ -11,6 +11,7 @@
 #include <optional>
 #include <vector>
 
+#include "collect/capability.h"
 #include "collect/go_target.h"
 #include "detect/trend.h"
 #include "goruntime/goroutines.h"
@@ -35,7 +36,7 @@ struct GoroutineOptions {
   uint32_t max_sites = 16384;  // BPF map size with events
 };
 
-class GoroutineCollector {
+class GoroutineCollector final : public Capability {
  public:
   // Resolves what it needs (allgs, g layout), attaches the probes if asked,
   // and takes the first snapshot. Errors when goroutines cannot be read at all.
@@ -44,11 +45,15 @@ class GoroutineCollector {
                                                            const GoroutineOptions& opts,
                                                            report::Report& r);
 
-  // Drops snapshots older than keep_s seconds before the last one.
-  void trim(double keep_s);
-  Result<void> poll();
-  // Takes the final snapshot, unwinds stacks and fills the goroutine findings.
-  void finish(report::Report& r);
+  std::string_view name() const override { return "goroutines"; }
+  // allgs changes under every read: a failed one is retried at the next poll.
+  spdlog::level::level_enum poll_error_level() const override { return spdlog::level::debug; }
+  Result<void> poll() override;
+  void trim(double keep_s) override;
+  // Takes a snapshot more, unwinds stacks and fills the goroutine findings.
+  void contribute(report::Report& r) override;
+  // The same, then the creation/exit probes (--goroutine-events) are detached.
+  void stop(report::Report& r) override;
 
   using SiteKey = probes::SiteKey;  // (gopc, startpc)
 

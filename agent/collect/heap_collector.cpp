@@ -166,8 +166,8 @@ Result<void> HeapCollector::snapshot(double t_s) {
   return {};
 }
 
-void HeapCollector::finish(report::Report& r) {
-  if (active_) add_findings(r);
+void HeapCollector::stop(report::Report& r) {
+  if (active_) contribute(r);
   if (probes_) r.dropped_events += probes_->dropped();
   release_probes();
   // A target that exited has nothing left to restore.
@@ -176,12 +176,7 @@ void HeapCollector::finish(report::Report& r) {
 }
 
 void HeapCollector::trim(double keep_s) {
-  const double cutoff = last_t_ - keep_s;
-  for (auto& [key, g] : groups_) {
-    auto keep = std::find_if(g.series.begin(), g.series.end(),
-                             [&](const detect::Point& p) { return p.t_s >= cutoff; });
-    g.series.erase(g.series.begin(), keep);
-  }
+  for (auto& [key, g] : groups_) detect::trim_series(g.series, last_t_ - keep_s);
 }
 
 // With a sampler we switched on at attach, objects allocated before are never
@@ -199,7 +194,7 @@ std::vector<detect::Point> HeapCollector::judged_series(const Group& g) const {
   return {from, g.series.end()};
 }
 
-void HeapCollector::add_findings(report::Report& r) {
+void HeapCollector::contribute(report::Report& r) {
   if (!active_) return;
   std::unordered_map<uint64_t, probes::BucketCounts> counts;
   const bool probes_events = probes_ && probes_->sample_events();
@@ -258,8 +253,6 @@ void HeapCollector::add_findings(report::Report& r) {
     f.series = g.series;
     r.heap.push_back(std::move(f));
   }
-  report::sort_findings(r);
-  if (r.heap.size() > opts_.max_findings) r.heap.resize(opts_.max_findings);
 }
 
 }  // namespace leakhound::collect

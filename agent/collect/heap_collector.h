@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "collect/capability.h"
 #include "collect/go_target.h"
 #include "detect/trend.h"
 #include "goruntime/buckets.h"
@@ -32,7 +33,6 @@ struct HeapOptions {
   // (detect::require_retention). 1%: a leaking stack in a test target keeps
   // ~100%, churning stacks ~0.03% (tests/targets/go/heapleak).
   double min_retained_fraction = 0.01;
-  size_t max_findings = 200;  // stable findings beyond this are dropped from the report
   // The daemon's: probes shared by every process of one executable. Null: a
   // probe set of this process's own.
   probes::GoHeapProbeCache* probe_cache = nullptr;
@@ -45,7 +45,7 @@ struct Unsampled {
 };
 Unsampled unsample(double count, double bytes, int64_t rate);
 
-class HeapCollector {
+class HeapCollector final : public Capability {
  public:
   // Reads the sampler state, switches it on if needed (unless read-only),
   // attaches the probes and takes the first snapshot. Notes for the report go
@@ -53,16 +53,16 @@ class HeapCollector {
   static Result<std::unique_ptr<HeapCollector>> start(const GoTarget& t,
                                                       const target::ProcessMemory& mem,
                                                       const HeapOptions& opts, report::Report& r);
-  ~HeapCollector();
+  ~HeapCollector() override;
 
+  std::string_view name() const override { return "heap"; }
   // Takes a series point, timed at the GC, when a GC cycle ended since the last poll.
-  Result<void> poll();
-  // Fills heap findings, GC and event counts; restores the sampler.
-  void finish(report::Report& r);
-  // Fills the same from what was gathered so far; keeps collecting.
-  void add_findings(report::Report& r);
-  // Drops series points older than keep_s seconds before the last one.
-  void trim(double keep_s);
+  Result<void> poll() override;
+  void trim(double keep_s) override;
+  // Heap findings, GC and event counts over what was gathered so far.
+  void contribute(report::Report& r) override;
+  // The same, then the probes are detached and the sampler restored.
+  void stop(report::Report& r) override;
   // Puts the sampler back now (also done by finish and the destructor).
   Result<void> restore();
 
@@ -73,7 +73,7 @@ class HeapCollector {
     std::vector<detect::Point> series;  // unsampled in-use bytes
     Unsampled inuse;
     // Time of the first point that saw one of its sampled objects freed (-1:
-    // none yet); see add_findings.
+    // none yet); see judged_series.
     double first_free_t = -1;
   };
   HeapCollector(const GoTarget& t, HeapOptions opts);

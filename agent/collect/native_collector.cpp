@@ -135,7 +135,7 @@ Result<std::unique_ptr<NativeCollector>> NativeCollector::start(const target::Pr
                                                                 Allocator allocator,
                                                                 const NativeOptions& opts,
                                                                 report::Report& r) {
-  std::unique_ptr<NativeCollector> c(new NativeCollector(proc, go, opts));
+  std::unique_ptr<NativeCollector> c(new NativeCollector(proc, go, opts, monotonic_ns));
   c->allocator_ = std::move(allocator);
   c->stats_.allocator = c->allocator_.path;
   c->stats_.max_allocs = opts.max_allocs;
@@ -169,13 +169,25 @@ Result<std::unique_ptr<NativeCollector>> NativeCollector::start(const target::Pr
   }
   auto p = probes::NativeProbes::attach(cfg);
   if (!p) return p.error();
-  c->probes_ = std::move(*p);
   c->stats_.tracked = true;
-  c->stats_.probes = c->probes_->probe_count();
-  c->start_ns_ = monotonic_ns();
+  c->stats_.probes = p->probe_count();
+  c->probes_ = std::make_unique<probes::NativeProbes>(std::move(*p));
+  c->start_ns_ = c->now_ns_();
   spdlog::info("native: tracking {} ({} probes){}", c->allocator_.path, c->stats_.probes,
                c->stats_.go_attribution ? ", cgo calls attributed to Go frames" : "");
   if (auto e = c->poll(); !e) return e.error();
+  return c;
+}
+
+std::unique_ptr<NativeCollector> NativeCollector::over(const target::Process& proc,
+                                                       const GoTarget* go,
+                                                       const NativeOptions& opts,
+                                                       std::unique_ptr<probes::NativeTables> tables,
+                                                       std::function<int64_t()> now_ns) {
+  std::unique_ptr<NativeCollector> c(new NativeCollector(proc, go, opts, std::move(now_ns)));
+  c->probes_ = std::move(tables);
+  c->stats_.tracked = true;
+  c->start_ns_ = c->now_ns_();
   return c;
 }
 
@@ -183,7 +195,7 @@ Result<void> NativeCollector::poll() {
   if (!probes_ || stopped_) return {};
   auto blocks = probes_->read_outstanding(static_cast<uint32_t>(proc_.pid()));
   if (!blocks) return blocks.error();
-  const double t = static_cast<double>(monotonic_ns() - start_ns_) / 1e9;
+  const double t = static_cast<double>(now_ns_() - start_ns_) / 1e9;
   // What the probes cost the target since the last poll; past the budget the
   // probes come off (unless --native asked for them whatever the cost).
   const uint64_t calls = probes_->counters()[LH_N_CALLS];
@@ -261,24 +273,50 @@ std::vector<Frame> NativeCollector::symbolize(const Key& k,
   return out;
 }
 
-void NativeCollector::finish(report::Report& r) {
+void NativeCollector::trim(double keep_s) {
+  if (times_.empty()) return;
+  const double cutoff = times_.back() - keep_s;
+  const auto first =
+      std::find_if(times_.begin(), times_.end(), [&](double t) { return t >= cutoff; });
+  const auto drop = static_cast<uint32_t>(first - times_.begin());
+  if (drop == 0) return;
+  times_.erase(times_.begin(), first);
+  // Samples are numbered by poll: renumber from the first one kept.
+  for (auto it = tracks_.begin(); it != tracks_.end();) {
+    auto& v = it->second.samples;
+    v.erase(v.begin(),
+            std::find_if(v.begin(), v.end(), [&](const Sample& s) { return s.poll >= drop; }));
+    for (Sample& s : v) s.poll -= drop;
+    it = v.empty() ? tracks_.erase(it) : std::next(it);
+  }
+}
+
+void NativeCollector::stop(report::Report& r) {
   if (!probes_) return;
   auto ignored = poll();  // the last point, as close to the end as possible
   (void)ignored;
   spdlog::info("native: final read of the outstanding table done");
+  contribute(r);
+  probes_.reset();  // detach
+  spdlog::debug("native: probes detached");
+}
+
+void NativeCollector::contribute(report::Report& r) {
+  if (!probes_) return;
   if (stopped_) r.notes.push_back(stop_note_);
-  const int64_t end_ns = monotonic_ns();
+  const int64_t end_ns = now_ns_();
   auto counters = probes_->counters();
-  stats_.calls = counters[LH_N_CALLS];
-  stats_.allocs = counters[LH_N_ALLOCS];
-  stats_.frees = counters[LH_N_FREES];
-  stats_.frees_unknown = counters[LH_N_FREES_UNKNOWN];
-  stats_.go_stacks = counters[LH_N_GO_STACKS];
-  stats_.dropped_table_full = counters[LH_N_DROP_TABLE_FULL];
-  stats_.dropped_stack = counters[LH_N_DROP_STACK];
-  stats_.dropped_go_stack = counters[LH_N_DROP_GO_STACK];
-  stats_.dropped_pending = counters[LH_N_DROP_PENDING];
-  r.dropped_events += stats_.dropped();
+  report::NativeStats stats = stats_;  // the totals below are this report's
+  stats.calls = counters[LH_N_CALLS];
+  stats.allocs = counters[LH_N_ALLOCS];
+  stats.frees = counters[LH_N_FREES];
+  stats.frees_unknown = counters[LH_N_FREES_UNKNOWN];
+  stats.go_stacks = counters[LH_N_GO_STACKS];
+  stats.dropped_table_full = counters[LH_N_DROP_TABLE_FULL];
+  stats.dropped_stack = counters[LH_N_DROP_STACK];
+  stats.dropped_go_stack = counters[LH_N_DROP_GO_STACK];
+  stats.dropped_pending = counters[LH_N_DROP_PENDING];
+  r.dropped_events += stats.dropped();
 
   // Read through the PID: kept only when the target is still alive after
   // the reads, else they may describe another process that took its PID.
@@ -289,12 +327,14 @@ void NativeCollector::finish(report::Report& r) {
     std::sort(exec_maps.begin(), exec_maps.end(),
               [](const auto& a, const auto& b) { return a.start < b.start; });
   }
-  auto s = target::NativeSymbolizer::open(proc_.pid());
-  if (s && proc_.alive()) {
-    symbolizer_.emplace(std::move(*s));
-  } else {
-    r.notes.push_back("native frames not symbolized: " +
-                      (s ? fmt::format("PID {} has exited", proc_.pid()) : s.error().message));
+  if (!symbolizer_) {
+    auto s = target::NativeSymbolizer::open(proc_.pid());
+    if (s && proc_.alive()) {
+      symbolizer_.emplace(std::move(*s));
+    } else {
+      r.notes.push_back("native frames not symbolized: " +
+                        (s ? fmt::format("PID {} has exited", proc_.pid()) : s.error().message));
+    }
   }
 
   // Stacks that symbolize alike (ids differing only past the last valid
@@ -345,8 +385,8 @@ void NativeCollector::finish(report::Report& r) {
     detect::require_min_growth(f.trend, window, opts_.min_growth_bytes);
     f.inuse_bytes = n ? static_cast<uint64_t>(m.bytes[n - 1]) : 0;
     f.inuse_objects = n ? static_cast<uint64_t>(m.objects[n - 1]) : 0;
-    stats_.outstanding_bytes += f.inuse_bytes;
-    stats_.outstanding_allocs += f.inuse_objects;
+    stats.outstanding_bytes += f.inuse_bytes;
+    stats.outstanding_allocs += f.inuse_objects;
     if (f.inuse_bytes == 0 && f.trend.verdict == detect::Verdict::Stable) continue;
     if (m.oldest_ns)
       f.oldest_age_s = static_cast<double>(end_ns - static_cast<int64_t>(m.oldest_ns)) / 1e9;
@@ -356,11 +396,7 @@ void NativeCollector::finish(report::Report& r) {
     r.native.push_back(std::move(f));
   }
   spdlog::debug("native: {} findings symbolized", r.native.size());
-  probes_.reset();  // detach
-  spdlog::debug("native: probes detached");
-  report::sort_findings(r);
-  if (r.native.size() > opts_.max_findings) r.native.resize(opts_.max_findings);
-  r.native_stats = stats_;
+  r.native_stats = stats;
 }
 
 }  // namespace leakhound::collect

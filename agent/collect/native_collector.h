@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "binary/elf_file.h"
+#include "collect/capability.h"
 #include "collect/go_target.h"
 #include "detect/trend.h"
 #include "probes/native_probes.h"
@@ -31,7 +33,6 @@ struct NativeOptions {
   uint32_t max_stacks = 16384;
   detect::TrendConfig trend;
   double min_growth_bytes = 16 * 1024;  // less growth over the window is never a leak
-  size_t max_findings = 200;            // stable findings beyond this are dropped
   // Auto mode: the probes come off when the target spends more than this
   // share of a CPU in them (call rate x measured cost per hit).
   double max_cpu_share = 0.25;
@@ -51,7 +52,7 @@ struct Allocator {
 // (a pure Go program).
 Result<Allocator> find_allocator(const target::Process& proc, const binary::ElfFile& exe);
 
-class NativeCollector {
+class NativeCollector final : public Capability {
  public:
   // go: the Go program's knowledge when the target is Go (cgo attribution),
   // else null; allocator: find_allocator's answer.
@@ -59,11 +60,21 @@ class NativeCollector {
                                                         const GoTarget* go, Allocator allocator,
                                                         const NativeOptions& opts,
                                                         report::Report& r);
+  // Over tables already in place (tests: fake tables and clock), with no
+  // probe cost measured. The first poll is the caller's.
+  static std::unique_ptr<NativeCollector> over(const target::Process& proc, const GoTarget* go,
+                                               const NativeOptions& opts,
+                                               std::unique_ptr<probes::NativeTables> tables,
+                                               std::function<int64_t()> now_ns);
 
+  std::string_view name() const override { return "native"; }
   // One series point: outstanding bytes per stack now.
-  Result<void> poll();
-  // Native findings and statistics; detaches the probes.
-  void finish(report::Report& r);
+  Result<void> poll() override;
+  void trim(double keep_s) override;
+  // Native findings and statistics over the points held; the probes stay.
+  void contribute(report::Report& r) override;
+  // A last point, the findings, then the probes are detached.
+  void stop(report::Report& r) override;
 
  private:
   struct Key {
@@ -79,17 +90,20 @@ class NativeCollector {
     std::vector<Sample> samples;  // polls where the stack had blocks outstanding
     uint64_t oldest_ns = 0;       // at the last of them
   };
-  NativeCollector(const target::Process& proc, const GoTarget* go, NativeOptions opts)
-      : proc_(proc), go_(go), opts_(std::move(opts)) {}
+  NativeCollector(const target::Process& proc, const GoTarget* go, NativeOptions opts,
+                  std::function<int64_t()> now_ns)
+      : proc_(proc), go_(go), opts_(std::move(opts)), now_ns_(std::move(now_ns)) {}
   std::vector<Frame> symbolize(const Key& k, const std::vector<target::Mapping>& maps,
                                bool* go_attributed) const;
 
   const target::Process& proc_;
   const GoTarget* go_;
   NativeOptions opts_;
+  std::function<int64_t()> now_ns_;  // CLOCK_MONOTONIC ns (the probes' clock)
   Allocator allocator_;
-  std::optional<probes::NativeProbes> probes_;
-  std::optional<target::NativeSymbolizer> symbolizer_;  // opened at finish
+  std::unique_ptr<probes::NativeTables> probes_;
+  // Opened at the first report and kept: it re-reads the mappings by itself.
+  std::optional<target::NativeSymbolizer> symbolizer_;
   int64_t start_ns_ = 0;
   std::vector<double> times_;  // seconds since start, per poll
   std::map<Key, Track> tracks_;

@@ -38,16 +38,13 @@ Result<void> ProcessCollector::poll() {
 
 void ProcessCollector::trim(double keep_s) {
   auto cut = [keep_s](std::vector<detect::Point>& v) {
-    if (v.empty()) return;
-    const double cutoff = v.back().t_s - keep_s;
-    v.erase(v.begin(), std::find_if(v.begin(), v.end(),
-                                    [&](const detect::Point& p) { return p.t_s >= cutoff; }));
+    if (!v.empty()) detect::trim_series(v, v.back().t_s - keep_s);
   };
   for (auto& [metric, v] : series_) cut(v);
   cut(usage_);
 }
 
-void ProcessCollector::finish(report::Report& r) {
+void ProcessCollector::contribute(report::Report& r) {
   // Order of the report: totals first, then fds by kind.
   static constexpr const char* kOrder[] = {"fds",      "fds.socket", "fds.file", "fds.pipe",
                                            "fds.anon", "threads",    "rss_bytes"};

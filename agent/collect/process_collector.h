@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "collect/capability.h"
 #include "detect/trend.h"
 #include "report/model.h"
 #include "target/cgroup.h"
@@ -23,13 +24,16 @@ struct ProcessOptions {
   double min_memory_growth = 4 << 20;
 };
 
-class ProcessCollector {
+class ProcessCollector final : public Capability {
  public:
   ProcessCollector(pid_t pid, ProcessOptions opts);
-  Result<void> poll();
-  void finish(report::Report& r);  // fills findings; keeps collecting
-  // Drops points older than keep_s seconds before the last one.
-  void trim(double keep_s);
+  std::string_view name() const override { return "process"; }
+  // /proc reads race the target's exit: the session notices that itself.
+  spdlog::level::level_enum poll_error_level() const override { return spdlog::level::debug; }
+  Result<void> poll() override;
+  void trim(double keep_s) override;
+  void contribute(report::Report& r) override;              // findings and the forecast
+  void stop(report::Report& r) override { contribute(r); }  // holds nothing in the target
 
  private:
   void forecast(report::MemoryForecast& m) const;

@@ -70,18 +70,21 @@ Result<std::unique_ptr<Session>> Session::open(const SessionOptions& opts) {
     r.native_stats.why_not = "off (--no-native)";
   }
 
+  // Started in this order (the heap sampler is switched on as early as
+  // possible), kept in detach order (see caps_).
+  std::unique_ptr<Capability> heap, native, goroutines;
   if (go) {
     HeapOptions heap_opts = opts.heap;
     heap_opts.read_only = opts.read_only;
     auto h = HeapCollector::start(*go, *s->mem_, heap_opts, r);
     if (!h) return h.error();
-    s->heap_ = std::move(*h);
+    heap = std::move(*h);
   }
 
   if (allocator) {
     auto n = NativeCollector::start(p, go, std::move(*allocator), opts.native, r);
     if (n) {
-      s->native_ = std::move(*n);
+      native = std::move(*n);
     } else if (opts.native.mode == NativeMode::On || !go) {
       return n.error();
     } else {
@@ -93,25 +96,26 @@ Result<std::unique_ptr<Session>> Session::open(const SessionOptions& opts) {
   if (go && opts.goroutines.enabled) {
     auto g = GoroutineCollector::start(*go, *s->mem_, opts.goroutines, r);
     if (g) {
-      s->goroutines_ = std::move(*g);
+      goroutines = std::move(*g);
     } else if (opts.goroutines.events) {
       return g.error();  // asked for explicitly
     } else {
       r.notes.push_back(fmt::format("goroutines not tracked: {}", g.error().message));
     }
   }
-  s->process_ = std::make_unique<ProcessCollector>(pid, opts.process);
-  if (auto e = s->process_->poll(); !e) spdlog::debug("process poll: {}", e.error().message);
+  auto process = std::make_unique<ProcessCollector>(pid, opts.process);
+  if (auto e = process->poll(); !e) spdlog::debug("process poll: {}", e.error().message);
+  for (auto* c : {&native, &heap, &goroutines}) {
+    if (*c) s->add(std::move(*c));
+  }
+  s->add(std::move(process));
   s->start_ = std::chrono::steady_clock::now();
   return s;
 }
 
 Session::~Session() {
-  // Native probes first: removing them takes a while (an RCU grace period
-  // each), and the heap sampler stays on until everything else is off.
-  native_.reset();
-  goroutines_.reset();
-  heap_.reset();
+  // In detach order, whatever the vector's own destruction order.
+  for (auto& c : caps_) c.reset();
 }
 
 double Session::elapsed_s() const {
@@ -125,25 +129,17 @@ bool Session::poll() {
     exited_ = true;
     return false;
   }
-  if (heap_) {
-    if (auto e = heap_->poll(); !e) {
-      if (!p.alive()) {
-        exited_ = true;
-        return false;
-      }
-      spdlog::warn("PID {}: heap poll: {}", opts_.pid, e.error().message);
+  for (auto& c : caps_) {
+    auto e = c->poll();
+    if (e) continue;
+    // A read that failed because the target just exited is no news.
+    if (!p.alive()) {
+      exited_ = true;
+      return false;
     }
+    spdlog::log(c->poll_error_level(), "PID {}: {} poll: {}", opts_.pid, c->name(),
+                e.error().message);
   }
-  if (native_) {
-    if (auto e = native_->poll(); !e && p.alive())
-      spdlog::warn("PID {}: native poll: {}", opts_.pid, e.error().message);
-  }
-  if (goroutines_) {
-    if (auto e = goroutines_->poll(); !e && p.alive())
-      spdlog::debug("PID {}: goroutine poll: {}", opts_.pid, e.error().message);
-  }
-  if (auto e = process_->poll(); !e && p.alive())
-    spdlog::debug("PID {}: process poll: {}", opts_.pid, e.error().message);
   return true;
 }
 
@@ -153,31 +149,24 @@ report::Report Session::build(bool final) {
   if (!exited_ && !process().alive()) exited_ = true;
   report::Report r = base_;
   r.target_exited = exited_;
-  if (final) {
-    if (native_) native_->finish(r);
-    if (heap_) heap_->finish(r);
-    if (goroutines_) goroutines_->finish(r);
-  } else {
-    if (native_) native_->finish(r);  // keeps its probes; reads the table once more
-    if (heap_) heap_->add_findings(r);
-    if (goroutines_) goroutines_->finish(r);  // a read of allgs more, nothing stops
-  }
-  process_->finish(r);
+  for (auto& c : caps_) final ? c->stop(r) : c->contribute(r);
+  assemble(r, opts_.assembly);
   return r;
 }
 
-report::Report Session::snapshot() { return build(false); }
+report::Report Session::snapshot() {
+  if (final_) return *final_;  // everything is stopped: the last report holds
+  return build(false);
+}
 
 report::Report Session::finish() {
-  report::Report r = build(!finished_);
-  finished_ = true;
-  return r;
+  if (!final_) final_ = build(true);
+  return *final_;
 }
 
 void Session::trim(double keep_s) {
-  if (heap_) heap_->trim(keep_s);
-  if (goroutines_) goroutines_->trim(keep_s);
-  process_->trim(keep_s);
+  if (final_) return;
+  for (auto& c : caps_) c->trim(keep_s);
 }
 
 }  // namespace leakhound::collect

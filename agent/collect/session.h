@@ -1,18 +1,21 @@
-// One monitored process: opens the target, starts every capability's
-// collector, polls them, and builds reports. `attach` runs one session for a
-// fixed window; the daemon keeps one per process for as long as it lives.
+// One monitored process: opens the target, starts every capability
+// (collect/capability.h), drives them all with the same verbs, and assembles
+// their contributions into reports. `attach` runs one session for a fixed
+// window; the daemon keeps one per process for as long as it lives.
 #pragma once
 
 #include <sys/types.h>
 
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "binary/elf_file.h"
 #include "collect/goroutine_collector.h"
 #include "collect/heap_collector.h"
 #include "collect/native_collector.h"
 #include "collect/process_collector.h"
+#include "collect/report_assembly.h"
 #include "goruntime/g_layout_cache.h"
 #include "report/model.h"
 #include "target/memory.h"
@@ -27,6 +30,7 @@ struct SessionOptions {
   GoroutineOptions goroutines;
   NativeOptions native;
   ProcessOptions process;
+  AssemblyOptions assembly;
   // The daemon's: runtime.g layouts per executable, or null (read each time).
   goruntime::GLayoutCache* g_layouts = nullptr;
 };
@@ -41,12 +45,13 @@ class Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // One poll of every collector. False once the target has exited.
+  // One poll of every capability. False once the target has exited.
   bool poll();
-  // Findings over the series gathered so far; the collectors keep running.
+  // Findings over the series gathered so far; every capability keeps running.
   report::Report snapshot();
-  // Findings at the end of the collection; detaches everything (native probes
-  // first, then the heap sampler is restored).
+  // Findings at the end of the collection; stops every capability in detach
+  // order (native probes first, the heap sampler restored last). Later calls
+  // return the same final report.
   report::Report finish();
   // Drops series points older than keep_s seconds (the daemon's rolling window).
   void trim(double keep_s);
@@ -60,6 +65,7 @@ class Session {
  private:
   Session() = default;
   report::Report build(bool final);
+  void add(std::unique_ptr<Capability> c) { caps_.push_back(std::move(c)); }
 
   SessionOptions opts_;
   std::unique_ptr<GoTarget> go_;
@@ -67,13 +73,13 @@ class Session {
   std::optional<binary::ElfFile> c_exe_;
   std::optional<target::ProcessMemory> mem_;
   report::Report base_;  // target, notes and settings gathered at open
-  std::unique_ptr<HeapCollector> heap_;
-  std::unique_ptr<NativeCollector> native_;
-  std::unique_ptr<GoroutineCollector> goroutines_;
-  std::unique_ptr<ProcessCollector> process_;
+  // In detach order: native probes first (removing them takes an RCU grace
+  // period each, while the heap sampler still samples), then the heap (its
+  // sampler restored), goroutines, /proc series.
+  std::vector<std::unique_ptr<Capability>> caps_;
   std::chrono::steady_clock::time_point start_;
   bool exited_ = false;
-  bool finished_ = false;
+  std::optional<report::Report> final_;
 };
 
 }  // namespace leakhound::collect

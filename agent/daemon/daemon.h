@@ -5,20 +5,14 @@
 #pragma once
 
 #include <atomic>
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "collect/session.h"
+#include "daemon/filter.h"
 #include "util/result.h"
 
 namespace leakhound::daemon {
-
-struct Filters {
-  std::vector<std::string> include_exe, exclude_exe;  // regexes on the executable's path
-  std::vector<std::string> include_namespace, exclude_namespace;  // Kubernetes namespaces
-  std::vector<std::string> include_container;                     // container ID prefixes
-};
 
 struct DaemonOptions {
   std::string listen = "127.0.0.1:9464";
@@ -34,18 +28,5 @@ struct DaemonOptions {
 
 // Runs until *stop; every session is detached cleanly before returning.
 Result<void> run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop);
-
-// Compiled filters, separate for tests.
-class Filter {
- public:
-  static Result<Filter> compile(const Filters& f);
-  // Whether a process with this executable path is wanted, before its pod is known.
-  bool exe_wanted(const std::string& exe_path) const;
-  bool pod_wanted(const std::string& ns, const std::string& container_id) const;
-
- private:
-  std::vector<std::regex> inc_exe_, exc_exe_;
-  Filters raw_;
-};
 
 }  // namespace leakhound::daemon

@@ -63,7 +63,7 @@ void count_verdicts(const std::vector<Finding>& fs, size_t* leak, size_t* growin
 // The frame a reader looks for: the first that is not the runtime's.
 std::string top_function(const std::vector<Frame>& stack) {
   for (const Frame& f : stack)
-    if (!report::is_runtime_frame(f)) return f.function;
+    if (!is_runtime_frame(f)) return f.function;
   return stack.empty() ? std::string("(unknown)") : stack.front().function;
 }
 

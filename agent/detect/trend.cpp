@@ -278,4 +278,9 @@ void require_min_growth(Trend& t, double window_s, double min_growth) {
   }
 }
 
+void trim_series(std::vector<Point>& series, double cutoff) {
+  series.erase(series.begin(), std::find_if(series.begin(), series.end(),
+                                            [&](const Point& p) { return p.t_s >= cutoff; }));
+}
+
 }  // namespace leakhound::detect

@@ -82,4 +82,8 @@ void require_retention(Trend& t, double allocated_in_window, double window_s, do
 // min_growth (in the series' units) is too little to call, however regular.
 void require_min_growth(Trend& t, double window_s, double min_growth);
 
+// Drops the points before `cutoff` (seconds): the rolling window of every
+// capability's series.
+void trim_series(std::vector<Point>& series, double cutoff);
+
 }  // namespace leakhound::detect

@@ -45,7 +45,25 @@ struct OutstandingAlloc {
   lh_alloc a{};
 };
 
-class NativeProbes {
+// What the native capability reads from the probes: the tables, the
+// counters, and the switch that takes the probes off. An interface so that
+// the capability is tested without root against tables of the test's making.
+class NativeTables {
+ public:
+  virtual ~NativeTables() = default;
+  // Every block of process tgid still outstanding, read in batches.
+  virtual Result<std::vector<OutstandingAlloc>> read_outstanding(uint32_t tgid) const = 0;
+  // The C return addresses of a stack id (leaf first); empty when gone.
+  virtual std::vector<uint64_t> c_stack(uint64_t key) const = 0;
+  // The Go return addresses of a stack key (leaf first); empty when gone.
+  virtual std::vector<uint64_t> go_stack(uint64_t key) const = 0;
+  // lh_native_counter values, summed over CPUs (LH_N_COUNTERS of them).
+  virtual std::vector<uint64_t> counters() const = 0;
+  // Removes the probes; the tables stay readable (stacks for the report).
+  virtual void detach() = 0;
+};
+
+class NativeProbes final : public NativeTables {
  public:
   // Names the probes know, in the order they are attached.
   static const std::vector<std::string>& function_names();
@@ -53,19 +71,14 @@ class NativeProbes {
 
   NativeProbes(NativeProbes&&) noexcept;
   NativeProbes& operator=(NativeProbes&&) noexcept;
-  ~NativeProbes();
+  ~NativeProbes() override;
 
-  // Every block of process tgid still outstanding, read in batches.
-  Result<std::vector<OutstandingAlloc>> read_outstanding(uint32_t tgid) const;
-  // The C return addresses of a stack id (leaf first); empty when gone.
-  std::vector<uint64_t> c_stack(uint64_t key) const;
-  // The Go return addresses of a stack key (leaf first); empty when gone.
-  std::vector<uint64_t> go_stack(uint64_t key) const;
-  // lh_native_counter values, summed over CPUs.
-  std::vector<uint64_t> counters() const;
+  Result<std::vector<OutstandingAlloc>> read_outstanding(uint32_t tgid) const override;
+  std::vector<uint64_t> c_stack(uint64_t key) const override;
+  std::vector<uint64_t> go_stack(uint64_t key) const override;
+  std::vector<uint64_t> counters() const override;
+  void detach() override;
   size_t probe_count() const { return probes_; }
-  // Removes the probes; the tables stay readable (stacks for the report).
-  void detach();
 
  private:
   NativeProbes() = default;

@@ -39,14 +39,10 @@ int64_t to_i64(double v) {
   return std::llround(v);
 }
 
-bool is_runtime(const Frame& f) {
-  return f.function.starts_with("runtime.") || f.function.starts_with("internal/runtime/");
-}
-
 // Go's heap profiles (runtime/pprof) leave out the allocator's own frames:
 // the leading runtime ones, unless the stack has nothing else.
 std::vector<Frame> without_leading_runtime(const std::vector<Frame>& stack) {
-  auto first_user = std::find_if_not(stack.begin(), stack.end(), is_runtime);
+  auto first_user = std::find_if_not(stack.begin(), stack.end(), is_runtime_frame);
   if (first_user == stack.end()) return stack;
   return {first_user, stack.end()};
 }

@@ -118,10 +118,6 @@ void write_finding(std::ostream& out, size_t rank, const HeapFinding& f, const T
 
 }  // namespace
 
-bool is_runtime_frame(const Frame& f) {
-  return f.function.rfind("runtime.", 0) == 0 || f.function.rfind("internal/runtime", 0) == 0;
-}
-
 std::string short_file(const std::string& path) {
   const size_t last = path.rfind('/');
   if (last == std::string::npos || last == 0) return path;

@@ -33,6 +33,4 @@ std::vector<StackLine> stack_lines(const std::vector<Frame>& stack);
 // Last two path components: "/src/app/main.go" -> "app/main.go".
 std::string short_file(const std::string& path);
 
-bool is_runtime_frame(const Frame& f);
-
 }  // namespace leakhound::report

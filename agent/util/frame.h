@@ -14,4 +14,10 @@ struct Frame {
   std::string module;    // native frames: the file as mapped ("/usr/lib/.../libc.so.6"); "" for Go
 };
 
+// A frame of the Go runtime itself (the allocator, the scheduler): writers
+// skip these to show the first frame of the program's own code.
+inline bool is_runtime_frame(const Frame& f) {
+  return f.function.starts_with("runtime.") || f.function.starts_with("internal/runtime/");
+}
+
 }  // namespace leakhound

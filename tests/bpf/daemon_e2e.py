@@ -7,13 +7,20 @@
   exactly the leaking ones still running. `promtool check metrics` is clean;
   `go tool pprof` reads /debug/pprof/heap and /debug/pprof/goroutine; the
   report endpoint serves schema-valid JSON; bad queries get clear errors.
+- native: a daemon with --native and no --include-exe watches the whole host
+  for 4+ report periods: the cgo target's C leak is on /api/v1/report and on
+  /metrics, growing, at every period (a report used to detach the probes); a
+  shell loop, a C program, a second daemon and the daemon itself are never
+  attached. The second daemon includes the C program by --include-exe and
+  reports its leak.
 - short-lived: 200 Go processes start and exit under the daemon: every one is
   attached and detached (log), the daemon holds no more BPF objects after them
   than before, none after it exits, and its RSS stays flat.
 
 The targets are private copies of build/targets binaries in a temporary
 directory, and the daemon only watches that directory (--include-exe), so the
-BPF suites running alongside are not touched.
+BPF suites running alongside are not touched; the native case's host-wide
+daemon is --read-only for the same reason.
 """
 import argparse
 import json
@@ -71,12 +78,15 @@ def ere_escape(s):
 class Daemon:
     """A running `leakhound daemon`, its stderr log collected."""
 
-    def __init__(self, watch_dir, extra=()):
+    def __init__(self, watch_dir, extra=(), exe=None):
+        """watch_dir: the only directory watched (--include-exe), or None: the host."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        args = [lhtest.LEAKHOUND, *(["-v"] if os.environ.get("LH_DAEMON_VERBOSE") else []), "daemon", "--listen", f"127.0.0.1:{self.port}",
+        include = ["--include-exe", "^" + ere_escape(watch_dir) + "/"] if watch_dir else []
+        args = [exe or lhtest.LEAKHOUND, *(["-v"] if os.environ.get("LH_DAEMON_VERBOSE") else []),
+                "daemon", "--listen", f"127.0.0.1:{self.port}",
                 "--interval", "500ms", "--report-every", "1s", "--window", "60s",
-                "--include-exe", "^" + ere_escape(watch_dir) + "/", *extra]
+                *include, *extra]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True)
         self.lines = []
@@ -324,6 +334,107 @@ def case_prometheus(minors):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def native_leak(rep, fn):
+    """The report's native finding with a frame in fn, or None."""
+    for f in rep.get("native", []):
+        if any(fr["function"] == fn for fr in f["stack"]):
+            return f
+    return None
+
+
+def metric_value(text, name, pid):
+    m = re.search(rf'^{name}{{pid="{pid}"[^}}]*}} (\S+)$', text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def case_native(minors):
+    tmp = tempfile.mkdtemp(prefix="lh-daemon-native-")
+    cdir = os.path.join(tmp, "c")
+    os.makedirs(cdir)
+    d1 = d2 = None
+    procs = []
+    try:
+        cgo = os.path.join(tmp, "cgoleak")
+        shutil.copy2(lhtest.target_path("cgoleak", minors[-1], "cgo"), cgo)
+        # cleak finds its libleaky through rpath $ORIGIN: copy both.
+        src = lhtest.target_path_c("cleak-fp")
+        for f in os.listdir(os.path.dirname(src)):
+            if f.startswith("libleaky"):
+                shutil.copy2(os.path.join(os.path.dirname(src), f), cdir)
+        cleak = os.path.join(cdir, "cleak")
+        shutil.copy2(src, cleak)
+        # A renamed copy of leakhound: recognised by its marker, not its name.
+        other = os.path.join(tmp, "agent-copy")
+        shutil.copy2(lhtest.LEAKHOUND, other)
+
+        shell = subprocess.Popen(["sh", "-c", "while :; do sleep 0.2; done"])
+        procs.append(shell)
+        c_prog = lhtest.Target([cleak, "-leak-rate", "50"])
+        c_prog.wait_for("^ready")
+        go_prog = lhtest.Target([cgo, "-leak-rate", "50", "-prealloc", "0"])
+        go_prog.wait_for("^ready")
+        procs += [c_prog, go_prog]
+        # The host-wide daemon, read-only: it may see other Go programs.
+        d1 = Daemon(None, ["--native", "--read-only", "--report-every", "2s"])
+        # Beside it, a second daemon (a leakhound d1 must leave alone) that
+        # names the C program.
+        d2 = Daemon(cdir, ["--native", "--report-every", "2s"], exe=other)
+        wait_until("the cgo target attached", lambda: go_prog.pid in d1.pids("attached"), 30)
+        wait_until("the C program attached by the daemon that names it",
+                   lambda: c_prog.pid in d2.pids("attached"), 30)
+
+        # Four report periods and more: the leak is there at every one, growing.
+        seen = []
+        deadline = time.monotonic() + 40
+        while len(seen) < 5 and time.monotonic() < deadline:
+            time.sleep(2.2)
+            rep = d1.json(f"/api/v1/report?pid={go_prog.pid}")
+            if not rep.get("native_stats", {}).get("tracked"):
+                raise AssertionError(f"report {len(seen) + 1}: native not tracked: "
+                                     f"{rep.get('native_stats')}")
+            f = native_leak(rep, "main.leakCString")
+            val = metric_value(d1.metrics(), "leakhound_native_outstanding_bytes", go_prog.pid)
+            if f is None or val is None:
+                raise AssertionError(f"report {len(seen) + 1}: no main.leakCString finding "
+                                     f"({f is not None}) or no outstanding metric ({val})")
+            if not seen or rep["duration_s"] > seen[-1][0]:
+                seen.append((rep["duration_s"], f["inuse_bytes"], val))
+        assert len(seen) >= 5, f"only {len(seen)} distinct reports in 40 s: {seen}"
+        inuse = [s[1] for s in seen]
+        metric = [s[2] for s in seen]
+        assert inuse[-1] > inuse[0] and metric[-1] > metric[0], \
+            f"the C leak did not grow from report to report: {seen}"
+        assert f["verdict"] in ("leak", "growing"), f"cgo leak judged {f['verdict']}: {f['trend']}"
+
+        # The C program's leak, on the daemon that named it.
+        rep = d2.json(f"/api/v1/report?pid={c_prog.pid}")
+        assert native_leak(rep, "leaky_parse_record"), \
+            f"cleak's leak not on d2's report: {[f['stack'][:3] for f in rep['native'][:3]]}"
+
+        # Never attached: non-Go processes not named, leakhounds (the other
+        # daemon, itself).
+        never = {"shell loop": shell.pid, "C program": c_prog.pid, "second daemon": d2.proc.pid,
+                 "itself": d1.proc.pid}
+        for what, pid in never.items():
+            assert pid not in d1.pids("attached"), f"the host-wide daemon attached the {what}"
+        assert d1.proc.pid not in d2.pids("attached") and d2.proc.pid not in d2.pids("attached")
+        procs_api = {p["pid"] for p in d1.json("/api/v1/processes")["processes"]}
+        assert not procs_api & set(never.values()), f"/api/v1/processes lists {procs_api}"
+        print(f"  native: {len(seen)} reports, C leak outstanding {[round(v / 1024) for v in metric]} "
+              f"KiB", flush=True)
+    finally:
+        for p in procs:
+            if isinstance(p, lhtest.Target):
+                p.stop()
+            else:
+                p.kill()
+                p.wait()
+        for d in (d1, d2):
+            if d:
+                d.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def case_short_lived(minors, count, parallel):
     tmp = tempfile.mkdtemp(prefix="lh-daemon-short-")
     d = None
@@ -432,6 +543,7 @@ def main():
             return 1
     minors = a.versions.split(",")
     cases = [("prometheus", case_prometheus, minors),
+             ("native", case_native, minors),
              ("short-lived", case_short_lived, minors, a.count, a.parallel)]
     if a.only:
         cases = [c for c in cases if c[0] in a.only.split(",")]

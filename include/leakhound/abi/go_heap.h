@@ -5,8 +5,6 @@
 
 #include "leakhound/abi/types.h"
 
-#define LH_GO_HEAP_ABI_VERSION 1
-
 /* One runtime memory-profile bucket (runtime.bucket*) of one process. */
 struct lh_bucket_key {
   lh_u32 tgid;
@@ -29,7 +27,6 @@ struct lh_gc_state {
 /* Reasons an event was lost; indexes of the per-CPU drop counter array. */
 enum lh_drop_reason {
   LH_DROP_BUCKET_MAP_FULL = 0,
-  LH_DROP_GC_MAP_FULL = 1,
   LH_DROP_MAX = 4,
 };
 

@@ -5,8 +5,6 @@
 
 #include "leakhound/abi/types.h"
 
-#define LH_GOROUTINES_ABI_VERSION 1
-
 /* Per process: where the creation site lives in its runtime.g (per Go version). */
 struct lh_g_config {
   lh_u32 gopc_off;    /* g.gopc */

@@ -5,9 +5,8 @@
 
 #include "leakhound/abi/types.h"
 
-#define LH_NATIVE_ABI_VERSION 2 /* 2: C stacks keyed by the hash of their frames */
-#define LH_NATIVE_C_FRAMES 48   /* C frames kept per stack (kernel FP walk) */
-#define LH_NATIVE_GO_FRAMES 32  /* Go frames of the goroutine behind a cgo call */
+#define LH_NATIVE_C_FRAMES 48  /* C frames kept per stack (kernel FP walk) */
+#define LH_NATIVE_GO_FRAMES 32 /* Go frames of the goroutine behind a cgo call */
 
 /* Per process. go = 1: a Go program whose threads find their g at
  * fs_base + tls_g_off, with these runtime.g / runtime.m offsets. */

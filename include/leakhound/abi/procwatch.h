@@ -4,8 +4,6 @@
 
 #include "leakhound/abi/types.h"
 
-#define LH_PROCWATCH_ABI_VERSION 1
-
 enum lh_proc_event_kind { LH_PROC_EXEC = 1, LH_PROC_EXIT = 2 };
 
 struct lh_proc_event {

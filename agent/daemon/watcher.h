@@ -1,0 +1,100 @@
+// The daemon's process bookkeeping: which PIDs are pending (seen, not yet
+// looked at), watched (a session each) or rejected (not wanted; not looked at
+// again while the same process holds the PID). Everything it learns of the
+// host goes through Host, so the transitions are unit-tested with a fake one.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "collect/session.h"
+#include "daemon/filter.h"
+#include "daemon/process_table.h"
+#include "report/model.h"
+#include "target/pod_identity.h"
+#include "util/result.h"
+
+namespace leakhound::daemon {
+
+// One watched process's collection (a collect::Session in the daemon).
+class Watch {
+ public:
+  virtual ~Watch() = default;
+  virtual bool poll() = 0;  // false once the process has exited
+  virtual bool alive() const = 0;
+  virtual void trim(double keep_s) = 0;
+  virtual report::Report snapshot() = 0;
+  virtual void finish() = 0;  // stops everything; restores what was written
+  virtual double elapsed_s() const = 0;
+  virtual std::string go_version() const = 0;  // "" for a C/C++ program
+};
+
+// What a PID's executable is, as far as choosing goes.
+struct Candidate {
+  std::string exe_path;
+  uint64_t start_time = 0;  // identity of the process holding the PID
+  enum class Kind { Go, Leakhound, Other, Unreadable } kind = Kind::Other;
+};
+
+class Host {
+ public:
+  virtual ~Host() = default;
+  virtual pid_t self() const = 0;
+  virtual std::vector<pid_t> scan() = 0;                      // every PID now
+  virtual std::optional<uint64_t> start_time(pid_t pid) = 0;  // nullopt: gone
+  virtual double age_s(pid_t pid) = 0;                        // since exec; -1: gone
+  virtual std::optional<Candidate> describe(pid_t pid) = 0;   // nullopt: gone, kernel thread
+  virtual target::PodIdentity pod(pid_t pid) = 0;
+  virtual Result<std::unique_ptr<Watch>> open(const collect::SessionOptions& so) = 0;
+  virtual double unix_now() = 0;
+  virtual void rescanned() {}  // after each /proc scan (journal pruning)
+};
+
+class Watcher {
+ public:
+  // settle_s: a process younger than this is left pending (its runtime
+  // initializes); window_s: the rolling window of every report.
+  Watcher(Host& host, const Filter& filter, collect::SessionOptions session, double settle_s,
+          double window_s, ProcessTable& table);
+  ~Watcher();
+
+  void exec_seen(pid_t pid);
+  void exit_seen(pid_t pid);
+  void rescan();
+  void attach_pending();
+  // Polling and reporting many processes takes a while: `between` runs after
+  // each one (new process events, due attaches), so a process that just
+  // started is not kept waiting behind the others.
+  void poll_all(const std::function<void()>& between);
+  void publish(const std::function<void()>& between);
+  void stop_all();
+
+  bool pending(pid_t pid) const { return pending_.count(pid) > 0; }
+  bool watched(pid_t pid) const { return watched_.count(pid) > 0; }
+  bool rejected(pid_t pid) const { return rejected_.count(pid) > 0; }
+
+ private:
+  using Watched = std::map<pid_t, std::unique_ptr<Watch>>;
+  std::vector<pid_t> watched_pids() const;
+  void try_attach(pid_t pid);
+  void end(Watched::iterator it, const char* why);
+
+  Host& host_;
+  const Filter& filter_;
+  collect::SessionOptions session_;
+  double settle_s_, window_s_;
+  ProcessTable& table_;
+  Watched watched_;
+  std::set<pid_t> pending_;             // PIDs to look at
+  std::map<pid_t, uint64_t> rejected_;  // PID -> start time, not looked at again
+};
+
+}  // namespace leakhound::daemon

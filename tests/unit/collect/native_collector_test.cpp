@@ -1,0 +1,177 @@
+// The native capability over fake probe tables and a fake clock, without
+// root: the daemon's sequence (report, report, trim, stop) keeps the probes
+// until stop, judges every report on the points held, and stop detaches once.
+#include "collect/native_collector.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <map>
+
+#include "collect/report_assembly.h"
+
+namespace leakhound::collect {
+namespace {
+
+// Functions of this test binary: the fake stacks' frames, so that the real
+// symbolizer (this process's own mappings) names them.
+extern "C" [[gnu::noinline]] void lh_fake_leaky_alloc() { asm volatile("" ::: "memory"); }
+extern "C" [[gnu::noinline]] void lh_fake_churn_alloc() { asm volatile("" ::: "memory"); }
+
+uint64_t pc_in(void (*fn)()) { return reinterpret_cast<uint64_t>(fn) + 1; }
+
+class FakeTables final : public probes::NativeTables {
+ public:
+  std::map<uint64_t, probes::OutstandingAlloc> outstanding;  // by address
+  std::map<uint64_t, std::vector<uint64_t>> c_stacks;
+  std::vector<uint64_t> counts = std::vector<uint64_t>(LH_N_COUNTER_MAX, 0);
+  int* detached;
+
+  explicit FakeTables(int* detached_count) : detached(detached_count) {}
+  Result<std::vector<probes::OutstandingAlloc>> read_outstanding(uint32_t) const override {
+    std::vector<probes::OutstandingAlloc> v;
+    for (const auto& [addr, a] : outstanding) v.push_back(a);
+    return v;
+  }
+  std::vector<uint64_t> c_stack(uint64_t key) const override {
+    auto it = c_stacks.find(key);
+    return it == c_stacks.end() ? std::vector<uint64_t>{} : it->second;
+  }
+  std::vector<uint64_t> go_stack(uint64_t) const override { return {}; }
+  std::vector<uint64_t> counters() const override { return counts; }
+  void detach() override { ++*detached; }
+  ~FakeTables() override { ++*detached; }  // the probes go with their tables
+
+  void alloc(uint64_t addr, uint64_t size, uint64_t stack, int64_t ts) {
+    probes::OutstandingAlloc a;
+    a.addr = addr;
+    a.a.size = size;
+    a.a.c_stack = stack;
+    a.a.ts_ns = static_cast<uint64_t>(ts);
+    outstanding[addr] = a;
+    counts[LH_N_ALLOCS]++;
+    counts[LH_N_CALLS] += 2;
+  }
+};
+
+constexpr uint64_t kLeak = 0x1111, kChurn = 0x2222;
+constexpr int64_t kSecond = 1'000'000'000;
+
+const report::NativeFinding* with_frame(const report::Report& r, const std::string& fn) {
+  for (const auto& f : r.native)
+    for (const Frame& fr : f.stack)
+      if (fr.function == fn) return &f;
+  return nullptr;
+}
+
+TEST(NativeCollector, ReportsKeepProbesTrimCutsStopDetachesOnce) {
+  auto proc = target::Process::open(getpid());
+  ASSERT_TRUE(proc) << proc.error().message;
+  int detached = 0;
+  auto owned = std::make_unique<FakeTables>(&detached);
+  FakeTables& tables = *owned;
+  tables.c_stacks[kLeak] = {pc_in(lh_fake_leaky_alloc)};
+  tables.c_stacks[kChurn] = {pc_in(lh_fake_churn_alloc)};
+  int64_t now = 100 * kSecond;
+  NativeOptions opts;
+  opts.mode = NativeOptions::Mode::On;
+  auto c = NativeCollector::over(*proc, nullptr, opts, std::move(owned), [&] { return now; });
+
+  uint64_t next_addr = 0x10000;
+  auto tick = [&](int polls) {
+    for (int i = 0; i < polls; i++) {
+      now += kSecond;
+      // The leak keeps one 8 KiB block a second; the churn holds four
+      // blocks, replaced every second.
+      tables.alloc(next_addr++, 8192, kLeak, now);
+      for (auto it = tables.outstanding.begin(); it != tables.outstanding.end();)
+        it = it->second.a.c_stack == kChurn ? tables.outstanding.erase(it) : std::next(it);
+      for (int j = 0; j < 4; j++) tables.alloc(next_addr++, 512, kChurn, now);
+      ASSERT_TRUE(c->poll());
+    }
+  };
+
+  tick(10);
+  report::Report r1;
+  c->contribute(r1);
+  const auto* leak1 = with_frame(r1, "lh_fake_leaky_alloc");
+  ASSERT_NE(leak1, nullptr);
+  EXPECT_EQ(leak1->trend.verdict, detect::Verdict::Leak);
+  EXPECT_EQ(leak1->inuse_bytes, 10u * 8192);
+  EXPECT_EQ(leak1->series.size(), 10u);
+  const auto* churn1 = with_frame(r1, "lh_fake_churn_alloc");
+  ASSERT_NE(churn1, nullptr);
+  EXPECT_EQ(churn1->trend.verdict, detect::Verdict::Stable);
+  EXPECT_TRUE(r1.native_stats.tracked);
+  EXPECT_EQ(r1.native_stats.outstanding_bytes, 10u * 8192 + 4 * 512);
+  EXPECT_EQ(detached, 0) << "a report must not take the probes off";
+
+  tick(4);
+  report::Report r2;
+  c->contribute(r2);
+  const auto* leak2 = with_frame(r2, "lh_fake_leaky_alloc");
+  ASSERT_NE(leak2, nullptr);
+  EXPECT_EQ(leak2->inuse_bytes, 14u * 8192);
+  EXPECT_EQ(leak2->series.size(), 14u);
+  // Totals are each report's own, not added up across reports.
+  EXPECT_EQ(r2.native_stats.outstanding_bytes, 14u * 8192 + 4 * 512);
+  EXPECT_EQ(r2.native_stats.allocs, 14u * 5);
+  EXPECT_EQ(detached, 0);
+
+  // The rolling window: 5 s before the newest point, and the series go on
+  // from there when polls resume.
+  c->trim(5);
+  report::Report r3;
+  c->contribute(r3);
+  const auto* leak3 = with_frame(r3, "lh_fake_leaky_alloc");
+  ASSERT_NE(leak3, nullptr);
+  ASSERT_EQ(leak3->series.size(), 6u);
+  EXPECT_DOUBLE_EQ(leak3->series.back().t_s - leak3->series.front().t_s, 5);
+  EXPECT_DOUBLE_EQ(leak3->series.front().value, 9 * 8192);
+  tick(3);
+  report::Report r4;
+  c->stop(r4);  // one poll more, then the probes come off
+  const auto* leak4 = with_frame(r4, "lh_fake_leaky_alloc");
+  ASSERT_NE(leak4, nullptr);
+  EXPECT_EQ(leak4->series.size(), 10u);
+  EXPECT_EQ(leak4->trend.verdict, detect::Verdict::Leak);
+  EXPECT_EQ(leak4->inuse_bytes, 17u * 8192);
+  EXPECT_EQ(detached, 1);
+  // Stopped: nothing more is read or contributed.
+  EXPECT_TRUE(c->poll());
+  report::Report r5;
+  c->contribute(r5);
+  EXPECT_TRUE(r5.native.empty());
+  EXPECT_EQ(detached, 1);
+}
+
+TEST(ReportAssembly, NeverDropsAJudgedFinding) {
+  report::Report r;
+  for (int i = 0; i < 300; i++) {
+    report::HeapFinding f;
+    f.inuse_bytes = 1000 + static_cast<uint64_t>(i);
+    f.trend.verdict = i % 3 == 0 ? detect::Verdict::Leak : detect::Verdict::Stable;
+    f.trend.slope_per_s = i % 3 == 0 ? 10 : 0;
+    r.heap.push_back(f);
+  }
+  assemble(r, {.max_findings = 50});
+  ASSERT_EQ(r.heap.size(), 100u) << "all 100 leaks, no room left for stable ones";
+  for (const auto& f : r.heap) EXPECT_EQ(f.trend.verdict, detect::Verdict::Leak);
+
+  report::Report few;
+  for (int i = 0; i < 20; i++) {
+    report::NativeFinding f;
+    f.inuse_bytes = static_cast<uint64_t>(i);
+    f.trend.verdict = i == 7 ? detect::Verdict::Growing : detect::Verdict::Stable;
+    few.native.push_back(f);
+  }
+  assemble(few, {.max_findings = 5});
+  ASSERT_EQ(few.native.size(), 5u);
+  EXPECT_EQ(few.native[0].trend.verdict, detect::Verdict::Growing);
+  // Then the largest stable ones, in the contract's order.
+  EXPECT_EQ(few.native[1].inuse_bytes, 19u);
+  EXPECT_EQ(few.native[4].inuse_bytes, 16u);
+}
+
+}  // namespace
+}  // namespace leakhound::collect
