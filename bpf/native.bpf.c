@@ -107,6 +107,21 @@ static __always_inline int enter(lh_u32 kind, lh_u64 size, lh_u64 aux) {
 	return 0;
 }
 
+#define FNV_OFFSET 0xcbf29ce484222325ULL /* FNV-1a over a stack's frames: its key */
+#define FNV_PRIME 0x100000001b3ULL
+
+/* Stores a stack once under its hash (0 means "no stack", so never a key);
+ * returns the key, or 0 when the table is full. A racing CPU inserting the
+ * same stack is fine: the second lookup finds it. */
+static __always_inline lh_u64 intern_stack(void *map, lh_u64 hash, const void *stack) {
+	if (!hash)
+		hash = 1;
+	if (!bpf_map_lookup_elem(map, &hash) &&
+	    bpf_map_update_elem(map, &hash, stack, BPF_NOEXIST) && !bpf_map_lookup_elem(map, &hash))
+		return 0;
+	return hash;
+}
+
 /* The goroutine behind a cgo call, if any: its Go frames, stored once per
  * distinct stack; returns their key (0: none). */
 static __always_inline lh_u64 go_stack(const struct lh_native_config *cfg) {
@@ -140,8 +155,7 @@ static __always_inline lh_u64 go_stack(const struct lh_native_config *cfg) {
 		return 0;
 	s->pcs[0] = pc;
 	lh_u32 nr = 1;
-	lh_u64 hash = 0xcbf29ce484222325ULL ^ pc; /* FNV-1a over the frames */
-	hash *= 0x100000001b3ULL;
+	lh_u64 hash = (FNV_OFFSET ^ pc) * FNV_PRIME;
 	for (int i = 1; i < LH_NATIVE_GO_FRAMES; i++) {
 		/* Frame records live on the goroutine's stack, in ascending order. */
 		if (bp < lo || bp + 16 > hi || (bp & 7))
@@ -151,21 +165,14 @@ static __always_inline lh_u64 go_stack(const struct lh_native_config *cfg) {
 			break;
 		s->pcs[i & (LH_NATIVE_GO_FRAMES - 1)] = rec[1];
 		nr = i + 1;
-		hash = (hash ^ rec[1]) * 0x100000001b3ULL;
+		hash = (hash ^ rec[1]) * FNV_PRIME;
 		if (rec[0] <= bp)
 			break;
 		bp = rec[0];
 	}
 	s->nr = nr;
-	if (!hash)
-		hash = 1;
-	if (!bpf_map_lookup_elem(&go_stacks, &hash) &&
-	    bpf_map_update_elem(&go_stacks, &hash, s, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&go_stacks, &hash)) {
-		count(LH_N_DROP_GO_STACK);
-		return 0;
-	}
-	count(LH_N_GO_STACKS);
+	hash = intern_stack(&go_stacks, hash, s);
+	count(hash ? LH_N_GO_STACKS : LH_N_DROP_GO_STACK);
 	return hash;
 }
 
@@ -188,19 +195,13 @@ static __always_inline lh_u64 c_stack(void *ctx) {
 		return 0;
 	lh_u32 nr = (lh_u32)n / sizeof(lh_u64);
 	s->nr = nr;
-	lh_u64 hash = 0xcbf29ce484222325ULL; /* FNV-1a over the frames */
+	lh_u64 hash = FNV_OFFSET;
 	for (int i = 0; i < LH_NATIVE_C_FRAMES; i++) {
 		if (i >= nr)
 			break;
-		hash = (hash ^ s->pcs[i]) * 0x100000001b3ULL;
+		hash = (hash ^ s->pcs[i]) * FNV_PRIME;
 	}
-	if (!hash)
-		hash = 1;
-	if (!bpf_map_lookup_elem(&c_stacks, &hash) &&
-	    bpf_map_update_elem(&c_stacks, &hash, s, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&c_stacks, &hash))
-		return 0; /* table full */
-	return hash;
+	return intern_stack(&c_stacks, hash, s); /* 0: table full, counted by the caller */
 }
 
 static __always_inline void record(void *ctx, const struct lh_native_config *cfg, lh_u32 tgid,

@@ -7,7 +7,7 @@ cd "$root"
 jobs=${JOBS:-$(nproc)}
 
 scripts/setup.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLEAKHOUND_TESTS=ON >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLEAKHOUND_TESTS=ON -DLEAKHOUND_WERROR=ON >/dev/null
 cmake --build build -j "$jobs"
 scripts/build-targets.sh build/targets
 # One toolchain older than supported, for the "Go too old" error test.

@@ -78,14 +78,14 @@ def ere_escape(s):
 class Daemon:
     """A running `leakhound daemon`, its stderr log collected."""
 
-    def __init__(self, watch_dir, extra=(), exe=None):
+    def __init__(self, watch_dir, extra=(), exe=None, report_every="1s"):
         """watch_dir: the only directory watched (--include-exe), or None: the host."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         include = ["--include-exe", "^" + ere_escape(watch_dir) + "/"] if watch_dir else []
         args = [exe or lhtest.LEAKHOUND, *(["-v"] if os.environ.get("LH_DAEMON_VERBOSE") else []),
                 "daemon", "--listen", f"127.0.0.1:{self.port}",
-                "--interval", "500ms", "--report-every", "1s", "--window", "60s",
+                "--interval", "500ms", "--report-every", report_every, "--window", "60s",
                 *include, *extra]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True)
@@ -375,14 +375,16 @@ def case_native(minors):
         go_prog.wait_for("^ready")
         procs += [c_prog, go_prog]
         # The host-wide daemon, read-only: it may see other Go programs.
-        d1 = Daemon(None, ["--native", "--read-only", "--report-every", "2s"])
+        d1 = Daemon(None, ["--native", "--read-only"], report_every="2s")
         # Beside it, a second daemon (a leakhound d1 must leave alone) that
         # names the C program.
-        d2 = Daemon(cdir, ["--native", "--report-every", "2s"], exe=other)
+        d2 = Daemon(cdir, ["--native"], exe=other, report_every="2s")
         wait_until("the cgo target attached", lambda: go_prog.pid in d1.pids("attached"), 30)
         wait_until("the C program attached by the daemon that names it",
                    lambda: c_prog.pid in d2.pids("attached"), 30)
 
+        wait_until("the first report of the cgo target",
+                   lambda: http_get(f"{d1.url}/api/v1/report?pid={go_prog.pid}")[0] == 200, 30)
         # Four report periods and more: the leak is there at every one, growing.
         seen = []
         deadline = time.monotonic() + 40
@@ -397,8 +399,8 @@ def case_native(minors):
             if f is None or val is None:
                 raise AssertionError(f"report {len(seen) + 1}: no main.leakCString finding "
                                      f"({f is not None}) or no outstanding metric ({val})")
-            if not seen or rep["duration_s"] > seen[-1][0]:
-                seen.append((rep["duration_s"], f["inuse_bytes"], val))
+            if not seen or rep["window"]["duration_s"] > seen[-1][0]:
+                seen.append((rep["window"]["duration_s"], f["inuse_bytes"], val))
         assert len(seen) >= 5, f"only {len(seen)} distinct reports in 40 s: {seen}"
         inuse = [s[1] for s in seen]
         metric = [s[2] for s in seen]
