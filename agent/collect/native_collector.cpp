@@ -80,7 +80,7 @@ Result<void> go_config(const GoTarget& t, lh_native_config& cfg) {
   cfg.g_stack_lo = l->stack_lo;
   cfg.g_stack_hi = l->stack_hi;
   cfg.g_syscallpc = l->syscallpc;
-  // Before 1.23 the syscall frame pointer is only in sched.bp (reentersyscall saves both).
+  // Before 1.23 reentersyscall saves no frame pointer: asmcgocall left one in sched.bp.
   cfg.g_syscallbp =
       l->syscallbp != goruntime::kAbsent ? static_cast<uint32_t>(l->syscallbp) : l->sched_bp;
   return {};

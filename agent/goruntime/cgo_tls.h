@@ -1,6 +1,6 @@
 // Where a thread of a Go program finds its current g in thread-local storage
 // (amd64: g = *(fs_base + offset)): what a probe on C code needs to find the
-// goroutine behind a cgo call (GO_RUNTIME.md section 4).
+// goroutine behind a cgo call (docs/go-runtime.md §6).
 #pragma once
 
 #include <cstdint>

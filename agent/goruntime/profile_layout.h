@@ -1,5 +1,5 @@
 // Layout of the runtime's memory-profile records, per Go version.
-// Sources: src/runtime/mprof.go at each release; see GO_RUNTIME.md §2.
+// Sources: src/runtime/mprof.go at each release; see docs/go-runtime.md §4.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,6 @@
-// JSON report, schema "leakhound.report/v1" (DESIGN.md; every field is
-// described in docs/report-format.md). Contract names are never renamed;
-// fields may be added.
+// JSON report, schema "leakhound.report/v1" (every field is described in
+// docs/report-format.md). Contract names are never renamed; fields may be
+// added.
 #pragma once
 
 #include <nlohmann/json.hpp>

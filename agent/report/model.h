@@ -1,5 +1,6 @@
 // The report as data: filled by collect/, written by the terminal and JSON
-// writers. JSON field names follow the DESIGN.md contract (leakhound.report/v1).
+// writers. JSON field names follow the contract in docs/report-format.md
+// (leakhound.report/v1).
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 // Result<T>: a value or a message a user can act on. Recoverable errors are
-// values (no exceptions across module boundaries); see STYLE.md.
+// values (no exceptions across module boundaries); see docs/style.md.
 #pragma once
 
 #include <fmt/format.h>

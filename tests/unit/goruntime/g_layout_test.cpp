@@ -1,6 +1,6 @@
 // The generated runtime.g table (g_layout_table.inc, from the DWARF of every
 // Go toolchain 1.21-1.27; the g_layout_drift test regenerates it): sanity of
-// every entry, the offsets GO_RUNTIME.md §3 lists, and version selection.
+// every entry, the offsets docs/go-runtime.md §5.2 lists, and version selection.
 #include "goruntime/g_layout.h"
 
 #include <gtest/gtest.h>
@@ -90,7 +90,7 @@ TEST(GLayout, EveryEntryIsSane) {
   }
 }
 
-// GO_RUNTIME.md §3 ("g offsets"), which the DWARF confirmed.
+// docs/go-runtime.md §5.2 ("runtime.g fields"), which the DWARF confirmed.
 TEST(GLayout, MatchesDocumentedOffsets) {
   struct Want {
     int minor;
@@ -123,7 +123,7 @@ TEST(GLayout, MatchesDocumentedOffsets) {
     EXPECT_EQ(l->parent_goid, w.parent_goid);
     EXPECT_EQ(l->gopc, w.gopc);
     EXPECT_EQ(l->startpc, w.startpc);
-    // GO_RUNTIME.md section 4: g.m 48; m.g0 0; m.curg 192 up to 1.24, 184 from 1.25.
+    // docs/go-runtime.md §6: g.m 48; m.g0 0; m.curg 192 up to 1.24, 184 from 1.25.
     EXPECT_EQ(l->g_m, 48u);
     EXPECT_EQ(l->m_g0, 0u);
     EXPECT_EQ(l->m_curg, w.minor <= 24 ? 192u : 184u);
