@@ -4,6 +4,22 @@
 #include <cmath>
 
 namespace leakhound::report {
+
+bool is_runtime_function(std::string_view function) {
+  return function.starts_with("runtime.") || function.starts_with("internal/runtime");
+}
+
+std::vector<const HeapFinding*> heap_stacks(const std::vector<HeapFinding>& findings) {
+  std::vector<const HeapFinding*> out;
+  for (const HeapFinding& f : findings) {
+    if (f.children.empty()) {
+      out.push_back(&f);
+      continue;
+    }
+    for (const HeapFinding& c : f.children) out.push_back(&c);
+  }
+  return out;
+}
 namespace {
 
 int rank(detect::Verdict v) {
