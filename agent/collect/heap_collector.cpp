@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
+#include "collect/heap_verdicts.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -186,12 +188,9 @@ void HeapCollector::trim(double keep_s) {
 // fill. Once one of the stack's sampled objects has been freed, the stack has
 // turned over and its series from there on is its real in-use; a stack that
 // never frees (a leak, a warm-up that keeps everything) is judged on all of it.
-std::vector<detect::Point> HeapCollector::judged_series(const Group& g) const {
-  if (!sampled_since_attach_ || g.first_free_t < 0) return g.series;
-  auto from = std::find_if(g.series.begin(), g.series.end(),
-                           [&](const detect::Point& p) { return p.t_s >= g.first_free_t; });
-  if (static_cast<size_t>(g.series.end() - from) < opts_.trend.min_points) return g.series;
-  return {from, g.series.end()};
+double HeapCollector::judged_from(const Group& g) const {
+  if (!sampled_since_attach_ || g.first_free_t < 0) return -std::numeric_limits<double>::infinity();
+  return g.first_free_t;  // judge_heap keeps all of it when too few points remain
 }
 
 void HeapCollector::contribute(report::Report& r) {
@@ -224,9 +223,10 @@ void HeapCollector::contribute(report::Report& r) {
         delta(b.record.allocs, base.allocs), delta(b.record.frees, base.frees),
         delta(b.record.alloc_bytes, base.alloc_bytes), delta(b.record.free_bytes, base.free_bytes)};
   };
+  std::vector<StackSeries> stacks;
+  stacks.reserve(groups_.size());
   for (auto& [key, g] : groups_) {
     report::HeapFinding f;
-    f.trend = detect::analyze(judged_series(g), opts_.trend);
     f.inuse_bytes = static_cast<uint64_t>(std::max(0.0, std::round(g.inuse.bytes)));
     f.inuse_objects = static_cast<uint64_t>(std::max(0.0, std::round(g.inuse.objects)));
     for (uint64_t addr : g.buckets) {
@@ -244,15 +244,17 @@ void HeapCollector::contribute(report::Report& r) {
       f.free_objects_window += static_cast<uint64_t>(fr.objects);
       f.free_bytes_window += static_cast<uint64_t>(fr.bytes);
     }
-    detect::require_retention(f.trend, static_cast<double>(f.alloc_bytes_window), last_t_,
-                              opts_.min_retained_fraction);
-    if (f.inuse_bytes == 0 && f.alloc_objects_window == 0 &&
-        f.trend.verdict == detect::Verdict::Stable)
-      continue;
     f.stack = t_.symbolize_stack(g.pcs);
     f.series = g.series;
-    r.heap.push_back(std::move(f));
+    stacks.push_back({std::move(f), judged_from(g)});
   }
+  VerdictOptions vo{opts_.trend, opts_.fdr, opts_.min_retained_fraction, last_t_,
+                    [](std::string_view fn) { return !is_runtime_frame(Frame{std::string(fn)}); }};
+  HeapVerdicts v = judge_heap(std::move(stacks), vo);
+  r.heap_fdr = v.fdr;
+  r.heap_stacks_judged = v.stacks_judged;
+  r.heap_callers_judged = v.callers_judged;
+  for (auto& f : v.findings) r.heap.push_back(std::move(f));
 }
 
 }  // namespace leakhound::collect

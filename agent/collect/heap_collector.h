@@ -14,6 +14,7 @@
 
 #include "collect/capability.h"
 #include "collect/go_target.h"
+#include "detect/fdr.h"
 #include "detect/trend.h"
 #include "goruntime/buckets.h"
 #include "goruntime/sampler.h"
@@ -29,6 +30,7 @@ struct HeapOptions {
   bool sample_events = false;    // --heap-events: probe every profiled allocation and free
   uint32_t max_buckets = 65536;  // BPF map size
   detect::TrendConfig trend;
+  detect::FdrConfig fdr;  // over every stack and caller judged (collect/heap_verdicts.h)
   // Growth below this share of the stack's allocations in the window is churn
   // (detect::require_retention). 1%: a leaking stack in a test target keeps
   // ~100%, churning stacks ~0.03% (tests/targets/go/heapleak).
@@ -78,7 +80,7 @@ class HeapCollector final : public Capability {
   };
   HeapCollector(const GoTarget& t, HeapOptions opts);
   Result<void> snapshot(double t_s);
-  std::vector<detect::Point> judged_series(const Group& g) const;
+  double judged_from(const Group& g) const;  // where its judged series starts
 
   const GoTarget& t_;
   HeapOptions opts_;

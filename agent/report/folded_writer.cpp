@@ -34,9 +34,9 @@ std::string fold(const std::vector<Frame>& stack, const std::string& root) {
 
 std::string folded_heap(const Report& r) {
   std::string out;
-  for (const HeapFinding& f : r.heap) {
-    if (f.inuse_bytes == 0 || f.stack.empty()) continue;
-    out += fmt::format("{} {}\n", fold(f.stack, ""), f.inuse_bytes);
+  for (const HeapFinding* f : heap_stacks(r.heap)) {
+    if (f->inuse_bytes == 0 || f->stack.empty()) continue;
+    out += fmt::format("{} {}\n", fold(f->stack, ""), f->inuse_bytes);
   }
   return out;
 }

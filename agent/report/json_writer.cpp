@@ -121,13 +121,33 @@ json finding_core(const HeapFinding& f) {
 
 json finding_to_json(const HeapFinding& f) {
   json j = finding_core(f);
+  // A caller finding's stack is the caller and its callers; its children are
+  // the stacks below it, as findings of their own.
+  j["kind"] = f.children.empty() ? "stack" : "caller";
   j["alloc_bytes_window"] = f.alloc_bytes_window;
   j["alloc_objects_window"] = f.alloc_objects_window;
   j["free_bytes_window"] = f.free_bytes_window;
   j["free_objects_window"] = f.free_objects_window;
   j["series"] = series_to_json(f.series);
   j["trend"] = trend_to_json(f.trend, "bytes");
+  if (!f.children.empty()) {
+    json children = json::array();
+    for (const HeapFinding& c : f.children) children.push_back(finding_to_json(c));
+    j["children"] = std::move(children);
+  }
   return j;
+}
+
+// How many false heap leaks the thresholds allow (detect/fdr.h).
+json heap_verdicts_to_json(const Report& r) {
+  const detect::FdrResult& f = r.heap_fdr;
+  return {{"stacks_judged", r.heap_stacks_judged},
+          {"callers_judged", r.heap_callers_judged},
+          {"fdr_q", finite(f.q)},
+          {"p_threshold", finite(f.threshold)},
+          {"leaks", f.leaks},
+          {"expected_false_leaks", finite(f.false_leaks_bound())},
+          {"expected_false_leaks_if_none", finite(f.false_leaks_if_none())}};
 }
 
 json native_finding_to_json(const NativeFinding& f) {
@@ -256,6 +276,7 @@ json to_json(const Report& r) {
       {"heap_events", r.heap_events},
       {"sampled_allocs", r.sampled_allocs},
       {"sampled_frees", r.sampled_frees},
+      {"heap_verdicts", heap_verdicts_to_json(r)},
       {"sampler",
        {{"rate", r.sample_rate},
         {"original_rate", r.original_sample_rate},

@@ -4,6 +4,18 @@
 #include <cmath>
 
 namespace leakhound::report {
+
+std::vector<const HeapFinding*> heap_stacks(const std::vector<HeapFinding>& findings) {
+  std::vector<const HeapFinding*> out;
+  for (const HeapFinding& f : findings) {
+    if (f.children.empty()) {
+      out.push_back(&f);
+      continue;
+    }
+    for (const HeapFinding& c : f.children) out.push_back(&c);
+  }
+  return out;
+}
 namespace {
 
 int rank(detect::Verdict v) {

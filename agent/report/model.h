@@ -5,8 +5,10 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "detect/fdr.h"
 #include "detect/trend.h"
 #include "util/frame.h"
 
@@ -22,6 +24,11 @@ struct HeapFinding {
   uint64_t free_objects_window = 0;
   std::vector<Frame> stack;           // leaf first
   std::vector<detect::Point> series;  // in-use bytes at each GC cycle seen
+  // Heap only. A caller finding (non-empty): the stacks below one function,
+  // judged as one series because together they leak (collect/heap_verdicts.h).
+  // Its stack is the caller and its callers, the figures are its children's
+  // sums, its children the stacks themselves.
+  std::vector<HeapFinding> children;
 };
 
 // C allocations (libc malloc family, anonymous mmap) of one stack still
@@ -119,6 +126,10 @@ struct Report {
   bool target_exited = false;      // the process went away mid-window
   std::vector<std::string> notes;  // what could not be measured, and why
   std::vector<HeapFinding> heap;   // sorted: leaks, then growth, then size
+  // The heap's false-discovery control: every stack and caller judged at once.
+  detect::FdrResult heap_fdr;
+  size_t heap_stacks_judged = 0;
+  size_t heap_callers_judged = 0;
   // Goroutines, one finding per creation site (system sites last).
   bool goroutines_read = false;   // the allgs walk worked at least once
   bool goroutine_events = false;  // --goroutine-events: creation/exit probes were on
@@ -131,6 +142,10 @@ struct Report {
   std::vector<ProcessFinding> process;  // fds and threads series
   MemoryForecast memory;
 };
+
+// The allocation stacks of heap findings: a caller finding stands for its
+// children (profiles and folded stacks list each stack once, by its own frames).
+std::vector<const HeapFinding*> heap_stacks(const std::vector<HeapFinding>& findings);
 
 // Sorts findings as the contract says: leaks first, then growing, then stable;
 // within a verdict by growth (bytes/s) descending, then in-use bytes descending.

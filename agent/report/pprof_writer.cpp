@@ -216,7 +216,8 @@ pb::Profile heap_profile(const Report& r, bool end, const Window& w) {
                     : fmt::format("heap at the start of a {:.1f} s window (first GC cycle seen); "
                                   "alloc_* not measured (0)",
                                   r.duration_s));
-  for (const HeapFinding& f : r.heap) {
+  for (const HeapFinding* fp : heap_stacks(r.heap)) {
+    const HeapFinding& f = *fp;
     std::vector<int64_t> v;  // alloc_objects, alloc_space, inuse_objects, inuse_space
     if (end) {
       v = {to_i64(f.alloc_objects_window), to_i64(f.alloc_bytes_window), to_i64(f.inuse_objects),

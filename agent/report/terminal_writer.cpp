@@ -113,7 +113,24 @@ void write_finding(std::ostream& out, size_t rank, const HeapFinding& f, const T
         human_bytes(static_cast<double>(f.alloc_bytes_window)),
         human_bytes(static_cast<double>(f.free_bytes_window)), t.n);
   }
+  if (f.children.empty()) {
+    write_stack(out, f.stack, opt.max_frames, st);
+    return;
+  }
+  // A caller finding: its frames, then one line per child stack at the
+  // child's own allocation site (its first frame that is not the runtime's).
+  out << fmt::format("      in {} stacks below one caller, judged together:\n", f.children.size());
   write_stack(out, f.stack, opt.max_frames, st);
+  for (const HeapFinding& c : f.children) {
+    const std::vector<StackLine> lines = stack_lines(c.stack);
+    auto site = std::find_if(lines.begin(), lines.end(),
+                             [](const StackLine& l) { return l.collapsed == 0; });
+    out << fmt::format(
+        "        {} {:>10} in use  {:>12}  {} {}\n", verdict_label(c.trend.verdict, st),
+        human_bytes(static_cast<double>(c.inuse_bytes)), human_rate(c.trend.slope_per_s),
+        site == lines.end() ? "(runtime)" : site->function,
+        site == lines.end() ? "" : site->location);
+  }
 }
 
 }  // namespace
@@ -160,6 +177,14 @@ void write_heap(std::ostream& out, const Report& r, const TerminalOptions& opt, 
                                leaks == 1 ? "" : "s", growing, r.heap.size(),
                                r.heap.size() == 1 ? "" : "s"))
       << "\n";
+  if (const detect::FdrResult& fdr = r.heap_fdr; fdr.judged > 0) {
+    out << st(kDim,
+              fmt::format("  {} stacks and {} callers judged at once: leak at p <= {:.2g}; at most "
+                          "{:.0f}% of the leaks reported are expected to be false ({:.2f} of {})",
+                          r.heap_stacks_judged, r.heap_callers_judged, fdr.threshold, fdr.q * 100,
+                          fdr.false_leaks_bound(), fdr.leaks))
+        << "\n";
+  }
   if (leaks + growing == 0) {
     out << "No growing heap stack was found in the window.\n";
     if (!opt.show_stable) return;

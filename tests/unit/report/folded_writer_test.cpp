@@ -67,5 +67,18 @@ TEST(WriteTextFile, WritesAndReportsErrors) {
   ::rmdir(dir);
 }
 
+TEST(Folded, CallerFindingsFoldTheirChildren) {
+  Report r;
+  r.heap = {testing::caller({
+      testing::finding(detect::Verdict::Leak, 1, 100, "main.a"),
+      testing::finding(detect::Verdict::Stable, 1, 50, "main.b"),
+  })};
+  const std::string out = folded_heap(r);
+  EXPECT_NE(out.find(";main.a;runtime.makeslice"), std::string::npos) << out;
+  EXPECT_NE(out.find(" 100\n"), std::string::npos) << out;
+  EXPECT_NE(out.find(" 50\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find(" 150\n"), std::string::npos) << out;  // never the caller's sum
+}
+
 }  // namespace
 }  // namespace leakhound::report

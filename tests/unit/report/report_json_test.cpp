@@ -187,5 +187,36 @@ TEST(JsonReport, NativeFramesNameTheirModule) {
   EXPECT_FALSE(frame_to_json(Frame{"main.f", "/src/main.go", 3, 0x401000}).contains("module"));
 }
 
+TEST(JsonReport, CallerFindingWithChildren) {
+  Report r = testing::sample_report();
+  r.heap.push_back(testing::caller({
+      testing::finding(detect::Verdict::Growing, 3 << 20, 5 << 20, "main.decodeBody"),
+      testing::finding(detect::Verdict::Stable, 1 << 20, 2 << 20, "main.parseHeader"),
+  }));
+  r.heap_stacks_judged = 6;
+  r.heap_callers_judged = 2;
+  r.heap_fdr = {8, 0.05, 0.0004, 3};
+  const json j = to_json(r);
+  const json& f = j.at("heap").at(0);  // 4 MiB/s: the fastest leak
+  EXPECT_EQ(f.at("kind"), "caller");
+  EXPECT_EQ(f.at("verdict"), "leak");
+  EXPECT_EQ(f.at("inuse_bytes"), 7u << 20);
+  EXPECT_EQ(f.at("stack").at(0).at("function"), "main.handler");
+  ASSERT_EQ(f.at("children").size(), 2u);
+  EXPECT_EQ(f.at("children").at(0).at("kind"), "stack");
+  EXPECT_EQ(f.at("children").at(0).at("verdict"), "growing");
+  EXPECT_EQ(f.at("children").at(0).at("stack").at(3).at("function"), "main.decodeBody");
+  EXPECT_FALSE(f.at("children").at(0).contains("children"));
+  EXPECT_EQ(j.at("heap").at(1).at("kind"), "stack");
+  EXPECT_FALSE(j.at("heap").at(1).contains("children"));
+  const json& v = j.at("heap_verdicts");
+  EXPECT_EQ(v.at("stacks_judged"), 6);
+  EXPECT_EQ(v.at("callers_judged"), 2);
+  EXPECT_DOUBLE_EQ(v.at("p_threshold").get<double>(), 0.0004);
+  EXPECT_EQ(v.at("leaks"), 3);
+  EXPECT_NEAR(v.at("expected_false_leaks").get<double>(), 0.15, 1e-12);
+  EXPECT_NEAR(v.at("expected_false_leaks_if_none").get<double>(), 0.0032, 1e-12);
+}
+
 }  // namespace
 }  // namespace leakhound::report

@@ -230,5 +230,29 @@ TEST(TerminalReport, ColorOnlyWhenAsked) {
   EXPECT_TRUE(contains(colored, "\033[1;33mGROWING"));
 }
 
+TEST(TerminalReport, CallerFindingListsItsChildren) {
+  Report r = testing::sample_report();
+  r.heap = {testing::caller({
+      testing::finding(detect::Verdict::Growing, 3 << 20, 5 << 20, "main.decodeBody"),
+      testing::finding(detect::Verdict::Stable, 1 << 20, 2 << 20, "main.parseHeader"),
+  })};
+  r.heap_stacks_judged = 6;
+  r.heap_callers_judged = 2;
+  r.heap_fdr = {8, 0.05, 0.0004, 1};
+  const std::string out = render(r);
+  EXPECT_NE(out.find("6 stacks and 2 callers judged at once: leak at p <= 0.0004; at most 5% of "
+                     "the leaks reported are expected to be false (0.05 of 1)"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("in 2 stacks below one caller, judged together:"), std::string::npos) << out;
+  const size_t caller = out.find("main.handler");
+  const size_t child = out.find("main.decodeBody");
+  ASSERT_NE(caller, std::string::npos);
+  ASSERT_NE(child, std::string::npos);
+  EXPECT_LT(caller, child);  // the caller's frames first, then one line per child
+  EXPECT_NE(out.find("growing"), std::string::npos);
+  EXPECT_NE(out.find("main.parseHeader"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace leakhound::report

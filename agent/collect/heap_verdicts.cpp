@@ -1,0 +1,152 @@
+#include "collect/heap_verdicts.h"
+
+#include <algorithm>
+#include <limits>
+#include <optional>
+#include <string>
+
+#include "detect/caller_tree.h"
+
+namespace leakhound::collect {
+namespace {
+
+// The series from `from_s` on, unless that leaves too few points for a leak
+// verdict (then all of it, as HeapCollector::judged_series does).
+std::vector<detect::Point> judged(const std::vector<detect::Point>& s, double from_s,
+                                  size_t min_points) {
+  auto it =
+      std::find_if(s.begin(), s.end(), [&](const detect::Point& p) { return p.t_s >= from_s; });
+  if (static_cast<size_t>(s.end() - it) < min_points) return s;
+  return {it, s.end()};
+}
+
+bool worth_listing(const report::HeapFinding& f) {
+  return f.inuse_bytes != 0 || f.alloc_objects_window != 0 ||
+         f.trend.verdict != detect::Verdict::Stable;
+}
+
+struct Aggregate {
+  detect::Trend trend;
+  std::vector<detect::Point> series;
+};
+
+// The summed series of `members`, judged from the latest start among them.
+Aggregate judge_sum(const std::vector<StackSeries>& stacks, const std::vector<size_t>& members,
+                    const VerdictOptions& o) {
+  std::vector<const std::vector<detect::Point>*> parts;
+  double from = -std::numeric_limits<double>::infinity(), allocated = 0;
+  for (size_t i : members) {
+    parts.push_back(&stacks[i].finding.series);
+    from = std::max(from, stacks[i].judged_from_s);
+    allocated += static_cast<double>(stacks[i].finding.alloc_bytes_window);
+  }
+  Aggregate a;
+  a.series = detect::sum_series(parts);
+  a.trend = detect::analyze(judged(a.series, from, o.trend.min_points), o.trend);
+  detect::require_retention(a.trend, allocated, o.window_s, o.min_retained_fraction);
+  return a;
+}
+
+report::HeapFinding caller_finding(const std::vector<StackSeries>& stacks,
+                                   const std::vector<size_t>& members, size_t depth,
+                                   Aggregate agg) {
+  report::HeapFinding f;
+  f.trend = agg.trend;
+  f.series = std::move(agg.series);
+  // The caller and its callers, as the first child has them (the other
+  // children reach the caller through the same functions; lines may differ).
+  const std::vector<Frame>& first = stacks[members.front()].finding.stack;
+  f.stack.assign(first.end() - static_cast<std::ptrdiff_t>(std::min(depth, first.size())),
+                 first.end());
+  for (size_t i : members) {
+    const report::HeapFinding& c = stacks[i].finding;
+    f.inuse_bytes += c.inuse_bytes;
+    f.inuse_objects += c.inuse_objects;
+    f.alloc_bytes_window += c.alloc_bytes_window;
+    f.alloc_objects_window += c.alloc_objects_window;
+    f.free_bytes_window += c.free_bytes_window;
+    f.free_objects_window += c.free_objects_window;
+    if (worth_listing(c)) f.children.push_back(c);
+  }
+  std::stable_sort(f.children.begin(), f.children.end(),
+                   [](const report::HeapFinding& a, const report::HeapFinding& b) {
+                     return report::finding_before(a, b);
+                   });
+  return f;
+}
+
+}  // namespace
+
+// Two passes, because which stacks a caller's remainder excludes depends on
+// the cutoff, and the cutoff on every p-value:
+// 1. every stack and the full sum below every caller are judged; the
+//    Benjamini-Hochberg cutoff is chosen over all of those p-values and
+//    applied to the stacks;
+// 2. callers deepest first: a caller's stacks that are not yet part of a
+//    finding (a stack that leaks on its own, a deeper caller finding) are
+//    summed and judged again at the same cutoff. If that remainder leaks, the
+//    caller is a finding with every stack below it: its remainder, the stacks
+//    that leak on their own and those of deeper caller findings, which it
+//    replaces (a leak split between a handler and a helper it calls is one
+//    finding at the handler). The remainder, not the full sum, so that one
+//    leaking stack (or one deeper caller finding) does not also make each of
+//    its callers a leak: an ancestor becomes a finding only if what is left
+//    below it leaks too.
+HeapVerdicts judge_heap(std::vector<StackSeries> stacks, const VerdictOptions& o) {
+  HeapVerdicts out;
+  std::vector<std::vector<std::string>> names(stacks.size());
+  for (size_t i = 0; i < stacks.size(); ++i) {
+    StackSeries& s = stacks[i];
+    s.finding.trend =
+        detect::analyze(judged(s.finding.series, s.judged_from_s, o.trend.min_points), o.trend);
+    detect::require_retention(s.finding.trend, static_cast<double>(s.finding.alloc_bytes_window),
+                              o.window_s, o.min_retained_fraction);
+    for (const Frame& fr : s.finding.stack) names[i].push_back(fr.function);
+  }
+  const std::function<bool(std::string_view)> may_be_caller =
+      o.may_be_caller ? o.may_be_caller : [](std::string_view) { return true; };
+  const std::vector<detect::CallerNode> nodes = detect::caller_nodes(names, may_be_caller);
+
+  std::vector<detect::Trend> full(nodes.size());
+  for (size_t n = 0; n < nodes.size(); ++n) full[n] = judge_sum(stacks, nodes[n].stacks, o).trend;
+  std::vector<detect::Trend*> all;
+  for (auto& s : stacks) all.push_back(&s.finding.trend);
+  for (auto& t : full) all.push_back(&t);
+  out.fdr = detect::control_false_leaks(all, o.trend.alpha, o.fdr);
+  out.stacks_judged = stacks.size();
+  out.callers_judged = nodes.size();
+
+  // owner[i]: -1 free, -2 a leak on its own, >= 0 index of its caller finding.
+  std::vector<long> owner(stacks.size(), -1);
+  for (size_t i = 0; i < stacks.size(); ++i)
+    if (stacks[i].finding.trend.verdict == detect::Verdict::Leak) owner[i] = -2;
+  std::vector<std::optional<report::HeapFinding>> callers;
+  for (const detect::CallerNode& node : nodes) {
+    std::vector<size_t> rest;
+    for (size_t i : node.stacks)
+      if (owner[i] == -1) rest.push_back(i);
+    if (rest.size() < 2) continue;  // one stack's sum is that stack, judged already
+    Aggregate agg = judge_sum(stacks, rest, o);
+    if (agg.trend.verdict != detect::Verdict::Leak) continue;
+    if (agg.trend.p_value > out.fdr.threshold) continue;
+    // The caller is a leak beyond what its deeper findings explain: it is
+    // the common caller of all of it, one finding with every stack below it.
+    for (size_t i : node.stacks)
+      if (owner[i] >= 0) callers[static_cast<size_t>(owner[i])].reset();
+    for (size_t i : node.stacks) owner[i] = static_cast<long>(callers.size());
+    callers.push_back(caller_finding(stacks, node.stacks, node.depth, std::move(agg)));
+  }
+  for (size_t i = 0; i < stacks.size(); ++i)
+    if (owner[i] < 0 && worth_listing(stacks[i].finding))
+      out.findings.push_back(std::move(stacks[i].finding));
+  for (auto& c : callers)
+    if (c) out.findings.push_back(std::move(*c));
+  // Leaks as reported: a leaking stack inside a caller finding counts once,
+  // as the caller.
+  out.fdr.leaks = static_cast<size_t>(std::count_if(
+      out.findings.begin(), out.findings.end(),
+      [](const report::HeapFinding& f) { return f.trend.verdict == detect::Verdict::Leak; }));
+  return out;
+}
+
+}  // namespace leakhound::collect

@@ -1,0 +1,240 @@
+// Verdicts per caller on simulated sampled heap stacks: a leak split over six
+// stacks under one function, too sparse to be a leak stack by stack, must be
+// one caller finding; a single leaking stack stays a stack finding; churn
+// under the same callers stays out; false discoveries stay controlled.
+#include "collect/heap_verdicts.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+
+#include "report/model.h"
+
+namespace leakhound::collect {
+namespace {
+
+using Rng = std::mt19937;
+constexpr double kRate = 512 << 10;  // the runtime's default MemProfileRate
+constexpr double kWindow = 30;
+
+std::vector<double> gc_times(Rng& rng) {
+  std::uniform_real_distribution<double> gap(0.3, 0.7);
+  std::vector<double> t;
+  for (double now = 0; now < kWindow; now += gap(rng)) t.push_back(now);
+  return t;
+}
+
+// One stack through the runtime's sampler: objects of `size` bytes allocated
+// at `bytes_per_s`, each living `lifetime_s` on average (exponential;
+// infinite for a leak), seen at each GC as unsampled in-use bytes.
+StackSeries simulate(Rng& rng, const std::vector<double>& gcs, double size, double bytes_per_s,
+                     double lifetime_s, std::vector<std::string> functions) {
+  const double p = 1 - std::exp(-size / kRate);
+  std::exponential_distribution<double> next(bytes_per_s / size * p);
+  std::exponential_distribution<double> life(1 / lifetime_s);
+  const bool leak = !std::isfinite(lifetime_s);
+  // Churn was running before the window (its sampled objects are live at the
+  // start); a leak's window starts with what it retained so far.
+  std::vector<std::pair<double, double>> objs;  // birth, death
+  size_t born_in_window = 0, died_in_window = 0;
+  // Long enough before the window for churn to be in its steady state.
+  const double from = leak ? -20 : -std::max(20.0, 6 * lifetime_s);
+  for (double t = from + next(rng); t < kWindow; t += next(rng)) {
+    const double death = leak ? INFINITY : t + life(rng);
+    objs.push_back({t, death});
+    born_in_window += t >= 0;
+    died_in_window += death >= 0 && death < kWindow;
+  }
+  StackSeries s;
+  report::HeapFinding& f = s.finding;
+  for (double g : gcs) {
+    double live = 0;
+    for (auto [b, d] : objs) live += b <= g && d > g;
+    f.series.push_back({g, live * size / p});
+  }
+  f.inuse_bytes = static_cast<uint64_t>(f.series.back().value);
+  f.inuse_objects = static_cast<uint64_t>(f.series.back().value / size);
+  f.alloc_bytes_window = static_cast<uint64_t>(static_cast<double>(born_in_window) * size / p);
+  f.alloc_objects_window = static_cast<uint64_t>(static_cast<double>(born_in_window) / p);
+  f.free_bytes_window = static_cast<uint64_t>(static_cast<double>(died_in_window) * size / p);
+  for (auto& fn : functions) f.stack.push_back({fn, "main.go", 1, 0, ""});
+  s.judged_from_s = -INFINITY;
+  return s;
+}
+
+std::vector<std::string> path(std::initializer_list<const char*> leaf_first) {
+  std::vector<std::string> v(leaf_first.begin(), leaf_first.end());
+  v.push_back("main.main");
+  v.push_back("runtime.main");
+  v.push_back("runtime.goexit");
+  return v;
+}
+
+VerdictOptions options() {
+  VerdictOptions o;
+  o.window_s = kWindow;
+  o.may_be_caller = [](std::string_view f) { return !is_runtime_frame(Frame{std::string(f)}); };
+  return o;
+}
+
+const report::HeapFinding* find_top(const HeapVerdicts& v, std::string_view function, bool caller) {
+  for (const auto& f : v.findings) {
+    if (caller != !f.children.empty()) continue;
+    for (const Frame& fr : f.stack)
+      if (!is_runtime_frame(fr)) {
+        if (fr.function == function) return &f;
+        break;
+      }
+  }
+  return nullptr;
+}
+
+struct Tally {
+  int split_at_handler = 0, split_children = 0, split_at_decode_only = 0, split_child_alone = 0;
+  int single = 0, churn_leak = 0, other_leak = 0;
+};
+
+std::string top_function(const report::HeapFinding& f) {
+  for (const Frame& fr : f.stack)
+    if (!is_runtime_frame(fr)) return fr.function;
+  return "";
+}
+
+// A program: main.handler leaks 6 x 64 KiB/s of 1 KiB objects (one stack
+// each: three call sites in handler, three through main.decode) and churns 4
+// MiB/s itself; main.cache leaks 256 KiB/s of 4 KiB objects at one site next
+// to a churning one; main.serve churns 40 MiB/s over four stacks.
+Tally run(int seeds) {
+  Tally t;
+  for (int seed = 0; seed < seeds; ++seed) {
+    Rng rng(static_cast<unsigned>(seed));
+    const std::vector<double> gcs = gc_times(rng);
+    std::vector<StackSeries> stacks;
+    for (int i = 0; i < 3; ++i)
+      stacks.push_back(simulate(rng, gcs, 1024, 64 << 10, INFINITY,
+                                path({"runtime.mallocgc", "runtime.newobject", "main.handler"})));
+    for (int i = 0; i < 3; ++i)
+      stacks.push_back(simulate(rng, gcs, 1024, 64 << 10, INFINITY,
+                                path({"runtime.makeslice", "main.decode", "main.handler"})));
+    stacks.push_back(
+        simulate(rng, gcs, 512, 4 << 20, 0.05, path({"runtime.newobject", "main.handler"})));
+    stacks.push_back(
+        simulate(rng, gcs, 4096, 256 << 10, INFINITY, path({"runtime.makeslice", "main.cache"})));
+    stacks.push_back(simulate(rng, gcs, 4096, 8 << 20, 0.2,
+                              path({"runtime.makeslice", "main.fill", "main.cache"})));
+    for (int i = 0; i < 4; ++i)
+      stacks.push_back(simulate(rng, gcs, 256 << i, 10 << 20, 0.1 * (i + 1),
+                                path({"runtime.makeslice", "main.serve"})));
+    const HeapVerdicts v = judge_heap(std::move(stacks), options());
+    bool at_handler = false, at_decode = false;
+    for (const auto& f : v.findings) {
+      if (f.trend.verdict != detect::Verdict::Leak) continue;
+      const std::string top = top_function(f);
+      if (!f.children.empty() && top == "main.handler") {
+        at_handler = true;
+        // Seven stacks; a leaking one with no sample yet is not listed.
+        t.split_children += f.children.size() >= 6;
+      } else if (!f.children.empty() && top == "main.decode") {
+        at_decode = true;
+      } else if (top == "main.cache") {
+        ++t.single;  // the leaking stack itself, or main.cache over it and its sibling
+      } else if (f.children.empty() && (top == "main.handler" || top == "main.decode")) {
+        ++t.split_child_alone;
+      } else if (top == "main.serve") {
+        ++t.churn_leak;
+      } else {
+        ++t.other_leak;
+        std::printf("unexpected leak at %s (%zu children)\n", top.c_str(), f.children.size());
+      }
+    }
+    t.split_at_handler += at_handler;
+    t.split_at_decode_only += at_decode && !at_handler;
+  }
+  return t;
+}
+
+TEST(HeapVerdicts, SplitLeakIsOneFindingAtItsCaller) {
+  constexpr int kSeeds = 50;
+  const Tally t = run(kSeeds);
+  std::printf(
+      "split leak: one finding at main.handler %d/%d (with its stacks %d), only at "
+      "main.decode %d; a split stack alone %d; single leak %d; churn %d, other %d\n",
+      t.split_at_handler, kSeeds, t.split_children, t.split_at_decode_only, t.split_child_alone,
+      t.single, t.churn_leak, t.other_leak);
+  // At 512 KiB the six stacks bring ~22 samples in 30 s: the leak is found
+  // (at the handler, or at main.decode when only its half is clear) in 45 of
+  // 50 windows, while its stacks alone are leaks in 3% (next test).
+  EXPECT_GE(t.split_at_handler + t.split_at_decode_only, 42);
+  EXPECT_GE(t.split_at_handler, 25);
+  EXPECT_EQ(t.split_children, t.split_at_handler);  // the handler's finding has its stacks
+  EXPECT_LE(t.split_child_alone, 2);
+  EXPECT_GE(t.single, 45);
+  EXPECT_LE(t.single, kSeeds);  // never twice in one window
+  EXPECT_EQ(t.churn_leak, 0);
+  EXPECT_EQ(t.other_leak, 0);  // in particular no main.main caller finding
+}
+
+// The same stacks judged one by one (what the collector did before callers):
+// the split leak's stacks are too sparse to be leaks on their own, so the
+// caller is what finds it.
+TEST(HeapVerdicts, StacksAloneMissTheSplitLeak) {
+  int child_leaks = 0, runs = 0;
+  for (int seed = 0; seed < 50; ++seed) {
+    Rng rng(static_cast<unsigned>(seed));
+    const std::vector<double> gcs = gc_times(rng);
+    std::vector<StackSeries> stacks;
+    for (int i = 0; i < 6; ++i)
+      stacks.push_back(simulate(rng, gcs, 1024, 64 << 10, INFINITY,
+                                path({"runtime.newobject", "main.handler"})));
+    VerdictOptions o = options();
+    o.may_be_caller = [](std::string_view) { return false; };  // no callers
+    const HeapVerdicts v = judge_heap(std::move(stacks), o);
+    for (const auto& f : v.findings) child_leaks += f.trend.verdict == detect::Verdict::Leak;
+    runs += 6;
+  }
+  std::printf("split leak stacks judged alone: %d/%d leak\n", child_leaks, runs);
+  EXPECT_LE(child_leaks, runs / 2);
+}
+
+// Many churning stacks under many callers and no leak: judging 126 series at
+// once (stacks and callers) must not turn into false leaks.
+TEST(HeapVerdicts, FewFalseLeaksAmongManyChurningStacks) {
+  constexpr int kWindows = 20;
+  int windows_with_leaks = 0, leaks_bh = 0, leaks_alpha = 0;
+  for (int seed = 0; seed < kWindows; ++seed) {
+    Rng rng(static_cast<unsigned>(1000 + seed));
+    const std::vector<double> gcs = gc_times(rng);
+    std::vector<StackSeries> stacks;
+    std::uniform_real_distribution<double> life(0.05, 20);
+    for (int i = 0; i < 100; ++i) {
+      const std::string fn = "main.f" + std::to_string(i % 25);
+      stacks.push_back(simulate(rng, gcs, 64 << (i % 7), 1 << 20, life(rng),
+                                path({"runtime.newobject", fn.c_str()})));
+    }
+    VerdictOptions alpha_only = options();
+    alpha_only.fdr.q = 1;  // BH at q = 1: the cutoff is alpha itself
+    for (const auto& f : judge_heap(stacks, alpha_only).findings)
+      leaks_alpha += f.trend.verdict == detect::Verdict::Leak;
+    const HeapVerdicts v = judge_heap(std::move(stacks), options());
+    EXPECT_EQ(v.stacks_judged, 100u);
+    EXPECT_EQ(v.callers_judged, 26u);  // main.f0..f24 and main.main
+    EXPECT_EQ(v.fdr.judged, 126u);
+    int leaks = 0;
+    for (const auto& f : v.findings) leaks += f.trend.verdict == detect::Verdict::Leak;
+    windows_with_leaks += leaks > 0;
+    leaks_bh += leaks;
+  }
+  // Measured: 2 of 20 windows, 3 false leaks, the same 3 at alpha alone:
+  // slowly turning-over live sets whose p-values are far below any cutoff
+  // (the trend test's sampled random walks), which no multiple-testing
+  // correction removes; fdr_test shows BH on p-values that are uniform.
+  std::printf("windows with a false leak: %d/%d; false leaks %d (at alpha alone: %d)\n",
+              windows_with_leaks, kWindows, leaks_bh, leaks_alpha);
+  EXPECT_LE(windows_with_leaks, 3);
+  EXPECT_LE(leaks_bh, leaks_alpha);
+}
+
+}  // namespace
+}  // namespace leakhound::collect

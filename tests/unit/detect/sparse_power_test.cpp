@@ -1,0 +1,244 @@
+// Power of the heap verdict on sparse sampled stacks: detection rate against
+// leak rate, window length and sampling rate, and false leaks on churn,
+// sawtooth caches, plateaus and bursts, all simulated object by object
+// through the runtime's sampler (each object sampled with p = 1 -
+// e^(-size/rate), the profile published one to two GC cycles late) with the
+// sampler switched on at the window's start (the program had it off), judged
+// as the collector judges a stack. Seeded, so the rates are exact for a given
+// standard library. LEAKHOUND_POWER_TABLE=1 prints the tables in
+// docs/report-format.md.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "detect/trend.h"
+
+namespace leakhound::detect {
+namespace {
+
+using Rng = std::mt19937;
+
+constexpr double kSize = 512;  // bytes per object: the issue's 64 B - 4 KiB
+
+struct Obj {
+  double born, dies;  // dies: INFINITY when kept
+};
+
+struct Stack {
+  std::vector<Point> series;  // unsampled in-use bytes, as published at each GC
+  std::vector<double> frees;  // sampled frees by then
+  double alloc_bytes = 0;     // unsampled allocations in the window
+};
+
+// The sampler is switched on at t = 0 (the program had it off: the case the
+// issue is about), so only objects allocated in the window are ever sampled;
+// shapes generate the sampled objects only (a Poisson process thinned by p).
+Stack observe(Rng& rng, const std::vector<Obj>& objs, double p, double window) {
+  std::vector<double> born, dies;
+  for (const Obj& o : objs) {
+    born.push_back(o.born);
+    dies.push_back(o.dies);
+  }
+  std::sort(born.begin(), born.end());
+  std::sort(dies.begin(), dies.end());
+  std::uniform_real_distribution<double> gap(0.3, 0.7);
+  std::uniform_int_distribution<int> lag(1, 2);
+  std::vector<double> gcs;
+  for (double t = gap(rng); t < window; t += gap(rng)) gcs.push_back(t);
+  Stack s;
+  for (size_t i = 0; i < gcs.size(); ++i) {
+    const size_t back = std::min<size_t>(i, static_cast<size_t>(lag(rng)));
+    const double as_of = i >= back ? gcs[i - back] : 0;
+    const auto allocs =
+        static_cast<double>(std::upper_bound(born.begin(), born.end(), as_of) - born.begin());
+    // An object dies only after it is born, so frees among the born.
+    const auto frees =
+        static_cast<double>(std::upper_bound(dies.begin(), dies.end(), as_of) - dies.begin());
+    s.series.push_back({gcs[i], (allocs - frees) * kSize / p});
+    s.frees.push_back(frees);
+  }
+  s.alloc_bytes = static_cast<double>(objs.size()) * kSize / p;
+  return s;
+}
+
+// Sampled objects of Poisson allocations at `bytes_per_s` over [from, to)
+// (from 0 at the earliest: the sampler's start), lifetime from `dies`.
+void allocate(Rng& rng, std::vector<Obj>& out, double p, double bytes_per_s, double from, double to,
+              const std::function<double(double)>& dies) {
+  from = std::max(from, 0.0);
+  if (bytes_per_s <= 0 || to <= from) return;
+  std::exponential_distribution<double> next(bytes_per_s / kSize * p);
+  for (double t = from + next(rng); t < to; t += next(rng)) out.push_back({t, dies(t)});
+}
+
+// As the collector judges a stack (HeapCollector::judged_from, judge_heap):
+// from the first point that saw a sampled object freed, when enough points
+// remain.
+bool is_leak(const Stack& s, double window) {
+  TrendConfig cfg;
+  size_t from = 0;
+  while (from < s.frees.size() && s.frees[from] == 0) ++from;
+  if (from == s.frees.size() || s.series.size() - from < cfg.min_points) from = 0;
+  const std::vector<Point> judged(s.series.begin() + static_cast<std::ptrdiff_t>(from),
+                                  s.series.end());
+  Trend t = analyze(judged, cfg);
+  require_retention(t, s.alloc_bytes, window, 0.01);
+  return t.verdict == Verdict::Leak;
+}
+
+using Shape = std::function<std::vector<Obj>(Rng&, double window, double p)>;
+
+Shape leak(double bytes_per_s) {
+  return [=](Rng& rng, double w, double p) {
+    std::vector<Obj> o;
+    allocate(rng, o, p, bytes_per_s, -20, w, [](double) { return INFINITY; });
+    return o;
+  };
+}
+
+// Short-lived objects at 1 MiB/s, exponential lifetimes of mean `life_s`.
+Shape churn(double life_s) {
+  return [=](Rng& rng, double w, double p) {
+    std::vector<Obj> o;
+    std::exponential_distribution<double> life(1 / life_s);
+    allocate(rng, o, p, 1 << 20, -60, w, [&](double t) { return t + life(rng); });
+    return o;
+  };
+}
+
+// A cache filled at 256 KiB/s and flushed every `period_s`.
+Shape sawtooth(double period_s) {
+  return [=](Rng& rng, double w, double p) {
+    std::vector<Obj> o;
+    const double phase = std::uniform_real_distribution<double>(0, period_s)(rng);
+    allocate(rng, o, p, 256 << 10, -60, w,
+             [&](double t) { return (std::floor((t + phase) / period_s) + 1) * period_s - phase; });
+    return o;
+  };
+}
+
+// A warm-up that keeps everything it allocates in the first 30% of the window.
+Shape plateau() {
+  return [](Rng& rng, double w, double p) {
+    std::vector<Obj> o;
+    allocate(rng, o, p, 256 << 10, -1, 0.3 * w, [](double) { return INFINITY; });
+    return o;
+  };
+}
+
+// Three 1 s bursts at 4 MiB/s whose objects live 1-3 s, over 64 KiB/s of
+// background churn.
+Shape bursts() {
+  return [](Rng& rng, double w, double p) {
+    std::vector<Obj> o;
+    std::uniform_real_distribution<double> at(0, w - 1), life(1, 3), bg(0.05, 2);
+    for (int b = 0; b < 3; ++b) {
+      const double s = at(rng);
+      allocate(rng, o, p, 4 << 20, s, s + 1, [&](double t) { return t + life(rng); });
+    }
+    allocate(rng, o, p, 64 << 10, -10, w, [&](double t) { return t + bg(rng); });
+    return o;
+  };
+}
+
+struct Rates {
+  double leak = 0;  // share of windows called leak
+};
+
+Rates leak_rates(const Shape& shape, double window, double rate, int runs, unsigned seed0) {
+  const double p = 1 - std::exp(-kSize / rate);
+  Rates r;
+  for (int i = 0; i < runs; ++i) {
+    Rng rng(seed0 + static_cast<unsigned>(i));
+    const bool leak = is_leak(observe(rng, shape(rng, window, p), p, window), window);
+    r.leak += leak;
+  }
+  r.leak /= runs;
+  return r;
+}
+
+bool print_tables() { return std::getenv("LEAKHOUND_POWER_TABLE") != nullptr; }
+
+constexpr int kRuns = 200;
+
+// Detection rate: what the number of samples buys. The same leak is caught
+// at a fine rate and missed at 512 KiB: samples, not the test, are what
+// limits a 30 s window (detection at 16 KiB/s: 99% at a 16 KiB rate).
+TEST(SparsePower, DetectionAgainstLeakRateWindowAndSamplingRate) {
+  struct Cell {
+    double leak, window, rate, at_least;  // at_least: pinned detection rate
+  };
+  const std::vector<Cell> cells = {
+      {16 << 10, 30, 16 << 10, 0.95},   {16 << 10, 30, 64 << 10, 0.15},
+      {16 << 10, 60, 64 << 10, 0.70},   {64 << 10, 15, 64 << 10, 0.70},
+      {64 << 10, 30, 64 << 10, 0.95},   {64 << 10, 30, 512 << 10, 0},
+      {64 << 10, 60, 512 << 10, 0.15},  {256 << 10, 15, 512 << 10, 0.20},
+      {256 << 10, 30, 512 << 10, 0.70}, {256 << 10, 30, 64 << 10, 0.95},
+  };
+  if (print_tables())
+    std::printf("| leak | window | MemProfileRate | leak verdicts |\n| --- | --- | --- | --- |\n");
+  for (const Cell& c : cells) {
+    const Rates r = leak_rates(leak(c.leak), c.window, c.rate, kRuns, 1);
+    if (print_tables())
+      std::printf("| %.0f KiB/s | %.0f s | %.0f KiB | %.1f%% |\n", c.leak / 1024, c.window,
+                  c.rate / 1024, 100 * r.leak);
+    EXPECT_GE(r.leak, c.at_least) << c.leak << " B/s, " << c.window << " s at " << c.rate;
+  }
+}
+
+struct Control {
+  const char* name;
+  Shape shape;
+};
+
+void false_leaks(const std::vector<Control>& controls, const std::vector<double>& windows,
+                 double max_rate) {
+  for (const Control& c : controls) {
+    for (double window : windows) {
+      for (double rate : {16384.0, 65536.0, 524288.0}) {
+        const Rates r = leak_rates(c.shape, window, rate, kRuns, 5000);
+        if (print_tables())
+          std::printf("| %s | %.0f s | %.0f KiB | %.1f%% |\n", c.name, window, rate / 1024,
+                      100 * r.leak);
+        if (max_rate >= 1) continue;  // a known gap: measured, not pinned
+        EXPECT_LE(r.leak, max_rate) << c.name << ", " << window << " s at " << rate;
+      }
+    }
+  }
+}
+
+// At most 1% false leaks in 200 windows for every control whose objects live
+// well inside the window (measured: 0 everywhere but churn of 0.5 s objects
+// at a 64 KiB rate, 1 in 200).
+TEST(SparsePower, NoFalseLeaksOnControls) {
+  if (print_tables())
+    std::printf(
+        "| control | window | MemProfileRate | leak verdicts |\n| --- | --- | --- | --- |\n");
+  false_leaks({{"churn, 0.5 s lifetimes", churn(0.5)},
+               {"sawtooth, 4 s period", sawtooth(4)},
+               {"plateau after 30%", plateau()},
+               {"bursts", bursts()}},
+              {30, 60}, 0.01);
+  // The known gap (issue 14): with the sampler switched on at attach,
+  // objects allocated before were never sampled, and a live set of objects
+  // that live a good part of the window is still filling with sampled ones:
+  // it rises like a leak. Judging from the first sampled free is not enough
+  // once samples are plenty (finer rates make it worse). Measured with the
+  // tables, pinned by nothing.
+  if (print_tables())
+    false_leaks({{"churn, 0.5 s lifetimes", churn(0.5)},
+                 {"churn, 5 s lifetimes", churn(5)},
+                 {"churn, 20 s lifetimes", churn(20)},
+                 {"sawtooth, 10 s period", sawtooth(10)}},
+                {15, 30, 60}, 1);
+}
+
+}  // namespace
+}  // namespace leakhound::detect
