@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "binary/elf_file.h"
+#include "binary/executable_cache.h"
 #include "collect/goroutine_collector.h"
 #include "collect/heap_collector.h"
 #include "collect/native_collector.h"
@@ -29,6 +30,8 @@ struct SessionOptions {
   ProcessOptions process;
   // The daemon's: runtime.g layouts per executable, or null (read each time).
   goruntime::GLayoutCache* g_layouts = nullptr;
+  // The daemon's: executables shared by their processes, or null.
+  binary::ExecutableCache* executables = nullptr;
 };
 
 class Session {

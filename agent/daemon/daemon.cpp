@@ -280,9 +280,11 @@ Result<void> run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop
                listen->first, (*api)->port());
 
   goruntime::GLayoutCache g_layouts;
+  binary::ExecutableCache executables;
   DaemonOptions o = opts;
   o.session.heap.probe_cache = &probe_cache;
   o.session.g_layouts = &g_layouts;
+  o.session.executables = &executables;
   Daemon d(o, std::move(*filter), table);
   d.rescan();
   auto seconds = [](double s) {
