@@ -13,6 +13,9 @@ PKGS=(
   libbpfcc-dev bpftrace
   prometheus-cpp-dev libcpp-httplib-dev prometheus
   golang-go
+  # bench/agent_footprint runs Debian trixie's hugo (scripts/fetch-footprint-binaries.sh),
+  # which links libsass.so.1
+  libsass1
 )
 
 missing=()

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "binary/mapped_file.h"
 #include "util/result.h"
 
 namespace leakhound::binary {
@@ -47,7 +48,8 @@ struct Symbol {
 
 class ElfFile {
  public:
-  // Reads the whole file into memory ("PID 1 is not ..."-style callers add context).
+  // Maps the file read-only (MappedFile: a file that shrinks while mapped
+  // reads as zeros, never crashes); "PID 1 is not ..."-style callers add context.
   static Result<ElfFile> open(const std::string& path);
   // Parses bytes already in memory (tests, fuzzing).
   static Result<ElfFile> from_bytes(std::vector<uint8_t> bytes, std::string name = "<memory>");
@@ -72,19 +74,25 @@ class ElfFile {
   bool has_symtab() const;  // a non-empty .symtab (not stripped)
   // Looks a symbol up in .symtab, then .dynsym (defined symbols preferred).
   std::optional<Symbol> symbol(std::string_view name) const;
-  // Every named symbol of .symtab, then of .dynsym.
-  const std::vector<Symbol>& symbols() const;
+  // Every named symbol of .symtab, then of .dynsym (decoded on each call: for
+  // tests and tools; lookups go through symbol()).
+  std::vector<Symbol> symbols() const;
 
-  std::span<const uint8_t> bytes() const {
-    return bytes_ ? std::span<const uint8_t>(*bytes_) : std::span<const uint8_t>();
-  }
-  // The file's bytes, for readers that keep views into them after the ElfFile
-  // is gone (Pclntab); they are never modified.
-  std::shared_ptr<const std::vector<uint8_t>> shared_bytes() const { return bytes_; }
+  std::span<const uint8_t> bytes() const { return data_; }
+  // Keeps the bytes alive for readers that keep views into them after the
+  // ElfFile is gone (Pclntab); they are never modified.
+  std::shared_ptr<const void> keep_alive() const { return owner_; }
+  // The mapping behind open() (null for from_bytes): its identity, damage
+  // and resident pages.
+  const MappedFile* mapping() const { return mapped_.get(); }
+  // True when the file shrank while mapped: what was read from it is suspect.
+  bool damaged() const { return mapped_ && mapped_->damaged(); }
 
  private:
   std::string path_;
-  std::shared_ptr<const std::vector<uint8_t>> bytes_;
+  std::shared_ptr<const void> owner_;  // the MappedFile or the vector behind data_
+  std::shared_ptr<const MappedFile> mapped_;
+  std::span<const uint8_t> data_;
   Machine machine_ = Machine::Other;
   uint16_t type_ = 0;
   uint64_t entry_ = 0;
@@ -95,6 +103,10 @@ class ElfFile {
   struct SymbolIndex;
   std::shared_ptr<SymbolIndex> symbols_;
   const SymbolIndex& symbol_index() const;
+  // Calls f(section index, entry offset, name, entry) for every named symbol
+  // of every section of that type.
+  template <typename F>
+  void for_each_symbol(uint32_t type, F&& f) const;
   Result<void> parse();
   Result<void> parse_segments();
   Result<void> parse_sections();

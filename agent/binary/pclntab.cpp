@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <functional>
 
 #include "binary/buildinfo.h"
 #include "binary/byte_reader.h"
@@ -157,7 +158,7 @@ Result<Pclntab> Pclntab::load(const ElfFile& elf) {
   auto loc = locate(elf);
   if (!loc) return make_error("{}: no .gopclntab section (not a Go program?)", elf.path());
   Pclntab t;
-  t.file_ = elf.shared_bytes();
+  t.file_ = elf.keep_alive();
   t.data_ = loc->data;
   if (auto r = t.parse_header(elf.path()); !r) return r.error();
   if (auto r = t.locate_text_and_gofunc(elf, loc->addr); !r) return r.error();
@@ -165,23 +166,28 @@ Result<Pclntab> Pclntab::load(const ElfFile& elf) {
   return t;
 }
 
+namespace {
+
+uint32_t name_hash(std::string_view name) { return uint32_t(std::hash<std::string_view>{}(name)); }
+
+}  // namespace
+
 void Pclntab::build_name_index() {
-  const FuncLayout& l = magic_ == kMagic118 ? kFunc118 : kFunc120;
-  auto is_asm = [&](uint32_t i) {
-    uint64_t off = *read_le<uint32_t>(pcln_, uint64_t(i) * 8 + 4);
-    return (read_le<uint8_t>(pcln_, off + l.flag).value_or(0) & kFuncFlagAsm) != 0;
-  };
-  by_name_.reserve(nfunc_);
+  auto index = std::make_shared<std::vector<NameRef>>();
+  index->reserve(nfunc_);
   for (uint32_t i = 0; i < nfunc_; i++) {
     uint64_t off = *read_le<uint32_t>(pcln_, uint64_t(i) * 8 + 4);
     auto name_off = read_le<int32_t>(pcln_, off + kFuncNameOff);
     if (!name_off) continue;
     std::string_view name = name_at(*name_off);
     if (name.empty()) continue;
-    // Like .symtab, the plain name means the ABIInternal entry Go code calls.
-    auto [it, inserted] = by_name_.emplace(name, i);
-    if (!inserted && is_asm(it->second) && !is_asm(i)) it->second = i;
+    index->push_back(NameRef{name_hash(name), i});
   }
+  // Function order within a hash: func_by_name prefers the first.
+  std::sort(index->begin(), index->end(), [](const NameRef& a, const NameRef& b) {
+    return a.hash != b.hash ? a.hash < b.hash : a.index < b.index;
+  });
+  by_name_ = std::move(index);
 }
 
 uint32_t Pclntab::entry_off(size_t i) const { return *read_le<uint32_t>(pcln_, uint64_t(i) * 8); }
@@ -248,9 +254,25 @@ std::optional<FuncInfo> Pclntab::func_at(size_t i) const {
 }
 
 std::optional<FuncInfo> Pclntab::func_by_name(std::string_view name) const {
-  auto it = by_name_.find(name);
-  if (it == by_name_.end()) return std::nullopt;
-  return func_at(it->second);
+  if (!by_name_) return std::nullopt;
+  const FuncLayout& l = magic_ == kMagic118 ? kFunc118 : kFunc120;
+  const uint32_t h = name_hash(name);
+  auto it = std::lower_bound(by_name_->begin(), by_name_->end(), h,
+                             [](const NameRef& r, uint32_t v) { return r.hash < v; });
+  // Like .symtab, the plain name means the ABIInternal entry Go code calls:
+  // the first function of that name that is not assembly reached through an
+  // ABI wrapper, else the first.
+  std::optional<uint32_t> first;
+  for (; it != by_name_->end() && it->hash == h; ++it) {
+    auto f = raw_func(it->index);
+    if (!f || name_at(f->name_off) != name) continue;
+    uint64_t off = *read_le<uint32_t>(pcln_, uint64_t(it->index) * 8 + 4);
+    bool is_asm = (read_le<uint8_t>(pcln_, off + l.flag).value_or(0) & kFuncFlagAsm) != 0;
+    if (!is_asm) return func_at(it->index);
+    if (!first) first = it->index;
+  }
+  if (first) return func_at(*first);
+  return std::nullopt;
 }
 
 std::optional<FuncInfo> Pclntab::func_for_pc(uint64_t pc) const {

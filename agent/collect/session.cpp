@@ -14,7 +14,8 @@ Result<std::unique_ptr<Session>> Session::open(const SessionOptions& opts) {
   if (!proc) return proc.error();
   // The executable is read once: Go build information decides between a Go
   // target and a C/C++ one, whose own file find_allocator looks into.
-  auto exe = binary::ElfFile::open(proc->exe_link());
+  auto exe = opts.executables ? opts.executables->open(proc->exe_link())
+                              : binary::ElfFile::open(proc->exe_link());
   if (!exe) return make_error("PID {} ({}): {}", pid, proc->exe_path(), exe.error().message);
   const std::string exe_path = proc->exe_path();
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "binary/elf_file.h"
+#include "binary/executable_cache.h"
 #include "collect/goroutine_collector.h"
 #include "collect/heap_collector.h"
 #include "collect/native_collector.h"
@@ -33,6 +34,8 @@ struct SessionOptions {
   AssemblyOptions assembly;
   // The daemon's: runtime.g layouts per executable, or null (read each time).
   goruntime::GLayoutCache* g_layouts = nullptr;
+  // The daemon's: executables shared by their processes, or null.
+  binary::ExecutableCache* executables = nullptr;
 };
 
 class Session {

@@ -128,9 +128,11 @@ Result<void> run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop
                listen->first, (*api)->port());
 
   goruntime::GLayoutCache g_layouts;
+  binary::ExecutableCache executables;
   collect::SessionOptions so = opts.session;
   so.heap.probe_cache = &probe_cache;
   so.g_layouts = &g_layouts;
+  so.executables = &executables;
   ProcHost host;
   Watcher d(host, *filter, so, opts.settle_s, opts.window_s, table);
   d.rescan();

@@ -1,5 +1,6 @@
 #include "daemon/metrics.h"
 
+#include <malloc.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 #include <sys/resource.h>
@@ -152,6 +153,8 @@ AgentSelf read_agent_self() {
   std::ifstream statm("/proc/self/statm");
   double size = 0, resident = 0;
   if (statm >> size >> resident) s.resident_bytes = resident * static_cast<double>(getpagesize());
+  struct mallinfo2 mi = mallinfo2();
+  s.heap_bytes = static_cast<double>(mi.uordblks + mi.hblkhd);
   return s;
 }
 
@@ -182,6 +185,9 @@ std::string render_metrics(const std::vector<ProcessEntry>& procs, const AgentCo
           self.cpu_seconds);
   out.add("leakhound_agent_resident_bytes", "Resident memory of the leakhound daemon itself.", G,
           {}, self.resident_bytes);
+  out.add("leakhound_agent_heap_bytes",
+          "Heap memory the leakhound daemon has allocated and not freed (malloc in use).", G, {},
+          self.heap_bytes);
   for (const ProcessEntry& e : procs) per_process(out, e, top_k);
   return prometheus::TextSerializer().Serialize(out.take());
 }

@@ -15,6 +15,9 @@ namespace leakhound::daemon {
 struct AgentSelf {
   double cpu_seconds = 0;  // user + system
   double resident_bytes = 0;
+  // Bytes the daemon's malloc has handed out and not got back (all arenas):
+  // exact where RSS moves by pages, so a leak of a few KiB per process shows.
+  double heap_bytes = 0;
 };
 AgentSelf read_agent_self();
 
