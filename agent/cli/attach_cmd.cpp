@@ -3,13 +3,15 @@
 #include <atomic>
 #include <csignal>
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/progress.h"
 #include "collect/attach.h"
 #include "goruntime/sampler.h"
-#include "goruntime/sampler_journal.h"
+#include "goruntime/write_journal.h"
 #include "report/folded_writer.h"
+#include "report/gate.h"
 #include "report/json_writer.h"
 #include "report/pprof_writer.h"
 #include "report/terminal_writer.h"
@@ -33,6 +35,7 @@ struct AttachArgs {
   bool heap_events = false;
   bool goroutine_events = false;
   bool no_goroutines = false;
+  bool no_leak_check = false;
   bool native = false;     // --native: trace the C allocator, failing if it cannot
   bool no_native = false;  // --no-native
   bool no_native_mmap = false;
@@ -43,6 +46,7 @@ struct AttachArgs {
   std::string folded_goroutines;  // live goroutines, folded stacks
   std::string folded_native;      // outstanding C allocations, folded stacks
   std::string pprof_dir;          // heap (start, end) and goroutine profiles
+  std::string fail_on;            // proven | leak | growing: exit kExitFindings on one
   int64_t sample_rate = goruntime::kEnableRate;
   size_t top = 10;
   detect::TrendConfig trend;  // verdict thresholds, shared by every capability
@@ -56,6 +60,15 @@ int run(const AttachArgs& a) {
       std::cerr << "leakhound: " << r->error().message << "\n";
       return 2;
     }
+  }
+  std::optional<report::FailLevel> fail_on;
+  if (!a.fail_on.empty()) {
+    auto l = report::parse_fail_level(a.fail_on);
+    if (!l) {
+      std::cerr << "leakhound: " << l.error().message << "\n";
+      return 2;
+    }
+    fail_on = *l;
   }
   if (auto p = check_attach_privileges(); !p) {
     std::cerr << "leakhound: " << p.error().message << "\n";
@@ -89,6 +102,8 @@ int run(const AttachArgs& a) {
   opts.process.trend = a.trend;
   opts.goroutines.enabled = !a.no_goroutines;
   opts.goroutines.events = a.goroutine_events;
+  opts.goroutines.proof.request = !a.no_leak_check;
+  opts.goroutines.proof.window_s = *duration;
   using NativeMode = collect::NativeOptions::Mode;
   opts.native.mode = a.no_native ? NativeMode::Off : a.native ? NativeMode::On : NativeMode::Auto;
   opts.native.track_mmap = !a.no_native_mmap;
@@ -131,6 +146,11 @@ int run(const AttachArgs& a) {
       rc = 1;
     }
   }
+  if (rc == 0 && fail_on && report::reaches(*report, *fail_on)) {
+    std::cerr << fmt::format("leakhound: a finding at or above --fail-on {} (exit {})\n",
+                             report::to_string(*fail_on), report::kExitFindings);
+    return report::kExitFindings;
+  }
   return rc;
 }
 
@@ -153,8 +173,13 @@ Runner add_attach(CLI::App& app, const GlobalOptions&) {
       "--goroutine-events", a->goroutine_events,
       "also probe goroutine creation and exit (creations and exits per site in the window; "
       "costs two uprobe hits per goroutine: see docs/benchmarks.md)");
-  app.add_flag("--no-goroutines", a->no_goroutines, "do not read the target's goroutines")
-      ->excludes(gev);
+  auto* nog =
+      app.add_flag("--no-goroutines", a->no_goroutines, "do not read the target's goroutines")
+          ->excludes(gev);
+  app.add_flag("--no-leak-check", a->no_leak_check,
+               "do not ask the Go runtime (1.26+) to run its GC goroutine leak check (one byte "
+               "written into the target, undone on exit; --read-only never asks)")
+      ->excludes(nog);
   auto* native = app.add_flag(
       "--native", a->native,
       "trace the C allocator (malloc family, anonymous mmap) and fail if it cannot be; by default "
@@ -187,6 +212,9 @@ Runner add_attach(CLI::App& app, const GlobalOptions&) {
                  "allocations were traced, native.pb.gz (pprof format) "
                  "into DIR: go tool pprof -base DIR/heap-start.pb.gz DIR/heap-end.pb.gz shows "
                  "what grew");
+  app.add_option("--fail-on", a->fail_on,
+                 "exit with code 3 (after the report) when a finding at or above LEVEL was "
+                 "found: proven (a goroutine leak proven by the Go runtime's GC), leak, growing");
   app.add_option("--folded", a->folded,
                  "also write the Go heap's in-use bytes as folded stacks (flame graphs) to FILE");
   app.add_option("--folded-goroutines", a->folded_goroutines,

@@ -16,7 +16,9 @@ int main(int argc, char** argv) {
   auto* inspect = app.add_subcommand("inspect", "show what leakhound knows about a Go process");
   cmds.emplace_back(inspect, cli::add_inspect(*inspect, g));
   auto* restore = app.add_subcommand(
-      "restore", "undo what a leakhound killed mid-attach left in a process (its heap sampler)");
+      "restore",
+      "undo what a leakhound killed mid-attach left in a process (its heap sampler, a "
+      "pending goroutine leak check)");
   cmds.emplace_back(restore, cli::add_restore(*restore, g));
   auto* daemon = app.add_subcommand(
       "daemon", "watch every Go process of the host; serve metrics, reports and profiles");

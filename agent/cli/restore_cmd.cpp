@@ -1,13 +1,16 @@
 // `leakhound restore PID`: undoes what a leakhound that could not exit cleanly
 // (SIGKILL, a crash, the node's OOM killer) left in a target: the heap
-// sampler rate it switched on. BPF probes need no undoing: the kernel removes
+// sampler rate it switched on, and a goroutine leak check it asked the
+// runtime for that no GC cycle has taken up yet. BPF probes need no undoing: the kernel removes
 // them with the last file descriptor of the process that attached them.
 #include <iostream>
 
 #include "cli/commands.h"
 #include "collect/go_target.h"
+#include "goruntime/leak_check.h"
+#include "goruntime/runtime_symbols.h"
 #include "goruntime/sampler.h"
-#include "goruntime/sampler_journal.h"
+#include "goruntime/write_journal.h"
 #include "target/memory.h"
 #include "target/process.h"
 #include "util/capabilities.h"
@@ -31,6 +34,38 @@ Result<void> check_not_reused(pid_t pid) {
       pid, proc->exe_path());
 }
 
+// A journaled leak check request: withdrawn when no GC cycle took it up,
+// else nothing to undo (the detector's statuses are the runtime's own
+// bookkeeping, reset by its next detection). The address is the journal's
+// only if the binary says the flag is there.
+Result<void> restore_leak_check(const collect::GoTarget& g, const target::ProcessMemory& mem) {
+  const pid_t pid = g.proc.pid();
+  auto rec = goruntime::load_record(pid, g.proc.start_time());
+  if (!rec) return {};
+  const goruntime::JournaledWrite* w = rec->find(goruntime::WriteKind::GoroutineLeakPending);
+  if (!w) return {};
+  if (!g.g_layout) return make_error("{}", g.g_layout_error);
+  auto at =
+      goruntime::resolve_goroutine_leak_pending(g.elf, g.pclntab, g.g_layout->layout.leak_pending);
+  if (!at) return at.error();
+  if (g.runtime_addr(*at) != w->addr)
+    return make_error(
+        "the journal's goroutine leak check flag ({:#x}) is not where the binary has it ({:#x}): "
+        "nothing written",
+        w->addr, g.runtime_addr(*at));
+  auto undone = goruntime::undo_goroutine_leak_request(mem, w->addr);
+  if (!undone) return undone.error();
+  goruntime::journal_forget(pid, g.proc.start_time(), goruntime::WriteKind::GoroutineLeakPending);
+  std::cout << (*undone ? fmt::format("PID {}: goroutine leak check request withdrawn (a leakhound "
+                                      "that did not exit cleanly had asked the runtime for one, "
+                                      "and no GC cycle had taken it up)\n",
+                                      pid)
+                        : fmt::format("PID {}: goroutine leak check request already taken up by a "
+                                      "GC cycle: nothing to undo\n",
+                                      pid));
+  return {};
+}
+
 int run(pid_t pid) {
   if (auto p = check_attach_privileges(); !p) {
     std::cerr << "leakhound: " << p.error().message << "\n";
@@ -49,6 +84,10 @@ int run(pid_t pid) {
   auto mem = target::ProcessMemory::open(pid, /*writable=*/true);
   if (!mem) {
     std::cerr << "leakhound: " << mem.error().message << "\n";
+    return 1;
+  }
+  if (auto l = restore_leak_check(g, *mem); !l) {
+    std::cerr << "leakhound: " << l.error().message << "\n";
     return 1;
   }
   auto s = goruntime::SamplerControl::open(g.proc, *mem, g.runtime_addr(g.syms.mem_profile_rate),

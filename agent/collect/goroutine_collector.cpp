@@ -71,6 +71,7 @@ Result<std::unique_ptr<GoroutineCollector>> GoroutineCollector::start(
     c->probes_.emplace(std::move(*p));
     r.goroutine_events = true;
   }
+  c->proof_.emplace(t, c->reader_.layout(), opts.proof, r);
   c->start_ = std::chrono::steady_clock::now();
   if (c->probes_) {
     auto base = c->probes_->read_sites(static_cast<uint32_t>(t.proc.pid()));
@@ -94,6 +95,7 @@ Result<goruntime::AllgSnapshot> GoroutineCollector::snapshot() {
     return snap.error();
   }
   rejected_ += snap->rejected;
+  if (proof_) proof_->observe(*snap);
   std::map<SiteKey, uint64_t> counts;
   for (const auto& g : snap->live) counts[{g.gopc, g.startpc}]++;
   counts_.emplace_back(t, std::move(counts));
@@ -104,6 +106,7 @@ Result<goruntime::AllgSnapshot> GoroutineCollector::snapshot() {
 }
 
 Result<void> GoroutineCollector::poll() {
+  if (proof_) proof_->poll(now_s());
   if (std::chrono::steady_clock::now() < next_allowed_) return {};
   auto s = snapshot();
   if (!s) return s.error();
@@ -231,6 +234,7 @@ void GoroutineCollector::contribute(report::Report& r) {
     }
   }
 
+  if (proof_) proof_->apply(sites, r);
   for (auto& [k, f] : sites) {
     if (!f.system) r.goroutines_user += f.count;
     r.goroutines_total += f.count;

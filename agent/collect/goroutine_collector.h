@@ -13,6 +13,7 @@
 
 #include "collect/capability.h"
 #include "collect/go_target.h"
+#include "collect/leak_proof.h"
 #include "detect/trend.h"
 #include "goruntime/goroutines.h"
 #include "probes/goroutine_probes.h"
@@ -34,6 +35,7 @@ struct GoroutineOptions {
   // huge goroutine counts are read less often rather than slowing everything.
   double max_duty = 0.1;
   uint32_t max_sites = 16384;  // BPF map size with events
+  LeakProofOptions proof;      // the runtime's own leak check (Go 1.26+)
 };
 
 class GoroutineCollector final : public Capability {
@@ -68,6 +70,7 @@ class GoroutineCollector final : public Capability {
   GoroutineOptions opts_;
   goruntime::GoroutineReader reader_;
   std::optional<probes::GoroutineProbes> probes_;
+  std::optional<LeakProof> proof_;
   // The probes' counts just before the first snapshot: the window's creations
   // and exits are counted from there, so they cover the same span as the series
   // (the probes run a while before it, while the rest of attach goes on).

@@ -95,7 +95,9 @@ Result<std::unique_ptr<Session>> Session::open(const SessionOptions& opts) {
   }
 
   if (go && opts.goroutines.enabled) {
-    auto g = GoroutineCollector::start(*go, *s->mem_, opts.goroutines, r);
+    GoroutineOptions gopts = opts.goroutines;
+    if (!opts.read_only) gopts.proof.writer = &*s->mem_;  // the runtime's leak check
+    auto g = GoroutineCollector::start(*go, *s->mem_, gopts, r);
     if (g) {
       goroutines = std::move(*g);
     } else if (opts.goroutines.events) {

@@ -11,7 +11,7 @@
 #include "daemon/http_api.h"
 #include "daemon/process_table.h"
 #include "daemon/watcher.h"
-#include "goruntime/sampler_journal.h"
+#include "goruntime/write_journal.h"
 #include "probes/go_heap_probe_cache.h"
 #include "probes/proc_watch.h"
 #include "target/pod_identity.h"

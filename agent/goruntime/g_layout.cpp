@@ -95,6 +95,24 @@ Result<GLayout> g_layout_from_dwarf(const binary::DwarfTypes& dwarf, const binar
   if (auto o = field(*g, "syscallbp", 8, "runtime.g")) l.syscallbp = static_cast<int32_t>(*o);
   if (auto o = field(*g, "parentGoid", 8, "runtime.g")) l.parent_goid = static_cast<int32_t>(*o);
 
+  // runtime.workType.goroutineLeak {pending atomic.Bool; enabled, done bool;
+  // count int}, 1.26+; its type is an anonymous struct, named by its literal.
+  if (auto work = dwarf.struct_layout("runtime.workType")) {
+    if (auto it = work->members.find("goroutineLeak"); it != work->members.end()) {
+      auto leak = dwarf.struct_layout(it->second.type_name);
+      if (!leak)
+        return make_error("DWARF: runtime.workType.goroutineLeak: {}", leak.error().message);
+      auto pending = field(*leak, "pending", 1, "goroutineLeak");
+      auto count = field(*leak, "count", 8, "goroutineLeak");
+      if (!pending) return pending.error();
+      if (!count) return count.error();
+      if (!binary::detail::in_bounds(it->second.offset, leak->size, work->size))
+        return make_error("DWARF: runtime.workType.goroutineLeak lies outside the struct");
+      l.leak_pending = static_cast<int32_t>(it->second.offset + *pending);
+      l.leak_count = static_cast<int32_t>(it->second.offset + *count);
+    }
+  }
+
   // runtime.waitReasonStrings: [N]string in read-only data.
   auto var = dwarf.variable("runtime.waitReasonStrings");
   if (!var) return var.error();

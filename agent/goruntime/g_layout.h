@@ -38,6 +38,10 @@ struct GLayout {
   // runtime.m: its g0 (the system stack's g) and curg (the user g it runs;
   // during a cgo call the thread's TLS g is g0 and curg is in _Gsyscall).
   uint32_t m_g0 = 0, m_curg = 0;
+  // The GC's goroutine leak detector (1.26+; kAbsent before): offsets in
+  // runtime.workType of goroutineLeak.pending (atomic.Bool, 1 byte) and
+  // goroutineLeak.count (int).
+  int32_t leak_pending = kAbsent, leak_count = kAbsent;
   // runtime.waitReasonStrings, indexed by waitReason.
   std::vector<std::string> wait_reasons;
 

@@ -193,8 +193,7 @@ std::string_view GoroutineReader::state(const Goroutine& g) const {
       return "syscall";
     case GStatus::CopyStack:
       return "copystack";
-    case GStatus::Leaked:
-      return "leaked";
+    case GStatus::Leaked:  // still blocked where it was: the wait reason says on what
     case GStatus::Waiting:
       if (g.wait_reason < layout_.wait_reasons.size() &&
           !layout_.wait_reasons[g.wait_reason].empty())

@@ -53,7 +53,7 @@ class GoroutineReader {
   // nothing could be read.
   std::vector<uint64_t> unwind(const Goroutine& g) const;
 
-  // "chan receive", "select", ... for a waiting goroutine; "running",
+  // "chan receive", "select", ... for a waiting (or leaked) goroutine; "running",
   // "runnable", "syscall", ... otherwise.
   std::string_view state(const Goroutine& g) const;
 

@@ -263,7 +263,54 @@ Result<uint64_t> find_allglen(Resolver& r, uint64_t allgs) {
                 "8-byte loads in forEachGRace that allgadd writes but never reads");
 }
 
+// work.goroutineLeak.pending (mgc.go 1.26-1.27, gcStart): `if
+// work.goroutineLeak.pending.Load() { work.goroutineLeak.enabled = true; ...`:
+// a 1-byte load (amd64 MOV; arm64 LDARB after ADRP+ADD) followed within 32
+// bytes by a 1-byte store of 1 to the next byte. gcMarkDone reads `enabled`
+// and `done` (`work.goroutineLeak.enabled && !work.goroutineLeak.done`).
+Result<uint64_t> find_goroutine_leak_pending(Resolver& r) {
+  auto start = r.refs("runtime.gcStart");
+  auto done = r.refs("runtime.gcMarkDone");
+  if (!start) return start.error();
+  if (!done) return done.error();
+  if (!*start || !*done)
+    return make_error("runtime.work.goroutineLeak: gcStart or gcMarkDone is not in the pclntab");
+  AddrSet c, read_in_done;
+  for (const DataRef& d : **done)
+    if (reads(d, 1)) read_in_done.insert(d.target);
+  const auto& v = **start;
+  for (size_t i = 0; i < v.size(); i++) {
+    if (!reads(v[i], 1)) continue;
+    for (size_t j = i + 1; j < v.size() && v[j].insn - v[i].insn <= 32; j++) {
+      const DataRef& st = v[j];
+      if (st.kind == RefKind::Store && st.width == 1 && st.imm == 1 &&
+          st.target == v[i].target + 1 && read_in_done.count(st.target) &&
+          read_in_done.count(st.target + 1))
+        c.insert(v[i].target);
+    }
+  }
+  return r.pick("runtime.work.goroutineLeak.pending", c, 1, is_zero,
+                "the 1-byte load in gcStart followed by `enabled = true` on the next byte");
+}
+
 }  // namespace
+
+Result<uint64_t> resolve_goroutine_leak_pending(const binary::ElfFile& elf,
+                                                const binary::Pclntab& pclntab, int32_t pending_off,
+                                                const ResolveOptions& options) {
+  if (pending_off < 0) return make_error("this Go release has no GC goroutine leak detector");
+  if (!options.ignore_symtab && elf.has_symtab()) {
+    if (auto s = elf.symbol("runtime.work"); s && s->value) {
+      const uint64_t addr = s->value + static_cast<uint64_t>(pending_off);
+      if (!in_writable_data(elf, addr, 1) || (s->size && uint64_t(pending_off) >= s->size))
+        return make_error("runtime.work.goroutineLeak.pending: {:#x} is not in runtime.work's data",
+                          addr);
+      return addr;
+    }
+  }
+  Resolver r(elf, pclntab);
+  return find_goroutine_leak_pending(r);
+}
 
 Result<RuntimeSymbols> resolve_runtime_symbols(const binary::ElfFile& elf,
                                                const binary::Pclntab& pclntab,

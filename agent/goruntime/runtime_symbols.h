@@ -50,4 +50,14 @@ Result<RuntimeSymbols> resolve_runtime_symbols(const binary::ElfFile& elf,
                                                const binary::GoVersion& version,
                                                const ResolveOptions& options);
 
+// runtime.work.goroutineLeak.pending (link-time), the flag that makes the
+// next GC cycle run the goroutine leak detector (Go 1.26+). From .symtab
+// (runtime.work plus pending_off, the field's offset in runtime.workType),
+// else from the code: gcStart reads the flag as one byte and right after sets
+// `enabled` (the next byte) to 1; gcMarkDone tests `enabled` and `done` (the
+// two bytes after it). Exactly one address must match; never guesses.
+Result<uint64_t> resolve_goroutine_leak_pending(const binary::ElfFile& elf,
+                                                const binary::Pclntab& pclntab, int32_t pending_off,
+                                                const ResolveOptions& options = {});
+
 }  // namespace leakhound::goruntime

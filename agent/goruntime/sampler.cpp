@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "goruntime/sampler_journal.h"
+#include "goruntime/write_journal.h"
 #include "target/process.h"
 #include "util/log.h"
 
@@ -25,11 +25,13 @@ Result<SamplerControl> SamplerControl::open(const target::Process& proc,
   }
   // A leakhound that was killed left its rate in place: the journal knows the
   // program's own value, and this session restores it on exit.
-  if (auto rec = load_record(proc.pid(), s.start_time_);
-      rec && rec->rate_addr == rate_addr && rec->written == *rate && rec->written != 0) {
-    s.original_ = rec->original;
-    s.written_ = rec->written;
-    s.left_over_ = true;
+  if (auto rec = load_record(proc.pid(), s.start_time_)) {
+    const JournaledWrite* w = rec->find(WriteKind::MemProfileRate);
+    if (w && w->addr == rate_addr && w->written == *rate && w->written != 0) {
+      s.original_ = w->original;
+      s.written_ = w->written;
+      s.left_over_ = true;
+    }
   }
   return s;
 }
@@ -55,7 +57,9 @@ Result<int64_t> SamplerControl::current_rate() const {
 Result<void> SamplerControl::enable(int64_t rate) {
   if (original_ != 0 || written_ != 0) return {};
   // Journal first: if leakhound dies right after the write, the record exists.
-  if (auto j = save_record({mem_->pid(), start_time_, rate_addr_, original_, rate}); !j)
+  if (auto j = journal_write(mem_->pid(), start_time_,
+                             {WriteKind::MemProfileRate, rate_addr_, 8, original_, rate});
+      !j)
     spdlog::warn(
         "{}: if leakhound is killed, `leakhound restore {}` cannot know the original "
         "rate",
@@ -75,7 +79,7 @@ Result<void> SamplerControl::restore() {
   int64_t wrote = std::exchange(written_, 0);
   if (!proc_->alive()) {
     // Its memory is gone with it; the journal entry describes nothing now.
-    remove_record(mem_->pid(), start_time_);
+    journal_forget(mem_->pid(), start_time_, WriteKind::MemProfileRate);
     spdlog::debug("PID {} exited: heap sampler left as it was", mem_->pid());
     return {};
   }
@@ -83,12 +87,12 @@ Result<void> SamplerControl::restore() {
   if (!cur) return make_error("cannot restore the heap sampler: {}", cur.error().message);
   if (*cur != wrote) {
     spdlog::warn("the target changed MemProfileRate to {} meanwhile; leaving it as it is", *cur);
-    remove_record(mem_->pid(), start_time_);
+    journal_forget(mem_->pid(), start_time_, WriteKind::MemProfileRate);
     return {};
   }
   if (auto r = mem_->write_value(rate_addr_, original_); !r)
     return make_error("cannot restore MemProfileRate={}: {}", original_, r.error().message);
-  remove_record(mem_->pid(), start_time_);
+  journal_forget(mem_->pid(), start_time_, WriteKind::MemProfileRate);
   spdlog::info("heap sampler restored (MemProfileRate={})", original_);
   return {};
 }

@@ -36,7 +36,7 @@ class SamplerControl {
   bool linker_disabled() const { return linker_disabled_; }
   bool enabled_by_us() const { return written_ != 0; }
   // The rate in place was left by an earlier leakhound that did not exit
-  // cleanly (from the journal, goruntime/sampler_journal.h); restore() undoes it.
+  // cleanly (from the journal, goruntime/write_journal.h); restore() undoes it.
   bool left_over() const { return left_over_; }
   int64_t written() const { return written_; }
   // Forgets a left-over rate without restoring it (--read-only never writes).

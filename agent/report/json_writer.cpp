@@ -43,6 +43,17 @@ json trend_to_json(const detect::Trend& t, const char* unit) {
           {"reason", std::string(t.reason)}};
 }
 
+json leak_check_to_json(const GoroutineLeakCheck& c) {
+  json j = {{"available", c.available},
+            {"requests", c.requests},
+            {"ran", c.ran},
+            {"proven_sites", c.proven_sites},
+            {"proven_goroutines", c.proven_goroutines}};
+  if (c.runtime_count >= 0) j["runtime_count"] = c.runtime_count;
+  if (!c.why_not.empty()) j["why_not"] = c.why_not;
+  return j;
+}
+
 json goroutine_to_json(const GoroutineFinding& f) {
   const detect::Trend& t = f.trend;
   json states = json::object();
@@ -50,6 +61,7 @@ json goroutine_to_json(const GoroutineFinding& f) {
   json j = {
       // Contract fields.
       {"verdict", std::string(detect::to_string(t.verdict))},
+      {"evidence", std::string(to_string(f.evidence))},
       {"count", f.count},
       {"growth_per_s", finite(t.slope_per_s)},
       {"created_at", frame_to_json(f.created_at)},
@@ -66,6 +78,10 @@ json goroutine_to_json(const GoroutineFinding& f) {
       {"stack_sampled", f.stack_sampled},
       {"system", f.system},
   };
+  if (f.evidence == Evidence::GcProof) {
+    j["gc_leaked"] = f.gc_leaked;
+    j["evidence_text"] = f.evidence_text;
+  }
   if (f.created_window >= 0) {
     j["created_window"] = f.created_window;
     j["exited_window"] = f.exited_window;
@@ -109,6 +125,7 @@ json finding_core(const HeapFinding& f) {
   return {
       // Contract fields.
       {"verdict", std::string(detect::to_string(t.verdict))},
+      {"evidence", std::string(to_string(Evidence::Trend))},
       {"inuse_bytes", f.inuse_bytes},
       {"inuse_objects", f.inuse_objects},
       {"growth_bytes_per_s", finite(t.slope_per_s)},
@@ -219,9 +236,10 @@ json to_json(const Report& r) {
       gorder.begin(), gorder.end(),
       [](const GoroutineFinding* a, const GoroutineFinding* b) { return finding_before(*a, *b); });
   json goroutines = json::array();
-  size_t gleaks = 0, ggrowing = 0;
+  size_t gleaks = 0, ggrowing = 0, gproven = 0;
   for (const GoroutineFinding* f : gorder) {
     goroutines.push_back(goroutine_to_json(*f));
+    gproven += f->evidence == Evidence::GcProof;
     gleaks += f->trend.verdict == detect::Verdict::Leak;
     ggrowing += f->trend.verdict == detect::Verdict::Growing;
   }
@@ -261,6 +279,7 @@ json to_json(const Report& r) {
         {"native_stacks", r.native.size()},
         {"goroutine_leaks", gleaks},
         {"goroutine_growing", ggrowing},
+        {"goroutine_proven", gproven},
         {"goroutine_sites", r.goroutines.size()},
         {"process_leaks", pleaks}}},
       {"goroutine_stats",
@@ -268,7 +287,8 @@ json to_json(const Report& r) {
         {"total", r.goroutines_total},
         {"user", r.goroutines_user},
         {"snapshots", r.goroutine_snapshots},
-        {"events", r.goroutine_events}}},
+        {"events", r.goroutine_events},
+        {"leak_check", leak_check_to_json(r.leak_check)}}},
       {"native_stats", native_stats_to_json(r.native_stats, r.duration_s)},
       {"process", std::move(process)},
       {"memory", memory_to_json(r.memory)},

@@ -45,8 +45,12 @@ bool finding_before(const HeapFinding& a, const HeapFinding& b) {
   return a.inuse_bytes > b.inuse_bytes;
 }
 
+std::string_view to_string(Evidence e) { return e == Evidence::GcProof ? "gc_proof" : "trend"; }
+
 bool finding_before(const GoroutineFinding& a, const GoroutineFinding& b) {
   if (a.system != b.system) return b.system;
+  if (a.evidence != b.evidence) return a.evidence == Evidence::GcProof;
+  if (a.gc_leaked != b.gc_leaked) return a.gc_leaked > b.gc_leaked;
   if (rank(a.trend.verdict) != rank(b.trend.verdict)) {
     return rank(a.trend.verdict) > rank(b.trend.verdict);
   }

@@ -60,11 +60,20 @@ struct NativeStats {
   }
 };
 
+// What a finding's verdict rests on. Trend: the statistics of its series.
+// GcProof: the Go runtime's own GC found goroutines of the site blocked
+// forever (status _Gleaked, Go 1.26+): a leak however few and however flat.
+enum class Evidence { Trend, GcProof };
+std::string_view to_string(Evidence e);  // "trend", "gc_proof"
+
 // Goroutines of one creation site: a go statement (created_at) and the
 // function it runs (entry).
 struct GoroutineFinding {
-  detect::Trend trend;  // on the live count, goroutines per second
-  uint64_t count = 0;   // live at the last snapshot
+  Evidence evidence = Evidence::Trend;
+  uint64_t gc_leaked = 0;     // goroutines the runtime's GC marked leaked
+  std::string evidence_text;  // the proof in words, when there is one
+  detect::Trend trend;        // on the live count, goroutines per second
+  uint64_t count = 0;         // live at the last snapshot
   uint64_t max_count = 0;
   Frame created_at;         // the go statement
   Frame entry;              // the goroutine's function
@@ -104,6 +113,17 @@ struct MemoryForecast {
   std::vector<detect::Point> series;
 };
 
+// The Go runtime's goroutine leak detector (Go 1.26+), asked to run from
+// outside (goruntime/leak_check.h).
+struct GoroutineLeakCheck {
+  bool available = false;      // Go 1.26+ and its flag was found
+  std::string why_not;         // when it was not asked to run
+  int requests = 0;            // detections leakhound asked for
+  bool ran = false;            // a GC cycle took up a request in the window
+  int64_t runtime_count = -1;  // goroutineLeak.count after the last detection (-1: unread)
+  uint64_t proven_sites = 0, proven_goroutines = 0;
+};
+
 struct Target {
   int pid = 0;
   std::string exe;
@@ -137,6 +157,7 @@ struct Report {
   uint64_t goroutines_user = 0;   // what runtime.NumGoroutine would say
   uint64_t goroutine_snapshots = 0;
   std::vector<GoroutineFinding> goroutines;  // sorted like heap findings, by count
+  GoroutineLeakCheck leak_check;
   NativeStats native_stats;
   std::vector<NativeFinding> native;    // sorted like heap findings
   std::vector<ProcessFinding> process;  // fds and threads series
@@ -147,7 +168,8 @@ struct Report {
 // children (profiles and folded stacks list each stack once, by its own frames).
 std::vector<const HeapFinding*> heap_stacks(const std::vector<HeapFinding>& findings);
 
-// Sorts findings as the contract says: leaks first, then growing, then stable;
+// Sorts findings as the contract says: leaks first (goroutines: proven ones
+// first of all), then growing, then stable;
 // within a verdict by growth (bytes/s) descending, then in-use bytes descending.
 void sort_findings(Report& r);
 

@@ -280,10 +280,18 @@ std::string frame_location(const Frame& f) {
 void write_goroutine(std::ostream& out, size_t rank, const GoroutineFinding& f,
                      const TerminalOptions& opt, const Style& st) {
   const detect::Trend& t = f.trend;
-  out << fmt::format("#{:<3} {}  {} goroutine{}  {}  confidence {}\n", rank,
-                     verdict_label(t.verdict, st), group_thousands(f.count),
-                     f.count == 1 ? "" : "s", signed_rate(t.slope_per_s, "goroutines"),
-                     percent(std::min(t.confidence, 0.999)));
+  if (f.evidence == Evidence::GcProof) {
+    // A proof, not a statistic: no confidence to show.
+    out << fmt::format("#{:<3} {} {}  {} goroutine{}  {}\n", rank, verdict_label(t.verdict, st),
+                       st(kBold, "PROVEN"), group_thousands(f.count), f.count == 1 ? "" : "s",
+                       signed_rate(t.slope_per_s, "goroutines"));
+    out << "      " << f.evidence_text << "\n";
+  } else {
+    out << fmt::format("#{:<3} {}  {} goroutine{}  {}  confidence {}\n", rank,
+                       verdict_label(t.verdict, st), group_thousands(f.count),
+                       f.count == 1 ? "" : "s", signed_rate(t.slope_per_s, "goroutines"),
+                       percent(std::min(t.confidence, 0.999)));
+  }
   out << fmt::format("      created by {}  {}\n", f.created_at.function,
                      frame_location(f.created_at));
   out << fmt::format("      runs       {}\n", f.entry.function);
@@ -319,16 +327,19 @@ void write_goroutines(std::ostream& out, const Report& r, const TerminalOptions&
   std::stable_sort(
       order.begin(), order.end(),
       [](const GoroutineFinding* a, const GoroutineFinding* b) { return finding_before(*a, *b); });
-  size_t leaks = 0, growing = 0;
+  size_t leaks = 0, growing = 0, proven = 0;
   for (const GoroutineFinding* f : order) {
     leaks += f->trend.verdict == detect::Verdict::Leak;
     growing += f->trend.verdict == detect::Verdict::Growing;
+    proven += f->evidence == Evidence::GcProof;
   }
   out << "\n"
       << st(kBold,
-            fmt::format("Goroutines: {} leak{}, {} growing; {} live ({} user) from {} "
+            fmt::format("Goroutines: {} leak{}{}, {} growing; {} live ({} user) from {} "
                         "creation site{}",
-                        leaks, leaks == 1 ? "" : "s", growing, group_thousands(r.goroutines_total),
+                        leaks, leaks == 1 ? "" : "s",
+                        proven ? fmt::format(" ({} proven by the runtime's GC)", proven) : "",
+                        growing, group_thousands(r.goroutines_total),
                         group_thousands(r.goroutines_user), r.goroutines.size(),
                         r.goroutines.size() == 1 ? "" : "s"))
       << "\n";

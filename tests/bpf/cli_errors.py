@@ -205,31 +205,45 @@ def case_sigkill_then_restore():
         t.stop()
 
 
-def case_read_only_writes_nothing():
-    """--read-only: leakhound's own system calls (strace) show no write into the
-    target: /proc/PID/mem never opened for writing, no pwrite, no process_vm_writev."""
-    t = lhtest.Target([lhtest.target_path("goleak", "1.27", "default"), "-modes", "chan,pool",
-                       "-interval", "250ms"])
+def straced_attach(pid, extra):
+    """attach -d 2s --json under strace: (report, leakhound's calls)."""
     log = f"/tmp/lh-strace-{os.getpid()}"
     try:
-        t.wait_for("^ready")
         p = subprocess.run(["strace", "-f", "-qq", "-o", log, "-e",
                             "trace=openat,open,pwrite64,pwritev,pwritev2,process_vm_writev,ptrace",
-                            lhtest.LEAKHOUND, "attach", str(t.pid), "-d", "2s", "--read-only",
-                            "--json"], capture_output=True, text=True, timeout=120)
+                            lhtest.LEAKHOUND, "attach", str(pid), "-d", "2s", "--json", *extra],
+                           capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr
-        rep = json.loads(p.stdout)
-        assert rep["read_only"] is True and rep["goroutines"], rep["notes"]
-        calls = open(log).read().splitlines()
+        return json.loads(p.stdout), open(log).read().splitlines()
     finally:
-        t.stop()
         if os.path.exists(log):
             os.unlink(log)
+
+
+def case_read_only_writes_nothing():
+    """--read-only: leakhound's own system calls (strace) show no write into the
+    target: /proc/PID/mem never opened for writing, no pwrite, no process_vm_writev.
+    The target (Go 1.27, churning so GC cycles run) is one where leakhound
+    writes otherwise: the control run without --read-only shows the goroutine
+    leak check's two 1-byte "\\1" requests, so the trace would catch them."""
+    t = lhtest.Target([lhtest.target_path("goleak", "1.27", "default"), "-modes",
+                       "chan,pool,churn", "-interval", "250ms"])
+    try:
+        t.wait_for("^ready")
+        rep, calls = straced_attach(t.pid, ["--read-only"])
+        assert rep["read_only"] is True and rep["goroutines"], rep["notes"]
+        lc = rep["goroutine_stats"]["leak_check"]
+        assert lc["available"] and lc["requests"] == 0, lc
+        _, control = straced_attach(t.pid, [])
+    finally:
+        t.stop()
     mem = f"/proc/{t.pid}/mem"
     bad = [c for c in calls if ("process_vm_writev" in c or "pwrite" in c or "ptrace(" in c or
                                 (mem in c and ("O_RDWR" in c or "O_WRONLY" in c)))]
     assert not bad, bad[:5]
     assert any("openat" in c for c in calls), "strace saw nothing"
+    writes = [c for c in control if "pwrite64(" in c]
+    assert sum('"\\1", 1, ' in c for c in writes) == 2, f"leak check requests: {writes}"
 
 
 def case_inspect():
@@ -526,7 +540,7 @@ def case_restore_refuses_reused_pid():
         t.wait_for("memprofilerate=524288")
         lh.kill()
         lh.wait()
-        journal = os.path.join(state, f"sampler-{pid}")
+        journal = os.path.join(state, f"writes-{pid}")
         assert os.path.exists(journal), os.listdir(state)
         switched, _ = reuse_pid(t, pid)
         p = subprocess.run([lhtest.LEAKHOUND, "restore", str(pid)], env=env, capture_output=True,

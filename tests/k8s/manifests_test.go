@@ -463,12 +463,12 @@ func checkFlagsExist(t *testing.T, where string, args []string) {
 	}
 }
 
-// journalDir is the default of journal_dir() in agent/goruntime/sampler_journal.cpp.
+// journalDir is the default of journal_dir() in agent/goruntime/write_journal.cpp.
 func journalDir(t *testing.T) string {
 	t.Helper()
-	m := regexp.MustCompile(`(?s)std::string journal_dir\(\) \{.*?return "([^"]+)";`).FindStringSubmatch(repoFile(t, "agent/goruntime/sampler_journal.cpp"))
+	m := regexp.MustCompile(`(?s)std::string journal_dir\(\) \{.*?return "([^"]+)";`).FindStringSubmatch(repoFile(t, "agent/goruntime/write_journal.cpp"))
 	if m == nil {
-		t.Fatal("journal_dir()'s default not found in agent/goruntime/sampler_journal.cpp")
+		t.Fatal("journal_dir()'s default not found in agent/goruntime/write_journal.cpp")
 	}
 	return m[1]
 }

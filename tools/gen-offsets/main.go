@@ -47,7 +47,11 @@ type layout struct {
 	gM       int64 // g.m
 	mG0      int64 // m.g0
 	mCurg    int64 // m.curg
-	waitStrs []string
+	// runtime.work's goroutine leak detector (1.26+): offsets in
+	// runtime.workType of goroutineLeak.pending and .count; -1: absent.
+	leakPending int64
+	leakCount   int64
+	waitStrs    []string
 }
 
 const absent = -1
@@ -123,6 +127,13 @@ func analyze(path string) (*layout, error) {
 		return nil, fmt.Errorf("runtime.m: %w", err)
 	}
 	l.mG0, l.mCurg = g0, curg
+	work, err := findStruct(d, "runtime.workType")
+	if err != nil {
+		return nil, err
+	}
+	if l.leakPending, l.leakCount, err = leakOffsets(work); err != nil {
+		return nil, fmt.Errorf("runtime.workType: %w", err)
+	}
 	l.waitStrs, err = waitReasonStrings(f, d)
 	if err != nil {
 		return nil, fmt.Errorf("runtime.waitReasonStrings: %w", err)
@@ -272,6 +283,26 @@ func fillG(l *layout, g *dwarf.StructType) error {
 	return nil
 }
 
+// leakOffsets returns the offsets of goroutineLeak.pending (an atomic.Bool:
+// one byte) and goroutineLeak.count (an int) in runtime.workType, or -1, -1
+// for releases without the detector (before 1.26).
+func leakOffsets(work *dwarf.StructType) (int64, int64, error) {
+	f := field(work, "goroutineLeak")
+	if f == nil {
+		return absent, absent, nil
+	}
+	s, ok := f.Type.(*dwarf.StructType)
+	if !ok {
+		return 0, 0, fmt.Errorf("goroutineLeak has type %s, want a struct", f.Type)
+	}
+	pending, e1 := offset(s, "pending", 1, false)
+	count, e2 := offset(s, "count", 8, false)
+	if err := errors.Join(e1, e2); err != nil {
+		return 0, 0, fmt.Errorf("goroutineLeak: %w", err)
+	}
+	return f.ByteOffset + pending, f.ByteOffset + count, nil
+}
+
 // waitReasonStrings reads the runtime's [N]string table from the file.
 func waitReasonStrings(f *elf.File, d *dwarf.Data) ([]string, error) {
 	r := d.Reader()
@@ -419,6 +450,8 @@ func render(ls []*layout) string {
 		f("g_m", l.gM)
 		f("m_g0", l.mG0)
 		f("m_curg", l.mCurg)
+		f("leak_pending", l.leakPending)
+		f("leak_count", l.leakCount)
 		fmt.Fprintf(&b, "%s    .wait_reasons =\n", ind)
 		fmt.Fprintf(&b, "%s        {\n", ind)
 		for _, s := range l.waitStrs {

@@ -47,6 +47,8 @@ void expect_same(const GLayout& a, const GLayout& b) {
   EXPECT_EQ(a.g_m, b.g_m);
   EXPECT_EQ(a.m_g0, b.m_g0);
   EXPECT_EQ(a.m_curg, b.m_curg);
+  EXPECT_EQ(a.leak_pending, b.leak_pending);
+  EXPECT_EQ(a.leak_count, b.leak_count);
   EXPECT_EQ(a.wait_reasons, b.wait_reasons);
 }
 

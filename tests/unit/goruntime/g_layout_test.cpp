@@ -75,6 +75,12 @@ TEST(GLayout, EveryEntryIsSane) {
     EXPECT_EQ(l.m_g0, 0u);
     EXPECT_GT(l.m_curg, l.m_g0);
     EXPECT_EQ(l.m_curg % 8, 0u);
+    // runtime.workType.goroutineLeak {pending atomic.Bool; enabled, done
+    // bool; count int}: from 1.26 only.
+    EXPECT_EQ(l.leak_pending != kAbsent, l.go_minor >= 26);
+    if (l.leak_pending != kAbsent) {
+      EXPECT_EQ(l.leak_count, l.leak_pending + 8);
+    }
 
     ASSERT_FALSE(l.wait_reasons.empty());
     EXPECT_EQ(l.wait_reasons[0], "");  // waitReasonZero

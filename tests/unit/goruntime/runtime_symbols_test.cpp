@@ -18,6 +18,7 @@
 #include "binary/buildinfo.h"
 #include "binary/elf_file.h"
 #include "binary/pclntab.h"
+#include "goruntime/g_layout.h"
 
 namespace leakhound::goruntime {
 namespace {
@@ -229,6 +230,59 @@ INSTANTIATE_TEST_SUITE_P(Go, RuntimeSymbolsFunctions,
                          testing::ValuesIn(params({"default", "strip", "pie", "cgo", "pprof",
                                                    "arm64", "arm64-strip"})),
                          param_name);
+
+// ---- runtime.work.goroutineLeak.pending (1.26+): recovered from gcStart's
+// code it must be where .symtab and the offsets table put it; in a stripped
+// build, a zero byte in writable data with `enabled` next to it.
+class GoroutineLeakFlag : public testing::TestWithParam<Param> {};
+
+TEST_P(GoroutineLeakFlag, CodeAgreesWithSymtab) {
+  auto t = load(GetParam().minor, GetParam().variant);
+  ASSERT_TRUE(t);
+  auto layout = g_layout(t->version);
+  ASSERT_TRUE(layout) << layout.error().message;
+  ASSERT_EQ(layout->leak_pending, 448);  // GO_RUNTIME.md: 1.26.8 and 1.27.4
+  ASSERT_EQ(layout->leak_count, 456);
+  auto code = resolve_goroutine_leak_pending(t->elf, t->pclntab, layout->leak_pending,
+                                             {.ignore_symtab = true});
+  ASSERT_TRUE(code) << code.error().message;
+  expect_in_writable_data(t->elf, *code, 1, "goroutineLeak.pending");
+  EXPECT_EQ(start_value(t->elf, *code, 1), 0u);
+  if (t->elf.has_symtab()) {
+    auto work = t->elf.symbol("runtime.work");
+    ASSERT_TRUE(work);
+    EXPECT_EQ(*code, work->value + 448);
+    auto sym = resolve_goroutine_leak_pending(t->elf, t->pclntab, layout->leak_pending);
+    ASSERT_TRUE(sym) << sym.error().message;
+    EXPECT_EQ(*sym, *code);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Go, GoroutineLeakFlag,
+                         testing::ValuesIn(std::vector<Param>{{26, "default"},
+                                                              {26, "strip"},
+                                                              {26, "pie"},
+                                                              {26, "cgo"},
+                                                              {27, "default"},
+                                                              {27, "strip"},
+                                                              {27, "pie"},
+                                                              {27, "cgo"}}),
+                         param_name);
+
+// Releases without the detector have no flag to find; no guess either.
+TEST(GoroutineLeakFlagErrors, AbsentBefore126) {
+  auto t = load(25, "default");
+  ASSERT_TRUE(t);
+  auto layout = g_layout(t->version);
+  ASSERT_TRUE(layout);
+  EXPECT_EQ(layout->leak_pending, kAbsent);
+  auto r = resolve_goroutine_leak_pending(t->elf, t->pclntab, layout->leak_pending);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("no GC goroutine leak detector"), std::string::npos);
+  // The code rule on a 1.25 binary finds nothing rather than something.
+  auto code = resolve_goroutine_leak_pending(t->elf, t->pclntab, 448, {.ignore_symtab = true});
+  EXPECT_FALSE(code);
+}
 
 // ---- The heuristics fail loudly instead of guessing: with the 1.21-1.23
 // rules (sampling test in mallocgc) a 1.27 binary has no common candidate,

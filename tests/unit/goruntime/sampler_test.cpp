@@ -10,7 +10,7 @@
 
 #include <filesystem>
 
-#include "goruntime/sampler_journal.h"
+#include "goruntime/write_journal.h"
 
 namespace leakhound::goruntime {
 namespace {

@@ -21,6 +21,22 @@
 //	fdleak    main.leakFiles: a loop that never returns opens a file per
 //	          iteration with `defer f.Close()` (the defer-in-loop bug: fds grow)
 //	fdclose   control for fdleak: main.openCloseFiles closes each file at once
+//	global    control for the GC's proof: main.parkGlobal parks goroutines on
+//	          a channel held in a global (reachable: never proven leaked, a
+//	          trend leak when they grow)
+//	churn     allocates -churn-mb MiB of garbage a second (GC cycles: the
+//	          runtime's goroutine leak check only runs when one starts)
+//
+// -block-main: main blocks in `select {}` once ready (the status loop runs in
+// another goroutine): the runtime never calls it leaked.
+//
+// On SIGUSR2 the target runs its own goroutine leak profile (Go 1.27:
+// pprof.Lookup("goroutineleak"), which first runs a detection GC) and prints
+//
+//	goroutineleak count=N chan=C parsed=P chan_made=M
+//
+// N: the profile's count; C: those created by main.leakChan; P: the sum of
+// its records; M: leakChan calls so far (count=unavailable before 1.27).
 //
 // Every `go` statement of a mode is marked with a trailing comment GO-SITE,
 // colon, mode name (exactly one per mode; httpbody's sites are inside
@@ -53,6 +69,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -73,6 +90,8 @@ var (
 	quiesceAfter = flag.Duration("quiesce-after", 0, "stop spawning after this long, wait until stable, print a census (0: never)")
 	interval     = flag.Duration("interval", time.Second, "how often to print a status line")
 	duration     = flag.Duration("duration", 0, "exit after this long (0: run until killed)")
+	churnMB      = flag.Float64("churn-mb", 20, "churn mode: MiB of garbage allocated per second")
+	blockMain    = flag.Bool("block-main", false, "main blocks in select {} once ready")
 )
 
 var (
@@ -137,6 +156,7 @@ func (p *pacer) next() bool {
 // leakChan handles one "request": it hands a result channel to a goroutine
 // that waits for it, and forgets to ever send or close.
 func leakChan() {
+	chanMade.Add(1)
 	ch := make(chan int)
 	go func() { // GO-SITE:chan
 		<-ch
@@ -230,6 +250,60 @@ func openCloseFiles(p *pacer) {
 }
 
 // ---- controls ----
+
+// globalCh is held in a global: goroutines parked on it are reachable, so
+// the runtime's leak check must never call them leaked.
+var globalCh = make(chan int)
+
+func parkGlobal() {
+	go func() { // GO-SITE:global
+		<-globalCh
+	}()
+}
+
+var churnSink []byte
+
+// churn allocates garbage at -churn-mb MiB/s in 64 KiB pieces.
+func churn() {
+	const piece = 64 << 10
+	every := time.Duration(float64(time.Second) * piece / (*churnMB * (1 << 20)))
+	t := time.NewTicker(every)
+	for range t.C {
+		churnSink = make([]byte, piece)
+	}
+}
+
+// chanMade counts leakChan calls (the test compares it with the profile).
+var chanMade atomic.Int64
+
+// leakProfile runs the program's own goroutine leak profile, as a user would,
+// and counts its goroutines in total and those of main.leakChan.
+func leakProfile() string {
+	p := pprof.Lookup("goroutineleak")
+	if p == nil {
+		return fmt.Sprintf("goroutineleak count=unavailable chan_made=%d", chanMade.Load())
+	}
+	var buf bytes.Buffer
+	p.WriteTo(&buf, 1) // runs a detection GC first
+	if os.Getenv("GOLEAK_DUMP") != "" {
+		os.Stderr.Write(buf.Bytes())
+	}
+	// debug=1: "N @ pcs" then "#\tpc\tfunc+off\tfile:line" lines per stack.
+	total, chanN := 0, 0
+	for _, rec := range strings.Split(buf.String(), "\n\n") {
+		var n int
+		if _, err := fmt.Sscanf(rec, "%d @", &n); err != nil {
+			if k := strings.Index(rec, "\n"); k >= 0 {
+				fmt.Sscanf(rec[k+1:], "%d @", &n)
+			}
+		}
+		total += n
+		if strings.Contains(rec, "main.leakChan.func1") {
+			chanN += n
+		}
+	}
+	return fmt.Sprintf("goroutineleak count=%d chan=%d parsed=%d chan_made=%d", p.Count(), chanN, total, chanMade.Load())
+}
 
 var poolDone atomic.Int64
 
@@ -433,7 +507,7 @@ func main() {
 		switch m {
 		case "":
 			continue
-		case "chan", "httpbody", "ticker", "ctx", "pool", "burst", "fdleak", "fdclose":
+		case "chan", "httpbody", "ticker", "ctx", "pool", "burst", "fdleak", "fdclose", "global", "churn":
 		default:
 			fmt.Fprintf(os.Stderr, "goleak: unknown mode %q\n", m)
 			os.Exit(2)
@@ -456,6 +530,12 @@ func main() {
 	}
 	if modes["ticker"] {
 		runLeak(leakTicker)
+	}
+	if modes["global"] {
+		runLeak(parkGlobal)
+	}
+	if modes["churn"] {
+		go churn()
 	}
 	if modes["ctx"] {
 		runLeak(leakCtx)
@@ -489,7 +569,18 @@ func main() {
 	if *quiesceAfter > 0 {
 		quiet = time.After(*quiesceAfter - time.Since(start))
 	}
+	usr2 := make(chan os.Signal, 1) // SIGUSR2: the program's own leak profile
+	signal.Notify(usr2, syscall.SIGUSR2)
 	say("ready pid=%d modes=%s go=%s", os.Getpid(), strings.Join(list, ","), runtime.Version())
+	if *blockMain {
+		go statusLoop(start, ticker, deadline, quiet, usr1, usr2, sigs)
+		select {}
+	}
+	statusLoop(start, ticker, deadline, quiet, usr1, usr2, sigs)
+}
+
+// statusLoop prints status lines and serves the signals until the end.
+func statusLoop(start time.Time, ticker *time.Ticker, deadline, quiet <-chan time.Time, usr1, usr2, sigs chan os.Signal) {
 	for tick := 0; ; {
 		select {
 		case <-ticker.C:
@@ -502,12 +593,14 @@ func main() {
 		case <-usr1:
 			quiet, usr1 = nil, nil
 			quiesce()
+		case <-usr2:
+			say("%s", leakProfile())
 		case <-sigs:
 			say("exit signal")
-			return
+			os.Exit(0)
 		case <-deadline:
 			say("exit duration")
-			return
+			os.Exit(0)
 		}
 	}
 }
