@@ -27,10 +27,19 @@ std::string verdict_badge(detect::Verdict v) {
   return fmt::format("<span class=\"verdict {0}\">{0}</span>", s);
 }
 
-// What a finding is named by: its first frame outside the Go runtime.
+// cgo's generated calls (main._Cfunc_CString, _cgo_<hash>_Cfunc__Cmalloc).
+bool is_cgo_glue(const Frame& f) {
+  const size_t dot = f.function.rfind('.');
+  const std::string_view last =
+      dot == std::string::npos ? f.function : std::string_view(f.function).substr(dot + 1);
+  return last.starts_with("_Cfunc_") || last.starts_with("_cgo_");
+}
+
+// What a finding is named by: its first frame outside the Go runtime and
+// cgo's glue (the function that called C.CString, not C.CString).
 const Frame* label_frame(const std::vector<Frame>& stack) {
   for (const Frame& f : stack) {
-    if (!is_runtime_frame(f)) return &f;
+    if (!is_runtime_frame(f) && !is_cgo_glue(f)) return &f;
   }
   return stack.empty() ? nullptr : &stack.front();
 }
@@ -148,8 +157,15 @@ std::vector<const F*> json_order(const std::vector<F>& v, bool sort) {
 
 std::string chart_note(size_t shown, size_t total) {
   if (shown >= total) return "";
-  return fmt::format("<p class=\"note\">Charts for the first {} of {}; all are in the table.</p>",
-                     shown, total);
+  return fmt::format("<p class=\"note\">Charts for the first {} of {}.</p>", shown, total);
+}
+
+std::string rows_note(size_t shown, size_t total) {
+  if (shown >= total) return "";
+  return fmt::format(
+      "<p class=\"note\">The first {} of {} (leaks and growth first); --json has them "
+      "all.</p>",
+      shown, total);
 }
 
 // Charts and table of heap or native findings.
@@ -157,7 +173,8 @@ template <typename F>
 std::string memory_section(const char* kind, const char* title, const std::vector<const F*>& fs,
                            const HtmlOptions& o) {
   std::string charts, rows;
-  for (size_t i = 0; i < fs.size(); ++i) {
+  const size_t n = std::min(fs.size(), o.max_rows);
+  for (size_t i = 0; i < n; ++i) {
     const F& f = *fs[i];
     const std::string at = fmt::format("{}.{}", kind, i);
     const std::string name = frame_text(label_frame(f.stack));
@@ -182,14 +199,16 @@ std::string memory_section(const char* kind, const char* title, const std::vecto
       "<section class=\"kind\" id=\"{0}\"><h2>{1}</h2><div class=\"charts\">{2}</div>{3}"
       "<table class=\"findings sortable\" data-kind=\"{0}\"><thead><tr><th>#</th><th>verdict</th>"
       "<th>inuse_bytes</th><th>inuse_objects</th><th>growth_bytes_per_s</th><th>confidence</th>"
-      "<th>points</th><th>where</th></tr></thead><tbody>{4}</tbody></table></section>",
-      kind, title, charts, chart_note(std::min(o.max_charts, fs.size()), fs.size()), rows);
+      "<th>points</th><th>where</th></tr></thead><tbody>{4}</tbody></table>{5}</section>",
+      kind, title, charts, chart_note(std::min(o.max_charts, fs.size()), fs.size()), rows,
+      rows_note(n, fs.size()));
 }
 
 std::string goroutine_section(const std::vector<const GoroutineFinding*>& fs,
                               const HtmlOptions& o) {
   std::string charts, rows;
-  for (size_t i = 0; i < fs.size(); ++i) {
+  const size_t n = std::min(fs.size(), o.max_rows);
+  for (size_t i = 0; i < n; ++i) {
     const GoroutineFinding& f = *fs[i];
     const std::string at = fmt::format("goroutines.{}", i);
     const std::string site = frame_text(&f.created_at);
@@ -215,8 +234,9 @@ std::string goroutine_section(const std::vector<const GoroutineFinding*>& fs,
       "<div class=\"charts\">{}</div>{}<table class=\"findings sortable\" "
       "data-kind=\"goroutines\"><thead><tr><th>#</th><th>verdict</th><th>count</th>"
       "<th>growth_per_s</th><th>confidence</th><th>wait_reason</th><th>points</th><th>site</th>"
-      "</tr></thead><tbody>{}</tbody></table></section>",
-      charts, chart_note(std::min(o.max_charts, fs.size()), fs.size()), rows);
+      "</tr></thead><tbody>{}</tbody></table>{}</section>",
+      charts, chart_note(std::min(o.max_charts, fs.size()), fs.size()), rows,
+      rows_note(n, fs.size()));
 }
 
 std::string process_section(const Report& r) {

@@ -14,7 +14,10 @@ struct HtmlOptions {
   // The daemon's live page: reload every refresh_s seconds (0: a file, static).
   int refresh_s = 0;
   std::string back_link;   // e.g. "/" for the daemon's list; "" for none
-  size_t max_charts = 50;  // growth charts per kind; every finding is in the tables
+  size_t max_charts = 50;  // growth charts per kind
+  // Table rows per kind, in the JSON's order (leaks and growth first): 10,000
+  // rows took 10 s to open in Chromium here (docs/benchmarks.md).
+  size_t max_rows = 1000;
 };
 
 std::string write_html(const Report& r, const HtmlOptions& o = {});

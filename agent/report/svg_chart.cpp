@@ -72,9 +72,10 @@ ChartLine trend_line(const std::vector<detect::Point>& series, const detect::Tre
 std::string svg_chart(const Chart& c) {
   const Scale s = scale_of(c);
   std::string out = fmt::format(
-      "<figure class=\"chart\" data-chart=\"{}\" data-series=\"{}\"><figcaption>{}</figcaption>"
-      "<svg viewBox=\"0 0 {} {}\" role=\"img\">",
-      html_escape(c.id), c.series.size(), html_escape(c.title), kW, kH);
+      "<figure class=\"chart\" data-chart=\"{}\" data-series=\"{}\" data-unit=\"{}\">"
+      "<figcaption>{}</figcaption><svg viewBox=\"0 0 {} {}\" role=\"img\">",
+      html_escape(c.id), c.series.size(), c.unit == Unit::Bytes ? "bytes" : "count",
+      html_escape(c.title), kW, kH);
   // Axes and ticks.
   const double vstep = nice_step(s.v1 - s.v0, 4);
   for (double v = std::ceil(s.v0 / vstep) * vstep; v <= s.v1; v += vstep) {
@@ -112,11 +113,11 @@ std::string svg_chart(const Chart& c) {
     }
     out += fmt::format("<polyline points=\"{}\"/>", path);
     for (const detect::Point& p : cs.points) {
-      out += fmt::format(
-          "<circle cx=\"{}\" cy=\"{}\" r=\"2.5\" data-t=\"{}\" data-v=\"{}\"><title>{}: {} at "
-          "{:.1f} s</title></circle>",
-          fmt_xy(s.x(p.t_s)), fmt_xy(s.y(p.value)), exact_number(p.t_s), exact_number(p.value),
-          html_escape(cs.name), html_escape(human_value(p.value, c.unit)), p.t_s);
+      // No <title> per point: 13,000 of them made a large report's page 1.6 MB
+      // heavier; report.js shows the hovered point's values.
+      out += fmt::format("<circle cx=\"{}\" cy=\"{}\" data-t=\"{}\" data-v=\"{}\"/>",
+                         fmt_xy(s.x(p.t_s)), fmt_xy(s.y(p.value)), exact_number(p.t_s),
+                         exact_number(p.value));
     }
     out += "</g>";
   }
@@ -132,7 +133,7 @@ std::string svg_chart(const Chart& c) {
     }
     out += "</div>";
   }
-  return out + "</figure>";
+  return out + "<div class=\"readout\"></div></figure>";
 }
 
 std::string svg_sparkline(const std::vector<detect::Point>& points, Unit unit) {

@@ -29,6 +29,26 @@
     });
   });
 
+  // Charts: the hovered point's series, time and value under the chart.
+  var units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+  function human(v, unit) {  // report/units.cpp human_bytes, group_thousands
+    if (unit !== "bytes") return Number.isInteger(v) ? v.toLocaleString("en-US") : v.toPrecision(3);
+    var a = Math.abs(v), u = 0;
+    while (u + 1 < units.length && Math.round(a * 10) / 10 >= 1024) { a /= 1024; u++; }
+    return (v < 0 ? "-" : "") + (u === 0 ? a.toFixed(0) : a.toFixed(1)) + " " + units[u];
+  }
+  document.querySelectorAll("figure.chart").forEach(function (fig) {
+    var out = fig.querySelector(".readout");
+    fig.addEventListener("mouseover", function (e) {
+      var c = e.target;
+      if (!out || c.tagName !== "circle") return;
+      var g = c.parentNode;
+      out.textContent = g.getAttribute("data-name") + ": " +
+        human(Number(c.getAttribute("data-v")), fig.getAttribute("data-unit")) + " at " +
+        Number(c.getAttribute("data-t")).toFixed(1) + " s";
+    });
+  });
+
   // Live pages (the daemon's) reload themselves; zooming or searching pauses
   // that, so the view the user made stays.
   var live = document.querySelector("input.live");

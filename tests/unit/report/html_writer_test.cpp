@@ -45,6 +45,19 @@ TEST(Html, OneChartPerFindingInJsonOrder) {
   EXPECT_NE(page.find("data-t=\"3\" data-v=\"3145728\"", at), std::string::npos);
 }
 
+TEST(Html, ChartsAndRowsAreCapped) {
+  Report r = testing::sample_report();
+  HtmlOptions o;
+  o.max_charts = 1;
+  o.max_rows = 2;
+  const std::string page = write_html(r, o);
+  EXPECT_NE(page.find("data-chart=\"heap.0\""), std::string::npos);
+  EXPECT_EQ(page.find("data-chart=\"heap.1\""), std::string::npos);
+  EXPECT_NE(page.find("<tr data-json=\"heap.1\""), std::string::npos);
+  EXPECT_EQ(page.find("<tr data-json=\"heap.2\""), std::string::npos);
+  EXPECT_NE(page.find("The first 2 of 4"), std::string::npos);
+}
+
 TEST(Html, VerdictCountsAreTheJsonSummary) {
   const std::string page = write_html(testing::sample_report());
   EXPECT_NE(page.find("data-json=\"summary.heap_leaks\" data-value=\"2\""), std::string::npos);
