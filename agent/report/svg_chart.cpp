@@ -78,7 +78,10 @@ std::string svg_chart(const Chart& c) {
       html_escape(c.title), kW, kH);
   // Axes and ticks.
   const double vstep = nice_step(s.v1 - s.v0, 4);
-  for (double v = std::ceil(s.v0 / vstep) * vstep; v <= s.v1; v += vstep) {
+  // Tick loops are bounded by count too: at extreme magnitudes v += step
+  // may not move v (values come from the target).
+  int ticks = 0;
+  for (double v = std::ceil(s.v0 / vstep) * vstep; v <= s.v1 && ticks++ < 12; v += vstep) {
     out += fmt::format(
         "<line class=\"grid\" x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{}\"/>"
         "<text class=\"tick\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
@@ -86,7 +89,8 @@ std::string svg_chart(const Chart& c) {
         html_escape(human_value(v, c.unit)));
   }
   const double tstep = nice_step(s.t1 - s.t0, 6);
-  for (double t = 0; t <= s.t1 + 1e-9; t += tstep) {
+  ticks = 0;
+  for (double t = 0; t <= s.t1 + 1e-9 && ticks++ < 12; t += tstep) {
     out +=
         fmt::format("<text class=\"tick\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{:g} s</text>",
                     fmt_xy(s.x(t)), kH - 8, t);

@@ -130,5 +130,12 @@ TEST(Chart, TrendLineIsTheTheilSenFit) {
   EXPECT_DOUBLE_EQ(l.v1, 7);
 }
 
+TEST(Chart, ExtremeValuesEndTheTickLoops) {
+  Chart c{"x", "x", Unit::Count, {{"s", {{0, 1e300}, {1, 1e300 + 1e284}, {2, -1e300}}}}, {}};
+  EXPECT_NE(svg_chart(c).find("data-points=\"3\""), std::string::npos);
+  c.series[0].points = {{0, 1e17}, {1e-300, 1e17 + 64}};
+  EXPECT_NE(svg_chart(c).find("data-points=\"2\""), std::string::npos);
+}
+
 }  // namespace
 }  // namespace leakhound::report
