@@ -12,6 +12,7 @@ PKGS=(
   libprotobuf-dev protobuf-compiler
   libbpfcc-dev bpftrace
   prometheus-cpp-dev libcpp-httplib-dev prometheus
+  chromium fonts-dejavu-core
   golang-go
   # bench/agent_footprint runs Debian trixie's hugo (scripts/fetch-footprint-binaries.sh),
   # which links libsass.so.1

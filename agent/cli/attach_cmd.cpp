@@ -12,6 +12,7 @@
 #include "goruntime/write_journal.h"
 #include "report/folded_writer.h"
 #include "report/gate.h"
+#include "report/html_writer.h"
 #include "report/json_writer.h"
 #include "report/pprof_writer.h"
 #include "report/terminal_writer.h"
@@ -47,6 +48,7 @@ struct AttachArgs {
   std::string folded_native;      // outstanding C allocations, folded stacks
   std::string pprof_dir;          // heap (start, end) and goroutine profiles
   std::string fail_on;            // proven | leak | growing: exit kExitFindings on one
+  std::string html;               // the report as one self-contained page
   int64_t sample_rate = goruntime::kEnableRate;
   size_t top = 10;
   detect::TrendConfig trend;  // verdict thresholds, shared by every capability
@@ -140,6 +142,7 @@ int run(const AttachArgs& a) {
   write(a.folded, report::folded_heap(*report));
   write(a.folded_goroutines, report::folded_goroutines(*report));
   write(a.folded_native, report::folded_native(*report));
+  if (!a.html.empty()) write(a.html, report::write_html(*report));
   if (!a.pprof_dir.empty()) {
     if (auto w = report::write_pprof(*report, a.pprof_dir); !w) {
       std::cerr << "leakhound: " << w.error().message << "\n";
@@ -215,6 +218,9 @@ Runner add_attach(CLI::App& app, const GlobalOptions&) {
   app.add_option("--fail-on", a->fail_on,
                  "exit with code 3 (after the report) when a finding at or above LEVEL was "
                  "found: proven (a goroutine leak proven by the Go runtime's GC), leak, growing");
+  app.add_option("--html", a->html,
+                 "also write the report as one self-contained HTML page (growth charts, flame "
+                 "graphs, sortable tables; no network request) to FILE");
   app.add_option("--folded", a->folded,
                  "also write the Go heap's in-use bytes as folded stacks (flame graphs) to FILE");
   app.add_option("--folded-goroutines", a->folded_goroutines,

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/metrics.h"
+#include "daemon/ui_pages.h"
 #include "report/json_writer.h"
 #include "report/pprof_writer.h"
 
@@ -114,6 +115,14 @@ Result<std::unique_ptr<HttpApi>> HttpApi::start(const std::string& host, int por
       res.set_content(*gz, "application/octet-stream");
     };
   };
+  srv.Get("/", [t](const httplib::Request&, httplib::Response& res) {
+    res.set_content(process_list_page(t->list()), "text/html; charset=utf-8");
+  });
+  srv.Get("/ui/report", [t](const httplib::Request& req, httplib::Response& res) {
+    ProcessEntry e;
+    if (!entry_for(*t, req, res, &e)) return;
+    res.set_content(report_page(e), "text/html; charset=utf-8");
+  });
   srv.Get("/debug/pprof/heap", profile(true));
   srv.Get("/debug/pprof/goroutine", profile(false));
 

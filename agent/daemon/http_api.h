@@ -1,4 +1,6 @@
 // The daemon's HTTP endpoints (cpp-httplib, one thread pool of its own):
+//   /                               the processes watched, for people (ui_pages.h)
+//   /ui/report?pid=N                the attach --html page over the rolling window
 //   /metrics                        Prometheus exposition
 //   /api/v1/processes               the processes watched (JSON)
 //   /api/v1/report?pid=N            the JSON report contract over the rolling window

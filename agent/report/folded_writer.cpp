@@ -20,47 +20,69 @@ std::string clean(std::string name) {
   return name.empty() ? "?" : name;
 }
 
-// Root first: the reverse of the report's leaf-first stacks.
-std::string fold(const std::vector<Frame>& stack, const std::string& root) {
-  std::string line = root;
-  for (auto it = stack.rbegin(); it != stack.rend(); ++it) {
-    if (!line.empty()) line += ';';
-    line += clean(it->function);
+std::vector<std::string> root_first(const std::vector<Frame>& stack) {
+  std::vector<std::string> frames;
+  frames.reserve(stack.size());
+  for (auto it = stack.rbegin(); it != stack.rend(); ++it) frames.push_back(it->function);
+  return frames;
+}
+
+template <typename Finding>
+std::vector<WeightedStack> memory_stacks(const std::vector<Finding>& findings) {
+  std::vector<WeightedStack> out;
+  for (const Finding& f : findings) {
+    if (f.inuse_bytes == 0 || f.stack.empty()) continue;
+    out.push_back({root_first(f.stack), static_cast<double>(f.inuse_bytes)});
   }
-  return line;
+  return out;
+}
+
+std::string fold(const std::vector<WeightedStack>& stacks) {
+  std::string out;
+  for (const WeightedStack& s : stacks) {
+    std::string line;
+    for (const std::string& fr : s.frames) {
+      if (!line.empty()) line += ';';
+      line += clean(fr);
+    }
+    out += fmt::format("{} {}\n", line, static_cast<uint64_t>(s.value));
+  }
+  return out;
 }
 
 }  // namespace
 
-std::string folded_heap(const Report& r) {
-  std::string out;
-  for (const HeapFinding* f : heap_stacks(r.heap)) {
+std::vector<WeightedStack> heap_stacks(const Report& r) {
+  std::vector<WeightedStack> out;
+  for (const HeapFinding* f : heap_stacks(r.heap)) {  // a caller finding: its stacks
     if (f->inuse_bytes == 0 || f->stack.empty()) continue;
-    out += fmt::format("{} {}\n", fold(f->stack, ""), f->inuse_bytes);
+    out.push_back({root_first(f->stack), static_cast<double>(f->inuse_bytes)});
   }
   return out;
 }
 
-std::string folded_native(const Report& r) {
-  std::string out;
-  for (const NativeFinding& f : r.native) {
-    if (f.inuse_bytes == 0 || f.stack.empty()) continue;
-    out += fmt::format("{} {}\n", fold(f.stack, ""), f.inuse_bytes);
-  }
-  return out;
-}
+std::vector<WeightedStack> native_stacks(const Report& r) { return memory_stacks(r.native); }
 
-std::string folded_goroutines(const Report& r) {
-  std::string out;
+std::vector<WeightedStack> goroutine_stacks(const Report& r) {
+  std::vector<WeightedStack> out;
   for (const GoroutineFinding& f : r.goroutines) {
     if (f.count == 0) continue;
-    std::string root = clean("created_by_" + f.created_at.function);
-    std::vector<Frame> stack = f.stack;
-    if (stack.empty()) stack.push_back(f.entry);
-    out += fmt::format("{} {}\n", fold(stack, root), f.count);
+    // The creation site as the root frame keeps sites that block in the same
+    // place apart.
+    std::vector<std::string> frames{"created by " + f.created_at.function};
+    for (std::string& fr : root_first(f.stack.empty() ? std::vector<Frame>{f.entry} : f.stack)) {
+      frames.push_back(std::move(fr));
+    }
+    out.push_back({std::move(frames), static_cast<double>(f.count)});
   }
   return out;
 }
+
+std::string folded_heap(const Report& r) { return fold(heap_stacks(r)); }
+
+std::string folded_native(const Report& r) { return fold(native_stacks(r)); }
+
+std::string folded_goroutines(const Report& r) { return fold(goroutine_stacks(r)); }
 
 Result<void> write_text_file(const std::string& path, const std::string& text) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

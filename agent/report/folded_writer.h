@@ -4,11 +4,22 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "report/model.h"
 #include "util/result.h"
 
 namespace leakhound::report {
+
+// One stack of a flame graph and its weight, root first. The folded files and
+// the HTML report's flame graphs are drawn from the same stacks.
+struct WeightedStack {
+  std::vector<std::string> frames;  // function names, root first
+  double value = 0;
+};
+std::vector<WeightedStack> heap_stacks(const Report& r);       // in-use bytes
+std::vector<WeightedStack> native_stacks(const Report& r);     // outstanding bytes
+std::vector<WeightedStack> goroutine_stacks(const Report& r);  // live goroutines
 
 // In-use bytes at the end of the window, one line per heap stack.
 std::string folded_heap(const Report& r);
