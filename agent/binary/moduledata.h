@@ -11,7 +11,7 @@
 namespace leakhound::binary::detail {
 
 // Field offsets in moduledata, from runtime/symtab.go of each release (checked
-// against runtime.firstmoduledata of binaries built by 1.21 to 1.27).
+// against runtime.firstmoduledata of binaries built by 1.18 to 1.27).
 constexpr uint64_t kMdFuncnametab = 8;
 constexpr uint64_t kMdFtab = 128;  // slice: ptr @128, len @136
 constexpr uint64_t kMdMinpc = 160;

@@ -6,6 +6,7 @@
 #include "goruntime/g_layout.h"
 #include "goruntime/goroutines.h"
 #include "goruntime/sampler.h"
+#include "support/support.h"
 #include "target/memory.h"
 
 namespace leakhound::cli {
@@ -23,6 +24,8 @@ int run(pid_t pid) {
   out << fmt::format("executable:    {}\n", g.proc.exe_path());
   out << fmt::format("go version:    {}{}\n", g.build.go_version.raw,
                      goruntime::is_known_version(g.build.go_version) ? "" : " (newer than known)");
+  out << fmt::format("leakhound:     {} ({}) supports {}\n", support::kVersion, support::kBuild,
+                     support::go_range());
   out << fmt::format("main package:  {}\n", g.build.path);
   out << fmt::format("module:        {} {}\n", g.build.module_path, g.build.module_version);
   out << fmt::format("stripped:      {}\n",

@@ -2,12 +2,18 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "support/support.h"
 #include "util/log.h"
 
 int main(int argc, char** argv) {
   using namespace leakhound;
   CLI::App app{"leakhound: find memory and goroutine leaks in running Go programs"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", [] {
+    std::string s = support::version_text();
+    s.pop_back();  // CLI11 ends the line
+    return s;
+  });
   cli::GlobalOptions g;
   app.add_flag("-v,--verbose", g.verbosity, "more log output (-vv: libbpf's too)");
   std::vector<std::pair<CLI::App*, cli::Runner>> cmds;

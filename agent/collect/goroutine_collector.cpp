@@ -17,7 +17,7 @@ Result<probes::GoroutineProbes> attach_probes(const GoTarget& t, const goruntime
                                               uint32_t max_sites) {
   auto newproc1 = t.pclntab.func_by_name("runtime.newproc1");
   if (!newproc1) return make_error("runtime.newproc1 is not in the binary's function table");
-  // gdestroy (1.22+) also ends coroutines; 1.21's goexit0 does the teardown itself.
+  // gdestroy (1.22+) also ends coroutines; goexit0 does the teardown itself up to 1.21.
   auto exit_fn = t.pclntab.func_by_name("runtime.gdestroy");
   if (!exit_fn) exit_fn = t.pclntab.func_by_name("runtime.goexit0");
   if (!exit_fn) return make_error("neither runtime.gdestroy nor runtime.goexit0 is in the binary");

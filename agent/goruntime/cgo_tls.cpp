@@ -51,7 +51,7 @@ Result<GTlsAccess> find_g_tls_access(const binary::ElfFile& elf, const binary::P
   if (elf.machine() != binary::Machine::X86_64)
     return make_error("{}: finding g in TLS needs an x86-64 binary", elf.path());
   // Assembly functions that read and write g through TLS (asm_amd64.s:
-  // get_tls then MOVQ g(CX)) in every release since 1.21; the pclntab names
+  // get_tls then MOVQ g(CX)) in every release since 1.18; the pclntab names
   // them without the linker's ".abi0" suffix, .symtab with it.
   static const char* const kFuncs[] = {"runtime.asmcgocall", "runtime.mcall",
                                        "runtime.systemstack"};

@@ -151,11 +151,13 @@ std::vector<uint64_t> GoroutineReader::unwind(const Goroutine& g) const {
     return mem_.read(fp, out, 16).ok();
   };
   auto status = static_cast<GStatus>(g.status);
-  if (status != GStatus::Syscall && g.sp >= g.stack_lo && g.bp > g.sp && g.bp < g.stack_hi) {
+  if (status != GStatus::Syscall && layout_.go_minor >= 21 && g.sp >= g.stack_lo && g.bp > g.sp &&
+      g.bp < g.stack_hi) {
     // Parked through mcall (gopark, gosched, preemption): since Go 1.21 mcall
     // saves its caller's *caller's* frame pointer (CL 476235), so the parking
     // function's own return PC is in the frame record between sp and bp that
-    // links to bp. reentersyscall saves a consistent pc/bp pair instead.
+    // links to bp. Up to 1.20 it saved its caller's own BP, whose frame record
+    // the walk below starts from. reentersyscall saves a consistent pc/bp pair.
     // Every bound is overflow-safe: sp and bp are the target's data.
     const uint64_t end = g.sp + std::min<uint64_t>(1024, g.bp - g.sp);  // <= bp
     const uint64_t first = g.sp + (8 - g.sp % 8) % 8;  // if it wraps, it is < sp: no scan

@@ -6,14 +6,16 @@
 #include <string>
 
 #include "binary/buildinfo.h"
+#include "leakhound/support.h"
 #include "util/result.h"
 
 namespace leakhound::goruntime {
 
-// Oldest and newest Go releases whose layouts are known. Newer releases are
-// attached on a best-effort basis with the newest layout, with a warning.
-inline constexpr int kMinGoMinor = 21;
-inline constexpr int kMaxGoMinor = 27;
+// Oldest and newest Go releases whose layouts are known (scripts/go-versions.txt,
+// through the generated leakhound/support.h). Newer releases are attached on a
+// best-effort basis with the newest layout, with a warning.
+inline constexpr int kMinGoMinor = support::kGoMinMinor;
+inline constexpr int kMaxGoMinor = support::kGoMaxMinor;
 
 struct ProfileLayout {
   // runtime.bucket: next +0, allnext +8, typ +16, hash +24, size +32, nstk +40;
@@ -32,8 +34,9 @@ struct ProfileLayout {
   uint32_t max_stack = 1024;  // runtime cap on nstk (32 up to 1.22)
 };
 
-// Error for Go older than 1.21 ("Go 1.20 is too old: leakhound supports Go 1.21 and newer");
-// for newer-than-known releases returns the newest layout (the caller warns).
+// Error for Go older than kMinGoMinor ("go1.17.13 is too old: leakhound
+// supports Go 1.18 and newer"); for newer-than-known releases returns the
+// newest layout (the caller warns).
 Result<ProfileLayout> profile_layout(const binary::GoVersion& v);
 bool is_known_version(const binary::GoVersion& v);
 

@@ -16,9 +16,11 @@ using binary::ElfFile;
 using AddrSet = std::set<uint64_t>;
 using RefPred = std::function<bool(const DataRef&)>;
 
-// malloc.go, every release 1.21-1.27: `var MemProfileRate int = 512 * 1024`,
-// statically initialized, so a stripped binary still holds it in .noptrdata.
+// mprof.go 1.20-1.27: `var MemProfileRate int = 512 * 1024`, statically
+// initialized, so a stripped binary still holds it in .noptrdata. 1.18-1.19:
+// `= defaultMemProfileRate(512 * 1024)`, set by runtime.init (0 in the file).
 constexpr uint64_t kDefaultMemProfileRate = 512 * 1024;
+bool rate_set_by_init(const binary::GoVersion& v) { return !v.at_least(1, 20); }
 
 std::string hex_list(const AddrSet& s) {
   std::string out;
@@ -140,22 +142,23 @@ class Resolver {
 
 bool is_zero(uint64_t v) { return v == 0; }
 
-// mProfCycle (mprof.go 1.21-1.27): mProf_Malloc and mProf_Free read it with
+// mProfCycle (mprof.go 1.19-1.27): mProf_Malloc and mProf_Free read it with
 // mProfCycle.read() (a 4-byte atomic load); mProf_Flush loads it in
 // setFlushed. Other 4-byte loads there (debug.profstackdepth in mProf_Malloc
-// 1.23+) are not shared by all three.
-Result<uint64_t> find_mprof_cycle(Resolver& r) {
+// 1.23+) are not shared by all three. 1.18: `mProf struct{cycle uint32;
+// flushed bool}` under proflock; mProf_Malloc and mProf_Free load mProf.cycle
+// (4 bytes at +0), mProf_Flush only the flushed byte.
+Result<uint64_t> find_mprof_cycle(Resolver& r, const binary::GoVersion& v) {
   auto p = [](const DataRef& d) { return reads(d, 4); };
   std::string used;
-  auto c = r.intersect(
-      "runtime.mProfCycle",
-      {{"runtime.mProf_Malloc", p}, {"runtime.mProf_Free", p}, {"runtime.mProf_Flush", p}}, 2,
-      used);
+  std::vector<Resolver::Anchor> anchors = {{"runtime.mProf_Malloc", p}, {"runtime.mProf_Free", p}};
+  if (v.at_least(1, 19)) anchors.push_back({"runtime.mProf_Flush", p});
+  auto c = r.intersect("runtime.mProfCycle", anchors, 2, used);
   if (!c) return c.error();
   return r.pick("runtime.mProfCycle", *c, 4, is_zero, "4-byte loads common to " + used);
 }
 
-// mbuckets (mprof.go 1.21-1.27): stkbucket takes &mbuckets (`allnext =
+// mbuckets (mprof.go 1.18-1.27; a plain *bucket in 1.18): stkbucket takes &mbuckets (`allnext =
 // &mbuckets`, next to &bbuckets/&xbuckets) and mProf_FlushLocked loads it
 // (8 bytes) to walk the list; mProf_Flush in case FlushLocked were inlined.
 Result<uint64_t> find_mbuckets(Resolver& r) {
@@ -171,10 +174,34 @@ Result<uint64_t> find_mbuckets(Resolver& r) {
                 "refs in stkbucket that " + walker + " loads as 8 bytes");
 }
 
+// runtime.init of 1.18-1.19 runs `MemProfileRate = defaultMemProfileRate(...)`,
+// inlined as a 1-byte load of disableMemoryProfiling, then a CMOV and an
+// 8-byte store to MemProfileRate (no immediate: measured with go1.19.13).
+// Returns {store target, the 1-byte read's target} pairs found there.
+Result<std::set<std::pair<uint64_t, uint64_t>>> init_rate_stores(Resolver& r) {
+  auto refs = r.refs("runtime.init");
+  if (!refs) return refs.error();
+  if (!*refs) return make_error("function runtime.init is not in the pclntab");
+  std::set<std::pair<uint64_t, uint64_t>> out;
+  const auto& v = **refs;
+  for (size_t i = 1; i < v.size(); i++) {
+    const DataRef& st = v[i];
+    if (st.kind != RefKind::Store || st.width != 8) continue;
+    // The nearest read before it; on arm64 the store's own ADRP+ADD (an
+    // AddressOf ref) lies in between (measured with go1.19.13 arm64).
+    size_t j = i - 1;
+    while (j > 0 && v[j].kind == RefKind::AddressOf && i - j < 3) j--;
+    const DataRef& rd = v[j];
+    if (reads(rd, 1) && st.insn - rd.insn <= 32) out.insert({st.target, rd.target});
+  }
+  return out;
+}
+
 // MemProfileRate (8-byte int): profilealloc reads it (nextSample, 1.24+ also
 // c.memProfRate), allocmcache reads it (c.nextSample = nextSample()), and so
-// does the sampling test: in mallocgc for 1.21-1.23, in the mallocgc* size
-// class helpers from 1.24 (mallocgcSmallNoscan exists 1.24-1.27).
+// does the sampling test: in mallocgc for 1.18-1.23, in the mallocgc* size
+// class helpers from 1.24 (mallocgcSmallNoscan exists 1.24-1.27). In 1.18-1.19
+// it must also be the store in runtime.init guarded by a 1-byte read.
 Result<uint64_t> find_mem_profile_rate(Resolver& r, const binary::GoVersion& v) {
   auto p = [](const DataRef& d) { return reads(d, 8); };
   const std::string sampler =
@@ -184,15 +211,39 @@ Result<uint64_t> find_mem_profile_rate(Resolver& r, const binary::GoVersion& v) 
       r.intersect("runtime.MemProfileRate",
                   {{"runtime.profilealloc", p}, {"runtime.allocmcache", p}, {sampler, p}}, 2, used);
   if (!c) return c.error();
+  if (rate_set_by_init(v)) {
+    auto stores = init_rate_stores(r);
+    if (!stores) return make_error("runtime.MemProfileRate: {}", stores.error().message);
+    AddrSet kept;
+    for (const auto& [target, guard] : *stores) {
+      if (c->count(target)) kept.insert(target);
+    }
+    return r.pick("runtime.MemProfileRate", kept, 8, is_zero,
+                  "8-byte loads common to " + used +
+                      " that runtime.init stores after a 1-byte read (Go 1.18-1.19)");
+  }
   return r.pick(
       "runtime.MemProfileRate", *c, 8, [](uint64_t x) { return x == kDefaultMemProfileRate; },
       "8-byte loads common to " + used + " holding 524288 in the file");
 }
 
-// disableMemoryProfiling (proc.go schedinit, 1.21-1.27): `if
+// disableMemoryProfiling (proc.go schedinit, 1.20-1.27): `if
 // disableMemoryProfiling { MemProfileRate = 0 }`: a 1-byte read (amd64 CMPB
 // $0; arm64 LDRB then TBZ) right before an 8-byte store of 0 to MemProfileRate.
-Result<uint64_t> find_disable_memory_profiling(Resolver& r, uint64_t mem_profile_rate) {
+// 1.18-1.19: the 1-byte read before runtime.init's store (init_rate_stores).
+Result<uint64_t> find_disable_memory_profiling(Resolver& r, uint64_t mem_profile_rate,
+                                               const binary::GoVersion& version) {
+  if (rate_set_by_init(version)) {
+    auto stores = init_rate_stores(r);
+    if (!stores) return make_error("runtime.disableMemoryProfiling: {}", stores.error().message);
+    AddrSet c;
+    for (const auto& [target, guard] : *stores) {
+      if (target == mem_profile_rate) c.insert(guard);
+    }
+    return r.pick(
+        "runtime.disableMemoryProfiling", c, 1, [](uint64_t x) { return x <= 1; },
+        "the 1-byte read before runtime.init's store to MemProfileRate (Go 1.18-1.19)");
+  }
   auto refs = r.refs("runtime.schedinit");
   if (!refs) return refs.error();
   if (!*refs) {
@@ -215,7 +266,7 @@ Result<uint64_t> find_disable_memory_profiling(Resolver& r, uint64_t mem_profile
       "the 1-byte read guarding `MemProfileRate = 0` in schedinit");
 }
 
-// allgs (proc.go 1.21-1.27): allgadd appends to the slice (8-byte refs to
+// allgs (proc.go 1.18-1.27): allgadd appends to the slice (8-byte refs to
 // allgs, +8 len, +16 cap) and forEachG loads its pointer and length.
 Result<uint64_t> find_allgs(Resolver& r) {
   auto add = r.refs("runtime.allgadd");
@@ -239,7 +290,7 @@ Result<uint64_t> find_allgs(Resolver& r) {
                 "a slice header {ptr,len,cap} written by allgadd and read by forEachG");
 }
 
-// allglen (proc.go 1.21-1.27): forEachGRace reads allglen and allgptr
+// allglen (proc.go 1.18-1.27): forEachGRace reads allglen and allgptr
 // (atomicAllG); allgadd stores both but only reads allgptr (`&allgs[0] !=
 // allgptr`), never allglen.
 Result<uint64_t> find_allglen(Resolver& r, uint64_t allgs) {
@@ -343,7 +394,8 @@ Result<RuntimeSymbols> resolve_runtime_symbols(const binary::ElfFile& elf,
   };
   out.mbuckets = sym("runtime.mbuckets");
   out.mem_profile_rate = sym("runtime.MemProfileRate");
-  out.mprof_cycle = sym("runtime.mProfCycle");
+  // 1.18: mProf.cycle, the first field of runtime.mProf.
+  out.mprof_cycle = sym(version.at_least(1, 19) ? "runtime.mProfCycle" : "runtime.mProf");
   out.disable_memory_profiling = sym("runtime.disableMemoryProfiling");
   out.allgs = sym("runtime.allgs");
   out.allglen = sym("runtime.allglen");
@@ -358,7 +410,7 @@ Result<RuntimeSymbols> resolve_runtime_symbols(const binary::ElfFile& elf,
     return ok_result();
   };
   if (!out.mprof_cycle) {
-    if (auto e = need(out.mprof_cycle, find_mprof_cycle(r)); !e) return e.error();
+    if (auto e = need(out.mprof_cycle, find_mprof_cycle(r, version)); !e) return e.error();
   }
   if (!out.mbuckets) {
     if (auto e = need(out.mbuckets, find_mbuckets(r)); !e) return e.error();
@@ -369,7 +421,7 @@ Result<RuntimeSymbols> resolve_runtime_symbols(const binary::ElfFile& elf,
     }
   }
   if (!out.disable_memory_profiling) {
-    auto v = find_disable_memory_profiling(r, out.mem_profile_rate);
+    auto v = find_disable_memory_profiling(r, out.mem_profile_rate, version);
     if (auto e = need(out.disable_memory_profiling, std::move(v)); !e) return e.error();
   }
   // Best effort: goroutine work can do without them, so they only leave a note.

@@ -1,5 +1,5 @@
 // Addresses of the Go runtime's heap-profiling functions and globals in a
-// target binary (Go 1.21-1.27, amd64; arm64 best effort), with or without
+// target binary (Go 1.18-1.27, amd64; arm64 best effort), with or without
 // .symtab. Functions come from the pclntab, which even "-s -w" binaries keep.
 // Globals come from .symtab, or else are recovered from the PC-relative data
 // references of runtime functions known to use them (see runtime_symbols.cpp).

@@ -26,7 +26,7 @@ struct GoroutineProbeConfig {
   std::string binary;  // path the uprobes attach to, e.g. /proc/PID/exe
   int pid = -1;
   std::vector<uint64_t> newproc1_ret_offsets;  // file offsets of newproc1's RETs
-  uint64_t exit_offset = 0;                    // file offset of gdestroy (goexit0 in 1.21)
+  uint64_t exit_offset = 0;                    // file offset of gdestroy (goexit0 to 1.21)
   uint32_t gopc_off = 0, startpc_off = 0;      // in runtime.g, for this Go version
   uint32_t max_sites = 16384;
 };

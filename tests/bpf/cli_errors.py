@@ -51,14 +51,29 @@ def case_kernel_thread():
     one_line_error(code, err, "no executable")
 
 
+# The release before the oldest supported one (scripts/test.sh builds it).
+TOO_OLD = "1.%d" % (int(lhtest.MINORS[0].split(".")[1]) - 1)
+
+
 def case_go_too_old():
-    t = lhtest.Target([lhtest.target_path("heapleak", "1.20", "default"), "-churn", "1"])
+    t = lhtest.Target([lhtest.target_path("heapleak", TOO_OLD, "default"), "-churn", "1"])
     try:
         t.wait_for("^ready")
         code, _, err = lhtest.run_leakhound(["attach", str(t.pid), "--duration", "1s"])
-        one_line_error(code, err, "too old")
+        one_line_error(code, err, f"is too old: leakhound supports Go {lhtest.MINORS[0]} and newer")
     finally:
         t.stop()
+
+
+def case_version():
+    """--version names the build and the supported range from scripts/go-versions.txt."""
+    code, out, err = lhtest.run_leakhound(["--version"])
+    assert code == 0 and not err, (code, err)
+    lines = out.splitlines()
+    assert re.match(r"leakhound \d+\.\d+\.\d+ \(.+\)$", lines[0]), lines[0]
+    assert f"Go {lhtest.MINORS[0]} to {lhtest.MINORS[-1]}" in lines[1], lines[1]
+    assert lines[2].split()[1:] == [f"go{v}" for v in lhtest.VERSIONS], lines[2]
+    assert any(l.startswith("amd64:") for l in lines), out
 
 
 def case_bad_duration():
@@ -257,6 +272,7 @@ def case_inspect():
             code, out, err = lhtest.run_leakhound(["inspect", str(t.pid)])
             assert code == 0, err
             for want in ("go version:    go1.27", "module:        leakhound.test/targets",
+                         f"supports Go {lhtest.MINORS[0]} to {lhtest.MINORS[-1]}",
                          f"stripped:      {stripped}", f"heap sampler:  {sampler}"):
                 assert want in out, f"{variant}: '{want}' not in:\n{out}"
             assert "not found" not in out.split("runtime.allgs")[0], out

@@ -533,7 +533,8 @@ def case_short_lived(minors, count, parallel):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--versions", default=",".join(lhtest.MINORS))
+    ap.add_argument("--versions", default=",".join(lhtest.matrix("default")),
+                    help="default: lhtest.matrix, all with LEAKHOUND_FULL=1")
     ap.add_argument("--count", type=int, default=200, help="short-lived processes")
     ap.add_argument("--parallel", type=int, default=20)
     ap.add_argument("--only", default="", help="comma-separated case names")

@@ -164,14 +164,14 @@ def case_fds(minor, mode, expect_leak):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--versions", default=",".join(lhtest.MINORS))
+    ap.add_argument("--versions", help="default: lhtest.matrix(variant), all with LEAKHOUND_FULL=1")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--jobs", type=int, default=4)
     a = ap.parse_args()
     lhtest.require_root()
     cases = []
-    for minor in a.versions.split(","):
-        for variant in a.variants.split(","):
+    for variant in a.variants.split(","):
+        for minor in lhtest.versions_arg(a.versions, variant):
             cases.append((f"goroutines go{minor} {variant}", case, minor, variant))
     newest = lhtest.MINORS[-1]
     cases.append((f"fds leak go{newest}", case_fds, newest, "fdleak", True))

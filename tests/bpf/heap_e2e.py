@@ -159,19 +159,19 @@ def case_heap_events(minor, variant):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--versions", default=",".join(lhtest.MINORS))
+    ap.add_argument("--versions", help="default: lhtest.matrix(variant), all with LEAKHOUND_FULL=1")
     ap.add_argument("--variants", default="default,strip,pie,cgo,pprof")
     ap.add_argument("--jobs", type=int, default=4)
     a = ap.parse_args()
     lhtest.require_root()
     cases = []
-    for minor in a.versions.split(","):
-        for var in a.variants.split(","):
+    for var in a.variants.split(","):
+        for minor in lhtest.versions_arg(a.versions, var):
             cases.append((f"leak go{minor} {var}", case_leak, minor, var))
             cases.append((f"control go{minor} {var}", case_control, minor, var))
     cases.append(("read-only go1.26 default", case_read_only, "1.26", "default"))
     cases.append(("heap-events go1.26 default", case_heap_events, "1.26", "default"))
-    for minor in ("1.21", "1.27"):
+    for minor in (lhtest.MINORS[0], lhtest.MINORS[-1]):
         cases.append((f"default-rate go{minor} default", case_default_rate, minor, "default"))
     return lhtest.run_cases(cases, a.jobs)
 

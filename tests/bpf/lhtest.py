@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 
 # attach_json validates every report against docs/report.schema.json.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -20,6 +21,24 @@ TARGETS = os.environ.get("LEAKHOUND_TARGETS_DIR", os.path.join(BUILD, "targets")
 VERSIONS = [l.strip() for l in open(os.path.join(ROOT, "scripts", "go-versions.txt"))
             if l.strip() and not l.startswith("#")]
 MINORS = [".".join(v.split(".")[:2]) for v in VERSIONS]
+# LEAKHOUND_FULL=1 (scripts/test.sh --full): every suite runs every Go release.
+FULL = os.environ.get("LEAKHOUND_FULL") == "1"
+
+
+def matrix(variant="default"):
+    """The Go releases a suite runs for a build variant: all of MINORS under
+    LEAKHOUND_FULL=1; otherwise (CI) the oldest, the newest and one middle
+    release, which differs per variant (crc32 of its name) so that the
+    variants together cover more of the middle. `python3 lhtest.py` prints it."""
+    if FULL or len(MINORS) <= 3:
+        return list(MINORS)
+    middle = MINORS[1 + zlib.crc32(variant.encode()) % (len(MINORS) - 2)]
+    return [MINORS[0], middle, MINORS[-1]]
+
+
+def versions_arg(arg, variant="default"):
+    """A suite's --versions value (comma-separated), or its matrix when not given."""
+    return arg.split(",") if arg else matrix(variant)
 
 
 def require_root():
@@ -169,3 +188,9 @@ def run_cases(cases, jobs):
         for name, fn, *args in cases:
             ex.submit(res.run, name, fn, *args)
     return res.finish()
+
+
+if __name__ == "__main__":
+    # The CI slice per variant, for docs/testing.md.
+    for v in ("default", "strip", "pie", "cgo", "pprof"):
+        print(f"{v:8} {' '.join(matrix(v))}")

@@ -353,7 +353,8 @@ def case_pure_go():
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--versions", default=",".join(lhtest.MINORS))
+    ap.add_argument("--versions", default=",".join(lhtest.matrix("cgo")),
+                    help="default: lhtest.matrix, all with LEAKHOUND_FULL=1")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--only", default="",
                     help="comma-separated parts of case names: run just those cases")

@@ -62,7 +62,8 @@ def bursts(minor, window):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--versions", default=",".join(lhtest.MINORS))
+    ap.add_argument("--versions", default=",".join(lhtest.matrix("default")),
+                    help="default: lhtest.matrix, all with LEAKHOUND_FULL=1")
     ap.add_argument("--jobs", type=int, default=10)
     ap.add_argument("--window", default="60s")
     a = ap.parse_args()

@@ -103,7 +103,8 @@ def stress(minor, cycles):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--versions", default=",".join(lhtest.MINORS))
+    ap.add_argument("--versions", default=",".join(lhtest.matrix("cgo")),
+                    help="default: lhtest.matrix, all with LEAKHOUND_FULL=1")
     ap.add_argument("--cycles", type=int, default=100)
     ap.add_argument("--jobs", type=int, default=7)
     a = ap.parse_args()

@@ -127,12 +127,15 @@ func analyze(path string) (*layout, error) {
 		return nil, fmt.Errorf("runtime.m: %w", err)
 	}
 	l.mG0, l.mCurg = g0, curg
-	work, err := findStruct(d, "runtime.workType")
-	if err != nil {
+	// Before 1.20 runtime.work has an anonymous struct type: no named
+	// workType, and no leak detector either (1.26+).
+	l.leakPending, l.leakCount = -1, -1
+	if work, err := findStruct(d, "runtime.workType"); err == nil {
+		if l.leakPending, l.leakCount, err = leakOffsets(work); err != nil {
+			return nil, fmt.Errorf("runtime.workType: %w", err)
+		}
+	} else if !strings.HasPrefix(err.Error(), "no DWARF struct type") {
 		return nil, err
-	}
-	if l.leakPending, l.leakCount, err = leakOffsets(work); err != nil {
-		return nil, fmt.Errorf("runtime.workType: %w", err)
 	}
 	l.waitStrs, err = waitReasonStrings(f, d)
 	if err != nil {

@@ -58,7 +58,8 @@ TEST_P(PclntabTarget, HeaderAndModuledata) {
   if (auto v = symtab_value("runtime.firstmoduledata")) {
     EXPECT_EQ(tab_->moduledata(), *v);
   }
-  if (auto v = symtab_value("go:func.*")) {
+  // The linker named it go.func.* before 1.20.
+  if (auto v = symtab_value(GetParam().minor() < 20 ? "go.func.*" : "go:func.*")) {
     EXPECT_EQ(tab_->gofunc(), *v);
   }
 }
@@ -131,18 +132,21 @@ TEST_P(PclntabTarget, LeakLine) {
 }
 
 TEST_P(PclntabTarget, KnownInlinedCall) {
-  // leaker's loop condition calls atomic.Int64.Load, which is always inlined.
+  // leaker's loop condition calls counter.Load (atomic.Int64 for Go 1.18),
+  // a one-line method that is always inlined.
   int64_t line = testing::source_line("leakedBytes.Load()+int64(*leakSize) <= want");
   ASSERT_GT(line, 0);
+  int64_t load_line = testing::source_line("func (c *counter) Load() int64");
+  ASSERT_GT(load_line, 0);
   auto f = tab_->func_by_name("main.leaker");
   ASSERT_TRUE(f);
   auto pc = find_pc(*f, [](const std::vector<Frame>& fr) {
-    return fr.size() == 2 && fr[0].function == "sync/atomic.(*Int64).Load";
+    return fr.size() == 2 && fr[0].function == "main.(*counter).Load";
   });
-  ASSERT_TRUE(pc) << "no inlined atomic Load in main.leaker";
+  ASSERT_TRUE(pc) << "no inlined counter.Load in main.leaker";
   auto frames = tab_->frames(*pc);
-  EXPECT_TRUE(frames[0].file.ends_with("sync/atomic/type.go")) << frames[0].file;
-  EXPECT_GT(frames[0].line, 0);
+  EXPECT_TRUE(frames[0].file.ends_with("heapleak/main.go")) << frames[0].file;
+  EXPECT_EQ(frames[0].line, load_line);
   EXPECT_EQ(frames[1].function, "main.leaker");
   EXPECT_EQ(tab_->func_for_pc(*pc)->name, "main.leaker");
   EXPECT_TRUE(frames[1].file.ends_with("heapleak/main.go"));
@@ -239,7 +243,7 @@ TEST_P(PclntabVersion, LargeBinaryLoadsFast) {
     best = std::min(
         best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                   .count());
-    EXPECT_GT(t->num_funcs(), 5000u);
+    EXPECT_GT(t->num_funcs(), 4500u);  // 4,933 with go1.18.10
     EXPECT_TRUE(t->func_by_name("net/http.(*Server).Serve"));
   }
   EXPECT_LT(best, 50.0);

@@ -18,11 +18,17 @@
 #include <vector>
 
 #include "binary/elf_file.h"
+#include "leakhound/support.h"
 
 namespace leakhound::binary::testing {
 
-inline const std::vector<std::string> kVersions = {"1.21", "1.22", "1.23", "1.24",
-                                                   "1.25", "1.26", "1.27"};
+// Every supported minor release (scripts/go-versions.txt via leakhound/support.h).
+inline const std::vector<std::string> kVersions = [] {
+  std::vector<std::string> v;
+  for (int m = support::kGoMinMinor; m <= support::kGoMaxMinor; m++)
+    v.push_back("1." + std::to_string(m));
+  return v;
+}();
 inline const std::vector<std::string> kVariants = {"default", "strip", "pie",
                                                    "cgo",     "arm64", "arm64-strip"};
 

@@ -55,7 +55,7 @@ ProfileLayout layout_for(int minor) {
 }  // namespace
 
 TEST(ProfileLayout, Versions) {
-  binary::GoVersion old{1, 20, 0, "go1.20"};
+  binary::GoVersion old{1, kMinGoMinor - 1, 0, "go1.17"};
   auto r = profile_layout(old);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("too old"), std::string::npos);

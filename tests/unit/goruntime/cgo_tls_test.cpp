@@ -1,5 +1,5 @@
 // Where threads keep g in TLS (cgo_tls.h, find_tls_g_ref): the real runtime
-// of every Go toolchain 1.21-1.27 (internally and externally linked, PIE,
+// of every Go toolchain 1.18-1.27 (internally and externally linked, PIE,
 // stripped: all at fs-8, as ptrace confirmed on running targets), arm64 as a
 // clear error, and hand-made code for the other forms: an offset moved by C
 // TLS variables, a GOT slot (a Go shared object), and hostile input.

@@ -1,4 +1,4 @@
-// find_returns on the real runtime.newproc1 of every Go toolchain 1.21-1.27
+// find_returns on the real runtime.newproc1 of every Go toolchain 1.18-1.27
 // (the goroutine-creation probes sit on its RETs), amd64 and arm64.
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// g_layout_from_dwarf on the targets of every Go toolchain 1.21-1.27: the
+// g_layout_from_dwarf on the targets of every Go toolchain 1.18-1.27: the
 // binary's own DWARF gives exactly the generated table's layout (the table is
 // the fallback for binaries without DWARF); stripped builds and non-Go files
 // are clear errors.

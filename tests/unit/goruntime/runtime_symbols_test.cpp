@@ -1,5 +1,5 @@
 // resolve_runtime_symbols against the heapleak targets built by every Go
-// toolchain 1.21-1.27 (scripts/build-targets.sh). The disassembly recovery is
+// toolchain 1.18-1.27 (scripts/build-targets.sh). The disassembly recovery is
 // checked against .symtab on the builds that have one, and on "-s -w" builds
 // by where the globals lie and what the file says their start values are.
 #include "goruntime/runtime_symbols.h"
@@ -19,6 +19,7 @@
 #include "binary/elf_file.h"
 #include "binary/pclntab.h"
 #include "goruntime/g_layout.h"
+#include "goruntime/profile_layout.h"
 
 namespace leakhound::goruntime {
 namespace {
@@ -112,11 +113,14 @@ std::string param_name(const testing::TestParamInfo<Param>& p) {
 
 std::vector<Param> params(std::initializer_list<const char*> variants) {
   std::vector<Param> out;
-  for (int minor = 21; minor <= 27; minor++) {
+  for (int minor = kMinGoMinor; minor <= kMaxGoMinor; minor++) {
     for (const char* v : variants) out.push_back({minor, v});
   }
   return out;
 }
+
+// MemProfileRate in the file: 524288 from 1.20; before, runtime.init sets it.
+uint64_t file_rate(int minor) { return minor >= 20 ? 512u * 1024 : 0; }
 
 std::string dump(const RuntimeSymbols& s) {
   std::string notes;
@@ -157,7 +161,7 @@ TEST_P(RuntimeSymbolsSymtab, DisassemblyMatchesSymtab) {
   // The linker leaves the sampler on only when the heap profile is reachable.
   const uint64_t disabled = start_value(t->elf, sym->disable_memory_profiling, 1);
   EXPECT_EQ(disabled, GetParam().variant == "pprof" ? 0u : 1u);
-  EXPECT_EQ(start_value(t->elf, sym->mem_profile_rate, 8), 512u * 1024);
+  EXPECT_EQ(start_value(t->elf, sym->mem_profile_rate, 8), file_rate(GetParam().minor));
 }
 
 INSTANTIATE_TEST_SUITE_P(Go, RuntimeSymbolsSymtab,
@@ -183,7 +187,7 @@ TEST_P(RuntimeSymbolsStripped, GlobalsRecovered) {
   expect_in_writable_data(t->elf, r->allgs, 24, "allgs");
   expect_in_writable_data(t->elf, r->allglen, 8, "allglen");
   if (HasFatalFailure()) return;
-  EXPECT_EQ(start_value(t->elf, r->mem_profile_rate, 8), 512u * 1024) << dump(*r);
+  EXPECT_EQ(start_value(t->elf, r->mem_profile_rate, 8), file_rate(GetParam().minor)) << dump(*r);
   EXPECT_EQ(start_value(t->elf, r->mbuckets, 8), 0u);
   EXPECT_EQ(start_value(t->elf, r->mprof_cycle, 4), 0u);
   EXPECT_EQ(start_value(t->elf, r->allglen, 8), 0u);
@@ -241,7 +245,7 @@ TEST_P(GoroutineLeakFlag, CodeAgreesWithSymtab) {
   ASSERT_TRUE(t);
   auto layout = g_layout(t->version);
   ASSERT_TRUE(layout) << layout.error().message;
-  ASSERT_EQ(layout->leak_pending, 448);  // GO_RUNTIME.md: 1.26.8 and 1.27.4
+  ASSERT_EQ(layout->leak_pending, 448);  // go1.26.8 and go1.27.4 (docs/go-runtime.md)
   ASSERT_EQ(layout->leak_count, 456);
   auto code = resolve_goroutine_leak_pending(t->elf, t->pclntab, layout->leak_pending,
                                              {.ignore_symtab = true});

@@ -43,12 +43,19 @@ import (
 	"time"
 )
 
+// counter is atomic.Int64 for Go 1.18, which lacks it (the targets build with 1.18-1.27).
+type counter struct{ v int64 }
+
+func (c *counter) Add(d int64) int64 { return atomic.AddInt64(&c.v, d) }
+func (c *counter) Load() int64       { return atomic.LoadInt64(&c.v) }
+func (c *counter) Store(x int64)     { atomic.StoreInt64(&c.v, x) }
+
 var (
 	churnMB  = flag.Int("churn", 20, "Go heap churn, MB per second")
 	spawn    = flag.Int("spawn", 500, "goroutines started per second (each makes a cgo call)")
 	interval = flag.Duration("interval", time.Second, "status line period")
 
-	spawned, done, cgoCalls, heapChecks, errors atomic.Int64
+	spawned, done, cgoCalls, heapChecks, errors counter
 )
 
 // expected is busy_work's result computed in Go: the cgo result must match.

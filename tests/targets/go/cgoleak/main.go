@@ -48,6 +48,13 @@ import (
 	"unsafe"
 )
 
+// counter is atomic.Int64 for Go 1.18, which lacks it (the targets build with 1.18-1.27).
+type counter struct{ v int64 }
+
+func (c *counter) Add(d int64) int64 { return atomic.AddInt64(&c.v, d) }
+func (c *counter) Load() int64       { return atomic.LoadInt64(&c.v) }
+func (c *counter) Store(x int64)     { atomic.StoreInt64(&c.v, x) }
+
 var (
 	leakRate      = flag.Float64("leak-rate", 50, "C.CString leaks per second (0: no leak)")
 	leakSize      = flag.Int("leak-size", 1000, "length of each leaked string; each leak mallocs leak-size+1 bytes")
@@ -61,8 +68,8 @@ var (
 )
 
 var (
-	leakedAllocs atomic.Int64 // leaked_bytes = leakedAllocs * (leak-size+1)
-	preallocLive atomic.Int64
+	leakedAllocs counter // leaked_bytes = leakedAllocs * (leak-size+1)
+	preallocLive counter
 	lastLeak     unsafe.Pointer // only the newest leak is referenced, to nobody's use
 	outMu        sync.Mutex
 )

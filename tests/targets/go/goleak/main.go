@@ -79,6 +79,13 @@ import (
 	"time"
 )
 
+// counter is atomic.Int64 for Go 1.18, which lacks it (the targets build with 1.18-1.27).
+type counter struct{ v int64 }
+
+func (c *counter) Add(d int64) int64 { return atomic.AddInt64(&c.v, d) }
+func (c *counter) Load() int64       { return atomic.LoadInt64(&c.v) }
+func (c *counter) Store(x int64)     { atomic.StoreInt64(&c.v, x) }
+
 var (
 	modesFlag    = flag.String("modes", "chan,httpbody,ticker,ctx,pool,burst", "comma separated modes: chan,httpbody,ticker,ctx,pool,burst,fdleak,fdclose")
 	rate         = flag.Float64("rate", 20, "leaked goroutines (httpbody: requests; fd modes: files opened) per second, per leaking mode")
@@ -274,7 +281,7 @@ func churn() {
 }
 
 // chanMade counts leakChan calls (the test compares it with the profile).
-var chanMade atomic.Int64
+var chanMade counter
 
 // leakProfile runs the program's own goroutine leak profile, as a user would,
 // and counts its goroutines in total and those of main.leakChan.
@@ -305,7 +312,7 @@ func leakProfile() string {
 	return fmt.Sprintf("goroutineleak count=%d chan=%d parsed=%d chan_made=%d", p.Count(), chanN, total, chanMade.Load())
 }
 
-var poolDone atomic.Int64
+var poolDone counter
 
 // startPool starts a fixed set of workers consuming jobs.
 func startPool(n int, jobs <-chan []byte) {
@@ -341,8 +348,8 @@ func feedPool(jobs chan<- []byte) {
 }
 
 var (
-	burstLive    atomic.Int64
-	burstLastEnd atomic.Int64 // unix nanos
+	burstLive    counter
+	burstLastEnd counter // unix nanos
 )
 
 // burst starts short-lived goroutines that end on their own.

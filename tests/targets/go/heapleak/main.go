@@ -18,7 +18,15 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
+
+// counter is atomic.Int64 for Go 1.18, which lacks it (the targets build with 1.18-1.27).
+type counter struct{ v int64 }
+
+func (c *counter) Add(d int64) int64 { return atomic.AddInt64(&c.v, d) }
+func (c *counter) Load() int64       { return atomic.LoadInt64(&c.v) }
+func (c *counter) Store(x int64)     { atomic.StoreInt64(&c.v, x) }
 
 var (
 	leakRate  = flag.Int("leak-rate", 1<<20, "bytes leaked per second (0: no leak, a control)")
@@ -30,7 +38,7 @@ var (
 
 // retained holds every leaked object: the leak.
 var retained [][]byte
-var leakedBytes atomic.Int64
+var leakedBytes counter
 
 // leakOne is the leaking function; tests look for it at the top of the stack.
 //
@@ -55,7 +63,7 @@ func leaker(start time.Time) {
 	}
 }
 
-var sink atomic.Pointer[[]byte]
+var sink unsafe.Pointer // *[]byte
 
 // churnOne allocates short-lived garbage of assorted sizes.
 //
@@ -63,7 +71,7 @@ var sink atomic.Pointer[[]byte]
 func churnOne(size int) {
 	b := make([]byte, size)
 	b[0] = byte(size)
-	sink.Store(&b)
+	atomic.StorePointer(&sink, unsafe.Pointer(&b))
 }
 
 func churner() {

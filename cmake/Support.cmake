@@ -1,0 +1,56 @@
+# The supported range, from one place: leakhound's version (project()), its
+# build (git), the Go releases (scripts/go-versions.txt: the oldest and newest
+# toolchain listed are the range) and the architectures (LEAKHOUND_ARCHES below).
+# Writes <build>/generated/leakhound/support.h, which the code, the tests and
+# `leakhound --version` read; support_test checks README and docs against it.
+file(STRINGS ${CMAKE_SOURCE_DIR}/scripts/go-versions.txt lh_go_lines)
+set(lh_go_toolchains "")
+foreach(line IN LISTS lh_go_lines)
+  string(STRIP "${line}" line)
+  if(line MATCHES "^1\\.([0-9]+)\\.[0-9]+$")
+    list(APPEND lh_go_toolchains "${line}")
+    list(APPEND lh_go_minors "${CMAKE_MATCH_1}")
+  elseif(NOT line STREQUAL "" AND NOT line MATCHES "^#")
+    message(FATAL_ERROR "scripts/go-versions.txt: '${line}' is not a Go release 1.N.P")
+  endif()
+endforeach()
+list(LENGTH lh_go_minors lh_n)
+if(lh_n EQUAL 0)
+  message(FATAL_ERROR "scripts/go-versions.txt lists no Go release")
+endif()
+list(GET lh_go_minors 0 LH_GO_MIN_MINOR)
+list(GET lh_go_minors -1 LH_GO_MAX_MINOR)
+set(lh_prev ${LH_GO_MIN_MINOR})
+foreach(m IN LISTS lh_go_minors)
+  math(EXPR lh_next "${lh_prev} + 1")
+  if(NOT m EQUAL LH_GO_MIN_MINOR AND NOT m EQUAL lh_next)
+    message(FATAL_ERROR "scripts/go-versions.txt: one toolchain per minor release, in order "
+                        "(1.${lh_prev} is followed by 1.${m})")
+  endif()
+  set(lh_prev ${m})
+endforeach()
+list(TRANSFORM lh_go_toolchains PREPEND "\"go")
+list(TRANSFORM lh_go_toolchains APPEND "\"")
+list(JOIN lh_go_toolchains ", " LH_GO_TOOLCHAINS)
+
+# Architectures: name, and what has been run there (README's table says the same).
+set(LH_ARCHES
+    "{\"amd64\", \"x86-64\", \"attach, daemon and every e2e suite\"}, \
+{\"arm64\", \"AArch64\", \"binary parsers and unwinder on arm64 builds (unit and fuzz); attach not run\"}")
+
+find_package(Git QUIET)
+set(LH_BUILD "unknown")
+if(GIT_FOUND)
+  execute_process(COMMAND ${GIT_EXECUTABLE} describe --always --dirty --abbrev=12
+                  WORKING_DIRECTORY ${CMAKE_SOURCE_DIR} OUTPUT_VARIABLE lh_git
+                  OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET RESULT_VARIABLE lh_rc)
+  if(lh_rc EQUAL 0 AND lh_git)
+    set(LH_BUILD "git ${lh_git}")
+  endif()
+endif()
+# Re-run when go-versions.txt changes; the git build is the one configured
+# (a clean CI build configures afresh).
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+             ${CMAKE_SOURCE_DIR}/scripts/go-versions.txt)
+configure_file(${CMAKE_SOURCE_DIR}/agent/support/support.h.in
+               ${CMAKE_BINARY_DIR}/generated/leakhound/support.h @ONLY)

@@ -1,0 +1,80 @@
+// The supported range has one source (scripts/go-versions.txt and
+// cmake/Support.cmake, through the generated leakhound/support.h): the README
+// shows what `leakhound --version` prints, and no doc states another Go range.
+#include "support/support.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+
+namespace leakhound::support {
+namespace {
+
+std::string read(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+const std::filesystem::path kRoot = LEAKHOUND_SOURCE_DIR;
+
+TEST(Support, ToolchainsBoundTheRange) {
+  ASSERT_LE(kGoMinMinor, kGoMaxMinor);
+  ASSERT_EQ(std::size(kGoToolchains), static_cast<size_t>(kGoMaxMinor - kGoMinMinor + 1));
+  for (int m = kGoMinMinor; m <= kGoMaxMinor; m++) {
+    std::string t = kGoToolchains[m - kGoMinMinor];
+    EXPECT_EQ(t.rfind("go1." + std::to_string(m) + ".", 0), 0u) << t;
+  }
+}
+
+TEST(Support, VersionTextNamesEverything) {
+  std::string v = version_text();
+  EXPECT_EQ(v.rfind(std::string("leakhound ") + kVersion + " (", 0), 0u) << v;
+  EXPECT_NE(v.find(go_range()), std::string::npos);
+  for (const Arch& a : kArches) EXPECT_NE(v.find(a.go_name), std::string::npos);
+}
+
+TEST(Support, ReadmeBlockIsTheVersionText) {
+  std::string readme = read(kRoot / "README.md");
+  const std::string begin = "<!-- support:begin -->\n```\n", end = "```\n<!-- support:end -->";
+  auto b = readme.find(begin);
+  auto e = readme.find(end);
+  ASSERT_NE(b, std::string::npos) << "README.md has no support block";
+  ASSERT_NE(e, std::string::npos);
+  std::string block = readme.substr(b + begin.size(), e - b - begin.size());
+  std::string v = version_text();
+  std::string want = v.substr(v.find('\n') + 1);  // the first line holds the build
+  EXPECT_EQ(block, want) << "README.md's support block differs from `leakhound --version`";
+}
+
+// Phrases that state the supported Go range in prose.
+TEST(Support, DocsStateTheSameRange) {
+  const std::regex range(R"(Go 1\.(\d+) to 1\.(\d+))");
+  const std::regex older(R"((?:older than|supports Go) 1\.(\d+))");
+  std::vector<std::filesystem::path> files = {kRoot / "README.md"};
+  for (const auto& e : std::filesystem::directory_iterator(kRoot / "docs")) {
+    if (e.path().extension() == ".md") files.push_back(e.path());
+  }
+  int seen = 0;
+  for (const auto& f : files) {
+    std::string text = read(f);
+    for (std::sregex_iterator it(text.begin(), text.end(), range), end; it != end; ++it) {
+      EXPECT_EQ(std::stoi((*it)[1]), kGoMinMinor) << f << ": " << it->str();
+      EXPECT_EQ(std::stoi((*it)[2]), kGoMaxMinor) << f << ": " << it->str();
+      seen++;
+    }
+    for (std::sregex_iterator it(text.begin(), text.end(), older), end; it != end; ++it) {
+      EXPECT_EQ(std::stoi((*it)[1]), kGoMinMinor) << f << ": " << it->str();
+      seen++;
+    }
+  }
+  EXPECT_GT(seen, 2) << "the docs no longer state the Go range where this test looks";
+}
+
+}  // namespace
+}  // namespace leakhound::support
