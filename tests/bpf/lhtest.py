@@ -118,6 +118,41 @@ class Target:
         self._reader.join(timeout=5)
 
 
+def free_port():
+    """A TCP port free on loopback now."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url, timeout=10):
+    """(status, body bytes); HTTP errors are returned, not raised."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def wait_until(what, fn, timeout):
+    """fn()'s first truthy value within timeout seconds; OSError and
+    ValueError (a server not up yet) count as not yet."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except (OSError, ValueError) as e:
+            last = e
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
 def run_leakhound(args, timeout=300):
     """Runs build/leakhound; returns (exit code, stdout, stderr)."""
     p = subprocess.run([LEAKHOUND] + args, capture_output=True, text=True, timeout=timeout)

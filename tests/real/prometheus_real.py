@@ -15,12 +15,10 @@ import argparse
 import math
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bpf"))
 import lhtest  # noqa: E402
@@ -28,18 +26,16 @@ import lhtest  # noqa: E402
 PROMETHEUS = "/usr/bin/prometheus"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = lhtest.free_port
 
 
 def http_get(url, timeout=10):
+    """(status, body text); (0, why) while the server is not up."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode("utf-8", "replace")
-    except Exception as e:  # noqa: BLE001 - a refused connection while starting
+        code, body = lhtest.http_get(url, timeout)
+    except OSError as e:  # a refused connection while starting
         return 0, str(e)
+    return code, body.decode("utf-8", "replace")
 
 
 def pprof_heap(url):
