@@ -79,18 +79,6 @@ VerdictOptions options() {
   return o;
 }
 
-const report::HeapFinding* find_top(const HeapVerdicts& v, std::string_view function, bool caller) {
-  for (const auto& f : v.findings) {
-    if (caller != !f.children.empty()) continue;
-    for (const Frame& fr : f.stack)
-      if (!is_runtime_frame(fr)) {
-        if (fr.function == function) return &f;
-        break;
-      }
-  }
-  return nullptr;
-}
-
 struct Tally {
   int split_at_handler = 0, split_children = 0, split_at_decode_only = 0, split_child_alone = 0;
   int single = 0, churn_leak = 0, other_leak = 0;
