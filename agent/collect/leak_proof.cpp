@@ -86,10 +86,14 @@ void LeakProof::observe(const goruntime::AllgSnapshot& snap) {
 void LeakProof::apply(std::map<SiteKey, report::GoroutineFinding>& sites, report::Report& r) {
   report::GoroutineLeakCheck& lc = r.leak_check;
   if (check_) {
-    refresh();
+    // A target that exited is not read again: its PID may name another
+    // process by now.
+    if (!r.target_exited) {
+      refresh();
+      if (auto n = check_->count()) lc.runtime_count = *n;
+    }
     lc.requests = check_->triggers();
     lc.ran = ran_;
-    if (auto n = check_->count()) lc.runtime_count = *n;
     if (lc.requests > 0 && !ran_) {
       r.notes.push_back(
           "no GC cycle in the window: the runtime's goroutine leak check did not run (the "
