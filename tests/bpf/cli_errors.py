@@ -322,7 +322,9 @@ def case_future_go_version():
         t = lhtest.Target([exe, "-churn", "5"])
         try:
             t.wait_for("^ready")
-            rep, err = lhtest.attach_json(t.pid, "10s")
+            # The heap suite's fine rate and window: the verdict, not the
+            # sampler's sparsity at its default rate, is what this case checks.
+            rep, err = lhtest.attach_json(t.pid, "15s", ["--sample-rate", "65536"])
             assert t.proc.poll() is None, "target died"
         finally:
             t.stop()
