@@ -7,6 +7,7 @@
 #include "util/capabilities.h"
 #include "util/duration.h"
 #include "util/log.h"
+#include "util/size.h"
 
 namespace leakhound::cli {
 namespace {
@@ -17,6 +18,7 @@ extern "C" void on_daemon_signal(int) { g_stop.store(true); }
 struct DaemonArgs {
   daemon::DaemonOptions opts;
   std::string interval = "2s", window = "10m", report_every = "15s";
+  std::string memory_budget = "150Mi";  // daemon::kDefaultMemoryBudget
   bool native = false;
   bool goroutine_events = false;
 };
@@ -31,6 +33,12 @@ int run(DaemonArgs& a) {
       return 2;
     }
     *dst = *d;
+  }
+  if (auto m = parse_size(a.memory_budget); m) {
+    a.opts.memory_budget_bytes = *m;
+  } else {
+    std::cerr << "leakhound: --memory-budget: " << m.error().message << "\n";
+    return 2;
   }
   if (auto p = check_attach_privileges(); !p) {
     std::cerr << "leakhound: " << p.error().message << "\n";
@@ -74,6 +82,11 @@ Runner add_daemon(CLI::App& app, const GlobalOptions&) {
   app.add_option("--window", a->window, "rolling window the verdicts are computed over")
       ->capture_default_str();
   app.add_option("--report-every", a->report_every, "how often reports and metrics are recomputed")
+      ->capture_default_str();
+  app.add_option("--memory-budget", a->memory_budget,
+                 "the daemon's own resident memory to stay under: over it, native tracking, "
+                 "then the rolling window, then the least growing processes are shed (0: no "
+                 "budget; README: the daemon's memory budget)")
       ->capture_default_str();
   app.add_option("--include-exe", o.filters.include_exe,
                  "only processes whose executable path matches this regex (repeatable)");

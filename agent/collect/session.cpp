@@ -172,4 +172,33 @@ void Session::trim(double keep_s) {
   for (auto& c : caps_) c->trim(keep_s);
 }
 
+bool Session::native_running() const {
+  for (const auto& c : caps_)
+    if (c->name() == "native") return true;
+  return false;
+}
+
+void Session::stop_native(const std::string& why) {
+  if (final_) return;
+  // Destroying the collector detaches its probes (RAII); the window's native
+  // findings go with it, which is the memory wanted back.
+  std::erase_if(caps_, [](const auto& c) { return c->name() == "native"; });
+  base_.native_stats = {};
+  base_.native_stats.why_not = why;
+}
+
+Result<void> Session::resume_native() {
+  if (final_ || native_running()) return {};
+  if (opts_.native.mode == NativeOptions::Mode::Off) return make_error("native tracking is off");
+  const target::Process& p = process();
+  auto a = find_allocator(p, go_ ? go_->elf : *c_exe_);
+  if (!a) return a.error();
+  report::Report scratch;  // its notes are the open's, already in base_
+  auto n = NativeCollector::start(p, go_.get(), std::move(*a), opts_.native, scratch);
+  if (!n) return n.error();
+  base_.native_stats.why_not.clear();
+  caps_.insert(caps_.begin(), std::move(*n));  // detach order: native first
+  return {};
+}
+
 }  // namespace leakhound::collect

@@ -58,6 +58,11 @@ class Session {
   report::Report finish();
   // Drops series points older than keep_s seconds (the daemon's rolling window).
   void trim(double keep_s);
+  // The daemon's memory budget: native tracking stopped (probes detached,
+  // tables and symbolizer freed; the reports say why) and started again.
+  bool native_running() const;
+  void stop_native(const std::string& why);
+  Result<void> resume_native();
 
   bool is_go() const { return go_ != nullptr; }
   const GoTarget* go() const { return go_.get(); }

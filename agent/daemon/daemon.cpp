@@ -1,9 +1,13 @@
 #include "daemon/daemon.h"
 
 #include <dirent.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <set>
 #include <thread>
 
 #include "binary/buildinfo.h"
@@ -36,6 +40,46 @@ std::vector<pid_t> scan_proc() {
   return pids;
 }
 
+// Memory the kernel charges to the daemon's cgroup that RSS does not show:
+// its BPF maps (the native tracking's table of live allocations above all),
+// each counted once whatever the number of its descriptors.
+uint64_t bpf_map_bytes() {
+  uint64_t total = 0;
+  std::set<uint64_t> seen;
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return 0;
+  char link[64];
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof link - 1);
+    if (n <= 0) continue;
+    link[n] = 0;
+    if (std::strcmp(link, "anon_inode:bpf-map") != 0) continue;
+    auto info = target::read_text(std::string("/proc/self/fdinfo/") + e->d_name);
+    if (!info) continue;
+    unsigned long long id = 0, memlock = 0;
+    if (const char* p = std::strstr(info->c_str(), "map_id:"))
+      id = std::strtoull(p + 7, nullptr, 10);
+    if (const char* p = std::strstr(info->c_str(), "memlock:"))
+      memlock = std::strtoull(p + 8, nullptr, 10);
+    if (seen.insert(id).second) total += memlock;
+  }
+  closedir(d);
+  return total;
+}
+
+// What the memory budget counts: resident pages, anonymous (series, tables,
+// malloc's arenas) and file-backed (leakhound's code, the pages of the
+// executables it read), plus its BPF maps; all of which the kernel charges
+// against the cgroup's memory limit.
+uint64_t read_self_memory() {
+  auto statm = target::read_text("/proc/self/statm");
+  if (!statm) return 0;
+  unsigned long long size = 0, resident = 0;
+  if (std::sscanf(statm->c_str(), "%llu %llu", &size, &resident) != 2) return 0;
+  return resident * static_cast<uint64_t>(getpagesize()) + bpf_map_bytes();
+}
+
 class SessionWatch final : public Watch {
  public:
   explicit SessionWatch(std::unique_ptr<collect::Session> s) : s_(std::move(s)) {}
@@ -47,6 +91,17 @@ class SessionWatch final : public Watch {
   double elapsed_s() const override { return s_->elapsed_s(); }
   std::string go_version() const override {
     return s_->is_go() ? s_->go()->build.go_version.raw : "";
+  }
+  bool native() const override { return s_->is_go() && s_->native_running(); }
+  void shed_native() override {
+    s_->stop_native("shed: the daemon was over its memory budget (--memory-budget)");
+  }
+  bool resume_native() override {
+    auto r = s_->resume_native();
+    if (!r)
+      spdlog::warn("daemon: PID {}: native tracking not resumed: {}", s_->process().pid(),
+                   r.error().message);
+    return r.ok();
   }
 
  private:
@@ -96,6 +151,8 @@ class ProcHost final : public Host {
     return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
         .count();
   }
+  uint64_t self_memory() override { return read_self_memory(); }
+  void release_memory() override { malloc_trim(0); }
   void rescanned() override {
     // Journal entries of processes that went while a killed daemon watched them.
     if (size_t n = goruntime::prune_records())
@@ -135,6 +192,17 @@ Result<void> run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop
   so.executables = &executables;
   ProcHost host;
   Watcher d(host, *filter, so, opts.settle_s, opts.window_s, table);
+  std::optional<Budget> budget;
+  if (opts.memory_budget_bytes) {
+    BudgetOptions bo;
+    bo.budget_bytes = opts.memory_budget_bytes;
+    bo.window_s = opts.window_s;
+    bo.min_window_s = std::min(opts.window_s, kMinShrunkWindowS);
+    budget.emplace(bo);
+    d.set_budget(&*budget);
+    spdlog::info("daemon: memory budget {:.1f} MiB",
+                 static_cast<double>(bo.budget_bytes) / 1048576);
+  }
   d.rescan();
   auto seconds = [](double s) {
     return std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(s));
@@ -174,6 +242,7 @@ Result<void> run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop
     }
     if (now >= next_poll) {
       d.poll_all(between);
+      d.enforce_budget();
       next_poll = now + seconds(opts.interval_s);
     }
     if (now >= next_report) {

@@ -9,10 +9,15 @@
 #include <vector>
 
 #include "collect/session.h"
+#include "daemon/budget.h"
 #include "daemon/filter.h"
 #include "util/result.h"
 
 namespace leakhound::daemon {
+
+// The rolling window is not shrunk below this (at the default 2 s interval,
+// 30 points: the verdicts still have their minimum).
+inline constexpr double kMinShrunkWindowS = 60;
 
 struct DaemonOptions {
   std::string listen = "127.0.0.1:9464";
@@ -22,6 +27,9 @@ struct DaemonOptions {
   double settle_s = 0.5;       // after exec, before attaching: the runtime initializes
   double rescan_s = 30;        // full /proc scan, catching events the ring buffer lost
   size_t top_k = 5;
+  // --memory-budget: the daemon's own RSS it sheds work to stay under
+  // (daemon/budget.h); 0: none.
+  uint64_t memory_budget_bytes = kDefaultMemoryBudget;
   Filters filters;
   collect::SessionOptions session;  // pid ignored
 };

@@ -37,6 +37,10 @@ bool entry_for(const ProcessTable& table, const httplib::Request& req, httplib::
     error(res, 404, fmt::format("PID {} is not watched (see /api/v1/processes)", pid));
     return false;
   }
+  if (e->shed == "detached") {
+    error(res, 404, fmt::format("PID {}: {}", pid, e->shed_reason));
+    return false;
+  }
   if (!e->report) {
     error(res, 503, fmt::format("PID {}: no report yet (attached moments ago)", pid));
     res.set_header("Retry-After", "2");
@@ -88,6 +92,10 @@ Result<std::unique_ptr<HttpApi>> HttpApi::start(const std::string& host, int por
                                {"namespace", e.pod.ns},
                                {"attached_at", e.attached_at},
                                {"report_ready", e.report != nullptr}};
+      if (e.shed.empty())
+        j["shed"] = nullptr;
+      else
+        j["shed"] = {{"what", e.shed}, {"reason", e.shed_reason}};
       if (e.report) {
         nlohmann::ordered_json full = report::to_json(*e.report);
         j["window_s"] = e.report->duration_s;
@@ -95,8 +103,12 @@ Result<std::unique_ptr<HttpApi>> HttpApi::start(const std::string& host, int por
       }
       procs.push_back(std::move(j));
     }
-    res.set_content(nlohmann::ordered_json{{"processes", procs}}.dump(2) + "\n",
-                    "application/json");
+    nlohmann::ordered_json out{{"processes", procs}};
+    if (const AgentCounters c = t->counters(); c.memory_budget_bytes)
+      out["memory"] = {{"bytes", c.memory_bytes},
+                       {"budget_bytes", c.memory_budget_bytes},
+                       {"window_s", c.window_s}};
+    res.set_content(out.dump(2) + "\n", "application/json");
   });
   srv.Get("/api/v1/report", [t](const httplib::Request& req, httplib::Response& res) {
     ProcessEntry e;

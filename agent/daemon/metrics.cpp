@@ -163,8 +163,16 @@ std::string render_metrics(const std::vector<ProcessEntry>& procs, const AgentCo
   Families out;
   constexpr auto G = MetricType::Gauge;
   constexpr auto C = MetricType::Counter;
+  size_t watched = 0, shed_native = 0, shed_detached = 0;
+  for (const ProcessEntry& e : procs) {
+    if (e.shed == "detached")
+      ++shed_detached;
+    else
+      ++watched;
+    if (e.shed == "native") ++shed_native;
+  }
   out.add("leakhound_processes_attached", "Processes watched now.", G, {},
-          static_cast<double>(procs.size()));
+          static_cast<double>(watched));
   out.add("leakhound_attach_total", "Processes attached to since start.", C, {},
           static_cast<double>(c.attached_total));
   out.add("leakhound_detach_total", "Processes detached from (exited) since start.", C, {},
@@ -188,7 +196,33 @@ std::string render_metrics(const std::vector<ProcessEntry>& procs, const AgentCo
   out.add("leakhound_agent_heap_bytes",
           "Heap memory the leakhound daemon has allocated and not freed (malloc in use).", G, {},
           self.heap_bytes);
-  for (const ProcessEntry& e : procs) per_process(out, e, top_k);
+  if (c.memory_budget_bytes) {
+    out.add("leakhound_agent_memory_bytes",
+            "The daemon's resident memory as its memory budget counts it (last reading).", G, {},
+            static_cast<double>(c.memory_bytes));
+    out.add("leakhound_agent_memory_budget_bytes", "The daemon's memory budget (--memory-budget).",
+            G, {}, static_cast<double>(c.memory_budget_bytes));
+    out.add("leakhound_agent_window_seconds",
+            "The rolling window now (shorter than --window while the budget shrinks it).", G, {},
+            c.window_s);
+    const char* shed_help = "Work shed to stay under the memory budget, by step.";
+    out.add("leakhound_shed_total", shed_help, C, {{"reason", "native"}},
+            static_cast<double>(c.shed_native_total));
+    out.add("leakhound_shed_total", shed_help, C, {{"reason", "window"}},
+            static_cast<double>(c.shed_window_total));
+    out.add("leakhound_shed_total", shed_help, C, {{"reason", "detach"}},
+            static_cast<double>(c.shed_detach_total));
+    out.add("leakhound_shed_recovered_total",
+            "Shed steps taken back once well under the memory budget.", C, {},
+            static_cast<double>(c.recovered_total));
+    const char* now_help = "Processes whose work is shed now: native tracking, or detached.";
+    out.add("leakhound_processes_shed", now_help, G, {{"kind", "native"}},
+            static_cast<double>(shed_native));
+    out.add("leakhound_processes_shed", now_help, G, {{"kind", "detached"}},
+            static_cast<double>(shed_detached));
+  }
+  for (const ProcessEntry& e : procs)
+    if (e.shed != "detached") per_process(out, e, top_k);
   return prometheus::TextSerializer().Serialize(out.take());
 }
 

@@ -12,6 +12,14 @@ void ProcessTable::set_report(pid_t pid, std::shared_ptr<const report::Report> r
   if (auto it = entries_.find(pid); it != entries_.end()) it->second.report = std::move(r);
 }
 
+void ProcessTable::set_shed(pid_t pid, std::string shed, std::string reason) {
+  std::lock_guard lock(mu_);
+  if (auto it = entries_.find(pid); it != entries_.end()) {
+    it->second.shed = std::move(shed);
+    it->second.shed_reason = std::move(reason);
+  }
+}
+
 void ProcessTable::erase(pid_t pid) {
   std::lock_guard lock(mu_);
   entries_.erase(pid);

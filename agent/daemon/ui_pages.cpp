@@ -49,6 +49,8 @@ std::string process_list_page(const std::vector<ProcessEntry>& procs) {
               counts_cell(s, "goroutine_leaks", "goroutine_growing", "summary") +
               counts_cell(s, "native_leaks", "native_growing", "summary") + "<td>" +
               report::svg_sparkline(heap_inuse_series(*e.report), report::Unit::Bytes) + "</td>";
+    } else if (e.shed == "detached") {  // by the memory budget
+      cells = "<td colspan=\"7\" class=\"note\">" + html_escape(e.shed_reason) + "</td>";
     } else {
       cells = "<td colspan=\"7\" class=\"note\">no report yet (attached moments ago)</td>";
     }

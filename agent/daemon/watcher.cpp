@@ -10,6 +10,22 @@ std::string base_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+template <typename Finding>
+bool any_growing(const std::vector<Finding>& fs) {
+  for (const auto& f : fs)
+    if (f.trend.verdict == detect::Verdict::Leak || f.trend.verdict == detect::Verdict::Growing)
+      return true;
+  return false;
+}
+
+// What keeps a process off the budget's shedding list for a while.
+bool growing(const report::Report& r) {
+  return any_growing(r.heap) || any_growing(r.goroutines) || any_growing(r.native) ||
+         any_growing(r.process);
+}
+
+constexpr double kMiB = 1024.0 * 1024.0;
+
 }  // namespace
 
 Watcher::Watcher(Host& host, const Filter& filter, collect::SessionOptions session, double settle_s,
@@ -28,6 +44,7 @@ void Watcher::exec_seen(pid_t pid) {
   // An exec replaces a watched program's image: that session ends (its
   // addresses mean nothing in the new program) and the PID is looked at anew.
   if (auto it = watched_.find(pid); it != watched_.end()) end(it, "exec'd another program");
+  forget_shed(pid);
   rejected_.erase(pid);
   pending_.insert(pid);
 }
@@ -35,7 +52,14 @@ void Watcher::exec_seen(pid_t pid) {
 void Watcher::exit_seen(pid_t pid) {
   pending_.erase(pid);
   rejected_.erase(pid);
+  forget_shed(pid);
   if (auto it = watched_.find(pid); it != watched_.end()) end(it, "exited");
+}
+
+void Watcher::forget_shed(pid_t pid) {
+  if (budget_) budget_->forget(pid);
+  readmit_.erase(pid);
+  if (shed_.erase(pid)) table_.erase(pid);
 }
 
 void Watcher::rescan() {
@@ -46,16 +70,21 @@ void Watcher::rescan() {
     if (pid == host_.self() || watched_.count(pid) || pending_.count(pid)) continue;
     auto st = host_.start_time(pid);
     if (!st) continue;
+    if (auto s = shed_.find(pid); s != shed_.end()) {
+      if (s->second == *st) continue;
+      forget_shed(pid);  // another process took the PID
+    }
     if (auto r = rejected_.find(pid); r != rejected_.end() && r->second == *st) continue;
     pending_.insert(pid);
   }
   for (auto it = rejected_.begin(); it != rejected_.end();)
     it = alive.count(it->first) ? std::next(it) : rejected_.erase(it);
-  for (auto it = watched_.begin(); it != watched_.end();) {
-    auto next = std::next(it);
-    if (!it->second->alive()) end(it, "exited");
-    it = next;
-  }
+  std::vector<pid_t> gone;
+  for (const auto& [pid, st] : shed_)
+    if (!alive.count(pid)) gone.push_back(pid);
+  for (auto it = watched_.begin(); it != watched_.end(); ++it)
+    if (!it->second->alive()) gone.push_back(it->first);
+  for (pid_t pid : gone) exit_seen(pid);
 }
 
 void Watcher::attach_pending() {
@@ -98,9 +127,11 @@ void Watcher::publish(const std::function<void()>& between) {
     auto it = watched_.find(pid);
     if (it == watched_.end()) continue;
     Watch& w = *it->second;
-    w.trim(window_s_);
+    const double window = window_now();
+    w.trim(window);
     auto r = std::make_shared<report::Report>(w.snapshot());
-    r->duration_s = std::min(w.elapsed_s(), window_s_);
+    r->duration_s = std::min(w.elapsed_s(), window);
+    if (growing(*r)) last_growth_[pid] = host_.unix_now();
     table_.set_report(pid, std::move(r));
     between();
   }
@@ -138,6 +169,22 @@ void Watcher::try_attach(pid_t pid) {
   if (!filter_.pod_wanted(pod.ns, pod.container_id))
     return reject("namespace/container filtered out");
 
+  // Taken back by the budget: attached, though others still wait.
+  const bool readmitted = readmit_.erase(pid) > 0;
+  if (budget_ && !readmitted && !budget_->admitting()) {
+    ProcessEntry e;
+    e.pid = pid;
+    e.exe_path = exe_path;
+    e.exe = base_name(exe_path);
+    e.pod = std::move(pod);
+    e.shed = "detached";
+    e.shed_reason = "not attached: the daemon is over its memory budget";
+    table_.put(std::move(e));
+    shed_[pid] = c->start_time;
+    budget_->refused(pid);
+    spdlog::info("daemon: PID {} ({}) not attached: over the memory budget", pid, exe_path);
+    return;
+  }
   collect::SessionOptions so = session_;
   so.pid = pid;
   auto w = host_.open(so);
@@ -156,6 +203,7 @@ void Watcher::try_attach(pid_t pid) {
   e.attached_at = host_.unix_now();
   spdlog::info("daemon: attached PID {} ({}{}{})", pid, e.exe_path,
                e.go_version.empty() ? "" : ", ", e.go_version);
+  last_growth_[pid] = e.attached_at;  // new: shed after those that grew since
   table_.put(std::move(e));
   table_.update_counters([](AgentCounters& n) { n.attached_total++; });
   watched_[pid] = std::move(*w);
@@ -165,9 +213,89 @@ void Watcher::end(Watched::iterator it, const char* why) {
   const pid_t pid = it->first;
   it->second->finish();  // restores the sampler of a live process
   watched_.erase(it);
+  last_growth_.erase(pid);
   table_.erase(pid);
   table_.update_counters([](AgentCounters& c) { c.detached_total++; });
   spdlog::info("daemon: detached PID {} ({})", pid, why);
+}
+
+void Watcher::enforce_budget() {
+  if (!budget_) return;
+  std::vector<BudgetProcess> procs;
+  procs.reserve(watched_.size());
+  for (const auto& [pid, w] : watched_) procs.push_back({pid, w->native(), last_growth_[pid]});
+  const uint64_t mem = host_.self_memory();
+  apply(budget_->tick(mem, procs));
+  const uint64_t limit = budget_->options().budget_bytes;
+  const double window = window_now();
+  table_.update_counters([&](AgentCounters& c) {
+    c.memory_bytes = mem;
+    c.memory_budget_bytes = limit;
+    c.window_s = window;
+  });
+}
+
+void Watcher::apply(const BudgetAction& a) {
+  using K = BudgetAction::Kind;
+  if (a.kind == K::None) return;
+  const std::string over =
+      fmt::format("the daemon was over its memory budget ({:.1f} MiB of {:.1f} MiB)",
+                  static_cast<double>(budget_->memory_bytes()) / kMiB,
+                  static_cast<double>(budget_->options().budget_bytes) / kMiB);
+  auto it = watched_.find(a.pid);
+  switch (a.kind) {
+    case K::None:
+      return;
+    case K::ShedNative:
+      if (it == watched_.end()) return;
+      it->second->shed_native();
+      table_.set_shed(a.pid, "native", "native tracking stopped: " + over);
+      table_.update_counters([](AgentCounters& c) { c.shed_native_total++; });
+      spdlog::warn("daemon: PID {}: native tracking stopped: {}", a.pid, over);
+      break;
+    case K::ShrinkWindow:
+      for (auto& [pid, w] : watched_) w->trim(window_now());
+      table_.update_counters([](AgentCounters& c) { c.shed_window_total++; });
+      spdlog::warn("daemon: rolling window shrunk to {:.0f} s: {}", window_now(), over);
+      break;
+    case K::Detach: {
+      if (it == watched_.end()) return;
+      ProcessEntry e;
+      table_.get(a.pid, &e);
+      shed_[a.pid] = host_.start_time(a.pid).value_or(0);
+      end(it, "over the memory budget");
+      e.report = nullptr;
+      e.shed = "detached";
+      e.shed_reason = "detached: " + over;
+      table_.put(std::move(e));
+      table_.update_counters([](AgentCounters& c) { c.shed_detach_total++; });
+      spdlog::warn("daemon: PID {} detached: {}", a.pid, over);
+      break;
+    }
+    case K::Readmit:
+      if (!shed_.erase(a.pid)) return;
+      table_.erase(a.pid);
+      pending_.insert(a.pid);
+      readmit_.insert(a.pid);
+      spdlog::info("daemon: back under the memory budget: PID {} to be attached again", a.pid);
+      break;
+    case K::GrowWindow:
+      spdlog::info("daemon: back under the memory budget: rolling window {:.0f} s", window_now());
+      break;
+    case K::ResumeNative:
+      if (it == watched_.end()) return;
+      if (it->second->resume_native()) {
+        table_.set_shed(a.pid, "", "");
+        spdlog::info("daemon: back under the memory budget: PID {} native tracking resumed", a.pid);
+      } else {
+        table_.set_shed(a.pid, "native", "native tracking could not start again");
+      }
+      break;
+  }
+  if (a.kind == K::Readmit || a.kind == K::GrowWindow || a.kind == K::ResumeNative)
+    table_.update_counters([](AgentCounters& c) { c.recovered_total++; });
+  else
+    host_.release_memory();
 }
 
 }  // namespace leakhound::daemon

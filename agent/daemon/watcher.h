@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "collect/session.h"
+#include "daemon/budget.h"
 #include "daemon/filter.h"
 #include "daemon/process_table.h"
 #include "report/model.h"
@@ -35,6 +36,11 @@ class Watch {
   virtual void finish() = 0;  // stops everything; restores what was written
   virtual double elapsed_s() const = 0;
   virtual std::string go_version() const = 0;  // "" for a C/C++ program
+  // Native tracking of a Go process, which the memory budget may shed (a C
+  // program's is all it has: it is detached instead).
+  virtual bool native() const { return false; }
+  virtual void shed_native() {}
+  virtual bool resume_native() { return false; }  // false: could not start again
 };
 
 // What a PID's executable is, as far as choosing goes.
@@ -55,7 +61,9 @@ class Host {
   virtual target::PodIdentity pod(pid_t pid) = 0;
   virtual Result<std::unique_ptr<Watch>> open(const collect::SessionOptions& so) = 0;
   virtual double unix_now() = 0;
-  virtual void rescanned() {}  // after each /proc scan (journal pruning)
+  virtual void rescanned() {}                   // after each /proc scan (journal pruning)
+  virtual uint64_t self_memory() { return 0; }  // what the memory budget counts (daemon/budget.h)
+  virtual void release_memory() {}              // after shedding: freed heap back to the kernel
 };
 
 class Watcher {
@@ -76,16 +84,24 @@ class Watcher {
   void poll_all(const std::function<void()>& between);
   void publish(const std::function<void()>& between);
   void stop_all();
+  // With a budget, its window replaces window_s, and enforce_budget() (once a
+  // tick, after poll_all) sheds or takes back one step.
+  void set_budget(Budget* b) { budget_ = b; }
+  void enforce_budget();
 
   bool pending(pid_t pid) const { return pending_.count(pid) > 0; }
   bool watched(pid_t pid) const { return watched_.count(pid) > 0; }
   bool rejected(pid_t pid) const { return rejected_.count(pid) > 0; }
+  bool shed(pid_t pid) const { return shed_.count(pid) > 0; }  // detached by the budget
 
  private:
   using Watched = std::map<pid_t, std::unique_ptr<Watch>>;
   std::vector<pid_t> watched_pids() const;
   void try_attach(pid_t pid);
   void end(Watched::iterator it, const char* why);
+  void forget_shed(pid_t pid);
+  void apply(const BudgetAction& a);
+  double window_now() const { return budget_ ? budget_->window_s() : window_s_; }
 
   Host& host_;
   const Filter& filter_;
@@ -95,6 +111,10 @@ class Watcher {
   Watched watched_;
   std::set<pid_t> pending_;             // PIDs to look at
   std::map<pid_t, uint64_t> rejected_;  // PID -> start time, not looked at again
+  Budget* budget_ = nullptr;
+  std::map<pid_t, uint64_t> shed_;       // PID -> start time, detached by the budget
+  std::set<pid_t> readmit_;              // pending again: taken back by the budget
+  std::map<pid_t, double> last_growth_;  // watched PID -> Unix time (BudgetProcess)
 };
 
 }  // namespace leakhound::daemon

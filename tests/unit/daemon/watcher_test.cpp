@@ -6,86 +6,10 @@
 
 #include <map>
 
+#include "fake_host.h"
+
 namespace leakhound::daemon {
 namespace {
-
-struct FakeProcess {
-  std::string exe;
-  Candidate::Kind kind = Candidate::Kind::Go;
-  uint64_t start_time = 1;
-  double age_s = 10;
-  bool alive = true;
-  std::string ns;
-};
-
-struct Log {
-  std::map<pid_t, int> opened, finished, polled;
-};
-
-class FakeWatch final : public Watch {
- public:
-  FakeWatch(pid_t pid, FakeProcess* p, Log* log) : pid_(pid), p_(p), log_(log) {}
-  bool poll() override {
-    log_->polled[pid_]++;
-    return p_->alive;
-  }
-  bool alive() const override { return p_->alive; }
-  void trim(double) override {}
-  report::Report snapshot() override { return {}; }
-  void finish() override { log_->finished[pid_]++; }
-  double elapsed_s() const override { return 1; }
-  std::string go_version() const override {
-    return p_->kind == Candidate::Kind::Go ? "go1.26.8" : "";
-  }
-
- private:
-  pid_t pid_;
-  FakeProcess* p_;
-  Log* log_;
-};
-
-class FakeHost final : public Host {
- public:
-  std::map<pid_t, FakeProcess> procs;
-  std::set<pid_t> fail_open;
-  Log log;
-
-  pid_t self() const override { return 1; }
-  std::vector<pid_t> scan() override {
-    std::vector<pid_t> v;
-    for (const auto& [pid, p] : procs)
-      if (p.alive) v.push_back(pid);
-    return v;
-  }
-  const FakeProcess* live(pid_t pid) const {
-    auto it = procs.find(pid);
-    return it == procs.end() || !it->second.alive ? nullptr : &it->second;
-  }
-  std::optional<uint64_t> start_time(pid_t pid) override {
-    auto* p = live(pid);
-    return p ? std::optional<uint64_t>(p->start_time) : std::nullopt;
-  }
-  double age_s(pid_t pid) override {
-    auto* p = live(pid);
-    return p ? p->age_s : -1;
-  }
-  std::optional<Candidate> describe(pid_t pid) override {
-    auto* p = live(pid);
-    if (!p) return std::nullopt;
-    return Candidate{p->exe, p->start_time, p->kind};
-  }
-  target::PodIdentity pod(pid_t pid) override {
-    target::PodIdentity id;
-    id.ns = procs[pid].ns;
-    return id;
-  }
-  Result<std::unique_ptr<Watch>> open(const collect::SessionOptions& so) override {
-    log.opened[so.pid]++;
-    if (fail_open.count(so.pid)) return make_error("cannot attach");
-    return std::unique_ptr<Watch>(std::make_unique<FakeWatch>(so.pid, &procs[so.pid], &log));
-  }
-  double unix_now() override { return 1e9; }
-};
 
 struct Fixture {
   FakeHost host;

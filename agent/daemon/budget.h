@@ -1,0 +1,97 @@
+// The daemon's memory budget (--memory-budget): the policy that decides, from
+// the daemon's own memory and the processes it watches, what work to shed when
+// over the budget and what to take back when well under it. Pure: it sees
+// numbers and PIDs, the Watcher applies its decisions (daemon/watcher.h), so
+// it is unit-tested without root.
+//
+// Over the budget, one step per tick (a tick is one poll of every process),
+// in this order:
+//   1. native   native allocation tracking of the Go process that has gone
+//               longest without a growing finding (its probes, tables and
+//               symbolizer), one process a tick, until none has it;
+//   2. window   the rolling window of every process halved, down to
+//               min_window_s (its series are trimmed at once);
+//   3. detach   the process that has gone longest without a growing finding
+//               is detached (cleanly: sampler restored), and no new process
+//               is attached while any is detached.
+// Back under budget x recover_ratio for recover_ticks ticks in a row, one step
+// is taken back, in the reverse order (the last process detached is attached
+// again first, then the window doubles, then native tracking resumes). Every
+// shed that follows a recovery doubles the ticks the next recovery waits
+// (up to 16x): a workload that sits at the edge does not flap.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <deque>
+#include <string_view>
+#include <vector>
+
+namespace leakhound::daemon {
+
+// 30 Go processes of 10 distinct 51-85 MB executables measured 117 MiB of RSS
+// (docs/benchmarks.md, bench/agent_footprint): the default leaves 28% above
+// that, and is the bound for such a node.
+inline constexpr uint64_t kDefaultMemoryBudget = 150ull << 20;
+
+struct BudgetOptions {
+  uint64_t budget_bytes = kDefaultMemoryBudget;
+  double recover_ratio = 0.8;  // "well under": below budget x this
+  int recover_ticks = 5;       // ticks in a row that well under, before one step back
+  double window_s = 600;       // the configured rolling window (--window)
+  double min_window_s = 60;    // shrinking stops here
+};
+
+// What the policy sees of one watched process.
+struct BudgetProcess {
+  pid_t pid = 0;
+  bool native = false;     // native tracking runs (a Go process's; a C program's is all it has)
+  double last_growth = 0;  // Unix time of its last report with a leak or growing finding,
+                           // else of its attach
+};
+
+struct BudgetAction {
+  enum class Kind { None, ShedNative, ShrinkWindow, Detach, Readmit, GrowWindow, ResumeNative };
+  Kind kind = Kind::None;
+  pid_t pid = 0;  // ShedNative, Detach, Readmit, ResumeNative
+};
+
+// "native", "window", "detach" (metrics' reason label); "" for the others.
+std::string_view shed_reason(BudgetAction::Kind k);
+
+class Budget {
+ public:
+  explicit Budget(BudgetOptions o);
+
+  // One decision a tick, from the memory measured now.
+  BudgetAction tick(uint64_t memory_bytes, const std::vector<BudgetProcess>& procs);
+  // A new process may be attached (nothing detached, not over budget).
+  bool admitting() const { return detached_.empty() && !over_; }
+  // A process turned away while not admitting: taken back after the others.
+  void refused(pid_t pid) { detached_.push_front(pid); }
+  // The PID is gone (exited, exec'd): nothing to take back for it.
+  void forget(pid_t pid);
+
+  const BudgetOptions& options() const { return o_; }
+  double window_s() const;  // the rolling window now
+  uint64_t memory_bytes() const { return memory_; }
+  size_t native_shed() const { return native_shed_.size(); }
+  size_t detached() const { return detached_.size(); }
+
+ private:
+  BudgetAction shed(const std::vector<BudgetProcess>& procs);
+  BudgetAction recover();
+
+  BudgetOptions o_;
+  uint64_t memory_ = 0;
+  bool over_ = false;
+  int halvings_ = 0;
+  int under_ticks_ = 0;
+  int recover_wait_ = 0;            // ticks the next recovery waits
+  bool recovered_ = false;          // a step was taken back since the last shed
+  std::vector<pid_t> native_shed_;  // in shedding order
+  std::deque<pid_t> detached_;      // in detaching order; refused ones in front
+};
+
+}  // namespace leakhound::daemon
