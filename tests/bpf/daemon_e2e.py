@@ -50,14 +50,14 @@ def ere_escape(s):
 class Daemon:
     """A running `leakhound daemon`, its stderr log collected."""
 
-    def __init__(self, watch_dir, extra=(), exe=None, report_every="1s"):
+    def __init__(self, watch_dir, extra=(), exe=None, report_every="1s", window="60s"):
         """watch_dir: the only directory watched (--include-exe), or None: the host."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         include = ["--include-exe", "^" + ere_escape(watch_dir) + "/"] if watch_dir else []
         args = [exe or lhtest.LEAKHOUND, *(["-v"] if os.environ.get("LH_DAEMON_VERBOSE") else []),
                 "daemon", "--listen", f"127.0.0.1:{self.port}",
-                "--interval", "500ms", "--report-every", report_every, "--window", "60s",
+                "--interval", "500ms", "--report-every", report_every, "--window", window,
                 *include, *extra]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True)
