@@ -16,6 +16,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/api/meta"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -278,6 +279,7 @@ func checkDaemonSet(t *testing.T, src string, ds *appsv1.DaemonSet, caps []strin
 			errorf("%s: want a request no larger than a limit, got %v and %v", res, c.Resources.Requests, c.Resources.Limits)
 		}
 	}
+	checkMemoryBudget(t, where, c)
 
 	// The read-only root file system leaves one writable place, the sampler
 	// journal's directory, which must be where the agent writes it.
@@ -441,6 +443,59 @@ func checkRule(t *testing.T, src string, pr *monitoringv1.PrometheusRule) {
 	}
 	if out, err := exec.Command(promtool, "check", "rules", file).CombinedOutput(); err != nil {
 		t.Errorf("%s: promtool check rules: %v\n%s\n%s", where, err, out, rules)
+	}
+}
+
+// The daemon sheds work to stay under --memory-budget (its RSS and BPF maps,
+// checked every --interval): the budget must sit below the container's memory
+// limit with room for what one interval can add (an attach), or the limit
+// OOM-kills the daemon before it sheds anything.
+func checkMemoryBudget(t *testing.T, where string, c corev1.Container) {
+	t.Helper()
+	lim, ok := c.Resources.Limits[corev1.ResourceMemory]
+	if !ok {
+		return
+	}
+	b := flagValue(c.Args, "--memory-budget")
+	q, err := resource.ParseQuantity(b)
+	switch {
+	case b == "" || err != nil:
+		t.Errorf("%s: memory limit %s but no --memory-budget below it (%q, %v)", where, lim.String(), b, err)
+	case q.Value() <= 0 || q.Value()*100 > lim.Value()*maxBudgetPercent:
+		t.Errorf("%s: --memory-budget %s: want at most %d%% of the memory limit %s", where, b, maxBudgetPercent, lim.String())
+	case q.Value()*100 < lim.Value()*minBudgetPercent:
+		t.Errorf("%s: --memory-budget %s: under %d%% of the memory limit %s, the daemon sheds work it has room for",
+			where, b, minBudgetPercent, lim.String())
+	}
+}
+
+const maxBudgetPercent, minBudgetPercent = 85, 50
+
+// The chart derives --memory-budget from the memory limit, unless told.
+func TestChartMemoryBudget(t *testing.T) {
+	for _, tc := range []struct {
+		limit, budget, want string
+	}{
+		{"", "", "153Mi"}, // the defaults: 192Mi
+		{"1Gi", "", "819Mi"},
+		{"500M", "", "381Mi"},
+		{"1Gi", "700Mi", "700Mi"},
+	} {
+		vals := map[string]any{}
+		if tc.limit != "" {
+			vals["resources"] = map[string]any{"requests": map[string]any{"cpu": "25m", "memory": "128Mi"},
+				"limits": map[string]any{"cpu": "500m", "memory": tc.limit}}
+		}
+		if tc.budget != "" {
+			vals["daemon"] = map[string]any{"memoryBudget": tc.budget}
+		}
+		src := fmt.Sprintf("chart (limit %q, budget %q)", tc.limit, tc.budget)
+		objs := renderChart(t, vals)
+		checkObjects(t, src, objs, wantCaps)
+		args := one[*appsv1.DaemonSet](t, src, objs).Spec.Template.Spec.Containers[0].Args
+		if got := flagValue(args, "--memory-budget"); got != tc.want {
+			t.Errorf("%s: --memory-budget %q, want %q", src, got, tc.want)
+		}
 	}
 }
 
