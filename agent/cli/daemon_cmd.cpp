@@ -18,7 +18,7 @@ extern "C" void on_daemon_signal(int) { g_stop.store(true); }
 struct DaemonArgs {
   daemon::DaemonOptions opts;
   std::string interval = "2s", window = "10m", report_every = "15s";
-  std::string memory_budget = "150Mi";  // daemon::kDefaultMemoryBudget
+  std::string memory_budget = "192Mi";  // daemon::kDefaultMemoryBudget
   bool native = false;
   bool goroutine_events = false;
 };

@@ -211,6 +211,11 @@ class Daemon:
         m = re.search(rf"^{name} (\S+)$", http_get(self.url + "/metrics").decode(), re.M)
         return float(m.group(1)) if m else None
 
+    def shed(self):
+        """Steps the memory budget shed (leakhound_shed_total, every reason)."""
+        body = http_get(self.url + "/metrics").decode()
+        return sum(float(v) for v in re.findall(r"^leakhound_shed_total\{[^}]*\} (\S+)$", body, re.M))
+
     def stop(self):
         self.proc.send_signal(2)
         self.proc.wait(timeout=60)
@@ -242,14 +247,20 @@ def case_daemon(a, tmp):
         cpu = (cpu_s(d.proc.pid) - c0) / (time.monotonic() - t0)
         s.stop()
         st = status(d.proc.pid)
+        # What --memory-budget counts (RSS and BPF maps), against its default.
+        budgeted = d.metric("leakhound_agent_memory_bytes") or 0
         r = {"executables": len(exes), "exe_mib": sorted(round(os.path.getsize(e) / 2**20)
                                                        for e in exes),
              "processes": len(alive), "steady_mib": mib(s.steady()),
              "steady_anon_mib": mib(s.steady("RssAnon")), "peak_mib": mib(st["VmHWM"]),
-             "cpu_pct_of_core": round(100 * cpu, 2)}
+             "cpu_pct_of_core": round(100 * cpu, 2), "budgeted_mib": round(budgeted / 2**20, 1),
+             "budget_mib": round((d.metric("leakhound_agent_memory_budget_bytes") or 0) / 2**20, 1),
+             "shed_steps": d.shed()}
         print(f"daemon: {r['processes']} processes of {r['executables']} executables: steady "
               f"{r['steady_mib']} MiB (anon {r['steady_anon_mib']}), peak {r['peak_mib']} MiB, "
-              f"CPU {r['cpu_pct_of_core']}% of a core", flush=True)
+              f"CPU {r['cpu_pct_of_core']}% of a core; the memory budget counts "
+              f"{r['budgeted_mib']} of {r['budget_mib']} MiB (RSS + BPF maps), "
+              f"{r['shed_steps']:.0f} steps shed", flush=True)
         return {"daemon": r}
     finally:
         if d:

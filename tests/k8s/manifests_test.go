@@ -476,7 +476,7 @@ func TestChartMemoryBudget(t *testing.T) {
 	for _, tc := range []struct {
 		limit, budget, want string
 	}{
-		{"", "", "153Mi"}, // the defaults: 192Mi
+		{"", "", "192Mi"}, // the defaults: 240Mi
 		{"1Gi", "", "819Mi"},
 		{"500M", "", "381Mi"},
 		{"1Gi", "700Mi", "700Mi"},

@@ -41,7 +41,7 @@ A limit is a Kubernetes quantity: plain bytes, or Ki Mi Gi Ti, or k M G T.
 {{- $unit := trimPrefix $m $limit }}
 {{- $mult := dict "" 1 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 }}
 {{- if or (eq $m "") (not (hasKey $mult $unit)) }}
-{{- fail (printf "resources.limits.memory %q: write it as e.g. 192Mi or 1Gi (or set daemon.memoryBudget)" $limit) }}
+{{- fail (printf "resources.limits.memory %q: write it as e.g. 240Mi or 1Gi (or set daemon.memoryBudget)" $limit) }}
 {{- end }}
 {{- $bytes := mul (atoi $m) (index $mult $unit) }}
 {{- printf "%dMi" (div (div (mul $bytes (int $d.memoryBudgetPercent)) 100) 1048576) }}
