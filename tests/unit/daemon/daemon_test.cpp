@@ -131,5 +131,32 @@ TEST(Metrics, ExpositionIsGroupedLabelledAndBounded) {
   EXPECT_NE(text.find("leakhound_process_info{pid=\"12\""), std::string::npos);
 }
 
+TEST(Metrics, MemoryBudgetAndWhatItShed) {
+  std::vector<ProcessEntry> procs = {entry(10, 1), entry(11, 1), ProcessEntry{}};
+  procs[1].shed = "native";
+  procs[2].pid = 12;
+  procs[2].shed = "detached";  // listed by the API, not watched
+  AgentCounters c;
+  EXPECT_EQ(render_metrics(procs, c, AgentSelf{}, 5).find("leakhound_agent_memory"),
+            std::string::npos)
+      << "no budget, no budget series";
+  c.memory_bytes = 100 << 20;
+  c.memory_budget_bytes = 96 << 20;
+  c.window_s = 300;
+  c.shed_native_total = 1;
+  c.shed_window_total = 1;
+  c.shed_detach_total = 1;
+  const std::string text = render_metrics(procs, c, AgentSelf{}, 5);
+  for (const char* want :
+       {"leakhound_processes_attached 2", "leakhound_agent_memory_bytes 104857600",
+        "leakhound_agent_memory_budget_bytes 100663296", "leakhound_agent_window_seconds 300",
+        "leakhound_shed_total{reason=\"native\"} 1", "leakhound_shed_total{reason=\"window\"} 1",
+        "leakhound_shed_total{reason=\"detach\"} 1", "leakhound_shed_recovered_total 0",
+        "leakhound_processes_shed{kind=\"native\"} 1",
+        "leakhound_processes_shed{kind=\"detached\"} 1"})
+    EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;
+  EXPECT_EQ(text.find("pid=\"12\""), std::string::npos) << "a detached process has no series";
+}
+
 }  // namespace
 }  // namespace leakhound::daemon
