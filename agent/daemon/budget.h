@@ -30,11 +30,10 @@
 
 namespace leakhound::daemon {
 
-// 30 Go processes of 10 distinct 51-85 MB executables: 145 MiB as the budget
-// counts it (138 MiB RSS + 7 MiB of BPF maps) 30 s after attaching
-// (docs/benchmarks.md, bench/agent_footprint). The default leaves 32% above
-// that for the rolling window to fill (10 min of series) and an attach's
-// transient pages, so such a node sheds nothing.
+// 30 Go processes of 10 distinct 51-85 MB executables: 159 MiB as the budget
+// counts it (RSS + 7 MiB of BPF maps) once the 10-minute window is full
+// (docs/benchmarks.md, bench/agent_footprint). The default leaves 21% above
+// that for an attach's transient pages, so such a node sheds nothing.
 inline constexpr uint64_t kDefaultMemoryBudget = 192ull << 20;
 
 struct BudgetOptions {
