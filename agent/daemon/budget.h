@@ -18,7 +18,7 @@
 // is taken back, in the reverse order (the last process detached is attached
 // again first, then the window doubles, then native tracking resumes). Every
 // shed that follows a recovery doubles the ticks the next recovery waits
-// (up to 16x): a workload that sits at the edge does not flap.
+// (up to 16x): a step that does not fit is retried less and less often.
 #pragma once
 
 #include <sys/types.h>
