@@ -49,7 +49,8 @@ struct AttachArgs {
   std::string pprof_dir;          // heap (start, end) and goroutine profiles
   std::string fail_on;            // proven | leak | growing: exit kExitFindings on one
   std::string html;               // the report as one self-contained page
-  int64_t sample_rate = goruntime::kEnableRate;
+  int64_t sample_rate = 0;        // 0: the sample budget's
+  double sample_budget = collect::SampleBudget{}.samples_per_s;
   size_t top = 10;
   detect::TrendConfig trend;  // verdict thresholds, shared by every capability
 };
@@ -98,7 +99,9 @@ int run(const AttachArgs& a) {
   opts.interval_s = *interval;
   opts.read_only = a.read_only;
   opts.heap.sample_events = a.heap_events;
-  opts.heap.enable_rate = a.sample_rate;
+  opts.heap.fixed_rate = a.sample_rate != 0;
+  if (opts.heap.fixed_rate) opts.heap.enable_rate = a.sample_rate;
+  opts.heap.budget.samples_per_s = a.sample_budget;
   opts.heap.trend = a.trend;
   opts.goroutines.trend = a.trend;
   opts.process.trend = a.trend;
@@ -206,10 +209,14 @@ Runner add_attach(CLI::App& app, const GlobalOptions&) {
       ->capture_default_str()
       ->check(CLI::Range(uint32_t{16}, uint32_t{1} << 22));
   app.add_option("--sample-rate", a->sample_rate,
-                 "MemProfileRate (bytes) set when the program's heap sampler is off: lower is "
-                 "more precise in a short window, higher costs less in programs allocating GB/s")
-      ->capture_default_str()
+                 "MemProfileRate (bytes) set when the program's heap sampler is off, for the whole "
+                 "window (default: chosen from the program's allocation rate by --sample-budget)")
       ->check(CLI::Range(int64_t{4096}, int64_t{1} << 30));
+  app.add_option("--sample-budget", a->sample_budget,
+                 "heap samples per second aimed at when leakhound switches the sampler on: the "
+                 "rate follows the program's allocation rate (each sample costs it ~5 us)")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1e6));
   app.add_option("--pprof", a->pprof_dir,
                  "also write heap-start.pb.gz, heap-end.pb.gz, goroutine.pb.gz and, when C "
                  "allocations were traced, native.pb.gz (pprof format) "

@@ -43,6 +43,21 @@ json trend_to_json(const detect::Trend& t, const char* unit) {
           {"reason", std::string(t.reason)}};
 }
 
+json sampler_to_json(const Report& r) {
+  json j = {{"rate", r.sample_rate},
+            {"original_rate", r.original_sample_rate},
+            {"enabled_by_leakhound", r.sampler_enabled_by_us}};
+  if (r.sample_budget_per_s > 0) {
+    json rates = json::array();
+    for (const auto& p : r.sample_rates) rates.push_back({{"from_s", p.from_s}, {"rate", p.rate}});
+    j["budget"] = {{"samples_per_s", r.sample_budget_per_s},
+                   {"alloc_bytes_per_s", r.alloc_bytes_per_s},
+                   {"cost_cpu_fraction", r.sampling_cost},
+                   {"rates", std::move(rates)}};
+  }
+  return j;
+}
+
 json leak_check_to_json(const GoroutineLeakCheck& c) {
   json j = {{"available", c.available},
             {"requests", c.requests},
@@ -297,10 +312,7 @@ json to_json(const Report& r) {
       {"sampled_allocs", r.sampled_allocs},
       {"sampled_frees", r.sampled_frees},
       {"heap_verdicts", heap_verdicts_to_json(r)},
-      {"sampler",
-       {{"rate", r.sample_rate},
-        {"original_rate", r.original_sample_rate},
-        {"enabled_by_leakhound", r.sampler_enabled_by_us}}},
+      {"sampler", sampler_to_json(r)},
       {"read_only", r.read_only},
       {"target_exited", r.target_exited},
       {"notes", r.notes},

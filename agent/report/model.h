@@ -139,9 +139,20 @@ struct Report {
   bool heap_events = false;     // --heap-events: per-sample probes were on
   uint64_t sampled_allocs = 0;  // heap samples taken during the window
   uint64_t sampled_frees = 0;
-  int64_t sample_rate = 0;             // MemProfileRate in effect during the window
+  int64_t sample_rate = 0;             // MemProfileRate in effect at the end of the window
   int64_t original_sample_rate = 0;    // before attach
   bool sampler_enabled_by_us = false;  // we switched it on (restored on detach)
+  // The sample budget (collect/sample_budget.h), when leakhound chose the rate:
+  // every rate set, from when (series time, s); the allocation rate it was
+  // chosen from and what sampling costs the target at it (fraction of a core).
+  struct SampleRatePeriod {
+    double from_s = 0;
+    int64_t rate = 0;
+  };
+  std::vector<SampleRatePeriod> sample_rates;
+  double sample_budget_per_s = 0;  // 0: a fixed rate (the program's, or --sample-rate)
+  double alloc_bytes_per_s = 0;    // last measured (0: not measured)
+  double sampling_cost = 0;
   bool read_only = false;
   bool target_exited = false;      // the process went away mid-window
   std::vector<std::string> notes;  // what could not be measured, and why

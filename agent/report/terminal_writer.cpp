@@ -47,7 +47,17 @@ void write_header(std::ostream& out, const Report& r, const Style& st) {
     out << fmt::format("  window {}, {} GC cycles, {} sampled allocations, {} sampled frees\n",
                        human_duration(r.duration_s), group_thousands(r.gc_cycles),
                        group_thousands(r.sampled_allocs), group_thousands(r.sampled_frees));
-    if (r.sampler_enabled_by_us) {
+    if (r.sampler_enabled_by_us && r.sample_budget_per_s > 0) {
+      std::string rates;
+      for (const auto& p : r.sample_rates)
+        rates += (rates.empty() ? "" : ", then ") +
+                 human_bytes_compact(static_cast<double>(p.rate)) +
+                 (p.from_s > 0 ? fmt::format(" at {:.0f}s", p.from_s) : "");
+      out << fmt::format(
+          "  heap sampler: off in the program; leakhound switched it on ({}) and restored it: "
+          "{} of allocation, budget {:.0f} samples/s, ~{:.2f}% of a core\n",
+          rates, human_rate(r.alloc_bytes_per_s), r.sample_budget_per_s, 100 * r.sampling_cost);
+    } else if (r.sampler_enabled_by_us) {
       out << fmt::format(
           "  heap sampler: off in the program; leakhound switched it on at {} for the window "
           "and restored it\n",
