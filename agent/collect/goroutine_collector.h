@@ -56,6 +56,8 @@ class GoroutineCollector final : public Capability {
   void contribute(report::Report& r) override;
   // The same, then the creation/exit probes (--goroutine-events) are detached.
   void stop(report::Report& r) override;
+  // The daemon's scheduled request for the runtime's leak check (LeakProof).
+  bool request_leak_check() { return proof_ && proof_->request_now(); }
 
   using SiteKey = probes::SiteKey;  // (gopc, startpc)
 
