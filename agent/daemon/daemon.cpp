@@ -138,8 +138,9 @@ Result<void> run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop
   so.g_layouts = &g_layouts;
   so.executables = &executables;
   // Opened at attach, asked for on the watcher's schedule: never more often.
+  // Under --read-only the session opens nothing and says why in its report.
   const double leak_check_every = opts.session.read_only ? 0 : opts.leak_check_every_s;
-  so.goroutines.proof.request = leak_check_every > 0;
+  so.goroutines.proof.request = opts.leak_check_every_s > 0;
   so.goroutines.proof.at_attach = false;
   so.goroutines.proof.window_s = 0;
   ProcHost host;

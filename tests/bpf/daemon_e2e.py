@@ -12,7 +12,8 @@
   /metrics, growing, at every period (a report used to detach the probes); a
   shell loop, a C program, a second daemon and the daemon itself are never
   attached. The second daemon includes the C program by --include-exe and
-  reports its leak.
+  reports its leak. Being --read-only, it never asks a Go runtime for its
+  goroutine leak check.
 - proof: a daemon with a short --leak-check-every watches a Go 1.26 and a
   Go 1.27 target leaking on a private channel: both get
   leakhound_goroutines_leaked for that site on /metrics and a gc_proof finding
@@ -389,6 +390,9 @@ def case_native(minors):
         assert inuse[-1] > inuse[0] and metric[-1] > metric[0], \
             f"the C leak did not grow from report to report: {seen}"
         assert f["verdict"] in ("leak", "growing"), f"cgo leak judged {f['verdict']}: {f['trend']}"
+        # --read-only: the runtime's goroutine leak check is never asked for.
+        lc = rep["goroutine_stats"]["leak_check"]
+        assert lc["requests"] == 0 and "--read-only" in lc["why_not"], lc
 
         # The C program's leak, on the daemon that named it.
         rep = d2.json(f"/api/v1/report?pid={c_prog.pid}")
