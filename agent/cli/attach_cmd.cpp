@@ -30,6 +30,7 @@ struct AttachArgs {
   pid_t pid = 0;
   std::string duration = "30s";
   std::string interval = "500ms";
+  std::string stuck_after = "5m";
   bool json = false;
   bool read_only = false;
   bool no_color = false;
@@ -58,7 +59,8 @@ struct AttachArgs {
 int run(const AttachArgs& a) {
   auto duration = parse_duration(a.duration);
   auto interval = parse_duration(a.interval);
-  for (const auto* r : {&duration, &interval}) {
+  auto stuck_after = parse_duration(a.stuck_after);
+  for (const auto* r : {&duration, &interval, &stuck_after}) {
     if (!*r) {
       std::cerr << "leakhound: " << r->error().message << "\n";
       return 2;
@@ -109,6 +111,7 @@ int run(const AttachArgs& a) {
   opts.goroutines.events = a.goroutine_events;
   opts.goroutines.proof.request = !a.no_leak_check;
   opts.goroutines.proof.window_s = *duration;
+  opts.goroutines.stuck_after_s = *stuck_after;
   using NativeMode = collect::NativeOptions::Mode;
   opts.native.mode = a.no_native ? NativeMode::Off : a.native ? NativeMode::On : NativeMode::Auto;
   opts.native.track_mmap = !a.no_native_mmap;
@@ -186,6 +189,11 @@ Runner add_attach(CLI::App& app, const GlobalOptions&) {
                "do not ask the Go runtime (1.26+) to run its GC goroutine leak check (one byte "
                "written into the target, undone on exit; --read-only never asks)")
       ->excludes(nog);
+  app.add_option("--stuck-after", a->stuck_after,
+                 "a goroutine site whose goroutines are all blocked on channels or sync objects "
+                 "for longer than this, and whose count does not fall, gets the evidence `stuck` "
+                 "(where the runtime cannot prove leaks: Go < 1.26, or no check)")
+      ->capture_default_str();
   auto* native = app.add_flag(
       "--native", a->native,
       "trace the C allocator (malloc family, anonymous mmap) and fail if it cannot be; by default "

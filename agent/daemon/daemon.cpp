@@ -48,6 +48,7 @@ class SessionWatch final : public Watch {
   std::string go_version() const override {
     return s_->is_go() ? s_->go()->build.go_version.raw : "";
   }
+  bool request_leak_check() override { return s_->request_leak_check(); }
 
  private:
   std::unique_ptr<collect::Session> s_;
@@ -96,6 +97,9 @@ class ProcHost final : public Host {
     return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
         .count();
   }
+  double monotonic_s() override {
+    return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+  }
   void rescanned() override {
     // Journal entries of processes that went while a killed daemon watched them.
     if (size_t n = goruntime::prune_records())
@@ -133,8 +137,14 @@ Result<void> run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop
   so.heap.probe_cache = &probe_cache;
   so.g_layouts = &g_layouts;
   so.executables = &executables;
+  // Opened at attach, asked for on the watcher's schedule: never more often.
+  // Under --read-only the session opens nothing and says why in its report.
+  const double leak_check_every = opts.session.read_only ? 0 : opts.leak_check_every_s;
+  so.goroutines.proof.request = opts.leak_check_every_s > 0;
+  so.goroutines.proof.at_attach = false;
+  so.goroutines.proof.window_s = 0;
   ProcHost host;
-  Watcher d(host, *filter, so, opts.settle_s, opts.window_s, table);
+  Watcher d(host, *filter, so, opts.settle_s, opts.window_s, table, leak_check_every);
   d.rescan();
   auto seconds = [](double s) {
     return std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(s));

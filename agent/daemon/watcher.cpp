@@ -13,12 +13,13 @@ std::string base_name(const std::string& path) {
 }  // namespace
 
 Watcher::Watcher(Host& host, const Filter& filter, collect::SessionOptions session, double settle_s,
-                 double window_s, ProcessTable& table)
+                 double window_s, ProcessTable& table, double leak_check_every_s)
     : host_(host),
       filter_(filter),
       session_(std::move(session)),
       settle_s_(settle_s),
       window_s_(window_s),
+      leak_check_every_s_(leak_check_every_s),
       table_(table) {}
 
 Watcher::~Watcher() { stop_all(); }
@@ -53,7 +54,7 @@ void Watcher::rescan() {
     it = alive.count(it->first) ? std::next(it) : rejected_.erase(it);
   for (auto it = watched_.begin(); it != watched_.end();) {
     auto next = std::next(it);
-    if (!it->second->alive()) end(it, "exited");
+    if (!it->second.w->alive()) end(it, "exited");
     it = next;
   }
 }
@@ -88,7 +89,10 @@ void Watcher::poll_all(const std::function<void()>& between) {
   for (pid_t pid : watched_pids()) {
     auto it = watched_.find(pid);
     if (it == watched_.end()) continue;
-    if (!it->second->poll()) end(it, "exited");
+    if (!it->second.w->poll())
+      end(it, "exited");
+    else
+      maybe_check_leaks(it->second);
     between();
   }
 }
@@ -97,13 +101,23 @@ void Watcher::publish(const std::function<void()>& between) {
   for (pid_t pid : watched_pids()) {
     auto it = watched_.find(pid);
     if (it == watched_.end()) continue;
-    Watch& w = *it->second;
+    Watch& w = *it->second.w;
     w.trim(window_s_);
     auto r = std::make_shared<report::Report>(w.snapshot());
     r->duration_s = std::min(w.elapsed_s(), window_s_);
     table_.set_report(pid, std::move(r));
     between();
   }
+}
+
+// A detection costs the target a GC cycle's marking done differently (its
+// blocking primitives traced as roots only when reached): once per period.
+void Watcher::maybe_check_leaks(Entry& w) {
+  if (leak_check_every_s_ <= 0) return;
+  const double now = host_.monotonic_s();
+  if (now < w.next_leak_check) return;
+  w.next_leak_check = now + leak_check_every_s_;
+  w.w->request_leak_check();
 }
 
 void Watcher::stop_all() {
@@ -158,12 +172,12 @@ void Watcher::try_attach(pid_t pid) {
                e.go_version.empty() ? "" : ", ", e.go_version);
   table_.put(std::move(e));
   table_.update_counters([](AgentCounters& n) { n.attached_total++; });
-  watched_[pid] = std::move(*w);
+  watched_[pid] = Entry{std::move(*w), host_.monotonic_s()};
 }
 
 void Watcher::end(Watched::iterator it, const char* why) {
   const pid_t pid = it->first;
-  it->second->finish();  // restores the sampler of a live process
+  it->second.w->finish();  // stops it; erasing it restores what it wrote (sampler, leak check)
   watched_.erase(it);
   table_.erase(pid);
   table_.update_counters([](AgentCounters& c) { c.detached_total++; });

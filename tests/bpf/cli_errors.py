@@ -357,6 +357,10 @@ def case_daemon_bad_arguments():
     one_line_error(code, err, "--listen localhost: expected HOST:PORT")
     code, _, err = lhtest.run_leakhound(["daemon", "--window", "soon"], timeout=60)
     one_line_error(code, err, "invalid duration")
+    code, _, err = lhtest.run_leakhound(["daemon", "--leak-check-every", "-1m"], timeout=60)
+    one_line_error(code, err, "--leak-check-every: invalid duration")
+    code, _, err = lhtest.run_leakhound(["daemon", "--stuck-after", "0"], timeout=60)
+    one_line_error(code, err, "invalid duration")
 
 
 def unharmed(t, after=None, attached=False, what="target"):
