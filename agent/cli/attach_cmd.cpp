@@ -30,6 +30,7 @@ struct AttachArgs {
   pid_t pid = 0;
   std::string duration = "30s";
   std::string interval = "500ms";
+  std::string stuck_after = "5m";
   bool json = false;
   bool read_only = false;
   bool no_color = false;
@@ -49,7 +50,8 @@ struct AttachArgs {
   std::string pprof_dir;          // heap (start, end) and goroutine profiles
   std::string fail_on;            // proven | leak | growing: exit kExitFindings on one
   std::string html;               // the report as one self-contained page
-  int64_t sample_rate = goruntime::kEnableRate;
+  int64_t sample_rate = 0;        // 0: the sample budget's
+  double sample_budget = collect::SampleBudget{}.samples_per_s;
   size_t top = 10;
   detect::TrendConfig trend;  // verdict thresholds, shared by every capability
 };
@@ -57,7 +59,8 @@ struct AttachArgs {
 int run(const AttachArgs& a) {
   auto duration = parse_duration(a.duration);
   auto interval = parse_duration(a.interval);
-  for (const auto* r : {&duration, &interval}) {
+  auto stuck_after = parse_duration(a.stuck_after);
+  for (const auto* r : {&duration, &interval, &stuck_after}) {
     if (!*r) {
       std::cerr << "leakhound: " << r->error().message << "\n";
       return 2;
@@ -98,7 +101,9 @@ int run(const AttachArgs& a) {
   opts.interval_s = *interval;
   opts.read_only = a.read_only;
   opts.heap.sample_events = a.heap_events;
-  opts.heap.enable_rate = a.sample_rate;
+  opts.heap.fixed_rate = a.sample_rate != 0;
+  if (opts.heap.fixed_rate) opts.heap.enable_rate = a.sample_rate;
+  opts.heap.budget.samples_per_s = a.sample_budget;
   opts.heap.trend = a.trend;
   opts.goroutines.trend = a.trend;
   opts.process.trend = a.trend;
@@ -106,6 +111,7 @@ int run(const AttachArgs& a) {
   opts.goroutines.events = a.goroutine_events;
   opts.goroutines.proof.request = !a.no_leak_check;
   opts.goroutines.proof.window_s = *duration;
+  opts.goroutines.stuck_after_s = *stuck_after;
   using NativeMode = collect::NativeOptions::Mode;
   opts.native.mode = a.no_native ? NativeMode::Off : a.native ? NativeMode::On : NativeMode::Auto;
   opts.native.track_mmap = !a.no_native_mmap;
@@ -183,6 +189,11 @@ Runner add_attach(CLI::App& app, const GlobalOptions&) {
                "do not ask the Go runtime (1.26+) to run its GC goroutine leak check (one byte "
                "written into the target, undone on exit; --read-only never asks)")
       ->excludes(nog);
+  app.add_option("--stuck-after", a->stuck_after,
+                 "a goroutine site whose goroutines are all blocked on channels or sync objects "
+                 "for longer than this, and whose count does not fall, gets the evidence `stuck` "
+                 "(where the runtime cannot prove leaks: Go < 1.26, or no check)")
+      ->capture_default_str();
   auto* native = app.add_flag(
       "--native", a->native,
       "trace the C allocator (malloc family, anonymous mmap) and fail if it cannot be; by default "
@@ -206,10 +217,14 @@ Runner add_attach(CLI::App& app, const GlobalOptions&) {
       ->capture_default_str()
       ->check(CLI::Range(uint32_t{16}, uint32_t{1} << 22));
   app.add_option("--sample-rate", a->sample_rate,
-                 "MemProfileRate (bytes) set when the program's heap sampler is off: lower is "
-                 "more precise in a short window, higher costs less in programs allocating GB/s")
-      ->capture_default_str()
+                 "MemProfileRate (bytes) set when the program's heap sampler is off, for the whole "
+                 "window (default: chosen from the program's allocation rate by --sample-budget)")
       ->check(CLI::Range(int64_t{4096}, int64_t{1} << 30));
+  app.add_option("--sample-budget", a->sample_budget,
+                 "heap samples per second aimed at when leakhound switches the sampler on: the "
+                 "rate follows the program's allocation rate (each sample costs it ~5 us)")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1e6));
   app.add_option("--pprof", a->pprof_dir,
                  "also write heap-start.pb.gz, heap-end.pb.gz, goroutine.pb.gz and, when C "
                  "allocations were traced, native.pb.gz (pprof format) "

@@ -17,7 +17,8 @@ extern "C" void on_daemon_signal(int) { g_stop.store(true); }
 
 struct DaemonArgs {
   daemon::DaemonOptions opts;
-  std::string interval = "2s", window = "10m", report_every = "15s";
+  std::string interval = "2s", window = "10m", report_every = "15s", leak_check_every = "10m",
+              stuck_after = "5m";
   std::string memory_budget = "192Mi";  // daemon::kDefaultMemoryBudget
   bool native = false;
   bool goroutine_events = false;
@@ -26,7 +27,8 @@ struct DaemonArgs {
 int run(DaemonArgs& a) {
   for (auto [text, dst] :
        {std::pair{&a.interval, &a.opts.interval_s}, std::pair{&a.window, &a.opts.window_s},
-        std::pair{&a.report_every, &a.opts.report_every_s}}) {
+        std::pair{&a.report_every, &a.opts.report_every_s},
+        std::pair{&a.stuck_after, &a.opts.session.goroutines.stuck_after_s}}) {
     auto d = parse_duration(*text);
     if (!d) {
       std::cerr << "leakhound: " << d.error().message << "\n";
@@ -38,6 +40,15 @@ int run(DaemonArgs& a) {
     a.opts.memory_budget_bytes = *m;
   } else {
     std::cerr << "leakhound: --memory-budget: " << m.error().message << "\n";
+    return 2;
+  }
+  // "0" switches the leak check off; any other value is a period.
+  if (a.leak_check_every == "0") {
+    a.opts.leak_check_every_s = 0;
+  } else if (auto d = parse_duration(a.leak_check_every)) {
+    a.opts.leak_check_every_s = *d;
+  } else {
+    std::cerr << "leakhound: --leak-check-every: " << d.error().message << "\n";
     return 2;
   }
   if (auto p = check_attach_privileges(); !p) {
@@ -87,6 +98,14 @@ Runner add_daemon(CLI::App& app, const GlobalOptions&) {
                  "the daemon's own resident memory to stay under: over it, native tracking, "
                  "then the rolling window, then the least growing processes are shed (0: no "
                  "budget; README: the daemon's memory budget)")
+      ->capture_default_str();
+  app.add_option("--leak-check-every", a->leak_check_every,
+                 "how often the Go runtime (1.26+) of each process is asked to run its goroutine "
+                 "leak detection in its next GC cycle (0: never; --read-only: never)")
+      ->capture_default_str();
+  app.add_option("--stuck-after", a->stuck_after,
+                 "goroutine sites all blocked on channels or sync objects for longer than this, "
+                 "whose count does not fall, get the evidence `stuck` (Go < 1.26, or no check)")
       ->capture_default_str();
   app.add_option("--include-exe", o.filters.include_exe,
                  "only processes whose executable path matches this regex (repeatable)");

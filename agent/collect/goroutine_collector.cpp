@@ -4,6 +4,7 @@
 #include <ctime>
 #include <unordered_map>
 
+#include "collect/stuck.h"
 #include "goruntime/global_refs.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -194,6 +195,7 @@ void GoroutineCollector::contribute(report::Report& r) {
   }
 
   // States and stacks of the goroutines alive at the end.
+  std::map<SiteKey, std::vector<BlockedGoroutine>> blocked;
   if (final) {
     const int64_t now_ns = monotonic_ns();
     std::map<SiteKey, std::map<std::string, uint64_t>> states;
@@ -204,11 +206,13 @@ void GoroutineCollector::contribute(report::Report& r) {
       auto& f = sites[k];
       std::string state(reader_.state(g));
       states[k][state]++;
-      if (g.status == static_cast<uint32_t>(goruntime::GStatus::Waiting) && g.wait_since_ns > 0 &&
-          g.wait_since_ns < now_ns) {
-        f.longest_wait_s =
-            std::max(f.longest_wait_s, static_cast<double>(now_ns - g.wait_since_ns) / 1e9);
+      const bool waiting = g.status == static_cast<uint32_t>(goruntime::GStatus::Waiting);
+      BlockedGoroutine b{waiting && is_stuck_wait(state)};
+      if (waiting && g.wait_since_ns > 0 && g.wait_since_ns < now_ns) {
+        b.age_s = static_cast<double>(now_ns - g.wait_since_ns) / 1e9;
+        f.longest_wait_s = std::max(f.longest_wait_s, b.age_s);
       }
+      blocked[k].push_back(b);
       if (sampled[k] < opts_.stacks_per_site) {
         auto pcs = reader_.unwind(g);
         if (!pcs.empty()) {
@@ -235,6 +239,16 @@ void GoroutineCollector::contribute(report::Report& r) {
   }
 
   if (proof_) proof_->apply(sites, r);
+  // Where the runtime's check ran, what it did not prove is not stuck: the
+  // GC found something still reaches what those goroutines wait on.
+  if (final && !r.leak_check.ran) {
+    for (auto& [k, f] : sites) {
+      if (f.system || f.evidence != report::Evidence::Trend) continue;
+      auto it = blocked.find(k);
+      if (it == blocked.end()) continue;
+      if (auto e = judge_stuck(it->second, f.series, opts_.stuck_after_s)) mark_stuck(f, *e);
+    }
+  }
   for (auto& [k, f] : sites) {
     if (!f.system) r.goroutines_user += f.count;
     r.goroutines_total += f.count;

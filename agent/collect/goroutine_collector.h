@@ -36,6 +36,8 @@ struct GoroutineOptions {
   double max_duty = 0.1;
   uint32_t max_sites = 16384;  // BPF map size with events
   LeakProofOptions proof;      // the runtime's own leak check (Go 1.26+)
+  // `stuck` evidence (collect/stuck.h) where the check did not run.
+  double stuck_after_s = 300;
 };
 
 class GoroutineCollector final : public Capability {
@@ -56,6 +58,8 @@ class GoroutineCollector final : public Capability {
   void contribute(report::Report& r) override;
   // The same, then the creation/exit probes (--goroutine-events) are detached.
   void stop(report::Report& r) override;
+  // The daemon's scheduled request for the runtime's leak check (LeakProof).
+  bool request_leak_check() { return proof_ && proof_->request_now(); }
 
   using SiteKey = probes::SiteKey;  // (gopc, startpc)
 

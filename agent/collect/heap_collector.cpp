@@ -75,7 +75,9 @@ Result<std::unique_ptr<HeapCollector>> HeapCollector::start(const GoTarget& t,
           why));
       return c;
     }
-    if (auto e = c->sampler_->enable(opts.enable_rate); !e) return e.error();
+    c->budget_on_ = !opts.fixed_rate && !opts.sample_events;
+    const int64_t first = c->budget_on_ ? opts.budget.calibration_rate : opts.enable_rate;
+    if (auto e = c->sampler_->enable(first); !e) return e.error();
     c->rate_ = c->sampler_->written();  // a left-over rate stays as it is
     r.sampler_enabled_by_us = true;
     c->sampled_since_attach_ = true;
@@ -111,6 +113,7 @@ Result<std::unique_ptr<HeapCollector>> HeapCollector::start(const GoTarget& t,
   c->reader_ = std::make_unique<goruntime::BucketReader>(mem, t.layout, t.runtime_addr(s.mbuckets));
   c->active_ = true;
   c->start_ns_ = static_cast<uint64_t>(monotonic_ns());
+  c->epochs_.push_back({0, c->rate_});
   if (auto e = c->snapshot(0); !e) return e.error();
   return c;
 }
@@ -120,8 +123,14 @@ Result<void> HeapCollector::restore() {
   return sampler_->restore();
 }
 
+double HeapCollector::now_s() const {
+  const auto now = static_cast<uint64_t>(monotonic_ns());
+  return now > start_ns_ ? static_cast<double>(now - start_ns_) / 1e9 : 0;
+}
+
 Result<void> HeapCollector::poll() {
   if (!active_) return {};
+  if (budget_on_) run_budget();
   auto gc = probes_->read_gc(static_cast<uint32_t>(t_.proc.pid()));
   if (!gc) return gc.error();
   if (gc->cycles == gc_cycles_) return {};  // no GC since the last point: nothing new
@@ -151,14 +160,18 @@ Result<void> HeapCollector::snapshot(double t_s) {
       git->second.buckets.push_back(addr);
       it = bucket_group_.emplace(addr, key).first;
       baseline_[addr] = have_snapshot_ || !b.record_ok ? goruntime::BucketRecord{} : b.record;
+      // Born after the last switch (a switch marks every bucket it sees).
+      marks_.try_emplace(addr, epochs_.size() - 1, 0);
     }
     if (!b.record_ok) continue;
     Group& g = groups_[it->second];
     if (g.first_free_t < 0 && b.record.frees > baseline_[addr].frees) g.first_free_t = t_s;
-    double live = static_cast<double>(b.record.allocs) - static_cast<double>(b.record.frees);
-    double bytes =
-        static_cast<double>(b.record.alloc_bytes) - static_cast<double>(b.record.free_bytes);
-    Unsampled u = unsample(live, bytes, rate_);
+    // Frees taken as oldest first: the live objects are the newest ones.
+    Unsampled u = b.record.frees < b.record.allocs
+                      ? unsample_bucket(addr, b.record.frees, b.record.allocs,
+                                        static_cast<double>(b.record.alloc_bytes) /
+                                            static_cast<double>(b.record.allocs))
+                      : Unsampled{};
     g.inuse.objects += u.objects;
     g.inuse.bytes += u.bytes;
   }
@@ -235,10 +248,20 @@ void HeapCollector::contribute(report::Report& r) {
       const goruntime::BucketRecord w = window(addr, bit->second);
       r.sampled_allocs += w.allocs;
       r.sampled_frees += w.frees;
-      Unsampled a =
-          unsample(static_cast<double>(w.allocs), static_cast<double>(w.alloc_bytes), rate_);
-      Unsampled fr =
-          unsample(static_cast<double>(w.frees), static_cast<double>(w.free_bytes), rate_);
+      // The window's allocations are the bucket's newest; its frees, taken
+      // as oldest first, the ones after those freed before the window.
+      const goruntime::BucketRecord& base = baseline_[addr];
+      const double avg = w.allocs
+                             ? static_cast<double>(w.alloc_bytes) / static_cast<double>(w.allocs)
+                             : static_cast<double>(bit->second.size);
+      const double favg =
+          w.frees ? static_cast<double>(w.free_bytes) / static_cast<double>(w.frees) : avg;
+      Unsampled a = probes_events ? unsample(static_cast<double>(w.allocs),
+                                             static_cast<double>(w.alloc_bytes), rate_)
+                                  : unsample_bucket(addr, base.allocs, base.allocs + w.allocs, avg);
+      Unsampled fr = probes_events ? unsample(static_cast<double>(w.frees),
+                                              static_cast<double>(w.free_bytes), rate_)
+                                   : unsample_bucket(addr, base.frees, base.frees + w.frees, favg);
       f.alloc_objects_window += static_cast<uint64_t>(a.objects);
       f.alloc_bytes_window += static_cast<uint64_t>(a.bytes);
       f.free_objects_window += static_cast<uint64_t>(fr.objects);
@@ -251,10 +274,94 @@ void HeapCollector::contribute(report::Report& r) {
   VerdictOptions vo{opts_.trend, opts_.fdr, opts_.min_retained_fraction, last_t_,
                     [](std::string_view fn) { return !is_runtime_frame(Frame{std::string(fn)}); }};
   HeapVerdicts v = judge_heap(std::move(stacks), vo);
+  r.sample_rate = rate_;
+  if (budget_on_) {
+    r.sample_rates.clear();
+    for (const RateEpoch& e : epochs_) r.sample_rates.push_back({e.from_s, e.rate});
+    r.sample_budget_per_s = opts_.budget.samples_per_s;
+    r.alloc_bytes_per_s = alloc_rate_;
+    r.sampling_cost = sampling_cost(alloc_rate_, rate_);
+  }
   r.heap_fdr = v.fdr;
   r.heap_stacks_judged = v.stacks_judged;
   r.heap_callers_judged = v.callers_judged;
   for (auto& f : v.findings) r.heap.push_back(std::move(f));
+}
+
+Unsampled HeapCollector::unsample_bucket(uint64_t addr, uint64_t lo, uint64_t hi,
+                                         double avg_size) const {
+  auto m = marks_.find(addr);
+  static const std::vector<uint64_t> kNone;
+  UnsampledRange u =
+      unsample_range(lo, hi, avg_size, m == marks_.end() ? kNone : m->second, epochs_);
+  return {u.objects, u.bytes};
+}
+
+// Measures how fast the target allocates from the samples of the current
+// epoch (published and pending: the runtime publishes a cycle's samples only
+// two GCs later), then lets the budget pick the rate. First after a short
+// calibration at the runtime's default rate, then every recheck_s.
+void HeapCollector::run_budget() {
+  const SampleBudget& b = opts_.budget;
+  const double t = now_s();
+  const bool calibrating = !calibrated_;
+  if (calibrating ? t < b.calibration_s : t - budget_check_t_ < b.recheck_s) return;
+  if (auto e = reader_->poll(true); !e) {
+    if (!t_.proc.alive()) return;
+    spdlog::debug("bucket walk: {}", e.error().message);
+  }
+  double bytes = 0;
+  uint64_t samples = 0;
+  for (const auto& [addr, bk] : reader_->buckets()) {
+    if (!bk.record_ok) continue;
+    auto m = marks_.find(addr);
+    const uint64_t mark = m == marks_.end() || m->second.empty() ? 0 : m->second.back();
+    const uint64_t total = bk.record.allocs + bk.pending.allocs;
+    if (total <= mark) continue;
+    const double avg = static_cast<double>(bk.record.alloc_bytes + bk.pending.alloc_bytes) /
+                       static_cast<double>(total);
+    bytes +=
+        unsample(static_cast<double>(total - mark), static_cast<double>(total - mark) * avg, rate_)
+            .bytes;
+    samples += total - mark;
+  }
+  const double since = epochs_.back().from_s;
+  if (calibrating && samples - budget_epoch_samples_ < b.calibration_samples &&
+      t - since < b.calibration_max_s)
+    return;  // too few samples yet to tell the rate
+  const double from = std::max(since, budget_check_t_);
+  alloc_rate_ = t > from ? (bytes - budget_epoch_bytes_) / (t - from) : 0;
+  budget_check_t_ = t;
+  budget_epoch_bytes_ = bytes;
+  budget_epoch_samples_ = samples;
+  const int64_t want = budget_rate(alloc_rate_, b);
+  // Calibration always settles on the budget's rate; later the rate moves only
+  // on a large change in the allocation rate.
+  calibrated_ = true;
+  if (want == rate_ || (!calibrating && !should_retune(rate_, want, b))) return;
+  if (auto e = switch_rate(want, t); !e) {
+    spdlog::warn("PID {}: sample budget: {}", t_.proc.pid(), e.error().message);
+    budget_on_ = false;  // the program's value now, or unwritable: leave it
+  }
+}
+
+Result<void> HeapCollector::switch_rate(int64_t rate, double t_s) {
+  // Every bucket the runtime has now gets its mark (the poll above walked the
+  // new ones): its samples so far were taken at the old rate.
+  for (const auto& [addr, bk] : reader_->buckets()) {
+    auto [it, fresh] = marks_.try_emplace(addr, epochs_.size() - 1, 0);
+    it->second.push_back(bk.record.allocs + bk.pending.allocs);
+  }
+  if (auto e = sampler_->retune(rate); !e) {
+    for (auto& [addr, m] : marks_) m.pop_back();
+    return e;
+  }
+  epochs_.push_back({t_s, rate});
+  rate_ = rate;
+  budget_epoch_bytes_ = 0;
+  budget_epoch_samples_ = 0;
+  budget_check_t_ = t_s;
+  return {};
 }
 
 }  // namespace leakhound::collect

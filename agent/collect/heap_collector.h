@@ -14,6 +14,7 @@
 
 #include "collect/capability.h"
 #include "collect/go_target.h"
+#include "collect/sample_budget.h"
 #include "detect/fdr.h"
 #include "detect/trend.h"
 #include "goruntime/buckets.h"
@@ -26,7 +27,13 @@ namespace leakhound::collect {
 
 struct HeapOptions {
   bool read_only = false;
+  // When the program's sampler is off: leakhound picks the rate from the
+  // sample budget, unless `fixed_rate` (--sample-rate, or --heap-events, whose
+  // per-sample probes count samples without knowing their rate) says to use
+  // enable_rate throughout.
   int64_t enable_rate = goruntime::kEnableRate;
+  bool fixed_rate = false;
+  SampleBudget budget;
   bool sample_events = false;    // --heap-events: probe every profiled allocation and free
   uint32_t max_buckets = 65536;  // BPF map size
   detect::TrendConfig trend;
@@ -80,6 +87,13 @@ class HeapCollector final : public Capability {
   };
   HeapCollector(const GoTarget& t, HeapOptions opts);
   Result<void> snapshot(double t_s);
+  double now_s() const;
+  // The sample budget: measures the allocation rate and moves the sampler's
+  // rate when the budget's differs enough (a new epoch).
+  void run_budget();
+  Result<void> switch_rate(int64_t rate, double t_s);
+  // Unsampled objects with allocation ordinals (lo, hi] of one bucket.
+  Unsampled unsample_bucket(uint64_t addr, uint64_t lo, uint64_t hi, double avg_size) const;
   double judged_from(const Group& g) const;  // where its judged series starts
 
   const GoTarget& t_;
@@ -100,6 +114,16 @@ class HeapCollector final : public Capability {
   // Each bucket's counters when first seen (zero for buckets born in the
   // window): the window's allocations and frees are the difference.
   std::unordered_map<uint64_t, goruntime::BucketRecord> baseline_;
+  // Rates in force over the window (one, unless the budget moved it) and, per
+  // bucket, its allocation count at each switch (sample_budget.h).
+  std::vector<RateEpoch> epochs_;
+  std::unordered_map<uint64_t, std::vector<uint64_t>> marks_;
+  bool budget_on_ = false;
+  bool calibrated_ = false;        // the first measure is done
+  double budget_check_t_ = 0;      // when the current measure began
+  double budget_epoch_bytes_ = 0;  // unsampled bytes allocated in the epoch by then
+  uint64_t budget_epoch_samples_ = 0;
+  double alloc_rate_ = 0;  // bytes/s, last measured
 };
 
 }  // namespace leakhound::collect

@@ -23,7 +23,7 @@ LeakProof::LeakProof(const GoTarget& t, const goruntime::GLayout& layout,
   }
   available_ = lc.available = true;
   if (!opts.request) {
-    lc.why_not = "not asked for (--no-leak-check, or the daemon)";
+    lc.why_not = "not asked for (--no-leak-check, or the daemon's --leak-check-every 0)";
     return;
   }
   if (!opts.writer) {
@@ -39,16 +39,23 @@ LeakProof::LeakProof(const GoTarget& t, const goruntime::GLayout& layout,
     return;
   }
   check_.emplace(std::move(*check));
-  request("at attach");
+  if (opts.at_attach) request("at attach");
 }
 
-void LeakProof::request(const char* when) {
+bool LeakProof::request(const char* when) {
   if (auto e = check_->trigger(); !e) {
     error_ = e.error().message;
-    return;
+    return false;
   }
   last_pending_ = true;
   spdlog::debug("goroutine leak check requested {}", when);
+  return true;
+}
+
+bool LeakProof::request_now() {
+  if (!check_) return false;
+  refresh();  // a GC that took up the previous request is noted before it is overwritten
+  return request("on schedule");
 }
 
 void LeakProof::poll(double now_s) {
@@ -100,8 +107,11 @@ void LeakProof::apply(std::map<SiteKey, report::GoroutineFinding>& sites, report
           "program allocated too little to start one)");
     } else if (lc.requests > 1 && last_pending_) {
       r.notes.push_back(
-          "the goroutine leak check asked for before the end of the window did not run (no GC "
-          "cycle since): proofs are from the earlier one");
+          opts_.window_s > 0
+              ? "the goroutine leak check asked for before the end of the window did not run (no "
+                "GC cycle since): proofs are from the earlier one"
+              : "the latest goroutine leak check asked for has not run yet (no GC cycle since): "
+                "proofs are from an earlier one");
     }
   }
   if (!error_.empty()) r.notes.push_back("goroutine leak check: " + error_);

@@ -23,8 +23,12 @@ struct LeakProofOptions {
   // Where requests are written; null under --read-only (statuses the
   // runtime set on its own, e.g. for the program's pprof, are still read).
   const target::ProcessMemory* writer = nullptr;
-  // Ask at all: attach does unless --no-leak-check; the daemon does not (yet).
+  // Ask at all: attach does unless --no-leak-check; the daemon unless
+  // --leak-check-every 0.
   bool request = false;
+  // The first request right at attach (attach); the daemon asks through
+  // request_now() on its own schedule (daemon/watcher.h) instead.
+  bool at_attach = true;
   // The attach window: the second request goes in this long before its end
   // at the latest (0: no second request, e.g. the daemon).
   double window_s = 0;
@@ -39,6 +43,9 @@ class LeakProof {
   LeakProof(const GoTarget& t, const goruntime::GLayout& layout, const LeakProofOptions& opts,
             report::Report& r);
 
+  // Asks for one detection now, if the check is open (Go 1.26+, asked for,
+  // not read-only). Returns whether a request was written.
+  bool request_now();
   // At each poll: the second request when its time has come (now_s: seconds
   // since the first snapshot); notes whether a GC took up the last one.
   void poll(double now_s);
@@ -51,7 +58,7 @@ class LeakProof {
   void apply(std::map<SiteKey, report::GoroutineFinding>& sites, report::Report& r);
 
  private:
-  void request(const char* when);
+  bool request(const char* when);
   // Reads the flag: a request no longer pending was taken up by a GC cycle.
   void refresh();
 

@@ -99,6 +99,7 @@ Result<std::unique_ptr<Session>> Session::open(const SessionOptions& opts) {
     if (!opts.read_only) gopts.proof.writer = &*s->mem_;  // the runtime's leak check
     auto g = GoroutineCollector::start(*go, *s->mem_, gopts, r);
     if (g) {
+      s->goroutines_ = g->get();
       goroutines = std::move(*g);
     } else if (opts.goroutines.events) {
       return g.error();  // asked for explicitly
@@ -123,6 +124,11 @@ Session::~Session() {
 
 double Session::elapsed_s() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+bool Session::request_leak_check() {
+  if (final_ || exited_ || !goroutines_ || !process().alive()) return false;
+  return goroutines_->request_leak_check();
 }
 
 bool Session::poll() {

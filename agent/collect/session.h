@@ -56,6 +56,9 @@ class Session {
   // order (native probes first, the heap sampler restored last). Later calls
   // return the same final report.
   report::Report finish();
+  // Asks the Go runtime (1.26+) for one goroutine leak detection now, when
+  // the session may (SessionOptions::goroutines.proof). Returns whether it did.
+  bool request_leak_check();
   // Drops series points older than keep_s seconds (the daemon's rolling window).
   void trim(double keep_s);
   // The daemon's memory budget: native tracking stopped (probes detached,
@@ -85,6 +88,7 @@ class Session {
   // period each, while the heap sampler still samples), then the heap (its
   // sampler restored), goroutines, /proc series.
   std::vector<std::unique_ptr<Capability>> caps_;
+  GoroutineCollector* goroutines_ = nullptr;  // in caps_, when goroutines are read
   std::chrono::steady_clock::time_point start_;
   bool exited_ = false;
   std::optional<report::Report> final_;

@@ -103,6 +103,7 @@ class SessionWatch final : public Watch {
                    r.error().message);
     return r.ok();
   }
+  bool request_leak_check() override { return s_->request_leak_check(); }
 
  private:
   std::unique_ptr<collect::Session> s_;
@@ -153,6 +154,9 @@ class ProcHost final : public Host {
   }
   uint64_t self_memory() override { return read_self_memory(); }
   void release_memory() override { malloc_trim(0); }
+  double monotonic_s() override {
+    return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
+  }
   void rescanned() override {
     // Journal entries of processes that went while a killed daemon watched them.
     if (size_t n = goruntime::prune_records())
@@ -190,8 +194,14 @@ Result<void> run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop
   so.heap.probe_cache = &probe_cache;
   so.g_layouts = &g_layouts;
   so.executables = &executables;
+  // Opened at attach, asked for on the watcher's schedule: never more often.
+  // Under --read-only the session opens nothing and says why in its report.
+  const double leak_check_every = opts.session.read_only ? 0 : opts.leak_check_every_s;
+  so.goroutines.proof.request = opts.leak_check_every_s > 0;
+  so.goroutines.proof.at_attach = false;
+  so.goroutines.proof.window_s = 0;
   ProcHost host;
-  Watcher d(host, *filter, so, opts.settle_s, opts.window_s, table);
+  Watcher d(host, *filter, so, opts.settle_s, opts.window_s, table, leak_check_every);
   std::optional<Budget> budget;
   if (opts.memory_budget_bytes) {
     BudgetOptions bo;

@@ -26,6 +26,9 @@ struct DaemonOptions {
   double report_every_s = 15;  // reports (and /metrics values) refreshed
   double settle_s = 0.5;       // after exec, before attaching: the runtime initializes
   double rescan_s = 30;        // full /proc scan, catching events the ring buffer lost
+  // The Go runtime's goroutine leak check (1.26+), asked for at most once per
+  // this period per process; 0 (or --read-only): never.
+  double leak_check_every_s = 600;
   size_t top_k = 5;
   // --memory-budget: the daemon's own RSS it sheds work to stay under
   // (daemon/budget.h); 0: none.

@@ -6,10 +6,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 
 #include "report/terminal_writer.h"
+#include "util/log.h"
 
 namespace leakhound::daemon {
 namespace {
@@ -119,6 +121,25 @@ void per_process(Families& out, const ProcessEntry& e, size_t top_k) {
       out.add("leakhound_top_stack_growth_bytes_per_second",
               "Growth of the process's top Go heap stacks.", G, l, f.trend.slope_per_s);
     }
+  }
+  // Proven goroutine leaks, the sites with the most first: top K, as stacks.
+  std::vector<const report::GoroutineFinding*> proven;
+  for (const auto& f : r.goroutines)
+    if (f.evidence == report::Evidence::GcProof) proven.push_back(&f);
+  std::stable_sort(proven.begin(), proven.end(),
+                   [](const auto* a, const auto* b) { return a->gc_leaked > b->gc_leaked; });
+  if (proven.size() > top_k) proven.resize(top_k);
+  for (const auto* f : proven) {
+    const Frame& at = f->created_at;
+    out.add("leakhound_goroutines_leaked",
+            "Goroutines the Go runtime's GC proved leaked (blocked forever), per creation site "
+            "(top K sites of the process).",
+            G,
+            with(id, {{"site", at.line > 0 ? fmt::format("{} ({}:{})", at.function,
+                                                         report::short_file(at.file), at.line)
+                                           : at.function},
+                      {"function", f->entry.function}}),
+            static_cast<double>(f->gc_leaked));
   }
   if (r.native_stats.tracked)
     out.add("leakhound_native_outstanding_bytes",

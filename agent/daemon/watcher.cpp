@@ -29,12 +29,13 @@ constexpr double kMiB = 1024.0 * 1024.0;
 }  // namespace
 
 Watcher::Watcher(Host& host, const Filter& filter, collect::SessionOptions session, double settle_s,
-                 double window_s, ProcessTable& table)
+                 double window_s, ProcessTable& table, double leak_check_every_s)
     : host_(host),
       filter_(filter),
       session_(std::move(session)),
       settle_s_(settle_s),
       window_s_(window_s),
+      leak_check_every_s_(leak_check_every_s),
       table_(table) {}
 
 Watcher::~Watcher() { stop_all(); }
@@ -83,7 +84,7 @@ void Watcher::rescan() {
   for (const auto& [pid, st] : shed_)
     if (!alive.count(pid)) gone.push_back(pid);
   for (auto it = watched_.begin(); it != watched_.end(); ++it)
-    if (!it->second->alive()) gone.push_back(it->first);
+    if (!it->second.w->alive()) gone.push_back(it->first);
   for (pid_t pid : gone) exit_seen(pid);
 }
 
@@ -117,7 +118,10 @@ void Watcher::poll_all(const std::function<void()>& between) {
   for (pid_t pid : watched_pids()) {
     auto it = watched_.find(pid);
     if (it == watched_.end()) continue;
-    if (!it->second->poll()) end(it, "exited");
+    if (!it->second.w->poll())
+      end(it, "exited");
+    else
+      maybe_check_leaks(it->second);
     between();
   }
 }
@@ -126,7 +130,7 @@ void Watcher::publish(const std::function<void()>& between) {
   for (pid_t pid : watched_pids()) {
     auto it = watched_.find(pid);
     if (it == watched_.end()) continue;
-    Watch& w = *it->second;
+    Watch& w = *it->second.w;
     const double window = window_now();
     w.trim(window);
     auto r = std::make_shared<report::Report>(w.snapshot());
@@ -135,6 +139,16 @@ void Watcher::publish(const std::function<void()>& between) {
     table_.set_report(pid, std::move(r));
     between();
   }
+}
+
+// A detection costs the target a GC cycle's marking done differently (its
+// blocking primitives traced as roots only when reached): once per period.
+void Watcher::maybe_check_leaks(Entry& w) {
+  if (leak_check_every_s_ <= 0) return;
+  const double now = host_.monotonic_s();
+  if (now < w.next_leak_check) return;
+  w.next_leak_check = now + leak_check_every_s_;
+  w.w->request_leak_check();
 }
 
 void Watcher::stop_all() {
@@ -206,12 +220,12 @@ void Watcher::try_attach(pid_t pid) {
   last_growth_[pid] = e.attached_at;  // new: shed after those that grew since
   table_.put(std::move(e));
   table_.update_counters([](AgentCounters& n) { n.attached_total++; });
-  watched_[pid] = std::move(*w);
+  watched_[pid] = Entry{std::move(*w), host_.monotonic_s()};
 }
 
 void Watcher::end(Watched::iterator it, const char* why) {
   const pid_t pid = it->first;
-  it->second->finish();  // restores the sampler of a live process
+  it->second.w->finish();  // stops it; erasing it restores what it wrote (sampler, leak check)
   watched_.erase(it);
   last_growth_.erase(pid);
   table_.erase(pid);
@@ -223,7 +237,7 @@ void Watcher::enforce_budget() {
   if (!budget_) return;
   std::vector<BudgetProcess> procs;
   procs.reserve(watched_.size());
-  for (const auto& [pid, w] : watched_) procs.push_back({pid, w->native(), last_growth_[pid]});
+  for (const auto& [pid, e] : watched_) procs.push_back({pid, e.w->native(), last_growth_[pid]});
   const uint64_t mem = host_.self_memory();
   apply(budget_->tick(mem, procs));
   const uint64_t limit = budget_->options().budget_bytes;
@@ -248,13 +262,13 @@ void Watcher::apply(const BudgetAction& a) {
       return;
     case K::ShedNative:
       if (it == watched_.end()) return;
-      it->second->shed_native();
+      it->second.w->shed_native();
       table_.set_shed(a.pid, "native", "native tracking stopped: " + over);
       table_.update_counters([](AgentCounters& c) { c.shed_native_total++; });
       spdlog::warn("daemon: PID {}: native tracking stopped: {}", a.pid, over);
       break;
     case K::ShrinkWindow:
-      for (auto& [pid, w] : watched_) w->trim(window_now());
+      for (auto& [pid, e] : watched_) e.w->trim(window_now());
       table_.update_counters([](AgentCounters& c) { c.shed_window_total++; });
       spdlog::warn("daemon: rolling window shrunk to {:.0f} s: {}", window_now(), over);
       break;
@@ -284,7 +298,7 @@ void Watcher::apply(const BudgetAction& a) {
       break;
     case K::ResumeNative:
       if (it == watched_.end()) return;
-      if (it->second->resume_native()) {
+      if (it->second.w->resume_native()) {
         table_.set_shed(a.pid, "", "");
         spdlog::info("daemon: back under the memory budget: PID {} native tracking resumed", a.pid);
       } else {

@@ -41,6 +41,9 @@ class Watch {
   virtual bool native() const { return false; }
   virtual void shed_native() {}
   virtual bool resume_native() { return false; }  // false: could not start again
+  // Asks the Go runtime for a goroutine leak detection (Go 1.26+, not
+  // --read-only); false when it cannot or may not.
+  virtual bool request_leak_check() = 0;
 };
 
 // What a PID's executable is, as far as choosing goes.
@@ -61,6 +64,7 @@ class Host {
   virtual target::PodIdentity pod(pid_t pid) = 0;
   virtual Result<std::unique_ptr<Watch>> open(const collect::SessionOptions& so) = 0;
   virtual double unix_now() = 0;
+  virtual double monotonic_s() = 0;             // for schedules: never jumps
   virtual void rescanned() {}                   // after each /proc scan (journal pruning)
   virtual uint64_t self_memory() { return 0; }  // what the memory budget counts (daemon/budget.h)
   virtual void release_memory() {}              // after shedding: freed heap back to the kernel
@@ -69,9 +73,12 @@ class Host {
 class Watcher {
  public:
   // settle_s: a process younger than this is left pending (its runtime
-  // initializes); window_s: the rolling window of every report.
+  // initializes); window_s: the rolling window of every report;
+  // leak_check_every_s: the Go runtime's goroutine leak check is asked for at
+  // the first poll after attach, then at most once per this period per
+  // process (0: never).
   Watcher(Host& host, const Filter& filter, collect::SessionOptions session, double settle_s,
-          double window_s, ProcessTable& table);
+          double window_s, ProcessTable& table, double leak_check_every_s = 0);
   ~Watcher();
 
   void exec_seen(pid_t pid);
@@ -95,7 +102,12 @@ class Watcher {
   bool shed(pid_t pid) const { return shed_.count(pid) > 0; }  // detached by the budget
 
  private:
-  using Watched = std::map<pid_t, std::unique_ptr<Watch>>;
+  struct Entry {
+    std::unique_ptr<Watch> w;
+    double next_leak_check = 0;  // Host::monotonic_s() from which one is due
+  };
+  using Watched = std::map<pid_t, Entry>;
+  void maybe_check_leaks(Entry& w);
   std::vector<pid_t> watched_pids() const;
   void try_attach(pid_t pid);
   void end(Watched::iterator it, const char* why);
@@ -106,7 +118,7 @@ class Watcher {
   Host& host_;
   const Filter& filter_;
   collect::SessionOptions session_;
-  double settle_s_, window_s_;
+  double settle_s_, window_s_, leak_check_every_s_;
   ProcessTable& table_;
   Watched watched_;
   std::set<pid_t> pending_;             // PIDs to look at

@@ -8,9 +8,9 @@ BucketReader::BucketReader(const target::MemoryReader& mem, ProfileLayout layout
                            uint64_t mbuckets_addr, BucketLimits limits)
     : mem_(mem), layout_(layout), mbuckets_addr_(mbuckets_addr), limits_(limits) {}
 
-Result<void> BucketReader::poll() {
+Result<void> BucketReader::poll(bool with_pending) {
   if (auto r = walk_new(); !r) return r;
-  return refresh_records();
+  return refresh_records(with_pending);
 }
 
 Result<void> BucketReader::walk_new() {
@@ -59,24 +59,23 @@ Result<void> BucketReader::walk_new() {
   return {};
 }
 
-Result<void> BucketReader::refresh_records() {
-  std::vector<uint64_t> raw(buckets_.size() * 4);
+Result<void> BucketReader::refresh_records(bool with_pending) {
+  // memRecord: active, then future[3], each a memRecordCycle.
+  const uint32_t bytes = with_pending ? layout_.memrecord_size : layout_.cycle_size;
+  const size_t words = bytes / 8, cycle_words = layout_.cycle_size / 8;
+  std::vector<uint64_t> raw(buckets_.size() * words);
   std::vector<target::ReadRequest> reqs;
   std::vector<Bucket*> order;
   reqs.reserve(buckets_.size());
   order.reserve(buckets_.size());
   size_t i = 0;
   for (auto& [addr, bk] : buckets_) {
-    reqs.push_back({record_addr(bk), &raw[i * 4], layout_.cycle_size, false});
+    reqs.push_back({record_addr(bk), &raw[i * words], bytes, false});
     order.push_back(&bk);
     i++;
   }
   if (auto r = mem_.read_many(reqs); !r) return r;
-  for (size_t k = 0; k < order.size(); k++) {
-    Bucket& bk = *order[k];
-    bk.record_ok = reqs[k].ok;
-    if (!reqs[k].ok) continue;
-    const uint64_t* v = &raw[k * 4];
+  auto cycle = [&](const uint64_t* v, const Bucket& bk) {
     BucketRecord rec{v[0], v[1], 0, 0};
     if (layout_.record_has_bytes) {
       rec.alloc_bytes = v[2];
@@ -85,7 +84,23 @@ Result<void> BucketReader::refresh_records() {
       rec.alloc_bytes = rec.allocs * bk.size;
       rec.free_bytes = rec.frees * bk.size;
     }
-    bk.record = rec;
+    return rec;
+  };
+  for (size_t k = 0; k < order.size(); k++) {
+    Bucket& bk = *order[k];
+    bk.record_ok = reqs[k].ok;
+    if (!reqs[k].ok) continue;
+    const uint64_t* v = &raw[k * words];
+    bk.record = cycle(v, bk);
+    if (!with_pending) continue;
+    bk.pending = {};
+    for (size_t c = 1; c * cycle_words < words; c++) {
+      BucketRecord f = cycle(v + c * cycle_words, bk);
+      bk.pending.allocs += f.allocs;
+      bk.pending.frees += f.frees;
+      bk.pending.alloc_bytes += f.alloc_bytes;
+      bk.pending.free_bytes += f.free_bytes;
+    }
   }
   return {};
 }

@@ -25,6 +25,9 @@ struct Bucket {
   uint64_t size = 0;            // object (slot) size recorded by the runtime
   std::vector<uint64_t> stack;  // return PCs, leaf first (runtime addresses)
   BucketRecord record;
+  // Sampled allocations and frees made but not yet published by a GC cycle
+  // (memRecord.future): read only by poll(true).
+  BucketRecord pending;
   bool record_ok = false;  // the last read of its counters succeeded
 };
 
@@ -38,15 +41,16 @@ class BucketReader {
   BucketReader(const target::MemoryReader& mem, ProfileLayout layout, uint64_t mbuckets_addr,
                BucketLimits limits = {});
 
-  // Picks up new buckets and refreshes every bucket's counters.
-  Result<void> poll();
+  // Picks up new buckets and refreshes every bucket's counters; with
+  // `with_pending`, also the counters not yet published (4x the bytes read).
+  Result<void> poll(bool with_pending = false);
   const std::unordered_map<uint64_t, Bucket>& buckets() const { return buckets_; }
   // Buckets whose headers failed validation (garbage or a torn read).
   size_t rejected() const { return rejected_; }
 
  private:
   Result<void> walk_new();
-  Result<void> refresh_records();
+  Result<void> refresh_records(bool with_pending);
   uint64_t record_addr(const Bucket& b) const {
     return b.addr + layout_.bucket_header + 8 * b.stack.size();
   }

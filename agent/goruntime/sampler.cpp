@@ -74,6 +74,27 @@ Result<void> SamplerControl::enable(int64_t rate) {
   return {};
 }
 
+Result<void> SamplerControl::retune(int64_t rate) {
+  if (written_ == 0) return make_error("MemProfileRate is the program's own: left as it is");
+  if (rate == written_) return {};
+  auto cur = current_rate();
+  if (!cur) return make_error("cannot read MemProfileRate: {}", cur.error().message);
+  if (*cur != written_)
+    return make_error("the target changed MemProfileRate to {}: left as it is", *cur);
+  // Journal first, as in enable(). Killed between the two, the journal names
+  // a rate that is not in place: `restore` then only undoes what it can prove
+  // (a sampler the linker switched off goes back to 0).
+  if (auto j = journal_write(mem_->pid(), start_time_,
+                             {WriteKind::MemProfileRate, rate_addr_, 8, original_, rate});
+      !j)
+    spdlog::warn("{}", j.error().message);
+  if (auto r = mem_->write_value(rate_addr_, rate); !r)
+    return make_error("cannot change MemProfileRate: {}", r.error().message);
+  spdlog::info("PID {}: MemProfileRate {} -> {} (sample budget)", mem_->pid(), written_, rate);
+  written_ = rate;
+  return {};
+}
+
 Result<void> SamplerControl::restore() {
   if (written_ == 0) return {};
   int64_t wrote = std::exchange(written_, 0);

@@ -46,6 +46,9 @@ class SamplerControl {
 
   // Writes `rate` when the sampler is off. No-op when it is already on.
   Result<void> enable(int64_t rate);
+  // Changes a rate leakhound wrote (the sample budget's). Refused when the
+  // rate is the program's own or the program changed it since.
+  Result<void> retune(int64_t rate);
   // Puts the original value back if we changed it and the target did not
   // change it since (then the target's own value wins). Idempotent. A target
   // that has exited (or exec'd) is neither read nor written: its PID may

@@ -43,6 +43,21 @@ json trend_to_json(const detect::Trend& t, const char* unit) {
           {"reason", std::string(t.reason)}};
 }
 
+json sampler_to_json(const Report& r) {
+  json j = {{"rate", r.sample_rate},
+            {"original_rate", r.original_sample_rate},
+            {"enabled_by_leakhound", r.sampler_enabled_by_us}};
+  if (r.sample_budget_per_s > 0) {
+    json rates = json::array();
+    for (const auto& p : r.sample_rates) rates.push_back({{"from_s", p.from_s}, {"rate", p.rate}});
+    j["budget"] = {{"samples_per_s", r.sample_budget_per_s},
+                   {"alloc_bytes_per_s", r.alloc_bytes_per_s},
+                   {"cost_cpu_fraction", r.sampling_cost},
+                   {"rates", std::move(rates)}};
+  }
+  return j;
+}
+
 json leak_check_to_json(const GoroutineLeakCheck& c) {
   json j = {{"available", c.available},
             {"requests", c.requests},
@@ -81,6 +96,18 @@ json goroutine_to_json(const GoroutineFinding& f) {
   if (f.evidence == Evidence::GcProof) {
     j["gc_leaked"] = f.gc_leaked;
     j["evidence_text"] = f.evidence_text;
+  } else if (f.evidence == Evidence::Stuck) {
+    const StuckEvidence& e = f.stuck;
+    j["evidence_text"] = f.evidence_text;
+    j["stuck"] = {{"threshold_s", finite(e.threshold_s)},
+                  {"blocked", e.blocked},
+                  {"older", e.older},
+                  {"unknown_age", e.unknown_age},
+                  {"age_s",
+                   {{"min", finite(e.min_s)},
+                    {"p50", finite(e.p50_s)},
+                    {"p90", finite(e.p90_s)},
+                    {"max", finite(e.max_s)}}}};
   }
   if (f.created_window >= 0) {
     j["created_window"] = f.created_window;
@@ -236,10 +263,11 @@ json to_json(const Report& r) {
       gorder.begin(), gorder.end(),
       [](const GoroutineFinding* a, const GoroutineFinding* b) { return finding_before(*a, *b); });
   json goroutines = json::array();
-  size_t gleaks = 0, ggrowing = 0, gproven = 0;
+  size_t gleaks = 0, ggrowing = 0, gproven = 0, gstuck = 0;
   for (const GoroutineFinding* f : gorder) {
     goroutines.push_back(goroutine_to_json(*f));
     gproven += f->evidence == Evidence::GcProof;
+    gstuck += f->evidence == Evidence::Stuck;
     gleaks += f->trend.verdict == detect::Verdict::Leak;
     ggrowing += f->trend.verdict == detect::Verdict::Growing;
   }
@@ -280,6 +308,7 @@ json to_json(const Report& r) {
         {"goroutine_leaks", gleaks},
         {"goroutine_growing", ggrowing},
         {"goroutine_proven", gproven},
+        {"goroutine_stuck", gstuck},
         {"goroutine_sites", r.goroutines.size()},
         {"process_leaks", pleaks}}},
       {"goroutine_stats",
@@ -297,10 +326,7 @@ json to_json(const Report& r) {
       {"sampled_allocs", r.sampled_allocs},
       {"sampled_frees", r.sampled_frees},
       {"heap_verdicts", heap_verdicts_to_json(r)},
-      {"sampler",
-       {{"rate", r.sample_rate},
-        {"original_rate", r.original_sample_rate},
-        {"enabled_by_leakhound", r.sampler_enabled_by_us}}},
+      {"sampler", sampler_to_json(r)},
       {"read_only", r.read_only},
       {"target_exited", r.target_exited},
       {"notes", r.notes},

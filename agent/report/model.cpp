@@ -45,11 +45,23 @@ bool finding_before(const HeapFinding& a, const HeapFinding& b) {
   return a.inuse_bytes > b.inuse_bytes;
 }
 
-std::string_view to_string(Evidence e) { return e == Evidence::GcProof ? "gc_proof" : "trend"; }
+std::string_view to_string(Evidence e) {
+  switch (e) {
+    case Evidence::GcProof:
+      return "gc_proof";
+    case Evidence::Stuck:
+      return "stuck";
+    case Evidence::Trend:
+      break;
+  }
+  return "trend";
+}
 
 bool finding_before(const GoroutineFinding& a, const GoroutineFinding& b) {
   if (a.system != b.system) return b.system;
-  if (a.evidence != b.evidence) return a.evidence == Evidence::GcProof;
+  // Proofs first; a stuck site is a leak and ranks as one.
+  const bool ap = a.evidence == Evidence::GcProof, bp = b.evidence == Evidence::GcProof;
+  if (ap != bp) return ap;
   if (a.gc_leaked != b.gc_leaked) return a.gc_leaked > b.gc_leaked;
   if (rank(a.trend.verdict) != rank(b.trend.verdict)) {
     return rank(a.trend.verdict) > rank(b.trend.verdict);

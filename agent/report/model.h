@@ -63,15 +63,30 @@ struct NativeStats {
 // What a finding's verdict rests on. Trend: the statistics of its series.
 // GcProof: the Go runtime's own GC found goroutines of the site blocked
 // forever (status _Gleaked, Go 1.26+): a leak however few and however flat.
-enum class Evidence { Trend, GcProof };
-std::string_view to_string(Evidence e);  // "trend", "gc_proof"
+// Stuck: where no proof can be had, all goroutines of the site blocked on
+// channels or sync objects for longer than --stuck-after and a count that
+// never fell (collect/stuck.h): a strong hint, never a proof.
+enum class Evidence { Trend, GcProof, Stuck };
+std::string_view to_string(Evidence e);  // "trend", "gc_proof", "stuck"
+
+// How long the goroutines of a stuck site have been blocked, from the
+// runtime's g.waitsince (a lower bound: since the first GC that saw each one
+// blocked).
+struct StuckEvidence {
+  double threshold_s = 0;                             // --stuck-after
+  uint64_t blocked = 0;                               // goroutines of the site, all blocked
+  uint64_t older = 0;                                 // ... blocked longer than the threshold
+  uint64_t unknown_age = 0;                           // ... not yet seen blocked by a GC cycle
+  double min_s = 0, p50_s = 0, p90_s = 0, max_s = 0;  // ages of the others
+};
 
 // Goroutines of one creation site: a go statement (created_at) and the
 // function it runs (entry).
 struct GoroutineFinding {
   Evidence evidence = Evidence::Trend;
   uint64_t gc_leaked = 0;     // goroutines the runtime's GC marked leaked
-  std::string evidence_text;  // the proof in words, when there is one
+  std::string evidence_text;  // the proof (or the stuck hint) in words
+  StuckEvidence stuck;        // with evidence Stuck
   detect::Trend trend;        // on the live count, goroutines per second
   uint64_t count = 0;         // live at the last snapshot
   uint64_t max_count = 0;
@@ -139,9 +154,20 @@ struct Report {
   bool heap_events = false;     // --heap-events: per-sample probes were on
   uint64_t sampled_allocs = 0;  // heap samples taken during the window
   uint64_t sampled_frees = 0;
-  int64_t sample_rate = 0;             // MemProfileRate in effect during the window
+  int64_t sample_rate = 0;             // MemProfileRate in effect at the end of the window
   int64_t original_sample_rate = 0;    // before attach
   bool sampler_enabled_by_us = false;  // we switched it on (restored on detach)
+  // The sample budget (collect/sample_budget.h), when leakhound chose the rate:
+  // every rate set, from when (series time, s); the allocation rate it was
+  // chosen from and what sampling costs the target at it (fraction of a core).
+  struct SampleRatePeriod {
+    double from_s = 0;
+    int64_t rate = 0;
+  };
+  std::vector<SampleRatePeriod> sample_rates;
+  double sample_budget_per_s = 0;  // 0: a fixed rate (the program's, or --sample-rate)
+  double alloc_bytes_per_s = 0;    // last measured (0: not measured)
+  double sampling_cost = 0;
   bool read_only = false;
   bool target_exited = false;      // the process went away mid-window
   std::vector<std::string> notes;  // what could not be measured, and why

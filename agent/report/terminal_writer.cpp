@@ -47,7 +47,17 @@ void write_header(std::ostream& out, const Report& r, const Style& st) {
     out << fmt::format("  window {}, {} GC cycles, {} sampled allocations, {} sampled frees\n",
                        human_duration(r.duration_s), group_thousands(r.gc_cycles),
                        group_thousands(r.sampled_allocs), group_thousands(r.sampled_frees));
-    if (r.sampler_enabled_by_us) {
+    if (r.sampler_enabled_by_us && r.sample_budget_per_s > 0) {
+      std::string rates;
+      for (const auto& p : r.sample_rates)
+        rates += (rates.empty() ? "" : ", then ") +
+                 human_bytes_compact(static_cast<double>(p.rate)) +
+                 (p.from_s > 0 ? fmt::format(" at {:.0f}s", p.from_s) : "");
+      out << fmt::format(
+          "  heap sampler: off in the program; leakhound switched it on ({}) and restored it: "
+          "{} of allocation, budget {:.0f} samples/s, ~{:.2f}% of a core\n",
+          rates, human_rate(r.alloc_bytes_per_s), r.sample_budget_per_s, 100 * r.sampling_cost);
+    } else if (r.sampler_enabled_by_us) {
       out << fmt::format(
           "  heap sampler: off in the program; leakhound switched it on at {} for the window "
           "and restored it\n",
@@ -286,6 +296,17 @@ void write_goroutine(std::ostream& out, size_t rank, const GoroutineFinding& f,
                        st(kBold, "PROVEN"), group_thousands(f.count), f.count == 1 ? "" : "s",
                        signed_rate(t.slope_per_s, "goroutines"));
     out << "      " << f.evidence_text << "\n";
+  } else if (f.evidence == Evidence::Stuck) {
+    // A hint, not a proof: it says how long, not how sure.
+    out << fmt::format("#{:<3} {} {}  {} goroutine{}  {}\n", rank, verdict_label(t.verdict, st),
+                       st(kBold, "STUCK"), group_thousands(f.count), f.count == 1 ? "" : "s",
+                       signed_rate(t.slope_per_s, "goroutines"));
+    out << "      " << f.evidence_text << "\n";
+    const StuckEvidence& e = f.stuck;
+    out << fmt::format("      wait ages: min {}, median {}, p90 {}, max {}{}\n",
+                       human_duration(e.min_s), human_duration(e.p50_s), human_duration(e.p90_s),
+                       human_duration(e.max_s),
+                       e.unknown_age ? fmt::format("; {} unknown", e.unknown_age) : "");
   } else {
     out << fmt::format("#{:<3} {}  {} goroutine{}  {}  confidence {}\n", rank,
                        verdict_label(t.verdict, st), group_thousands(f.count),
@@ -327,21 +348,22 @@ void write_goroutines(std::ostream& out, const Report& r, const TerminalOptions&
   std::stable_sort(
       order.begin(), order.end(),
       [](const GoroutineFinding* a, const GoroutineFinding* b) { return finding_before(*a, *b); });
-  size_t leaks = 0, growing = 0, proven = 0;
+  size_t leaks = 0, growing = 0, proven = 0, stuck = 0;
   for (const GoroutineFinding* f : order) {
     leaks += f->trend.verdict == detect::Verdict::Leak;
     growing += f->trend.verdict == detect::Verdict::Growing;
     proven += f->evidence == Evidence::GcProof;
+    stuck += f->evidence == Evidence::Stuck;
   }
   out << "\n"
       << st(kBold,
-            fmt::format("Goroutines: {} leak{}{}, {} growing; {} live ({} user) from {} "
+            fmt::format("Goroutines: {} leak{}{}{}, {} growing; {} live ({} user) from {} "
                         "creation site{}",
                         leaks, leaks == 1 ? "" : "s",
                         proven ? fmt::format(" ({} proven by the runtime's GC)", proven) : "",
-                        growing, group_thousands(r.goroutines_total),
-                        group_thousands(r.goroutines_user), r.goroutines.size(),
-                        r.goroutines.size() == 1 ? "" : "s"))
+                        stuck ? fmt::format(" ({} stuck)", stuck) : "", growing,
+                        group_thousands(r.goroutines_total), group_thousands(r.goroutines_user),
+                        r.goroutines.size(), r.goroutines.size() == 1 ? "" : "s"))
       << "\n";
   if (leaks + growing == 0) out << "No growing goroutine creation site was found in the window.\n";
   size_t listed = 0, rank = 0;

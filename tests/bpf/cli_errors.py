@@ -186,7 +186,9 @@ def case_sigkill_then_restore():
             assert time.monotonic() < deadline, f"left behind after SIGKILL: {left}"
             time.sleep(0.1)
         time.sleep(0.5)
-        assert t.ticks()[-1][1]["memprofilerate"] == "524288", "sampler not left on by SIGKILL?"
+        # 512 KiB, or the sample budget's rate once it has measured the program.
+        left = t.ticks()[-1][1]["memprofilerate"]
+        assert left != "0", "sampler not left on by SIGKILL?"
         # The next attach knows (journal) and restores the program's own value.
         rep, _ = lhtest.attach_json(t.pid, "2s")
         assert any("did not exit cleanly" in n for n in rep["notes"]), rep["notes"]
@@ -206,9 +208,10 @@ def case_sigkill_then_restore():
         assert code == 0 and "left by a leakhound that did not exit cleanly" in out, (code, out)
         assert "error" not in err, err
         time.sleep(0.3)
-        assert t.ticks()[-1][1]["memprofilerate"] == "524288", t.ticks()[-1]
+        left = t.ticks()[-1][1]["memprofilerate"]
+        assert left != "0", t.ticks()[-1]
         code, out, err = lhtest.run_leakhound(["restore", str(t.pid)])
-        assert code == 0 and "MemProfileRate 524288 -> 0" in out, (code, out, err)
+        assert code == 0 and f"MemProfileRate {left} -> 0" in out, (code, out, err)
         time.sleep(0.5)
         assert t.ticks()[-1][1]["memprofilerate"] == "0", t.ticks()[-1]
         code, out, err = lhtest.run_leakhound(["restore", str(t.pid)])
@@ -291,7 +294,7 @@ def interrupted(sig):
         t.wait_for("^tick=")
         p = subprocess.Popen([lhtest.LEAKHOUND, "attach", str(t.pid), "--duration", "120s",
                               "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        t.wait_for("memprofilerate=524288")  # the window has begun
+        t.wait_for("memprofilerate=[1-9]")  # the window has begun
         time.sleep(2)
         p.send_signal(sig)
         out, err = p.communicate(timeout=60)
@@ -353,6 +356,10 @@ def case_daemon_bad_arguments():
     code, _, err = lhtest.run_leakhound(["daemon", "--listen", "localhost"], timeout=60)
     one_line_error(code, err, "--listen localhost: expected HOST:PORT")
     code, _, err = lhtest.run_leakhound(["daemon", "--window", "soon"], timeout=60)
+    one_line_error(code, err, "invalid duration")
+    code, _, err = lhtest.run_leakhound(["daemon", "--leak-check-every", "-1m"], timeout=60)
+    one_line_error(code, err, "--leak-check-every: invalid duration")
+    code, _, err = lhtest.run_leakhound(["daemon", "--stuck-after", "0"], timeout=60)
     one_line_error(code, err, "invalid duration")
 
 
@@ -520,7 +527,7 @@ def case_pid_reused_mid_window():
                                lhtest.LEAKHOUND, "attach", str(pid), "-d", "20s", "-i", "1s",
                                "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
-        t.wait_for("memprofilerate=524288")  # the window has begun
+        t.wait_for("memprofilerate=[1-9]")  # the window has begun
         time.sleep(1.5)
         switched, since = reuse_pid(t, pid)
         out, err = lh.communicate(timeout=120)
@@ -555,7 +562,7 @@ def case_restore_refuses_reused_pid():
     try:
         lh = subprocess.Popen([lhtest.LEAKHOUND, "attach", str(pid), "-d", "60s"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        t.wait_for("memprofilerate=524288")
+        t.wait_for("memprofilerate=[1-9]")
         lh.kill()
         lh.wait()
         journal = os.path.join(state, f"writes-{pid}")

@@ -12,7 +12,14 @@
   /metrics, growing, at every period (a report used to detach the probes); a
   shell loop, a C program, a second daemon and the daemon itself are never
   attached. The second daemon includes the C program by --include-exe and
-  reports its leak.
+  reports its leak. Being --read-only, it never asks a Go runtime for its
+  goroutine leak check.
+- proof: a daemon with a short --leak-check-every watches a Go 1.26 and a
+  Go 1.27 target leaking on a private channel: both get
+  leakhound_goroutines_leaked for that site on /metrics and a gc_proof finding
+  on /api/v1/report, never for the goroutines on a global channel or the
+  worker pool; the runtime is asked at most once per period; the journaled
+  request is gone once the daemon stops. It runs alongside the other cases.
 - short-lived: 200 Go processes start and exit under the daemon: every one is
   attached and detached (log), the daemon holds no more BPF objects after them
   than before, none after it exits, and its RSS stays flat.
@@ -50,7 +57,8 @@ def ere_escape(s):
 class Daemon:
     """A running `leakhound daemon`, its stderr log collected."""
 
-    def __init__(self, watch_dir, extra=(), exe=None, report_every="1s", window="60s"):
+    def __init__(self, watch_dir, extra=(), exe=None, report_every="1s", window="60s",
+                 env=None):
         """watch_dir: the only directory watched (--include-exe), or None: the host."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -60,7 +68,7 @@ class Daemon:
                 "--interval", "500ms", "--report-every", report_every, "--window", window,
                 *include, *extra]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True)
+                                     text=True, env=env)
         self.lines = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -385,6 +393,9 @@ def case_native(minors):
         assert inuse[-1] > inuse[0] and metric[-1] > metric[0], \
             f"the C leak did not grow from report to report: {seen}"
         assert f["verdict"] in ("leak", "growing"), f"cgo leak judged {f['verdict']}: {f['trend']}"
+        # --read-only: the runtime's goroutine leak check is never asked for.
+        lc = rep["goroutine_stats"]["leak_check"]
+        assert lc["requests"] == 0 and "--read-only" in lc["why_not"], lc
 
         # The C program's leak, on the daemon that named it.
         rep = d2.json(f"/api/v1/report?pid={c_prog.pid}")
@@ -412,6 +423,66 @@ def case_native(minors):
         for d in (d1, d2):
             if d:
                 d.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def case_proof(minors):
+    """The runtime's goroutine leak check, asked by the daemon every 2 s."""
+    import proof_e2e  # its site lines and describe()
+    tmp = tempfile.mkdtemp(prefix="lh-daemon-proof-")
+    state = os.path.join(tmp, "state")
+    os.mkdir(state)
+    period = 2.0
+    d = None
+    targets = []
+    try:
+        for minor in minors:
+            exe = os.path.join(tmp, f"goleak-go{minor}")
+            shutil.copy2(lhtest.target_path("goleak", minor, "default"), exe)
+            targets.append(start_target(exe, "-modes", "chan,global,pool,churn", "-rate", "0.5",
+                                        "-pre", "2", "-block-main"))
+        t0 = time.monotonic()  # before any attach: bounds the requests from above
+        d = Daemon(tmp, ["--leak-check-every", f"{period:g}s"],
+                   env=dict(os.environ, LEAKHOUND_STATE_DIR=state))
+        chan_line = proof_e2e.SITES["chan"]
+        for t in targets:
+            def proven():
+                code, body = http_get(f"{d.url}/api/v1/report?pid={t.pid}")
+                if code != 200:  # 503 until the first report
+                    return None
+                rep = json.loads(body)
+                chan = proof_e2e.site(rep, "chan")
+                return rep if chan and chan["evidence"] == "gc_proof" else None
+            rep = wait_until(f"PID {t.pid}: a gc_proof finding", proven, 120)
+            errors = lhtest.validate_report(rep)
+            assert not errors, f"report does not match the schema: {errors[:10]}"
+            for mode in ("global", "pool"):
+                g = proof_e2e.site(rep, mode)
+                assert g and g["evidence"] == "trend", f"{mode}: {proof_e2e.describe(g)}"
+            lc = rep["goroutine_stats"]["leak_check"]
+            elapsed = time.monotonic() - t0
+            assert lc["available"] and lc["ran"] and 1 <= lc["requests"] <= elapsed / period + 1, \
+                (lc, elapsed)
+            rx = re.compile(r'^leakhound_goroutines_leaked\{pid="%d",[^}]*site="main\.leakChan '
+                            r'\(goleak/main\.go:%d\)",function="main\.leakChan\.func1"\} (\d+)'
+                            % (t.pid, chan_line), re.M)
+            m = wait_until(f"PID {t.pid}: leakhound_goroutines_leaked",
+                           lambda: rx.search(d.metrics()), 30)
+            assert int(m.group(1)) >= 2, m.group(0)
+        text = d.metrics()
+        leaked = [l for l in text.splitlines() if l.startswith("leakhound_goroutines_leaked{")]
+        assert len(leaked) == len(targets), leaked  # the chan site only
+        d.stop()
+        d = None
+        left = os.listdir(state)
+        assert not left, f"journal entries left after the daemon stopped: {left}"
+        for t in targets:
+            assert t.proc.poll() is None, f"target exited with {t.proc.returncode}"
+    finally:
+        if d:
+            d.proc.kill()
+        for t in targets:
+            t.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -509,6 +580,12 @@ def case_short_lived(minors, count, parallel):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def proof_minors(minors):
+    """1.26 and the newest release, as far as the run's versions go (1.26+ only)."""
+    new = [m for m in minors if tuple(map(int, m.split("."))) >= (1, 26)]
+    return sorted(set(new[:1] + new[-1:]), key=lambda m: tuple(map(int, m.split("."))))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--versions", default=",".join(lhtest.matrix("default")),
@@ -526,10 +603,14 @@ def main():
     cases = [("prometheus", case_prometheus, minors),
              ("native", case_native, minors),
              ("short-lived", case_short_lived, minors, a.count, a.parallel)]
+    # Go 1.26+ only (the runtime's detector); mostly waiting for GC cycles.
+    alongside = [("proof", case_proof, [m for m in proof_minors(minors)])]
     if a.only:
         cases = [c for c in cases if c[0] in a.only.split(",")]
-    # One after the other: the short-lived case measures the daemon's RSS.
-    return lhtest.run_cases(cases, 1)
+        alongside = [c for c in alongside if c[0] in a.only.split(",")]
+    # One after the other: the short-lived case measures the daemon's RSS
+    # (the proof case's own daemon and targets do not count in it).
+    return lhtest.run_cases(cases, 1, alongside)
 
 
 if __name__ == "__main__":

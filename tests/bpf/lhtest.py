@@ -1,5 +1,6 @@
 """Shared helpers for leakhound's BPF end-to-end tests (run as root, real
 kernel, real Go targets from scripts/build-targets.sh)."""
+import contextlib
 import json
 import os
 import re
@@ -215,13 +216,17 @@ class Results:
         return 0 if not self.failed and self.passed else 1
 
 
-def run_cases(cases, jobs):
-    """Runs (name, fn, *args) cases on `jobs` threads; returns the exit code."""
+def run_cases(cases, jobs, alongside=()):
+    """Runs (name, fn, *args) cases on `jobs` threads, and each `alongside`
+    case on a thread of its own meanwhile; returns the exit code."""
     import concurrent.futures as cf
     res = Results()
-    with cf.ThreadPoolExecutor(jobs) as ex:
-        for name, fn, *args in cases:
-            ex.submit(res.run, name, fn, *args)
+    with cf.ThreadPoolExecutor(len(alongside)) if alongside else contextlib.nullcontext() as side:
+        for name, fn, *args in alongside:
+            side.submit(res.run, name, fn, *args)
+        with cf.ThreadPoolExecutor(jobs) as ex:
+            for name, fn, *args in cases:
+                ex.submit(res.run, name, fn, *args)
     return res.finish()
 
 

@@ -15,6 +15,12 @@ target (no GC cycle) gets the note and nothing proven; `--fail-on` exit codes
 per level on a leaking target and a control; a request left by a SIGKILLed
 leakhound is withdrawn by `leakhound restore`.
 
+`stuck` evidence where the runtime proves nothing: on a Go 1.21-1.25 release
+of the CI slice, and on 1.27 with --no-leak-check, the same target (leaking
+every 2 s on a private channel, with GC cycles) gets `stuck` with
+--stuck-after 2s, never `gc_proof`; its worker pool, goroutines sleeping for
+an hour and main in `select {}` are never stuck.
+
 Usage: proof_e2e.py [--versions 1.26,1.27] [--variants default,strip] [--jobs N]"""
 import argparse
 import json
@@ -28,7 +34,8 @@ import time
 import lhtest
 
 SRC = "go/goleak/main.go"
-SITES = {m: lhtest.source_line(SRC, f"GO-SITE:{m}") for m in ("chan", "global", "pool")}
+SITES = {m: lhtest.source_line(SRC, f"GO-SITE:{m}")
+         for m in ("chan", "global", "pool", "sleep")}
 VARIANTS = ["default", "strip", "pie", "cgo"]
 MINORS = ["1.26", "1.27"]
 EXIT_FINDINGS = 3  # report/gate.h kExitFindings
@@ -232,6 +239,44 @@ def case_sigkill_restore(minor):
         shutil.rmtree(state, ignore_errors=True)
 
 
+def stuck_minor():
+    """The CI slice's Go 1.21-1.25 release for a stripped build (lhtest.matrix)."""
+    old = [m for m in lhtest.matrix("strip") if (1, 21) <= tuple(map(int, m.split("."))) < (1, 26)]
+    return old[0] if old else "1.24"
+
+
+def case_stuck(minor, variant, extra=()):
+    """Goroutines blocked on a private channel for longer than --stuck-after,
+    the count never falling: `stuck` (a leak, never a proof). The pool (busy),
+    the sleepers and main (`select {}`) are not."""
+    t = lhtest.Target([lhtest.target_path("goleak", minor, variant), "-modes",
+                       "chan,pool,sleep,churn", "-rate", "0.5", "-pre", "3", "-block-main",
+                       "-interval", "1s"])
+    try:
+        t.wait_for(r"^ready ")
+        rep, _ = lhtest.attach_json(t.pid, "6s", ["--stuck-after", "2s", *extra])
+    finally:
+        t.stop()
+    chan = site(rep, "chan")
+    assert chan and chan["evidence"] == "stuck" and chan["verdict"] == "leak", \
+        f"chan: {describe(chan)} {chan and chan['longest_wait_s']}"
+    st = chan["stuck"]
+    assert st["threshold_s"] == 2 and st["blocked"] == chan["count"] and st["older"] >= 3, st
+    assert st["age_s"]["max"] > 2 and st["age_s"]["min"] <= st["age_s"]["p50"], st
+    assert "Not a proof" in chan["evidence_text"], chan["evidence_text"]
+    for mode in ("pool", "sleep"):
+        g = site(rep, mode)
+        assert g and g["evidence"] == "trend", f"{mode}: {describe(g)}"
+    sleep = site(rep, "sleep")
+    assert sleep["wait_reason"] == "sleep" and sleep["count"] >= 3, describe(sleep)
+    main = [g for g in rep["goroutines"] if g["entry"]["function"] == "runtime.main"]
+    assert len(main) == 1 and main[0]["evidence"] == "trend", [describe(g) for g in main]
+    others = [g for g in rep["goroutines"] if g["evidence"] != "trend" and g is not chan]
+    assert not others, f"not trend: {[describe(g) for g in others]}"
+    assert rep["summary"]["goroutine_stuck"] == 1, rep["summary"]
+    assert not rep["goroutine_stats"]["leak_check"]["ran"], rep["goroutine_stats"]["leak_check"]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--versions", default=",".join(MINORS))
@@ -249,6 +294,10 @@ def main():
     cases.append((f"read-only go{newest}", case_read_only, newest))
     cases.append((f"fail-on go{newest}", case_fail_on, newest))
     cases.append((f"sigkill restore go{newest}", case_sigkill_restore, newest))
+    old = stuck_minor()
+    cases.append((f"stuck go{old} strip", case_stuck, old, "strip"))
+    cases.append((f"stuck go{newest} --no-leak-check", case_stuck, newest, "default",
+                  ["--no-leak-check"]))
     return lhtest.run_cases(cases, a.jobs)
 
 

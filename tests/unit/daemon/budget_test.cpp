@@ -141,7 +141,7 @@ struct Node {
     w->set_budget(budget.get());
   }
   void tick() {
-    host.now += 2;
+    host.unix += 2;
     w->rescan();
     w->attach_pending();
     w->poll_all([] {});

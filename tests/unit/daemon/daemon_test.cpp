@@ -158,5 +158,38 @@ TEST(Metrics, MemoryBudgetAndWhatItShed) {
   EXPECT_EQ(text.find("pid=\"12\""), std::string::npos) << "a detached process has no series";
 }
 
+TEST(Metrics, ProvenGoroutineLeaksPerSiteTopK) {
+  ProcessEntry e = entry(20, 0);
+  auto r = std::make_shared<report::Report>(*e.report);
+  for (uint64_t i = 0; i < 8; ++i) {
+    report::GoroutineFinding f;
+    f.count = 100;
+    f.created_at = Frame{fmt::format("main.start{}", i), "/src/app/main.go", 10 + int(i), 0x10};
+    f.entry = Frame{"main.worker", "/src/app/main.go", 3, 0x20};
+    if (i % 2 == 0) {  // 4 proven sites, the others a trend only
+      f.evidence = report::Evidence::GcProof;
+      f.gc_leaked = i + 1;
+      f.trend.verdict = detect::Verdict::Leak;
+    }
+    r->goroutines.push_back(f);
+  }
+  e.report = r;
+  const std::string text = render_metrics({e}, {}, {}, 3);
+  auto count = [&](const std::string& needle) {
+    size_t n = 0;
+    for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
+    return n;
+  };
+  // Top 3 of the 4 proven sites, the most leaked first; never a trend-only one.
+  EXPECT_EQ(count("leakhound_goroutines_leaked{pid=\"20\""), 3u) << text;
+  EXPECT_NE(text.find(R"x(site="main.start6 (app/main.go:16)",function="main.worker"} 7)x"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"x(site="main.start2 (app/main.go:12)",function="main.worker"} 3)x"),
+            std::string::npos);
+  EXPECT_EQ(text.find("main.start0 "), std::string::npos);
+  EXPECT_EQ(text.find("main.start1 "), std::string::npos);
+}
+
 }  // namespace
 }  // namespace leakhound::daemon

@@ -23,7 +23,7 @@ struct FakeProcess {
 };
 
 struct Log {
-  std::map<pid_t, int> opened, finished, polled, native_shed, native_resumed;
+  std::map<pid_t, int> opened, finished, polled, leak_checks, native_shed, native_resumed;
 };
 
 struct MemoryModel {
@@ -42,7 +42,8 @@ class FakeHost final : public Host {
   Log log;
   MemoryModel mem;
   std::set<const FakeWatch*> open_watches;
-  double now = 1e9;
+  double unix = 1e9;  // unix_now(): attach times, last growth
+  double now = 1000;  // the schedules' clock, moved by the tests
   int released = 0;
 
   pid_t self() const override { return 1; }
@@ -75,7 +76,8 @@ class FakeHost final : public Host {
     return id;
   }
   Result<std::unique_ptr<Watch>> open(const collect::SessionOptions& so) override;
-  double unix_now() override { return now; }
+  double unix_now() override { return unix; }
+  double monotonic_s() override { return now; }
   uint64_t self_memory() override;
   void release_memory() override { ++released; }
 };
@@ -108,6 +110,10 @@ class FakeWatch final : public Watch {
   double elapsed_s() const override { return 1; }
   std::string go_version() const override {
     return p_->kind == Candidate::Kind::Go ? "go1.26.8" : "";
+  }
+  bool request_leak_check() override {
+    host_->log.leak_checks[pid_]++;
+    return true;
   }
   bool native() const override { return native_; }
   void shed_native() override {

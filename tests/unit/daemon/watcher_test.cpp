@@ -16,11 +16,13 @@ struct Fixture {
   Filter filter;
   ProcessTable table;
   std::unique_ptr<Watcher> w;
-  explicit Fixture(Filters f = {}, bool native = false) : filter(*Filter::compile(f)) {
+  explicit Fixture(Filters f = {}, bool native = false, double leak_check_every_s = 0)
+      : filter(*Filter::compile(f)) {
     collect::SessionOptions so;
     so.native.mode =
         native ? collect::NativeOptions::Mode::Auto : collect::NativeOptions::Mode::Off;
-    w = std::make_unique<Watcher>(host, filter, so, /*settle_s=*/0.5, /*window_s=*/60, table);
+    w = std::make_unique<Watcher>(host, filter, so, /*settle_s=*/0.5, /*window_s=*/60, table,
+                                  leak_check_every_s);
   }
   void cycle() {
     w->rescan();
@@ -149,6 +151,64 @@ TEST(Watcher, NamespaceFilterAndStopAll) {
   f.w->stop_all();
   EXPECT_FALSE(f.w->watched(60));
   EXPECT_EQ(f.host.log.finished[60], 1);
+}
+
+TEST(Watcher, LeakCheckAtMostOncePerPeriodPerProcess) {
+  Fixture f({}, false, /*leak_check_every_s=*/600);
+  f.host.procs[70] = {"/srv/a"};
+  f.cycle();
+  // The first poll after attach asks; polls every 2 s within the period do not.
+  for (int i = 0; i < 10; ++i) {
+    f.w->poll_all([] {});
+    f.host.now += 2;
+  }
+  EXPECT_EQ(f.host.log.polled[70], 10);
+  EXPECT_EQ(f.host.log.leak_checks[70], 1);
+
+  // A second process attached later has its own schedule.
+  f.host.procs[71] = {"/srv/b"};
+  f.cycle();
+  f.w->poll_all([] {});
+  EXPECT_EQ(f.host.log.leak_checks[71], 1);
+  EXPECT_EQ(f.host.log.leak_checks[70], 1);
+
+  // 600 s after 70's first request: 70 is due, 71 (asked 20 s later) is not.
+  f.host.now = 1000 + 600;
+  f.w->poll_all([] {});
+  f.w->poll_all([] {});
+  EXPECT_EQ(f.host.log.leak_checks[70], 2);
+  EXPECT_EQ(f.host.log.leak_checks[71], 1);
+  f.host.now = 1020 + 600;
+  f.w->poll_all([] {});
+  EXPECT_EQ(f.host.log.leak_checks[71], 2);
+
+  // A long stall (the daemon stopped, the host suspended) owes nothing: one
+  // request, then the period anew.
+  f.host.now += 10 * 600;
+  for (int i = 0; i < 3; ++i) f.w->poll_all([] {});
+  EXPECT_EQ(f.host.log.leak_checks[70], 3);
+  EXPECT_EQ(f.host.log.leak_checks[71], 3);
+
+  // A process that exited and another that took its PID: the new one asks anew.
+  f.host.procs[70].alive = false;
+  f.w->exit_seen(70);
+  f.host.procs[70] = {"/srv/a", Candidate::Kind::Go, 9};
+  f.w->exec_seen(70);
+  f.w->attach_pending();
+  f.w->poll_all([] {});
+  EXPECT_EQ(f.host.log.leak_checks[70], 4);
+}
+
+TEST(Watcher, LeakCheckOffAsksNothing) {
+  Fixture f;  // --leak-check-every 0, or --read-only
+  f.host.procs[80] = {"/srv/a"};
+  f.cycle();
+  for (int i = 0; i < 5; ++i) {
+    f.w->poll_all([] {});
+    f.host.now += 1000;
+  }
+  EXPECT_EQ(f.host.log.polled[80], 5);
+  EXPECT_EQ(f.host.log.leak_checks[80], 0);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -56,6 +57,30 @@ TEST(JsonReport, GoroutineEventsCounts) {
   const json g = to_json(r).at("goroutines").at(0);
   EXPECT_EQ(g.at("created_window"), 200);
   EXPECT_EQ(g.at("exited_window"), 3);
+}
+
+TEST(JsonReport, StuckEvidenceAndAges) {
+  Report r = testing::sample_report();
+  GoroutineFinding& f = *std::find_if(r.goroutines.begin(), r.goroutines.end(), [](const auto& g) {
+    return g.trend.verdict == detect::Verdict::Leak;
+  });
+  f.evidence = Evidence::Stuck;
+  f.evidence_text = "stuck: ...";
+  f.stuck = {2, 5, 4, 1, 1.5, 3, 6, 9};
+  const json j = to_json(r);
+  const json& g = j.at("goroutines").at(0);
+  EXPECT_EQ(g.at("evidence"), "stuck");
+  EXPECT_EQ(g.at("evidence_text"), "stuck: ...");
+  EXPECT_FALSE(g.contains("gc_leaked"));
+  const json& st = g.at("stuck");
+  EXPECT_EQ(st.at("threshold_s"), 2);
+  EXPECT_EQ(st.at("blocked"), 5);
+  EXPECT_EQ(st.at("older"), 4);
+  EXPECT_EQ(st.at("unknown_age"), 1);
+  EXPECT_EQ(st.at("age_s").at("p90"), 6);
+  EXPECT_EQ(j.at("summary").at("goroutine_stuck"), 1);
+  EXPECT_EQ(j.at("summary").at("goroutine_proven"), 0);
+  EXPECT_FALSE(j.at("goroutines").at(1).contains("stuck"));
 }
 
 TEST(JsonReport, MemoryForecast) {

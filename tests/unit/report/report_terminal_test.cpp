@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "report/terminal_writer.h"
@@ -180,6 +181,25 @@ TEST(TerminalReport, Goroutines) {
   // The stable pool is context, not a finding.
   EXPECT_TRUE(contains(s, "Largest stable sites:")) << s;
   EXPECT_TRUE(contains(s, "main.startPool  app/main.go:30  (chan receive)")) << s;
+}
+
+TEST(TerminalReport, StuckSiteWithItsAges) {
+  Report r = testing::sample_report();
+  GoroutineFinding& f = *std::find_if(r.goroutines.begin(), r.goroutines.end(), [](const auto& g) {
+    return g.trend.verdict == detect::Verdict::Leak;
+  });
+  f.evidence = Evidence::Stuck;
+  f.evidence_text = "stuck: all 1234 goroutines blocked on select";
+  f.stuck = {300, 1234, 1200, 4, 301, 420, 900, 3600};
+  const std::string s = render(r);
+  EXPECT_TRUE(contains(s, "Goroutines: 1 leak (1 stuck), 0 growing")) << s;
+  EXPECT_TRUE(contains(s, "STUCK  1,234 goroutines")) << s;
+  EXPECT_FALSE(contains(s, "PROVEN")) << s;
+  EXPECT_TRUE(contains(s, "stuck: all 1234 goroutines blocked on select")) << s;
+  EXPECT_TRUE(contains(s,
+                       "wait ages: min 5.0 min, median 7.0 min, p90 15.0 min, max 60.0 min; 4 "
+                       "unknown"))
+      << s;
 }
 
 TEST(TerminalReport, NoGoroutineSectionWhenNotRead) {

@@ -26,6 +26,8 @@
 //	          trend leak when they grow)
 //	churn     allocates -churn-mb MiB of garbage a second (GC cycles: the
 //	          runtime's goroutine leak check only runs when one starts)
+//	sleep     control for `stuck`: main.sleepLong starts goroutines (paced
+//	          like a leak) that sleep for an hour ("sleep": never stuck)
 //
 // -block-main: main blocks in `select {}` once ready (the status loop runs in
 // another goroutine): the runtime never calls it leaked.
@@ -87,7 +89,7 @@ func (c *counter) Load() int64       { return atomic.LoadInt64(&c.v) }
 func (c *counter) Store(x int64)     { atomic.StoreInt64(&c.v, x) }
 
 var (
-	modesFlag    = flag.String("modes", "chan,httpbody,ticker,ctx,pool,burst", "comma separated modes: chan,httpbody,ticker,ctx,pool,burst,fdleak,fdclose")
+	modesFlag    = flag.String("modes", "chan,httpbody,ticker,ctx,pool,burst", "comma separated modes: chan,httpbody,ticker,ctx,pool,burst,fdleak,fdclose,global,churn,sleep")
 	rate         = flag.Float64("rate", 20, "leaked goroutines (httpbody: requests; fd modes: files opened) per second, per leaking mode")
 	pre          = flag.Int("pre", 50, "per leaking mode, leaks done before the ready line")
 	poolSize     = flag.Int("pool-size", 8, "workers of the pool control")
@@ -265,6 +267,12 @@ var globalCh = make(chan int)
 func parkGlobal() {
 	go func() { // GO-SITE:global
 		<-globalCh
+	}()
+}
+
+func sleepLong() {
+	go func() { // GO-SITE:sleep
+		time.Sleep(time.Hour)
 	}()
 }
 
@@ -514,7 +522,7 @@ func main() {
 		switch m {
 		case "":
 			continue
-		case "chan", "httpbody", "ticker", "ctx", "pool", "burst", "fdleak", "fdclose", "global", "churn":
+		case "chan", "httpbody", "ticker", "ctx", "pool", "burst", "fdleak", "fdclose", "global", "churn", "sleep":
 		default:
 			fmt.Fprintf(os.Stderr, "goleak: unknown mode %q\n", m)
 			os.Exit(2)
@@ -543,6 +551,9 @@ func main() {
 	}
 	if modes["churn"] {
 		go churn()
+	}
+	if modes["sleep"] {
+		runLeak(sleepLong)
 	}
 	if modes["ctx"] {
 		runLeak(leakCtx)

@@ -1,0 +1,53 @@
+#include "collect/sample_budget.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace leakhound::collect {
+
+int64_t budget_rate(double alloc_bytes_per_s, const SampleBudget& b) {
+  if (!(alloc_bytes_per_s > 0) || !(b.samples_per_s > 0)) return b.min_rate;
+  const double want = alloc_bytes_per_s / b.samples_per_s;
+  int64_t rate = b.min_rate;
+  // The smallest power of two at or above `want`: at most the budget.
+  while (rate < b.max_rate && static_cast<double>(rate) < want) rate *= 2;
+  return std::clamp(rate, b.min_rate, b.max_rate);
+}
+
+bool should_retune(int64_t current, int64_t wanted, const SampleBudget& b) {
+  if (current <= 0 || wanted <= 0) return false;
+  const double ratio = static_cast<double>(std::max(current, wanted)) /
+                       static_cast<double>(std::min(current, wanted));
+  return ratio >= b.retune_factor;
+}
+
+double sampling_cost(double alloc_bytes_per_s, int64_t rate) {
+  if (rate <= 0 || !(alloc_bytes_per_s > 0)) return 0;
+  return alloc_bytes_per_s / static_cast<double>(rate) * kSampleCostS;
+}
+
+UnsampledRange unsample_range(uint64_t lo, uint64_t hi, double avg_size,
+                              const std::vector<uint64_t>& marks,
+                              const std::vector<RateEpoch>& epochs) {
+  UnsampledRange out;
+  if (hi <= lo || epochs.empty() || !(avg_size > 0)) return out;
+  uint64_t begin = 0;  // ordinals (begin, end] belong to epoch i
+  for (size_t i = 0; i < epochs.size(); i++) {
+    const bool last = i + 1 == epochs.size() || i >= marks.size();
+    const uint64_t end = last ? UINT64_MAX : std::max(marks[i], begin);
+    const uint64_t a = std::max(lo, begin), z = std::min(hi, end);
+    if (z > a) {
+      const double n = static_cast<double>(z - a);
+      const int64_t rate = epochs[i].rate;
+      const double scale =
+          rate <= 1 ? 1 : 1 / (1 - std::exp(-avg_size / static_cast<double>(rate)));
+      out.objects += n * scale;
+      out.bytes += n * avg_size * scale;
+    }
+    if (last) break;
+    begin = end;
+  }
+  return out;
+}
+
+}  // namespace leakhound::collect
