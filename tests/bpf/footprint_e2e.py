@@ -27,6 +27,7 @@
   (wait4's ru_maxrss): the executable is mapped, not copied (it was 120 MB).
 """
 import argparse
+import math
 import os
 import re
 import shutil
@@ -168,7 +169,7 @@ def case_budget(minors):
         d = None
 
         # 2. Room for everything but the native tables: those go, nothing else.
-        budget_mib = int(floor / 2**20) + BUDGET_ROOM_MIB
+        budget_mib = math.ceil(floor / 2**20) + BUDGET_ROOM_MIB
         d = Daemon(tmp, ["--native", "--memory-budget", f"{budget_mib}Mi"], window="4m")
         wait_until("native tracking shed", lambda: shed_steps(d), 30)
         readings = []
