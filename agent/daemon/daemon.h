@@ -22,6 +22,7 @@ struct DaemonOptions {
   double settle_s = 0.5;       // after exec, before attaching: the runtime initializes
   double rescan_s = 30;        // full /proc scan, catching events the ring buffer lost
   size_t top_k = 5;
+  std::string node;  // the node label of every metric ("": none)
   Filters filters;
   collect::SessionOptions session;  // pid ignored
 };
