@@ -19,16 +19,16 @@ BUILTINS = {"__rate_interval": "10s", "__interval": "2s", "__range": "1m"}
 PENDING = {"leakhound_goroutines_leaked"}
 
 
-def substitute(expr):
+def substitute(expr, chosen=None):
     """expr with $var and ${var} replaced: built-ins by a duration, template
-    variables by the "All" value .*"""
+    variables by their value in chosen, or else the "All" value .*"""
     def one(m):
         name = m.group(1) or m.group(2)
-        return BUILTINS.get(name, ".*")
+        return BUILTINS.get(name, (chosen or {}).get(name, ".*"))
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", one, expr)
 
 
-def queries(dash):
+def queries(dash, chosen=None):
     """(where, PromQL) of every panel target, then (variable, label,
     selector) of every label_values() variable."""
     panels, variables = [], []
@@ -37,7 +37,8 @@ def queries(dash):
         for p in ps:
             walk(p.get("panels", []))
             for t in p.get("targets", []):
-                panels.append((f"panel {p['title']!r} query {t['refId']}", substitute(t["expr"])))
+                panels.append((f"panel {p['title']!r} query {t['refId']}",
+                               substitute(t["expr"], chosen)))
     walk(dash["panels"])
     for v in dash["templating"]["list"]:
         if v["type"] != "query":
@@ -45,17 +46,20 @@ def queries(dash):
         q = v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
         m = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", q.strip())
         assert m, f"variable {v['name']}: {q!r} is not label_values(selector, label)"
-        variables.append((v["name"], m.group(2), substitute(m.group(1))))
+        variables.append((v["name"], m.group(2), substitute(m.group(1), chosen)))
     return panels, variables
 
 
 def check(prom, exposition, node):
-    """Waits (60 s at most) for every query to return data; returns the
-    number checked and the skipped ones. node: the daemon's NODE_NAME, which
-    the node variable must list."""
+    """Waits (60 s at most) for every query to return data, with every
+    variable at All and again with node chosen; returns the number checked
+    and the skipped ones. node: the daemon's NODE_NAME, which the node
+    variable must list."""
     with open(DASHBOARD) as f:
         dash = json.load(f)
     panels, variables = queries(dash)
+    # And with the node chosen: every series, the agent's too, has its node.
+    panels += [(w + f" (node {node})", e) for w, e in queries(dash, {"node": node})[0]]
     assert len(panels) >= 15, f"only {len(panels)} panel queries in {DASHBOARD}"
     exported = set(re.findall(r"^# TYPE (\w+) ", exposition, re.M))
     skipped = sorted({m for _, e in panels for m in re.findall(r"\bleakhound_\w+", e)
