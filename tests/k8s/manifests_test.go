@@ -282,6 +282,18 @@ func checkDaemonSet(t *testing.T, src string, ds *appsv1.DaemonSet, caps []strin
 		}
 	}
 
+	// The node label of every series (the dashboard's node variable): the
+	// daemon reads NODE_NAME (--node-name's variable), set from the pod's node.
+	if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+		return e.Name == "NODE_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil &&
+			e.ValueFrom.FieldRef.FieldPath == "spec.nodeName"
+	}) {
+		errorf("no NODE_NAME from the downward API's spec.nodeName: the metrics would have no node label")
+	}
+	if !strings.Contains(repoFile(t, "agent/cli/daemon_cmd.cpp"), `envname("NODE_NAME")`) {
+		errorf("leakhound daemon no longer reads NODE_NAME (agent/cli/daemon_cmd.cpp)")
+	}
+
 	// The read-only root file system leaves one writable place, the sampler
 	// journal's directory, which must be where the agent writes it.
 	stateDir := journalDir(t)
