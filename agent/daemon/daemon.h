@@ -25,6 +25,7 @@ struct DaemonOptions {
   // this period per process; 0 (or --read-only): never.
   double leak_check_every_s = 600;
   size_t top_k = 5;
+  std::string node;  // the node label of every metric ("": none)
   Filters filters;
   collect::SessionOptions session;  // pid ignored
 };
