@@ -138,8 +138,7 @@ void per_process(Families& out, const ProcessEntry& e, size_t top_k) {
     out.add("leakhound_goroutines_leaked",
             "Goroutines the Go runtime's GC proved leaked (blocked forever), per creation site "
             "(top K sites of the process).",
-            G,
-            with(id, {{"site", goroutine_site_label(*f)}, {"function", f->entry.function}}),
+            G, with(id, {{"site", goroutine_site_label(*f)}, {"function", f->entry.function}}),
             static_cast<double>(f->gc_leaked));
   }
   if (r.goroutines_read) {
