@@ -120,6 +120,10 @@ Runner add_daemon(CLI::App& app, const GlobalOptions&) {
   app.add_option("--top-k", o.top_k, "heap stacks per process exported as metrics")
       ->capture_default_str()
       ->check(CLI::Range(size_t{0}, size_t{100}));
+  app.add_option("--node-name", o.node,
+                 "node label of every metric (Kubernetes: the pod's spec.nodeName, through the "
+                 "downward API)")
+      ->envname("NODE_NAME");
   app.add_flag("--read-only", o.session.read_only,
                "never write into the targets (switched-off heap samplers stay off)");
   app.add_flag("--native", a->native,

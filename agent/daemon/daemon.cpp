@@ -183,7 +183,8 @@ Result<void> run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop
       !p)
     return p.error();
   ProcessTable table;
-  auto api = HttpApi::start(listen->first, listen->second, table, opts.top_k);
+  auto api =
+      HttpApi::start(listen->first, listen->second, table, MetricsOptions{opts.top_k, opts.node});
   if (!api) return api.error();
   spdlog::info("daemon: serving on http://{}:{} (/metrics, /api/v1/processes, /healthz)",
                listen->first, (*api)->port());

@@ -33,6 +33,7 @@ struct DaemonOptions {
   // --memory-budget: the daemon's own RSS it sheds work to stay under
   // (daemon/budget.h); 0: none.
   uint64_t memory_budget_bytes = kDefaultMemoryBudget;
+  std::string node;  // the node label of every metric ("": none)
   Filters filters;
   collect::SessionOptions session;  // pid ignored
 };

@@ -67,7 +67,8 @@ Result<std::pair<std::string, int>> parse_listen(const std::string& s) {
 }
 
 Result<std::unique_ptr<HttpApi>> HttpApi::start(const std::string& host, int port,
-                                                const ProcessTable& table, size_t top_k) {
+                                                const ProcessTable& table,
+                                                const MetricsOptions& metrics) {
   std::unique_ptr<HttpApi> api(new HttpApi());
   api->server_ = std::make_unique<httplib::Server>();
   httplib::Server& srv = *api->server_;
@@ -76,8 +77,8 @@ Result<std::unique_ptr<HttpApi>> HttpApi::start(const std::string& host, int por
   srv.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });
-  srv.Get("/metrics", [t, top_k](const httplib::Request&, httplib::Response& res) {
-    res.set_content(render_metrics(t->list(), t->counters(), read_agent_self(), top_k),
+  srv.Get("/metrics", [t, metrics](const httplib::Request&, httplib::Response& res) {
+    res.set_content(render_metrics(t->list(), t->counters(), read_agent_self(), metrics),
                     "text/plain; version=0.0.4; charset=utf-8");
   });
   srv.Get("/api/v1/processes", [t](const httplib::Request&, httplib::Response& res) {

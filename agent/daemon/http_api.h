@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "daemon/metrics.h"
 #include "daemon/process_table.h"
 #include "util/result.h"
 
@@ -26,7 +27,8 @@ class HttpApi {
  public:
   // Binds host:port (an error when taken) and serves in a thread of its own.
   static Result<std::unique_ptr<HttpApi>> start(const std::string& host, int port,
-                                                const ProcessTable& table, size_t top_k);
+                                                const ProcessTable& table,
+                                                const MetricsOptions& metrics);
   ~HttpApi();  // stops serving and joins
   int port() const { return port_; }
 

@@ -1,5 +1,6 @@
 #include "daemon/metrics.h"
 
+#include <fmt/format.h>
 #include <malloc.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
@@ -22,6 +23,8 @@ using prometheus::MetricType;
 
 class Families {
  public:
+  // Labels every series ends with (the node).
+  explicit Families(std::vector<ClientMetric::Label> common) : common_(std::move(common)) {}
   MetricFamily& family(const std::string& name, const std::string& help, MetricType type) {
     auto [it, fresh] = index_.try_emplace(name, families_.size());
     if (fresh) families_.push_back(MetricFamily{name, help, type, {}});
@@ -31,6 +34,7 @@ class Families {
            std::vector<ClientMetric::Label> labels, double value) {
     ClientMetric m;
     m.label = std::move(labels);
+    m.label.insert(m.label.end(), common_.begin(), common_.end());
     if (type == MetricType::Counter)
       m.counter.value = value;
     else
@@ -40,6 +44,7 @@ class Families {
   std::vector<MetricFamily> take() { return std::move(families_); }
 
  private:
+  std::vector<ClientMetric::Label> common_;
   std::vector<MetricFamily> families_;
   std::map<std::string, size_t> index_;
 };
@@ -130,16 +135,44 @@ void per_process(Families& out, const ProcessEntry& e, size_t top_k) {
                    [](const auto* a, const auto* b) { return a->gc_leaked > b->gc_leaked; });
   if (proven.size() > top_k) proven.resize(top_k);
   for (const auto* f : proven) {
-    const Frame& at = f->created_at;
     out.add("leakhound_goroutines_leaked",
             "Goroutines the Go runtime's GC proved leaked (blocked forever), per creation site "
             "(top K sites of the process).",
-            G,
-            with(id, {{"site", at.line > 0 ? fmt::format("{} ({}:{})", at.function,
-                                                         report::short_file(at.file), at.line)
-                                           : at.function},
-                      {"function", f->entry.function}}),
+            G, with(id, {{"site", goroutine_site_label(*f)}, {"function", f->entry.function}}),
             static_cast<double>(f->gc_leaked));
+  }
+  if (r.goroutines_read) {
+    // The top K user sites (the runtime's own are not NumGoroutine's either);
+    // two go statements of one function and line would make one label: summed.
+    std::vector<std::pair<std::string, double>> sites;
+    for (const auto& f : r.goroutines) {
+      if (f.system) continue;
+      std::string site = goroutine_site_label(f);
+      auto it =
+          std::find_if(sites.begin(), sites.end(), [&](const auto& s) { return s.first == site; });
+      if (it != sites.end())
+        it->second += static_cast<double>(f.count);
+      else if (sites.size() < top_k)
+        sites.emplace_back(std::move(site), static_cast<double>(f.count));
+    }
+    for (const auto& [site, count] : sites)
+      out.add("leakhound_goroutines_by_site",
+              "Live goroutines of the process's top creation sites (leaks first).", G,
+              with(id, {{"site", site}}), count);
+  }
+  if (const report::MemoryForecast& m = r.memory; m.read) {
+    out.add("leakhound_memory_cgroup_usage_bytes",
+            "Memory charged to the process's cgroup (its container's, in Kubernetes).", G, id,
+            static_cast<double>(m.usage_bytes));
+    if (m.limited)
+      out.add("leakhound_memory_cgroup_limit_bytes",
+              "The lowest memory limit of the process's cgroup and its parents.", G, id,
+              static_cast<double>(m.limit_bytes));
+    if (m.seconds_to_limit >= 0)
+      out.add("leakhound_memory_limit_forecast_seconds",
+              "Seconds until the cgroup's usage reaches its limit at the growth of the window "
+              "(absent: no limit, or not growing).",
+              G, id, m.seconds_to_limit);
   }
   if (r.native_stats.tracked)
     out.add("leakhound_native_outstanding_bytes",
@@ -164,6 +197,13 @@ void per_process(Families& out, const ProcessEntry& e, size_t top_k) {
 
 }  // namespace
 
+std::string goroutine_site_label(const report::GoroutineFinding& f) {
+  const Frame& at = f.created_at.function.empty() ? f.entry : f.created_at;
+  if (at.line > 0)
+    return fmt::format("{} ({}:{})", at.function, report::short_file(at.file), at.line);
+  return at.function.empty() ? std::string("(unknown)") : at.function;
+}
+
 AgentSelf read_agent_self() {
   AgentSelf s;
   struct rusage ru {};
@@ -180,8 +220,9 @@ AgentSelf read_agent_self() {
 }
 
 std::string render_metrics(const std::vector<ProcessEntry>& procs, const AgentCounters& c,
-                           const AgentSelf& self, size_t top_k) {
-  Families out;
+                           const AgentSelf& self, const MetricsOptions& o) {
+  Families out(o.node.empty() ? std::vector<ClientMetric::Label>{}
+                              : std::vector<ClientMetric::Label>{{"node", o.node}});
   constexpr auto G = MetricType::Gauge;
   constexpr auto C = MetricType::Counter;
   size_t watched = 0, shed_native = 0, shed_detached = 0;
@@ -243,7 +284,7 @@ std::string render_metrics(const std::vector<ProcessEntry>& procs, const AgentCo
             static_cast<double>(shed_detached));
   }
   for (const ProcessEntry& e : procs)
-    if (e.shed != "detached") per_process(out, e, top_k);
+    if (e.shed != "detached") per_process(out, e, o.top_k);
   return prometheus::TextSerializer().Serialize(out.take());
 }
 

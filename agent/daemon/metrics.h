@@ -1,7 +1,9 @@
 // Prometheus exposition of the daemon's state (text format 0.0.4, through
 // prometheus-cpp's serializer). Per-process series carry the process's
-// identity labels; per-stack series are limited to the top K findings of each
-// process, so the number of series stays bounded by processes x K.
+// identity labels; per-stack and per-site series are limited to the top K
+// findings of each process, so the number of series stays bounded by
+// processes x K. With a node name (Kubernetes: the downward API's NODE_NAME)
+// every series also carries node="...".
 #pragma once
 
 #include <cstddef>
@@ -21,7 +23,17 @@ struct AgentSelf {
 };
 AgentSelf read_agent_self();
 
+struct MetricsOptions {
+  size_t top_k = 5;  // heap stacks and goroutine sites per process
+  std::string node;  // "" (outside Kubernetes): no node label
+};
+
 std::string render_metrics(const std::vector<ProcessEntry>& procs, const AgentCounters& c,
-                           const AgentSelf& self, size_t top_k);
+                           const AgentSelf& self, const MetricsOptions& o);
+
+// The site label of a goroutine creation site: the go statement's function and
+// line, "main.startWorkers (main.go:42)". Every per-site series uses it, so
+// that PromQL can match them on (pid, site).
+std::string goroutine_site_label(const report::GoroutineFinding& f);
 
 }  // namespace leakhound::daemon

@@ -4,7 +4,10 @@
 - prometheus: a real Prometheus server (Debian's, loopback, temporary data
   dir) scrapes the daemon while 10 Go targets of mixed versions, some leaking,
   start and stop; a PromQL query over its HTTP API returns the leak verdict for
-  exactly the leaking ones still running. `promtool check metrics` is clean;
+  exactly the leaking ones still running. With --native, a cgo target and a
+  target in a memory-limited cgroup, every query of the Grafana dashboard
+  (dashboard_checks) is valid and returns data, and its node variable lists
+  the daemon's NODE_NAME. `promtool check metrics` is clean;
   `go tool pprof` reads /debug/pprof/heap and /debug/pprof/goroutine; the
   report endpoint serves schema-valid JSON; bad queries get clear errors.
 - native: a daemon with --native and no --include-exe watches the whole host
@@ -39,14 +42,16 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dashboard_checks  # noqa: E402
 import lhtest  # noqa: E402
 
 
 # The harness's (html_e2e uses them through this module too).
 free_port, http_get, wait_until = lhtest.free_port, lhtest.http_get, lhtest.wait_until
+# The node label the daemon gets from the downward API in Kubernetes.
+NODE = "lh-test-node"
 
 
 def ere_escape(s):
@@ -59,7 +64,8 @@ class Daemon:
 
     def __init__(self, watch_dir, extra=(), exe=None, report_every="1s", window="60s",
                  env=None):
-        """watch_dir: the only directory watched (--include-exe), or None: the host."""
+        """watch_dir: the only directory watched (--include-exe), or None: the host.
+        env: variables added to the daemon's environment."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         include = ["--include-exe", "^" + ere_escape(watch_dir) + "/"] if watch_dir else []
@@ -68,7 +74,7 @@ class Daemon:
                 "--interval", "500ms", "--report-every", report_every, "--window", window,
                 *include, *extra]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True, env=env)
+                                     text=True, env=dict(os.environ, **env) if env else None)
         self.lines = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -159,44 +165,12 @@ def rss_kib(pid):
     raise AssertionError("no VmRSS")
 
 
-def copy_target(tmp, name, minor):
-    src = lhtest.target_path(name, minor, "default")
+def copy_target(tmp, name, minor, variant="default"):
+    src = lhtest.target_path(name, minor, variant)
     dst = os.path.join(tmp, f"{name}-go{minor}")
     if not os.path.exists(dst):
         shutil.copy2(src, dst)
     return dst
-
-
-class Prometheus:
-    def __init__(self, tmp, daemon_port):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cfg = os.path.join(tmp, "prometheus.yml")
-        with open(cfg, "w") as f:
-            f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n"
-                    "scrape_configs:\n  - job_name: leakhound\n    static_configs:\n"
-                    f"      - targets: ['127.0.0.1:{daemon_port}']\n")
-        self.log = open(os.path.join(tmp, "prometheus.log"), "w")
-        self.proc = subprocess.Popen(
-            ["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={tmp}/tsdb",
-             f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until("Prometheus to be ready", lambda: http_get(self.url + "/-/ready")[0] == 200, 60)
-
-    def query(self, promql):
-        code, body = http_get(self.url + "/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
-        assert code == 200, f"PromQL {promql}: HTTP {code} {body[:300]!r}"
-        res = json.loads(body)
-        assert res["status"] == "success", res
-        return res["data"]["result"]
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
 
 
 def heap_summary(d, pid):
@@ -219,11 +193,14 @@ def start_target(path, *args):
 
 def case_prometheus(minors):
     tmp = tempfile.mkdtemp(prefix="lh-daemon-prom-")
-    d = prom = None
+    d = prom = cg = cgo = None
     targets = []
     try:
-        d = Daemon(tmp)
-        prom = Prometheus(tmp, d.port)
+        # --native and NODE_NAME, a cgo target and a target in a cgroup with a
+        # limit: every panel of the Grafana dashboard has data (below).
+        d = Daemon(tmp, ["--native"], env={"NODE_NAME": NODE})
+        prom = lhtest.Prometheus(tmp, [f"127.0.0.1:{d.port}"])
+        cg = lhtest.LimitedCgroup(1 << 30, "-daemon")
         # 10 processes, versions mixed: 5 leak 4 MiB/s, 5 are controls with
         # the same churn. Started in two waves; 2 leaking and 2 controls stop
         # before the end. 4 MiB/s: the sampler sees ~8 of the leak's objects a
@@ -242,7 +219,13 @@ def case_prometheus(minors):
         for path, leaking in plan[6:]:
             args = ["-churn", "20", "-leak-rate", str(4 << 20 if leaking else 0)]
             targets.append((start_target(path, *args), leaking))
-        all_pids = {t.pid for t, _ in targets}
+        # A leaking target that runs to the end: its cgroup's usage grows
+        # towards the limit (the forecast).
+        cg.add(targets[6][0].pid)
+        # Little C churn, as in the native case.
+        cgo = start_target(copy_target(tmp, "cgoleak", minors[-1], "cgo"), "-leak-rate", "50",
+                           "-prealloc", "0", "-churn-rate", "100", "-realloc-rate", "2")
+        all_pids = {t.pid for t, _ in targets} | {cgo.pid}
         wait_until("every target attached", lambda: all_pids <= d.pids("attached"), 30)
         time.sleep(8)
         # Two leaking and two controls go away mid-run.
@@ -274,22 +257,27 @@ def case_prometheus(minors):
             raise AssertionError(f"PromQL {q} a while later: PIDs {sorted(got)}, want "
                                  f"{sorted(want)}; their heap findings now: {why}")
         # Every running target is known to Prometheus, the stopped ones are not.
+        watched = {t.pid for t, _ in running} | {cgo.pid}
         info = {int(r["metric"]["pid"]) for r in prom.query("leakhound_process_info")}
-        assert info == {t.pid for t, _ in running}, f"process_info {info}"
+        assert info == watched, f"process_info {info}"
 
         # The exposition is clean.
         text = d.metrics()
         chk = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
                              text=True)
         assert chk.returncode == 0, f"promtool check metrics: {chk.stdout}{chk.stderr}"
+        # The Grafana dashboard: every query valid, and with data.
+        n, skipped = dashboard_checks.check(prom, text, NODE)
+        print(f"  prometheus: {n} dashboard queries return data"
+              + (f"; skipped, not exported here: {skipped}" if skipped else ""), flush=True)
         leak_pid = sorted(want)[0]
         assert re.search(rf'leakhound_top_stack_inuse_bytes{{pid="{leak_pid}".*'
-                         r'rank="1",function="main.leakOne",verdict="leak"}', text), \
+                         rf'rank="1",function="main.leakOne",verdict="leak",node="{NODE}"}}', text), \
             "top stack of a leaking target is not main.leakOne"
 
         # The API: processes, the report contract, pprof, clear errors.
         procs = d.json("/api/v1/processes")["processes"]
-        assert {p["pid"] for p in procs} == {t.pid for t, _ in running}, procs
+        assert {p["pid"] for p in procs} == watched, procs
         rep = d.json(f"/api/v1/report?pid={leak_pid}")
         errors = lhtest.validate_report(rep)
         assert not errors, f"/api/v1/report does not match the schema: {errors[:5]}"
@@ -307,10 +295,14 @@ def case_prometheus(minors):
     finally:
         for t, _ in targets:
             t.stop()
+        if cgo:
+            cgo.stop()
         if prom:
             prom.stop()
         if d:
             d.stop()
+        if cg:
+            cg.remove()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

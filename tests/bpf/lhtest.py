@@ -154,6 +154,88 @@ def wait_until(what, fn, timeout):
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
+class Prometheus:
+    """A real Prometheus (Debian's package, scripts/setup.sh) on loopback, with
+    its data in tmp, scraping the given HOST:PORT targets every second."""
+
+    def __init__(self, tmp, targets):
+        import shutil
+        if not shutil.which("prometheus"):
+            raise AssertionError("prometheus not found (scripts/setup.sh installs it)")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cfg = os.path.join(tmp, "prometheus.yml")
+        with open(cfg, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n"
+                    "scrape_configs:\n  - job_name: leakhound\n    static_configs:\n"
+                    f"      - targets: {list(targets)!r}\n")
+        self.log = open(os.path.join(tmp, "prometheus.log"), "w")
+        self.proc = subprocess.Popen(
+            ["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={tmp}/tsdb",
+             f"--web.listen-address=127.0.0.1:{self.port}"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until("Prometheus to be ready", lambda: http_get(self.url + "/-/ready")[0] == 200, 60)
+
+    def query(self, promql):
+        """The result of an instant query; a query Prometheus refuses fails the test."""
+        import urllib.parse
+        code, body = http_get(self.url + "/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+        assert code == 200, f"PromQL {promql}: HTTP {code} {body[:300]!r}"
+        res = json.loads(body)
+        assert res["status"] == "success", res
+        return res["data"]["result"]
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def memory_cgroup_root():
+    """(mount point, version) of the hierarchy with the memory controller."""
+    v2 = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, right = line.split(" - ", 1)
+            fstype, _, opts = right.split()[:3]
+            mnt = left.split()[4]
+            if fstype == "cgroup" and "memory" in opts.split(","):
+                return mnt, 1
+            if fstype == "cgroup2":
+                v2 = mnt
+    if v2 and "memory" in open(os.path.join(v2, "cgroup.controllers")).read().split():
+        return v2, 2
+    raise AssertionError("no cgroup hierarchy with a memory controller is mounted")
+
+
+class LimitedCgroup:
+    """A fresh memory cgroup with a limit, removed by remove()."""
+
+    def __init__(self, limit, tag=""):
+        root, self.version = memory_cgroup_root()
+        self.name = f"/leakhound-test-{os.getpid()}{tag}"
+        self.dir = root + self.name
+        os.mkdir(self.dir)
+        limit_file = "memory.limit_in_bytes" if self.version == 1 else "memory.max"
+        with open(os.path.join(self.dir, limit_file), "w") as f:
+            f.write(str(limit))
+
+    def add(self, pid):
+        with open(os.path.join(self.dir, "cgroup.procs"), "w") as f:
+            f.write(str(pid))
+
+    def remove(self):
+        for _ in range(50):
+            try:
+                os.rmdir(self.dir)
+                return
+            except OSError:
+                time.sleep(0.1)  # the killed target is still leaving
+
+
 def run_leakhound(args, timeout=300):
     """Runs build/leakhound; returns (exit code, stdout, stderr)."""
     p = subprocess.run([LEAKHOUND] + args, capture_output=True, text=True, timeout=timeout)

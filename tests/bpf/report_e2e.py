@@ -10,7 +10,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 
 import lhtest
 
@@ -18,50 +17,8 @@ LIMIT = 1 << 30
 LEAK = 4 << 20  # bytes/s
 
 
-def memory_cgroup_root():
-    """(mount point, version) of the hierarchy with the memory controller."""
-    v2 = None
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, right = line.split(" - ", 1)
-            fstype, _, opts = right.split()[:3]
-            mnt = left.split()[4]
-            if fstype == "cgroup" and "memory" in opts.split(","):
-                return mnt, 1
-            if fstype == "cgroup2":
-                v2 = mnt
-    if v2 and "memory" in open(os.path.join(v2, "cgroup.controllers")).read().split():
-        return v2, 2
-    raise AssertionError("no cgroup hierarchy with a memory controller is mounted")
-
-
-class LimitedCgroup:
-    """A fresh memory cgroup with a limit, removed on exit."""
-
-    def __init__(self, limit):
-        root, self.version = memory_cgroup_root()
-        self.name = f"/leakhound-test-{os.getpid()}"
-        self.dir = root + self.name
-        os.mkdir(self.dir)
-        limit_file = "memory.limit_in_bytes" if self.version == 1 else "memory.max"
-        with open(os.path.join(self.dir, limit_file), "w") as f:
-            f.write(str(limit))
-
-    def add(self, pid):
-        with open(os.path.join(self.dir, "cgroup.procs"), "w") as f:
-            f.write(str(pid))
-
-    def remove(self):
-        for _ in range(50):
-            try:
-                os.rmdir(self.dir)
-                return
-            except OSError:
-                time.sleep(0.1)  # the killed target is still leaving
-
-
 def case_forecast_with_limit():
-    cg = LimitedCgroup(LIMIT)
+    cg = lhtest.LimitedCgroup(LIMIT)
     t = None
     try:
         t = lhtest.Target([lhtest.target_path("heapleak", lhtest.MINORS[-1], "default"),

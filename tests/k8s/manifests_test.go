@@ -71,7 +71,8 @@ func TestChartDefault(t *testing.T) {
 	checkObjects(t, "chart (default values)", objs, wantCaps)
 	for _, o := range objs {
 		switch o.(type) {
-		case *corev1.ServiceAccount, *corev1.Service, *appsv1.DaemonSet:
+		// The dashboard's ConfigMap is inert without Grafana's sidecar: on by default.
+		case *corev1.ServiceAccount, *corev1.Service, *appsv1.DaemonSet, *corev1.ConfigMap:
 		default:
 			t.Errorf("chart (default values) renders a %T: optional objects must be off by default", o)
 		}
@@ -115,6 +116,8 @@ func TestPlainMatchesChart(t *testing.T) {
 	same("ServiceAccount token mount",
 		one[*corev1.ServiceAccount](t, "plain", plain).AutomountServiceAccountToken,
 		one[*corev1.ServiceAccount](t, "chart", def).AutomountServiceAccountToken)
+	same("Grafana dashboard ConfigMap data",
+		one[*corev1.ConfigMap](t, "plain", plain).Data, one[*corev1.ConfigMap](t, "chart", def).Data)
 	// The optional objects, rendered with everything on.
 	same("Namespace labels", one[*corev1.Namespace](t, "plain", plain).Labels, one[*corev1.Namespace](t, "chart", on).Labels)
 	same("ServiceMonitor spec",
@@ -281,6 +284,18 @@ func checkDaemonSet(t *testing.T, src string, ds *appsv1.DaemonSet, caps []strin
 	}
 	checkMemoryBudget(t, where, c)
 
+	// The node label of every series (the dashboard's node variable): the
+	// daemon reads NODE_NAME (--node-name's variable), set from the pod's node.
+	if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+		return e.Name == "NODE_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil &&
+			e.ValueFrom.FieldRef.FieldPath == "spec.nodeName"
+	}) {
+		errorf("no NODE_NAME from the downward API's spec.nodeName: the metrics would have no node label")
+	}
+	if !strings.Contains(repoFile(t, "agent/cli/daemon_cmd.cpp"), `envname("NODE_NAME")`) {
+		errorf("leakhound daemon no longer reads NODE_NAME (agent/cli/daemon_cmd.cpp)")
+	}
+
 	// The read-only root file system leaves one writable place, the sampler
 	// journal's directory, which must be where the agent writes it.
 	stateDir := journalDir(t)
@@ -394,8 +409,8 @@ func checkRule(t *testing.T, src string, pr *monitoringv1.PrometheusRule) {
 	t.Helper()
 	where := src + ": PrometheusRule " + pr.Name
 	metrics := repoFile(t, "agent/daemon/metrics.cpp")
-	// Labels the scrape adds: instance and job always, node from the ServiceMonitor.
-	scrapeLabels := []string{"instance", "job", "node"}
+	// Labels the scrape adds: instance and job.
+	scrapeLabels := []string{"instance", "job"}
 	hasLabel := func(l string) bool {
 		return slices.Contains(scrapeLabels, l) || strings.Contains(metrics, `{"`+l+`",`)
 	}

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <regex>
+#include <sstream>
 
 #include "daemon/http_api.h"
 #include "daemon/metrics.h"
@@ -106,7 +107,7 @@ TEST(Metrics, ExpositionIsGroupedLabelledAndBounded) {
   procs.back().pid = 12;
   AgentCounters c;
   c.attached_total = 3;
-  const std::string text = render_metrics(procs, c, AgentSelf{1.5, 1 << 20}, 5);
+  const std::string text = render_metrics(procs, c, AgentSelf{1.5, 1 << 20}, MetricsOptions{5, ""});
   EXPECT_NE(text.find("leakhound_processes_attached 3"), std::string::npos) << text;
   EXPECT_NE(text.find("leakhound_attach_total 3"), std::string::npos);
   // The leak verdict of the first process, with its identity labels.
@@ -129,6 +130,71 @@ TEST(Metrics, ExpositionIsGroupedLabelledAndBounded) {
   EXPECT_EQ(count("# TYPE leakhound_leak_verdicts gauge"), 1u);
   // The process without a report still has its info series.
   EXPECT_NE(text.find("leakhound_process_info{pid=\"12\""), std::string::npos);
+  // Outside Kubernetes no node label; no cgroup read, no memory series.
+  EXPECT_EQ(text.find("node="), std::string::npos);
+  EXPECT_EQ(text.find("leakhound_memory_"), std::string::npos);
+}
+
+report::GoroutineFinding site(const char* fn, int line, uint64_t count, bool system = false) {
+  report::GoroutineFinding f;
+  f.created_at = Frame{fn, "/src/app/main.go", line, 0x1};
+  f.entry = Frame{"main.worker", "/src/app/main.go", 9, 0x2};
+  f.count = count;
+  f.system = system;
+  return f;
+}
+
+TEST(Metrics, GoroutineSitesMemoryForecastAndNode) {
+  ProcessEntry e = entry(10, 1);
+  auto r = std::make_shared<report::Report>(*e.report);
+  r->goroutines = {site("main.leaky", 20, 900), site("runtime.gcenable", 3, 2, true),
+                   site("main.serve", 30, 40),  site("main.leaky", 20, 100),
+                   site("main.a", 1, 5),        site("main.b", 2, 4),
+                   site("main.c", 3, 3),        site("main.d", 4, 2)};
+  r->memory.read = true;
+  r->memory.limited = true;
+  r->memory.limit_bytes = 1 << 30;
+  r->memory.usage_bytes = 1 << 29;
+  r->memory.seconds_to_limit = 128;
+  e.report = r;
+  ProcessEntry flat = entry(11, 1);  // in a cgroup without a limit
+  auto rf = std::make_shared<report::Report>(*flat.report);
+  rf->memory.read = true;
+  rf->memory.usage_bytes = 4096;
+  flat.report = rf;
+  const std::string text =
+      render_metrics({e, flat}, AgentCounters{}, AgentSelf{}, MetricsOptions{3, "node-a"});
+  auto lines = [&](const std::string& prefix) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string l; std::getline(in, l);)
+      if (l.starts_with(prefix)) out.push_back(l);
+    return out;
+  };
+  // Top 3 user sites; one go statement's findings summed under one label.
+  auto sites = lines("leakhound_goroutines_by_site{pid=\"10\"");
+  ASSERT_EQ(sites.size(), 3u) << text;
+  EXPECT_TRUE(sites[0].ends_with(R"x(site="main.leaky (app/main.go:20)",node="node-a"} 1000)x"))
+      << sites[0];
+  EXPECT_NE(sites[1].find(R"x(site="main.serve (app/main.go:30)")x"), std::string::npos);
+  EXPECT_EQ(text.find("runtime.gcenable"), std::string::npos);
+  EXPECT_EQ(goroutine_site_label(r->goroutines[0]), "main.leaky (app/main.go:20)");
+  // The forecast and the limit only where they exist; usage wherever read.
+  ASSERT_EQ(lines("leakhound_memory_limit_forecast_seconds{pid=\"10\"").size(), 1u);
+  EXPECT_TRUE(lines("leakhound_memory_limit_forecast_seconds{pid=\"11\"").empty());
+  EXPECT_TRUE(lines("leakhound_memory_cgroup_limit_bytes{pid=\"11\"").empty());
+  EXPECT_EQ(lines("leakhound_memory_cgroup_usage_bytes{").size(), 2u);
+  EXPECT_TRUE(lines("leakhound_memory_limit_forecast_seconds{pid=\"10\"")[0].ends_with(
+      R"(node="node-a"} 128)"));
+  // The node on every series, agent-wide ones included.
+  std::istringstream in(text);
+  size_t series = 0;
+  for (std::string l; std::getline(in, l);) {
+    if (l.empty() || l[0] == '#') continue;
+    ++series;
+    EXPECT_NE(l.find(R"(node="node-a")"), std::string::npos) << l;
+  }
+  EXPECT_GT(series, 20u);
 }
 
 TEST(Metrics, MemoryBudgetAndWhatItShed) {
@@ -137,7 +203,7 @@ TEST(Metrics, MemoryBudgetAndWhatItShed) {
   procs[2].pid = 12;
   procs[2].shed = "detached";  // listed by the API, not watched
   AgentCounters c;
-  EXPECT_EQ(render_metrics(procs, c, AgentSelf{}, 5).find("leakhound_agent_memory"),
+  EXPECT_EQ(render_metrics(procs, c, AgentSelf{}, MetricsOptions{}).find("leakhound_agent_memory"),
             std::string::npos)
       << "no budget, no budget series";
   c.memory_bytes = 100 << 20;
@@ -146,7 +212,7 @@ TEST(Metrics, MemoryBudgetAndWhatItShed) {
   c.shed_native_total = 1;
   c.shed_window_total = 1;
   c.shed_detach_total = 1;
-  const std::string text = render_metrics(procs, c, AgentSelf{}, 5);
+  const std::string text = render_metrics(procs, c, AgentSelf{}, MetricsOptions{});
   for (const char* want :
        {"leakhound_processes_attached 2", "leakhound_agent_memory_bytes 104857600",
         "leakhound_agent_memory_budget_bytes 100663296", "leakhound_agent_window_seconds 300",
@@ -174,7 +240,7 @@ TEST(Metrics, ProvenGoroutineLeaksPerSiteTopK) {
     r->goroutines.push_back(f);
   }
   e.report = r;
-  const std::string text = render_metrics({e}, {}, {}, 3);
+  const std::string text = render_metrics({e}, {}, {}, MetricsOptions{.top_k = 3});
   auto count = [&](const std::string& needle) {
     size_t n = 0;
     for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
@@ -187,8 +253,14 @@ TEST(Metrics, ProvenGoroutineLeaksPerSiteTopK) {
       << text;
   EXPECT_NE(text.find(R"x(site="main.start2 (app/main.go:12)",function="main.worker"} 3)x"),
             std::string::npos);
-  EXPECT_EQ(text.find("main.start0 "), std::string::npos);
-  EXPECT_EQ(text.find("main.start1 "), std::string::npos);
+  // Neither the 4th proven site nor a trend-only one.
+  std::istringstream lines(text);
+  for (std::string l; std::getline(lines, l);) {
+    if (!l.starts_with("leakhound_goroutines_leaked{")) continue;
+    for (const char* site : {"\"main.start0 ", "\"main.start1 "}) {
+      EXPECT_EQ(l.find(site), std::string::npos) << l;
+    }
+  }
 }
 
 }  // namespace
