@@ -114,6 +114,12 @@ Result<std::unique_ptr<HeapCollector>> HeapCollector::start(const GoTarget& t,
   c->active_ = true;
   c->start_ns_ = static_cast<uint64_t>(monotonic_ns());
   c->epochs_.push_back({0, c->rate_});
+  if (c->budget_on_) {
+    // The buckets may hold samples of an earlier leakhound's window: the
+    // calibration counts from here.
+    if (auto e = c->reader_->poll(true); !e) spdlog::debug("bucket walk: {}", e.error().message);
+    std::tie(c->budget_epoch_bytes_, c->budget_epoch_samples_) = c->epoch_totals();
+  }
   if (auto e = c->snapshot(0); !e) return e.error();
   return c;
 }
@@ -297,19 +303,9 @@ Unsampled HeapCollector::unsample_bucket(uint64_t addr, uint64_t lo, uint64_t hi
   return {u.objects, u.bytes};
 }
 
-// Measures how fast the target allocates from the samples of the current
-// epoch (published and pending: the runtime publishes a cycle's samples only
-// two GCs later), then lets the budget pick the rate. First after a short
-// calibration at the runtime's default rate, then every recheck_s.
-void HeapCollector::run_budget() {
-  const SampleBudget& b = opts_.budget;
-  const double t = now_s();
-  const bool calibrating = !calibrated_;
-  if (calibrating ? t < b.calibration_s : t - budget_check_t_ < b.recheck_s) return;
-  if (auto e = reader_->poll(true); !e) {
-    if (!t_.proc.alive()) return;
-    spdlog::debug("bucket walk: {}", e.error().message);
-  }
+// Unsampled bytes and samples allocated in the current epoch so far (as of the
+// last poll(true)).
+std::pair<double, uint64_t> HeapCollector::epoch_totals() const {
   double bytes = 0;
   uint64_t samples = 0;
   for (const auto& [addr, bk] : reader_->buckets()) {
@@ -325,6 +321,23 @@ void HeapCollector::run_budget() {
             .bytes;
     samples += total - mark;
   }
+  return {bytes, samples};
+}
+
+// Measures how fast the target allocates from the samples of the current
+// epoch (published and pending: the runtime publishes a cycle's samples only
+// two GCs later), then lets the budget pick the rate. First after a short
+// calibration at the runtime's default rate, then every recheck_s.
+void HeapCollector::run_budget() {
+  const SampleBudget& b = opts_.budget;
+  const double t = now_s();
+  const bool calibrating = !calibrated_;
+  if (calibrating ? t < b.calibration_s : t - budget_check_t_ < b.recheck_s) return;
+  if (auto e = reader_->poll(true); !e) {
+    if (!t_.proc.alive()) return;
+    spdlog::debug("bucket walk: {}", e.error().message);
+  }
+  const auto [bytes, samples] = epoch_totals();
   const double since = epochs_.back().from_s;
   if (calibrating && samples - budget_epoch_samples_ < b.calibration_samples &&
       t - since < b.calibration_max_s)

@@ -92,6 +92,7 @@ class HeapCollector final : public Capability {
   // rate when the budget's differs enough (a new epoch).
   void run_budget();
   Result<void> switch_rate(int64_t rate, double t_s);
+  std::pair<double, uint64_t> epoch_totals() const;
   // Unsampled objects with allocation ordinals (lo, hi] of one bucket.
   Unsampled unsample_bucket(uint64_t addr, uint64_t lo, uint64_t hi, double avg_size) const;
   double judged_from(const Group& g) const;  // where its judged series starts

@@ -4,7 +4,8 @@
 One allocation-heavy Go process (GOMAXPROCS=1, heap sampler linker-disabled, so
 attach also switches the sampler on) runs throughout. Phases rotate: without
 leakhound, with `leakhound attach` (default mode), with `--sample-rate=524288`
-(the runtime's own default rate instead of leakhound's 64 KiB), and with
+(the runtime's own default rate throughout, instead of the sample budget's
+rate chosen from the measured allocation rate), and with
 `--heap-events` (a uprobe hit per heap sample), several times. Each ratio is the
 median throughput of its attached phases over the median of the detached ones;
 interleaving cancels drift of the machine over the run.
@@ -54,6 +55,7 @@ def main():
     modes = {"default": [], "--sample-rate=524288": [], "--heap-events": []}
     phases = {"off": [], **modes}
     events = {m: [] for m in modes}  # uprobe hits per second, per attach
+    chosen = []  # the sample budget's rates and measured allocation rate, per attach
     try:
         for _ in range(a.rounds):
             for mode in modes:
@@ -76,6 +78,10 @@ def main():
                 rep = json.loads(out)
                 hits = rep["sampled_allocs"] + rep["sampled_frees"] if rep["heap_events"] else 0
                 events[mode].append((hits + rep["gc_cycles"]) / rep["window"]["duration_s"])
+                if "budget" in rep["sampler"]:
+                    b = rep["sampler"]["budget"]
+                    chosen.append(([r["rate"] for r in b["rates"]], b["alloc_bytes_per_s"],
+                                   b["cost_cpu_fraction"]))
     finally:
         proc.kill()
 
@@ -100,6 +106,10 @@ def main():
         else:
             cost = "no cost above noise"
         print(f"ratio attached/detached ({mode}): {ratio:.3f}  [{hits:,.0f} uprobe hits/s; {cost}]")
+        if mode == "default" and chosen:
+            set_rates, alloc, est = chosen[len(chosen) // 2]
+            print(f"  sample budget: rates {' -> '.join(str(r) for r in set_rates)} at "
+                  f"{alloc / 1e6:,.0f} MB/s measured; estimated sampling cost {est:.2%} of a core")
 
 
 if __name__ == "__main__":
