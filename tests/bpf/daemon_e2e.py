@@ -464,6 +464,15 @@ def case_proof(minors):
         text = d.metrics()
         leaked = [l for l in text.splitlines() if l.startswith("leakhound_goroutines_leaked{")]
         assert len(leaked) == len(targets), leaked  # the chan site only
+        # The dashboard's panels on it, through a real Prometheus (the
+        # prometheus case's targets have no proven leak to show).
+        prom = lhtest.Prometheus(tmp, [f"127.0.0.1:{d.port}"])
+        try:
+            n = dashboard_checks.check_families(prom, {"leakhound_goroutines_leaked"})
+            print(f"  proof: {n} dashboard queries on leakhound_goroutines_leaked return data",
+                  flush=True)
+        finally:
+            prom.stop()
         d.stop()
         d = None
         left = os.listdir(state)

@@ -15,8 +15,9 @@ DASHBOARD = os.path.join(lhtest.ROOT, "deploy", "helm", "leakhound", "dashboards
 # and a 1 s scrape.
 BUILTINS = {"__rate_interval": "10s", "__interval": "2s", "__range": "1m"}
 # Families that have series only when some process has such findings (proven
-# leaks need Go 1.26+ and a goroutine leak; daemon_e2e's proof case checks
-# that metric itself): skipped, and said so, only while /metrics has none.
+# leaks need Go 1.26+ and a goroutine leak): skipped by check(), and said so,
+# only while /metrics has none; daemon_e2e's proof case runs their panels
+# through check_families().
 PENDING = {"leakhound_goroutines_leaked"}
 
 
@@ -84,3 +85,20 @@ def check(prom, exposition, node):
             got = {r["metric"].get(label) for r in res}
             assert got == {node}, f"variable node: values {got}, want {{{node!r}}}"
     return len(todo) + len(variables), skipped
+
+
+def check_families(prom, families):
+    """Waits (60 s at most) for every panel query naming one of `families`
+    (with every variable at All) to be valid and return data; returns how many."""
+    with open(DASHBOARD) as f:
+        dash = json.load(f)
+    todo = [(w, e) for w, e in queries(dash)[0] if any(m in e for m in families)]
+    assert todo, f"no dashboard panel queries {sorted(families)}"
+
+    def missing():
+        return [(w, e) for w, e in todo if not prom.query(e)]
+    try:
+        lhtest.wait_until(f"the {sorted(families)} panels to return data", lambda: not missing(), 60)
+    except AssertionError:
+        raise AssertionError(f"dashboard queries without data: {missing()}")
+    return len(todo)
