@@ -152,7 +152,10 @@ Result<void> HeapCollector::snapshot(double t_s) {
     if (!t_.proc.alive()) return r;
     spdlog::debug("bucket walk: {}", r.error().message);
   }
-  for (auto& [key, g] : groups_) g.inuse = {};
+  for (auto& [key, g] : groups_) {
+    g.inuse = {};
+    g.allocated_bytes = 0;
+  }
   for (const auto& [addr, b] : reader_->buckets()) {
     auto it = bucket_group_.find(addr);
     if (it == bucket_group_.end()) {
@@ -161,7 +164,10 @@ Result<void> HeapCollector::snapshot(double t_s) {
       if (fresh) {
         git->second.pcs = b.stack;
         // A stack first seen mid-window had nothing outstanding before.
-        if (have_snapshot_) git->second.series.push_back({last_t_, 0});
+        if (have_snapshot_) {
+          git->second.series.push_back({last_t_, 0});
+          git->second.allocated.push_back({last_t_, 0});
+        }
       }
       git->second.buckets.push_back(addr);
       it = bucket_group_.emplace(addr, key).first;
@@ -173,15 +179,24 @@ Result<void> HeapCollector::snapshot(double t_s) {
     Group& g = groups_[it->second];
     if (g.first_free_t < 0 && b.record.frees > baseline_[addr].frees) g.first_free_t = t_s;
     // Frees taken as oldest first: the live objects are the newest ones.
+    const double avg = b.record.allocs ? static_cast<double>(b.record.alloc_bytes) /
+                                             static_cast<double>(b.record.allocs)
+                                       : 0;
     Unsampled u = b.record.frees < b.record.allocs
-                      ? unsample_bucket(addr, b.record.frees, b.record.allocs,
-                                        static_cast<double>(b.record.alloc_bytes) /
-                                            static_cast<double>(b.record.allocs))
+                      ? unsample_bucket(addr, b.record.frees, b.record.allocs, avg)
                       : Unsampled{};
     g.inuse.objects += u.objects;
     g.inuse.bytes += u.bytes;
+    // What the warm-up fit needs (detect/warmup.h): allocations since the
+    // bucket was first seen, as published with the in-use.
+    const uint64_t from = baseline_[addr].allocs;
+    if (b.record.allocs > from)
+      g.allocated_bytes += unsample_bucket(addr, from, b.record.allocs, avg).bytes;
   }
-  for (auto& [key, g] : groups_) g.series.push_back({t_s, g.inuse.bytes});
+  for (auto& [key, g] : groups_) {
+    g.series.push_back({t_s, g.inuse.bytes});
+    g.allocated.push_back({t_s, g.allocated_bytes});
+  }
   last_t_ = t_s;
   have_snapshot_ = true;
   return {};
@@ -197,7 +212,11 @@ void HeapCollector::stop(report::Report& r) {
 }
 
 void HeapCollector::trim(double keep_s) {
-  for (auto& [key, g] : groups_) detect::trim_series(g.series, last_t_ - keep_s);
+  if (last_t_ - keep_s > 0) trimmed_ = true;
+  for (auto& [key, g] : groups_) {
+    detect::trim_series(g.series, last_t_ - keep_s);
+    detect::trim_series(g.allocated, last_t_ - keep_s);
+  }
 }
 
 // With a sampler we switched on at attach, objects allocated before are never
@@ -275,7 +294,12 @@ void HeapCollector::contribute(report::Report& r) {
     }
     f.stack = t_.symbolize_stack(g.pcs);
     f.series = g.series;
-    stacks.push_back({std::move(f), judged_from(g)});
+    // With the sampler switched on at attach, the warm-up fit judges the
+    // stack while its series still starts there (detect/warmup.h); after
+    // the daemon's window has moved on, from its first free.
+    const bool warmup = sampled_since_attach_ && !trimmed_;
+    stacks.push_back(
+        {std::move(f), judged_from(g), warmup ? g.allocated : std::vector<detect::Point>{}});
   }
   VerdictOptions vo{opts_.trend, opts_.fdr, opts_.min_retained_fraction, last_t_,
                     [](std::string_view fn) { return !is_runtime_frame(Frame{std::string(fn)}); }};

@@ -79,8 +79,10 @@ class HeapCollector final : public Capability {
   struct Group {  // buckets sharing one stack (they differ in object size)
     std::vector<uint64_t> pcs;
     std::vector<uint64_t> buckets;
-    std::vector<detect::Point> series;  // unsampled in-use bytes
+    std::vector<detect::Point> series;     // unsampled in-use bytes
+    std::vector<detect::Point> allocated;  // unsampled bytes allocated since first seen
     Unsampled inuse;
+    double allocated_bytes = 0;
     // Time of the first point that saw one of its sampled objects freed (-1:
     // none yet); see judged_series.
     double first_free_t = -1;
@@ -106,6 +108,7 @@ class HeapCollector final : public Capability {
   int64_t rate_ = 0;
   bool active_ = false;                // false: sampler off and read-only, nothing to measure
   bool sampled_since_attach_ = false;  // we switched the sampler on: nothing older is sampled
+  bool trimmed_ = false;               // the series no longer start at attach
   uint64_t start_ns_ = 0;              // CLOCK_MONOTONIC at start: series time 0
   uint64_t gc_cycles_ = 0;
   double last_t_ = 0;

@@ -25,6 +25,24 @@ bool worth_listing(const report::HeapFinding& f) {
          f.trend.verdict != detect::Verdict::Stable;
 }
 
+// One series judged: corrected for its warm-up when its allocations since
+// attach are known, else from `from_s`.
+detect::Trend judge_series(const std::vector<detect::Point>& series,
+                           const std::vector<detect::Point>& allocated, double from_s,
+                           double allocated_in_window, const VerdictOptions& o) {
+  detect::Trend t;
+  if (!allocated.empty()) {
+    const detect::WarmupFit fit = detect::fit_warmup(series, allocated);
+    t = detect::analyze(detect::warmup_corrected(series, fit), o.trend);
+    detect::require_retention(t, allocated_in_window, o.window_s, o.min_retained_fraction);
+    detect::require_short_lifetimes(t, fit, o.window_s);
+    return t;
+  }
+  t = detect::analyze(judged(series, from_s, o.trend.min_points), o.trend);
+  detect::require_retention(t, allocated_in_window, o.window_s, o.min_retained_fraction);
+  return t;
+}
+
 struct Aggregate {
   detect::Trend trend;
   std::vector<detect::Point> series;
@@ -33,17 +51,21 @@ struct Aggregate {
 // The summed series of `members`, judged from the latest start among them.
 Aggregate judge_sum(const std::vector<StackSeries>& stacks, const std::vector<size_t>& members,
                     const VerdictOptions& o) {
-  std::vector<const std::vector<detect::Point>*> parts;
+  std::vector<const std::vector<detect::Point>*> parts, allocs;
   double from = -std::numeric_limits<double>::infinity(), allocated = 0;
+  bool warmup = true;
   for (size_t i : members) {
     parts.push_back(&stacks[i].finding.series);
+    allocs.push_back(&stacks[i].allocated);
+    warmup = warmup && !stacks[i].allocated.empty();
     from = std::max(from, stacks[i].judged_from_s);
     allocated += static_cast<double>(stacks[i].finding.alloc_bytes_window);
   }
   Aggregate a;
   a.series = detect::sum_series(parts);
-  a.trend = detect::analyze(judged(a.series, from, o.trend.min_points), o.trend);
-  detect::require_retention(a.trend, allocated, o.window_s, o.min_retained_fraction);
+  a.trend =
+      judge_series(a.series, warmup ? detect::sum_series(allocs) : std::vector<detect::Point>{},
+                   from, allocated, o);
   return a;
 }
 
@@ -97,10 +119,8 @@ HeapVerdicts judge_heap(std::vector<StackSeries> stacks, const VerdictOptions& o
   std::vector<std::vector<std::string>> names(stacks.size());
   for (size_t i = 0; i < stacks.size(); ++i) {
     StackSeries& s = stacks[i];
-    s.finding.trend =
-        detect::analyze(judged(s.finding.series, s.judged_from_s, o.trend.min_points), o.trend);
-    detect::require_retention(s.finding.trend, static_cast<double>(s.finding.alloc_bytes_window),
-                              o.window_s, o.min_retained_fraction);
+    s.finding.trend = judge_series(s.finding.series, s.allocated, s.judged_from_s,
+                                   static_cast<double>(s.finding.alloc_bytes_window), o);
     for (const Frame& fr : s.finding.stack) names[i].push_back(fr.function);
   }
   const std::function<bool(std::string_view)> may_be_caller =

@@ -11,6 +11,7 @@
 
 #include "detect/fdr.h"
 #include "detect/trend.h"
+#include "detect/warmup.h"
 #include "report/model.h"
 
 namespace leakhound::collect {
@@ -22,6 +23,10 @@ struct StackSeries {
   // Where its judged series starts (HeapCollector::judged_series): a stack
   // that turned over after a sampler we switched on is judged from then.
   double judged_from_s = 0;
+  // Unsampled bytes allocated since the sampler was switched on at attach,
+  // at the series' times: when given, the series is judged corrected for
+  // its warm-up (detect/warmup.h) instead of from judged_from_s.
+  std::vector<detect::Point> allocated;
 };
 
 struct VerdictOptions {

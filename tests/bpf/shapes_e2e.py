@@ -3,7 +3,12 @@
 growth that is not a leak must come out stable (a cache that fills to ~20 MB
 and is flushed every 4 s; a warm-up that keeps 40 MB and then stops), and so
 must goroutine bursts that return to baseline; a slow steady leak, the
-positive control, must be a leak.
+positive control, must be a leak. And the 30 s acceptance case of the
+heap verdicts (`-mode mixed`, sampler off, the default sample budget): leaks
+of 16, 64 and 256 KiB/s of 64 B to 4 KiB objects, and one of 64 KiB/s split
+over four stacks under one caller, are each a leak at the right function
+(the split one at its caller), while sessions kept 10 s each, a live set
+still filling after attach, are not.
 
 Usage: shapes_e2e.py [--versions 1.21,1.26] [--jobs N] [--window 60s]"""
 import argparse
@@ -41,6 +46,57 @@ def heap_shape(minor, mode, window):
         assert not leaks, f"{mode}: false leaks {leaks}"
 
 
+MIXED = {fn: lhtest.source_line(SRC, marker) for fn, marker in
+         (("main.leak16", "LEAK16-LINE"), ("main.leak64", "LEAK64-LINE"),
+          ("main.leak256", "LEAK256-LINE"), ("main.session", "SESSION-LINE"))}
+SPLIT = [lhtest.source_line(SRC, f"SPLIT{i}-LINE") for i in range(1, 5)]
+
+
+def mixed(minor, variant):
+    t = lhtest.Target([lhtest.target_path("shapes", minor, variant), "-mode", "mixed",
+                       "-churn", "10"])
+    try:
+        t.wait_for("^ready")
+        rep, _ = lhtest.attach_json(t.pid, "30s")
+        assert t.proc.poll() is None, "target died"
+    finally:
+        t.stop()
+    rates = [p["rate"] for p in rep["sampler"]["budget"]["rates"]]
+
+    def show(h):
+        return (f"{lhtest.first_user_frame(h)['function']} {h['verdict']} "
+                f"{h.get('kind', 'stack')} reason={h['trend']['reason']!r}")
+
+    for fn in ("main.leak16", "main.leak64", "main.leak256"):
+        mine = [h for h in rep["heap"] if at_line(h, MIXED[fn])]
+        assert mine and mine[0]["verdict"] == "leak", \
+            f"{fn}: {[show(h) for h in mine]} (rates {rates})"
+        assert lhtest.first_user_frame(mine[0])["function"] == fn, show(mine[0])
+    # The split leak: one finding at main.splitLeak with its four stacks, or
+    # each of its stacks a leak on its own.
+    split = [h for h in rep["heap"] if any(at_line(h, line) for line in SPLIT)]
+    callers = [h for h in split if h.get("kind") == "caller"]
+    if callers:
+        c = callers[0]
+        assert c["verdict"] == "leak" and \
+            lhtest.first_user_frame(c)["function"] == "main.splitLeak", show(c)
+        assert len(c["children"]) >= 4, show(c)
+    else:
+        assert len(split) >= 4 and all(h["verdict"] == "leak" for h in split), \
+            [show(h) for h in split]
+    sessions = [h for h in rep["heap"] if at_line(h, MIXED["main.session"])]
+    assert sessions, "no finding for the sessions"
+    assert all(h["verdict"] != "leak" for h in sessions), [show(h) for h in sessions]
+    expected = {"main.leak16", "main.leak64", "main.leak256", "main.splitLeak"}
+    others = [show(h) for h in rep["heap"] if h["verdict"] == "leak"
+              and lhtest.first_user_frame(h)["function"] not in expected]
+    assert not others, f"false leaks: {others}"
+    print(f"mixed go{minor} {variant}: rates {rates}, "
+          + ", ".join(f"{lhtest.first_user_frame(h)['function']} "
+                      f"{h['growth_bytes_per_s'] / 1024:.0f} KiB/s"
+                      for h in rep["heap"] if h["verdict"] == "leak"))
+
+
 def bursts(minor, window):
     t = lhtest.Target([lhtest.target_path("goleak", minor, "default"), "-modes", "burst,pool"])
     try:
@@ -76,6 +132,8 @@ def main():
         cases.append((f"goroutine bursts go{minor}", bursts, minor, a.window))
     for minor in (versions[0], versions[-1]):
         cases.append((f"slow leak go{minor}", heap_shape, minor, "leak", a.window))
+        for variant in ("default", "strip"):
+            cases.append((f"mixed go{minor} {variant}", mixed, minor, variant))
     return lhtest.run_cases(cases, a.jobs)
 
 

@@ -6,6 +6,13 @@
 //	-mode plateau   a warm-up (main.warmUp) allocates -warm-mb over
 //	                -warm, keeps it, and stops allocating more
 //	-mode leak      a slow steady leak (main.leakSlow), the positive control
+//	-mode mixed     leakhound's 30 s acceptance case: leaks of 16 KiB/s of
+//	                64 B objects (main.leak16), 64 KiB/s of 1 KiB
+//	                (main.leak64), 256 KiB/s of 4 KiB (main.leak256), and
+//	                64 KiB/s of 256 B split over four stacks under
+//	                main.splitLeak; next to sessions of 512 B kept 10 s
+//	                each at 256 KiB/s (main.session: not a leak, but a live
+//	                set that fills for 10 s after attach)
 //
 // The allocating line of each is marked for the tests with a trailing comment.
 //
@@ -22,7 +29,7 @@ import (
 )
 
 var (
-	mode     = flag.String("mode", "sawtooth", "sawtooth, plateau or leak")
+	mode     = flag.String("mode", "sawtooth", "sawtooth, plateau, leak or mixed")
 	cacheMB  = flag.Int("cache-mb", 20, "sawtooth: cache size before a flush")
 	period   = flag.Duration("period", 4*time.Second, "sawtooth: fill-and-flush period")
 	warmMB   = flag.Int("warm-mb", 40, "plateau: bytes kept by the warm-up")
@@ -35,16 +42,18 @@ var (
 const chunk = 16 << 10
 
 var (
-	mu     sync.Mutex
-	kept   [][]byte // what the mode keeps alive
-	sink   []byte
-	liveMB float64
+	mu        sync.Mutex
+	kept      [][]byte // what the mode keeps alive
+	keptBytes int
+	sink      []byte
+	liveMB    float64
 )
 
 func keep(b []byte) {
 	mu.Lock()
 	kept = append(kept, b)
-	liveMB = float64(len(kept)*chunk) / (1 << 20)
+	keptBytes += len(b)
+	liveMB = float64(keptBytes) / (1 << 20)
 	mu.Unlock()
 }
 
@@ -53,6 +62,50 @@ func cacheFill() []byte { return make([]byte, chunk) } // CACHE-LINE
 func warmUp() []byte { return make([]byte, chunk) } // WARMUP-LINE
 
 func leakSlow() []byte { return make([]byte, chunk) } // LEAK-LINE
+
+func leak16() []byte  { return make([]byte, 64) }   // LEAK16-LINE
+func leak64() []byte  { return make([]byte, 1024) } // LEAK64-LINE
+func leak256() []byte { return make([]byte, 4096) } // LEAK256-LINE
+
+// splitLeak keeps 1 KiB a call, from four allocation sites.
+func splitLeak() {
+	keep(make([]byte, 256)) // SPLIT1-LINE
+	keep(make([]byte, 256)) // SPLIT2-LINE
+	keep(make([]byte, 256)) // SPLIT3-LINE
+	keep(make([]byte, 256)) // SPLIT4-LINE
+}
+
+func session() []byte { return make([]byte, 512) } // SESSION-LINE
+
+// mixed runs the acceptance case: every leak at its rate, and sessions that
+// expire after 10 s.
+func mixed() {
+	// Room for every kept object up front: keep's own append would otherwise
+	// be a growing allocation site of its own.
+	kept = make([][]byte, 0, 1<<22)
+	go every(16<<10/64, func() bool { keep(leak16()); return true })
+	go every(64<<10/1024, func() bool { keep(leak64()); return true })
+	go every(256<<10/4096, func() bool { keep(leak256()); return true })
+	go every(64<<10/1024, func() bool { splitLeak(); return true })
+	type live struct {
+		b       []byte
+		expires time.Time
+	}
+	var sessions []live
+	var smu sync.Mutex
+	go every(256<<10/512, func() bool {
+		now := time.Now()
+		smu.Lock()
+		sessions = append(sessions, live{session(), now.Add(10 * time.Second)})
+		i := 0
+		for i < len(sessions) && now.After(sessions[i].expires) {
+			i++
+		}
+		sessions = sessions[i:]
+		smu.Unlock()
+		return true
+	})
+}
 
 // every calls f n times per second, spread evenly, until f returns false.
 func every(perSecond float64, f func() bool) {
@@ -79,7 +132,7 @@ func main() {
 			keep(cacheFill())
 			mu.Lock()
 			if len(kept) >= perFill {
-				kept, liveMB = nil, 0 // flush
+				kept, keptBytes, liveMB = nil, 0, 0 // flush
 			}
 			mu.Unlock()
 			return true
@@ -97,6 +150,8 @@ func main() {
 			keep(leakSlow())
 			return true
 		})
+	case "mixed":
+		mixed()
 	default:
 		fmt.Fprintf(os.Stderr, "shapes: unknown -mode %q\n", *mode)
 		os.Exit(2)

@@ -1,0 +1,94 @@
+#include "detect/warmup.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace leakhound::detect {
+namespace {
+
+constexpr size_t kMinPoints = 4;
+constexpr int kGrid = 48;              // lifetimes tried, log-spaced
+constexpr double kMinLifetime = 0.05;  // s: shorter than any GC cycle
+// require_short_lifetimes: half the objects kept reads as a leak whatever the
+// others do; a lifetime of a quarter of the window has filled 98% of its
+// warm-up by the window's end.
+constexpr double kMostlyKept = 0.5;
+constexpr double kLongLife = 0.25;
+
+// F_T at each point: births between two points taken as spread evenly over
+// the interval (each contributes (1 - e^(-x)) / x of itself on average at its
+// end, x = interval / T).
+std::vector<double> fill(const std::vector<Point>& a, double T) {
+  std::vector<double> f(a.size());
+  double prev_t = 0, prev_a = 0, acc = 0;
+  for (size_t k = 0; k < a.size(); ++k) {
+    const double dt = std::max(0.0, a[k].t_s - prev_t);
+    const double births = std::max(0.0, a[k].value - prev_a);
+    const double x = dt / T;
+    const double decay = std::exp(-x);
+    const double spread = x > 1e-9 ? (1 - decay) / x : 1;
+    acc = acc * decay + births * spread;
+    f[k] = acc;
+    prev_t = a[k].t_s;
+    prev_a = std::max(prev_a, a[k].value);
+  }
+  return f;
+}
+
+}  // namespace
+
+WarmupFit fit_warmup(const std::vector<Point>& inuse, const std::vector<Point>& allocated,
+                     bool allow_kept) {
+  WarmupFit out;
+  if (inuse.size() != allocated.size() || inuse.size() < kMinPoints) return out;
+  const double window = allocated.back().t_s;
+  const double total = allocated.back().value;
+  if (!(window > 0) || !(total > 0) || !std::isfinite(total)) return out;
+  const double max_T = std::max(window, kMinLifetime * 2);
+  double best_rss = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < kGrid; ++i) {
+    const double T = kMinLifetime * std::pow(max_T / kMinLifetime, i / double(kGrid - 1));
+    const std::vector<double> f = fill(allocated, T);
+    // L - F = phi (A - F): least squares for phi, kept in [0, 1].
+    double num = 0, den = 0;
+    for (size_t k = 0; k < f.size(); ++k) {
+      const double x = allocated[k].value - f[k], y = inuse[k].value - f[k];
+      num += x * y;
+      den += x * x;
+    }
+    const double phi = !allow_kept ? 0.0 : den > 0 ? std::clamp(num / den, 0.0, 1.0) : 1.0;
+    double rss = 0;
+    for (size_t k = 0; k < f.size(); ++k) {
+      const double e = inuse[k].value - (phi * allocated[k].value + (1 - phi) * f[k]);
+      rss += e * e;
+    }
+    // Ties (a stack that keeps all it allocates fits phi = 1 at every T):
+    // the first, shortest lifetime, whose correction is the smallest.
+    if (rss < best_rss * (1 - 1e-12)) {
+      best_rss = rss;
+      out.kept_fraction = phi;
+      out.lifetime_s = T;
+    }
+  }
+  out.alloc_rate = total / window;
+  out.applied = std::isfinite(best_rss);
+  return out;
+}
+
+std::vector<Point> warmup_corrected(const std::vector<Point>& inuse, const WarmupFit& fit) {
+  std::vector<Point> out = inuse;
+  if (!fit.applied || fit.kept_fraction >= 1 || !(fit.lifetime_s > 0)) return out;
+  const double scale = (1 - fit.kept_fraction) * fit.alloc_rate * fit.lifetime_s;
+  for (Point& p : out) p.value += scale * std::exp(-std::max(0.0, p.t_s) / fit.lifetime_s);
+  return out;
+}
+
+void require_short_lifetimes(Trend& t, const WarmupFit& fit, double window_s) {
+  if (t.verdict != Verdict::Leak || !fit.applied) return;
+  if (fit.kept_fraction >= kMostlyKept || fit.lifetime_s <= window_s * kLongLife) return;
+  t.verdict = Verdict::Growing;
+  t.reason = "its objects live long against the window: a leak cannot be told from its warm-up";
+}
+
+}  // namespace leakhound::detect

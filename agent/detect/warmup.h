@@ -1,0 +1,53 @@
+// The warm-up of a heap stack's series when the sampler was switched on at
+// attach. Objects allocated before were never sampled, so a stack's sampled
+// live set starts empty and fills while its objects live: a stack whose
+// objects live 20 s rises for 20 s after attach, like a leak. What the test
+// should judge is the in-use the stack would have shown had the sampler been
+// on all along: the observed series plus the objects allocated before attach
+// that would still be alive.
+//
+// Those are estimated from the window itself. Each allocation is taken to be
+// kept for good with probability phi, or else to live an exponential lifetime
+// of mean T (one time scale per stack): given the stack's own cumulative
+// allocations A(t) since attach, the sampled live set is then
+//   L(t) = phi A(t) + (1 - phi) F_T(t),  F_T(t) = sum over births s <= t of e^(-(t-s)/T)
+// fitted by least squares over a grid of T (phi in closed form for each T).
+// The objects allocated before attach at the window's mean rate a that would
+// still be alive at t are (1 - phi) a T e^(-t/T) (the kept ones add a
+// constant, which no trend sees). A stack that keeps everything fits phi = 1
+// and is left as it is; one that frees all it allocates fits phi = 0 and its
+// corrected series is flat; a leak inside churn keeps its slope.
+//
+// T is capped at the window's length: objects that outlive the window cannot
+// be told from kept ones in it, and are judged as the leak they look like.
+#pragma once
+
+#include <vector>
+
+#include "detect/trend.h"
+
+namespace leakhound::detect {
+
+struct WarmupFit {
+  bool applied = false;      // false: too few points or nothing allocated
+  double kept_fraction = 1;  // phi
+  double lifetime_s = 0;     // T
+  double alloc_rate = 0;     // a, units of the series per second
+};
+
+// `inuse` and `allocated` (cumulative since attach, the same units and times)
+// as published at each GC cycle; t = 0 is when the sampler was switched on.
+WarmupFit fit_warmup(const std::vector<Point>& inuse, const std::vector<Point>& allocated,
+                     bool allow_kept = true);
+
+// `inuse` plus what the fit says the objects allocated before attach add at
+// each point: the series to judge.
+std::vector<Point> warmup_corrected(const std::vector<Point>& inuse, const WarmupFit& fit);
+
+// Objects that mostly die, but live long against the window (a lifetime over
+// a quarter of it), leave a fit that cannot tell a share of kept objects from
+// a longer lifetime: their warm-up and a leak look alike. Such a stack's
+// verdict stops at "growing", with that reason.
+void require_short_lifetimes(Trend& t, const WarmupFit& fit, double window_s);
+
+}  // namespace leakhound::detect
