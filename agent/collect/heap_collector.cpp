@@ -197,6 +197,7 @@ Result<void> HeapCollector::snapshot(double t_s) {
     g.series.push_back({t_s, g.inuse.bytes});
     g.allocated.push_back({t_s, g.allocated_bytes});
   }
+  if (calibration_points_ > 0 && --calibration_points_ == 0) calibrated_at_ = t_s;
   last_t_ = t_s;
   have_snapshot_ = true;
   return {};
@@ -394,6 +395,11 @@ Result<void> HeapCollector::switch_rate(int64_t rate, double t_s) {
     return e;
   }
   epochs_.push_back({t_s, rate});
+  // The calibration's few samples at 512 KiB weigh up to 64 times more
+  // than the fine rate's: a stack's series jumps by them and then climbs
+  // slowly. Its warm-up is judged from the third GC cycle after the first
+  // switch (the profile is published one to two cycles late).
+  if (epochs_.size() == 2 && rate < epochs_.front().rate) calibration_points_ = 3;
   rate_ = rate;
   budget_epoch_bytes_ = 0;
   budget_epoch_samples_ = 0;

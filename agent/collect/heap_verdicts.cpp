@@ -29,11 +29,15 @@ bool worth_listing(const report::HeapFinding& f) {
 // attach are known, else from `from_s`.
 detect::Trend judge_series(const std::vector<detect::Point>& series,
                            const std::vector<detect::Point>& allocated, double from_s,
-                           double allocated_in_window, const VerdictOptions& o) {
+                           double warmup_from_s, double allocated_in_window,
+                           const VerdictOptions& o) {
   detect::Trend t;
   if (!allocated.empty()) {
-    const detect::WarmupFit fit = detect::fit_warmup(series, allocated);
-    t = detect::analyze(detect::warmup_corrected(series, fit), o.trend);
+    const std::vector<detect::Point> s = judged(series, warmup_from_s, o.trend.min_points);
+    const std::vector<detect::Point> a =
+        s.size() == series.size() ? allocated : judged(allocated, warmup_from_s, 0);
+    const detect::WarmupFit fit = detect::fit_warmup(s, a);
+    t = detect::analyze(detect::warmup_corrected(s, fit), o.trend);
     detect::require_retention(t, allocated_in_window, o.window_s, o.min_retained_fraction);
     detect::require_short_lifetimes(t, fit, o.window_s);
     return t;
@@ -53,19 +57,21 @@ Aggregate judge_sum(const std::vector<StackSeries>& stacks, const std::vector<si
                     const VerdictOptions& o) {
   std::vector<const std::vector<detect::Point>*> parts, allocs;
   double from = -std::numeric_limits<double>::infinity(), allocated = 0;
+  double warmup_from = from;
   bool warmup = true;
   for (size_t i : members) {
     parts.push_back(&stacks[i].finding.series);
     allocs.push_back(&stacks[i].allocated);
     warmup = warmup && !stacks[i].allocated.empty();
     from = std::max(from, stacks[i].judged_from_s);
+    warmup_from = std::max(warmup_from, stacks[i].warmup_from_s);
     allocated += static_cast<double>(stacks[i].finding.alloc_bytes_window);
   }
   Aggregate a;
   a.series = detect::sum_series(parts);
   a.trend =
       judge_series(a.series, warmup ? detect::sum_series(allocs) : std::vector<detect::Point>{},
-                   from, allocated, o);
+                   from, warmup_from, allocated, o);
   return a;
 }
 
@@ -119,7 +125,7 @@ HeapVerdicts judge_heap(std::vector<StackSeries> stacks, const VerdictOptions& o
   std::vector<std::vector<std::string>> names(stacks.size());
   for (size_t i = 0; i < stacks.size(); ++i) {
     StackSeries& s = stacks[i];
-    s.finding.trend = judge_series(s.finding.series, s.allocated, s.judged_from_s,
+    s.finding.trend = judge_series(s.finding.series, s.allocated, s.judged_from_s, s.warmup_from_s,
                                    static_cast<double>(s.finding.alloc_bytes_window), o);
     for (const Frame& fr : s.finding.stack) names[i].push_back(fr.function);
   }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <limits>
 #include <string_view>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct StackSeries {
   // at the series' times: when given, the series is judged corrected for
   // its warm-up (detect/warmup.h) instead of from judged_from_s.
   std::vector<detect::Point> allocated;
+  // With `allocated`: the points before this are left out (the sample
+  // budget's calibration, HeapCollector::switch_rate).
+  double warmup_from_s = -std::numeric_limits<double>::infinity();
 };
 
 struct VerdictOptions {

@@ -81,8 +81,9 @@ func session() []byte { return make([]byte, 512) } // SESSION-LINE
 // expire after 10 s.
 func mixed() {
 	// Room for every kept object up front: keep's own append would otherwise
-	// be a growing allocation site of its own.
-	kept = make([][]byte, 0, 1<<22)
+	// be a growing allocation site of its own. Not more: a large live heap
+	// would space the GC cycles (the series points) out.
+	kept = make([][]byte, 0, 1<<16) // 100 s of leaks
 	go every(16<<10/64, func() bool { keep(leak16()); return true })
 	go every(64<<10/1024, func() bool { keep(leak64()); return true })
 	go every(256<<10/4096, func() bool { keep(leak256()); return true })
