@@ -6,6 +6,8 @@
 #include <cerrno>
 
 #include "go_heap.skel.h"
+#include "probes/libbpf_log.h"
+#include "probes/percpu_counters.h"
 #include "util/log.h"
 
 namespace leakhound::probes {

@@ -5,6 +5,8 @@
 #include <cerrno>
 
 #include "goroutines.skel.h"
+#include "probes/libbpf_log.h"
+#include "probes/percpu_counters.h"
 #include "util/log.h"
 
 namespace leakhound::probes {

@@ -7,6 +7,8 @@
 #include <set>
 
 #include "native.skel.h"
+#include "probes/libbpf_log.h"
+#include "probes/percpu_counters.h"
 #include "util/log.h"
 
 namespace leakhound::probes {

@@ -5,7 +5,8 @@
 #include <cerrno>
 
 #include "leakhound/abi/procwatch.h"
-#include "probes/bpf_link.h"
+#include "probes/libbpf_log.h"
+#include "probes/percpu_counters.h"
 #include "procwatch.skel.h"
 
 namespace leakhound::probes {
