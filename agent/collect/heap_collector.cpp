@@ -278,7 +278,7 @@ void HeapCollector::contribute(report::Report& r) {
     stacks.push_back({std::move(f), judged_from(g)});
   }
   VerdictOptions vo{opts_.trend, opts_.fdr, opts_.min_retained_fraction, last_t_,
-                    [](std::string_view fn) { return !is_runtime_frame(Frame{std::string(fn)}); }};
+                    [](std::string_view fn) { return !is_runtime_function(fn); }};
   HeapVerdicts v = judge_heap(std::move(stacks), vo);
   r.sample_rate = rate_;
   if (budget_on_) {

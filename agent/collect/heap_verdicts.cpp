@@ -143,9 +143,7 @@ HeapVerdicts judge_heap(std::vector<StackSeries> stacks, const VerdictOptions& o
     if (c) out.findings.push_back(std::move(*c));
   // Leaks as reported: a leaking stack inside a caller finding counts once,
   // as the caller.
-  out.fdr.leaks = static_cast<size_t>(std::count_if(
-      out.findings.begin(), out.findings.end(),
-      [](const report::HeapFinding& f) { return f.trend.verdict == detect::Verdict::Leak; }));
+  out.fdr.leaks = report::tally_verdicts(out.findings).leak;
   return out;
 }
 
