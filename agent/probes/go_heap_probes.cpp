@@ -164,7 +164,7 @@ Result<std::unordered_map<uint64_t, BucketCounts>> GoHeapObject::read_counts(uin
 }
 
 uint64_t GoHeapObject::dropped() const {
-  return sum_percpu_counters(bpf_map__fd(skel_->maps.drops), LH_DROP_MAX);
+  return sum_percpu_counters(bpf_map__fd(skel_->maps.go_heap_counters), LH_GO_HEAP_COUNTER_MAX);
 }
 
 }  // namespace leakhound::probes

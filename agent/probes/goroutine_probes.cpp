@@ -76,7 +76,8 @@ Result<std::map<SiteKey, SiteCounts>> GoroutineProbes::read_sites(uint32_t tgid)
 }
 
 uint64_t GoroutineProbes::dropped() const {
-  return sum_percpu_counters(bpf_map__fd(skel_->maps.g_drops), LH_G_DROP_MAX);
+  return sum_percpu_counters(bpf_map__fd(skel_->maps.goroutines_counters),
+                             LH_GOROUTINES_COUNTER_MAX);
 }
 
 }  // namespace leakhound::probes

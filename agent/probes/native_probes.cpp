@@ -148,7 +148,7 @@ std::vector<uint64_t> NativeProbes::go_stack(uint64_t key) const {
 }
 
 std::vector<uint64_t> NativeProbes::counters() const {
-  return read_percpu_counters(bpf_map__fd(skel_->maps.native_counters), LH_N_COUNTER_MAX);
+  return read_percpu_counters(bpf_map__fd(skel_->maps.native_counters), LH_NATIVE_COUNTER_MAX);
 }
 
 }  // namespace leakhound::probes
