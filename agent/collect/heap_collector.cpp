@@ -20,7 +20,7 @@ Unsampled unsample(double count, double bytes, int64_t rate) {
   return {count * scale, bytes * scale};
 }
 
-HeapCollector::HeapCollector(const GoTarget& t, HeapOptions opts) : t_(t), opts_(std::move(opts)) {}
+HeapCollector::HeapCollector(const GoTarget& t, HeapOptions opts) : t_(t), opts_(opts) {}
 
 HeapCollector::~HeapCollector() {
   release_probes();  // detach before the sampler is restored

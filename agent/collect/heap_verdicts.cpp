@@ -110,6 +110,7 @@ HeapVerdicts judge_heap(std::vector<StackSeries> stacks, const VerdictOptions& o
   std::vector<detect::Trend> full(nodes.size());
   for (size_t n = 0; n < nodes.size(); ++n) full[n] = judge_sum(stacks, nodes[n].stacks, o).trend;
   std::vector<detect::Trend*> all;
+  all.reserve(stacks.size() + full.size());
   for (auto& s : stacks) all.push_back(&s.finding.trend);
   for (auto& t : full) all.push_back(&t);
   out.fdr = detect::control_false_leaks(all, o.trend.alpha, o.fdr);
@@ -134,7 +135,7 @@ HeapVerdicts judge_heap(std::vector<StackSeries> stacks, const VerdictOptions& o
     for (size_t i : node.stacks)
       if (owner[i] >= 0) callers[static_cast<size_t>(owner[i])].reset();
     for (size_t i : node.stacks) owner[i] = static_cast<long>(callers.size());
-    callers.push_back(caller_finding(stacks, node.stacks, node.depth, std::move(agg)));
+    callers.emplace_back(caller_finding(stacks, node.stacks, node.depth, std::move(agg)));
   }
   for (size_t i = 0; i < stacks.size(); ++i)
     if (owner[i] < 0 && worth_listing(stacks[i].finding))
