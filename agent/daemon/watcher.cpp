@@ -25,7 +25,7 @@ Watcher::Watcher(Host& host, const Filter& filter, collect::SessionOptions sessi
                  double window_s, ProcessTable& table, double leak_check_every_s)
     : host_(host),
       filter_(filter),
-      session_(std::move(session)),
+      session_(session),
       settle_s_(settle_s),
       window_s_(window_s),
       leak_check_every_s_(leak_check_every_s),

@@ -52,7 +52,7 @@ NativeProbes::~NativeProbes() {
 const std::vector<std::string>& NativeProbes::function_names() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> n;
-    for (const auto& s : specs()) n.push_back(s.name);
+    for (const auto& s : specs()) n.emplace_back(s.name);
     return n;
   }();
   return names;

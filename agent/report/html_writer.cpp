@@ -136,6 +136,7 @@ std::string header(const Report& r, const json& j, const HtmlOptions& o) {
 template <typename F>
 std::vector<const F*> json_order(const std::vector<F>& v, bool sort) {
   std::vector<const F*> order;
+  order.reserve(v.size());
   for (const F& f : v) order.push_back(&f);
   if (sort) {
     std::stable_sort(order.begin(), order.end(),
