@@ -37,10 +37,10 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, LH_DROP_MAX);
+	__uint(max_entries, LH_GO_HEAP_COUNTER_MAX);
 	__type(key, lh_u32);
 	__type(value, lh_u64);
-} drops SEC(".maps");
+} go_heap_counters SEC(".maps");
 
 static __always_inline struct lh_bucket_counts *counts_for(lh_u64 bucket) {
 	lh_u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -53,7 +53,7 @@ static __always_inline struct lh_bucket_counts *counts_for(lh_u64 bucket) {
 	struct lh_bucket_counts zero = {};
 	struct lh_bucket_counts *c = lookup_or_init(&bucket_counts, &key, &zero);
 	if (!c)
-		count_drop_in(&drops, LH_DROP_BUCKET_MAP_FULL);
+		count_in(&go_heap_counters, LH_GO_HEAP_DROP_BUCKET_MAP_FULL);
 	return c;
 }
 

@@ -33,10 +33,10 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, LH_G_DROP_MAX);
+	__uint(max_entries, LH_GOROUTINES_COUNTER_MAX);
 	__type(key, lh_u32);
 	__type(value, lh_u64);
-} g_drops SEC(".maps");
+} goroutines_counters SEC(".maps");
 
 static __always_inline struct lh_site_counts *site_of(lh_u64 g) {
 	lh_u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -46,13 +46,13 @@ static __always_inline struct lh_site_counts *site_of(lh_u64 g) {
 	struct lh_site_key key = {.tgid = tgid};
 	if (bpf_probe_read_user(&key.gopc, sizeof key.gopc, (void *)(g + cfg->gopc_off)) ||
 	    bpf_probe_read_user(&key.startpc, sizeof key.startpc, (void *)(g + cfg->startpc_off))) {
-		count_drop_in(&g_drops, LH_G_DROP_READ_FAILED);
+		count_in(&goroutines_counters, LH_GOROUTINES_DROP_READ_FAILED);
 		return NULL;
 	}
 	struct lh_site_counts zero = {};
 	struct lh_site_counts *c = lookup_or_init(&site_counts, &key, &zero);
 	if (!c)
-		count_drop_in(&g_drops, LH_G_DROP_SITE_MAP_FULL);
+		count_in(&goroutines_counters, LH_GOROUTINES_DROP_SITE_MAP_FULL);
 	return c;
 }
 

@@ -16,6 +16,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
+#include "leakhound/abi/g_status.h"
 #include "leakhound/abi/native.h"
 #include "maps.bpf.h"
 
@@ -24,8 +25,6 @@ char LICENSE[] SEC("license") = "GPL";
 #define MAP_SHARED 0x01
 #define MAP_FIXED 0x10
 #define MAP_ANONYMOUS 0x20
-#define G_SCAN_BIT 0x1000
-#define G_SYSCALL 3
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -78,12 +77,12 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, LH_N_COUNTER_MAX);
+	__uint(max_entries, LH_NATIVE_COUNTER_MAX);
 	__type(key, lh_u32);
 	__type(value, lh_u64);
 } native_counters SEC(".maps");
 
-static __always_inline void count(__u32 what) { count_drop_in(&native_counters, what); }
+static __always_inline void count(__u32 counter) { count_in(&native_counters, counter); }
 
 static __always_inline struct lh_native_config *process_config(void) {
 	lh_u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -94,7 +93,7 @@ static __always_inline struct lh_native_config *process_config(void) {
 static __always_inline int enter(lh_u32 kind, lh_u64 size, lh_u64 aux) {
 	if (!process_config())
 		return 0;
-	count(LH_N_CALLS);
+	count(LH_NATIVE_CALLS);
 	lh_u64 id = bpf_get_current_pid_tgid();
 	struct lh_native_pending *p = bpf_map_lookup_elem(&pending, &id);
 	if (p && p->depth > 0) {
@@ -103,23 +102,8 @@ static __always_inline int enter(lh_u32 kind, lh_u64 size, lh_u64 aux) {
 	}
 	struct lh_native_pending np = {.size = size, .aux = aux, .kind = kind, .depth = 1};
 	if (bpf_map_update_elem(&pending, &id, &np, BPF_ANY))
-		count(LH_N_DROP_PENDING);
+		count(LH_NATIVE_DROP_PENDING);
 	return 0;
-}
-
-#define FNV_OFFSET 0xcbf29ce484222325ULL /* FNV-1a over a stack's frames: its key */
-#define FNV_PRIME 0x100000001b3ULL
-
-/* Stores a stack once under its hash (0 means "no stack", so never a key);
- * returns the key, or 0 when the table is full. A racing CPU inserting the
- * same stack is fine: the second lookup finds it. */
-static __always_inline lh_u64 intern_stack(void *map, lh_u64 hash, const void *stack) {
-	if (!hash)
-		hash = 1;
-	if (!bpf_map_lookup_elem(map, &hash) &&
-	    bpf_map_update_elem(map, &hash, stack, BPF_NOEXIST) && !bpf_map_lookup_elem(map, &hash))
-		return 0;
-	return hash;
 }
 
 /* The goroutine behind a cgo call, if any: its Go frames, stored once per
@@ -140,7 +124,7 @@ static __always_inline lh_u64 go_stack(const struct lh_native_config *cfg) {
 		return 0; /* not in a cgo call (the runtime's own C calls run on g0 without one) */
 	lh_u32 status = 0;
 	if (bpf_probe_read_user(&status, sizeof status, (void *)(curg + cfg->g_status)) ||
-	    (status & ~G_SCAN_BIT) != G_SYSCALL)
+	    (status & ~LH_G_SCAN_BIT) != LH_G_SYSCALL)
 		return 0;
 	lh_u64 lo = 0, hi = 0, pc = 0, bp = 0;
 	if (bpf_probe_read_user(&lo, sizeof lo, (void *)(curg + cfg->g_stack_lo)) ||
@@ -155,7 +139,7 @@ static __always_inline lh_u64 go_stack(const struct lh_native_config *cfg) {
 		return 0;
 	s->pcs[0] = pc;
 	lh_u32 nr = 1;
-	lh_u64 hash = (FNV_OFFSET ^ pc) * FNV_PRIME;
+	lh_u64 hash = stack_hash_step(STACK_HASH_INIT, pc);
 	for (int i = 1; i < LH_NATIVE_GO_FRAMES; i++) {
 		/* Frame records live on the goroutine's stack, in ascending order. */
 		if (bp < lo || bp + 16 > hi || (bp & 7))
@@ -165,23 +149,23 @@ static __always_inline lh_u64 go_stack(const struct lh_native_config *cfg) {
 			break;
 		s->pcs[i & (LH_NATIVE_GO_FRAMES - 1)] = rec[1];
 		nr = i + 1;
-		hash = (hash ^ rec[1]) * FNV_PRIME;
+		hash = stack_hash_step(hash, rec[1]);
 		if (rec[0] <= bp)
 			break;
 		bp = rec[0];
 	}
 	s->nr = nr;
 	hash = intern_stack(&go_stacks, hash, s);
-	count(hash ? LH_N_GO_STACKS : LH_N_DROP_GO_STACK);
+	count(hash ? LH_NATIVE_GO_STACKS : LH_NATIVE_DROP_GO_STACK);
 	return hash;
 }
 
 static __always_inline void forget(lh_u32 tgid, lh_u64 addr) {
 	struct lh_alloc_key key = {.tgid = tgid, .addr = addr};
 	if (bpf_map_delete_elem(&outstanding, &key) == 0)
-		count(LH_N_FREES);
+		count(LH_NATIVE_FREES);
 	else
-		count(LH_N_FREES_UNKNOWN);
+		count(LH_NATIVE_FREES_UNKNOWN);
 }
 
 /* The C frames of this call, stored once per distinct stack; 0 when lost. */
@@ -195,11 +179,11 @@ static __always_inline lh_u64 c_stack(void *ctx) {
 		return 0;
 	lh_u32 nr = (lh_u32)n / sizeof(lh_u64);
 	s->nr = nr;
-	lh_u64 hash = FNV_OFFSET;
+	lh_u64 hash = STACK_HASH_INIT;
 	for (int i = 0; i < LH_NATIVE_C_FRAMES; i++) {
 		if (i >= nr)
 			break;
-		hash = (hash ^ s->pcs[i]) * FNV_PRIME;
+		hash = stack_hash_step(hash, s->pcs[i]);
 	}
 	return intern_stack(&c_stacks, hash, s); /* 0: table full, counted by the caller */
 }
@@ -209,14 +193,14 @@ static __always_inline void record(void *ctx, const struct lh_native_config *cfg
 	struct lh_alloc a = {.size = p->size, .kind = p->kind, .ts_ns = bpf_ktime_get_ns()};
 	a.c_stack = c_stack(ctx);
 	if (!a.c_stack)
-		count(LH_N_DROP_STACK);
+		count(LH_NATIVE_DROP_STACK);
 	if (cfg->go)
 		a.go_stack = go_stack(cfg);
 	struct lh_alloc_key key = {.tgid = tgid, .addr = addr};
 	if (bpf_map_update_elem(&outstanding, &key, &a, BPF_ANY))
-		count(LH_N_DROP_TABLE_FULL);
+		count(LH_NATIVE_DROP_TABLE_FULL);
 	else
-		count(LH_N_ALLOCS);
+		count(LH_NATIVE_ALLOCS);
 }
 
 /* Return of an allocator call: the outermost one records what it returned. */
@@ -224,7 +208,7 @@ static __always_inline int leave(void *ctx, lh_u64 ret) {
 	struct lh_native_config *cfg = process_config();
 	if (!cfg)
 		return 0;
-	count(LH_N_CALLS);
+	count(LH_NATIVE_CALLS);
 	lh_u64 id = bpf_get_current_pid_tgid();
 	lh_u32 tgid = id >> 32;
 	struct lh_native_pending *pp = bpf_map_lookup_elem(&pending, &id);
@@ -323,7 +307,7 @@ SEC("uprobe")
 int BPF_KPROBE(free_enter, lh_u64 ptr) {
 	if (!ptr || !process_config())
 		return 0;
-	count(LH_N_CALLS);
+	count(LH_NATIVE_CALLS);
 	forget(bpf_get_current_pid_tgid() >> 32, ptr);
 	return 0;
 }
@@ -334,9 +318,9 @@ int BPF_KPROBE(munmap_enter, lh_u64 addr) {
 	struct lh_native_config *cfg = process_config();
 	if (!addr || !cfg || !cfg->track_mmap)
 		return 0;
-	count(LH_N_CALLS);
+	count(LH_NATIVE_CALLS);
 	struct lh_alloc_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .addr = addr};
 	if (bpf_map_delete_elem(&outstanding, &key) == 0)
-		count(LH_N_FREES);
+		count(LH_NATIVE_FREES);
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "leakhound/abi/procwatch.h"
+#include "maps.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -19,27 +20,23 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, LH_PW_NCOUNTERS);
+	__uint(max_entries, LH_PROCWATCH_COUNTER_MAX);
 	__type(key, lh_u32);
 	__type(value, lh_u64);
 } procwatch_counters SEC(".maps");
 
-static __always_inline void count(lh_u32 idx) {
-	lh_u64 *c = bpf_map_lookup_elem(&procwatch_counters, &idx);
-	if (c)
-		(*c)++;
-}
+static __always_inline void count(lh_u32 counter) { count_in(&procwatch_counters, counter); }
 
 static __always_inline void send(lh_u32 kind, lh_u32 tgid) {
 	struct lh_proc_event *e = bpf_ringbuf_reserve(&proc_events, sizeof(*e), 0);
 	if (!e) {
-		count(LH_PW_DROPPED);
+		count(LH_PROCWATCH_DROP_RING_FULL);
 		return;
 	}
 	e->kind = kind;
 	e->tgid = tgid;
 	bpf_ringbuf_submit(e, 0);
-	count(LH_PW_EVENTS);
+	count(LH_PROCWATCH_EVENTS);
 }
 
 SEC("tp_btf/sched_process_exec")

@@ -7,7 +7,7 @@ PKGS=(
   build-essential cmake ninja-build pkg-config git
   clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev
   libcli11-dev libspdlog-dev libfmt-dev libgtest-dev googletest
-  nlohmann-json3-dev libcapstone-dev clang-format python3 util-linux strace musl-tools
+  nlohmann-json3-dev libcapstone-dev clang-format clang-tidy jq python3 util-linux strace musl-tools
   libclang-rt-14-dev libfuzzer-14-dev
   libprotobuf-dev protobuf-compiler
   libbpfcc-dev bpftrace

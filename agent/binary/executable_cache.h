@@ -26,6 +26,7 @@ class ExecutableCache {
   struct Key {
     uint64_t dev, ino;
     int64_t size, mtime_ns;
+    // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>
     auto operator<=>(const Key&) const = default;
   };
   void drop_unused();  // mu_ held

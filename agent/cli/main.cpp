@@ -5,6 +5,9 @@
 #include "support/support.h"
 #include "util/log.h"
 
+// Commands return errors as values; what can still throw here (bad_alloc,
+// CLI11's own setup) should end the program.
+// NOLINTNEXTLINE(bugprone-exception-escape)
 int main(int argc, char** argv) {
   using namespace leakhound;
   CLI::App app{"leakhound: find memory and goroutine leaks in running Go programs"};

@@ -5,7 +5,7 @@
 #include <unordered_map>
 
 #include "collect/stuck.h"
-#include "goruntime/global_refs.h"
+#include "goruntime/return_sites.h"
 #include "util/clock.h"
 #include "util/log.h"
 

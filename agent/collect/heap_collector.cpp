@@ -20,7 +20,7 @@ Unsampled unsample(double count, double bytes, int64_t rate) {
   return {count * scale, bytes * scale};
 }
 
-HeapCollector::HeapCollector(const GoTarget& t, HeapOptions opts) : t_(t), opts_(std::move(opts)) {}
+HeapCollector::HeapCollector(const GoTarget& t, HeapOptions opts) : t_(t), opts_(opts) {}
 
 HeapCollector::~HeapCollector() {
   release_probes();  // detach before the sampler is restored
@@ -303,7 +303,7 @@ void HeapCollector::contribute(report::Report& r) {
         {std::move(f), judged_from(g), warmup ? g.allocated : std::vector<detect::Point>{}});
   }
   VerdictOptions vo{opts_.trend, opts_.fdr, opts_.min_retained_fraction, last_t_,
-                    [](std::string_view fn) { return !is_runtime_frame(Frame{std::string(fn)}); }};
+                    [](std::string_view fn) { return !is_runtime_function(fn); }};
   HeapVerdicts v = judge_heap(std::move(stacks), vo);
   r.sample_rate = rate_;
   if (budget_on_) {

@@ -136,6 +136,7 @@ HeapVerdicts judge_heap(std::vector<StackSeries> stacks, const VerdictOptions& o
   std::vector<detect::Trend> full(nodes.size());
   for (size_t n = 0; n < nodes.size(); ++n) full[n] = judge_sum(stacks, nodes[n].stacks, o).trend;
   std::vector<detect::Trend*> all;
+  all.reserve(stacks.size() + full.size());
   for (auto& s : stacks) all.push_back(&s.finding.trend);
   for (auto& t : full) all.push_back(&t);
   out.fdr = detect::control_false_leaks(all, o.trend.alpha, o.fdr);
@@ -160,7 +161,7 @@ HeapVerdicts judge_heap(std::vector<StackSeries> stacks, const VerdictOptions& o
     for (size_t i : node.stacks)
       if (owner[i] >= 0) callers[static_cast<size_t>(owner[i])].reset();
     for (size_t i : node.stacks) owner[i] = static_cast<long>(callers.size());
-    callers.push_back(caller_finding(stacks, node.stacks, node.depth, std::move(agg)));
+    callers.emplace_back(caller_finding(stacks, node.stacks, node.depth, std::move(agg)));
   }
   for (size_t i = 0; i < stacks.size(); ++i)
     if (owner[i] < 0 && worth_listing(stacks[i].finding))
@@ -169,9 +170,7 @@ HeapVerdicts judge_heap(std::vector<StackSeries> stacks, const VerdictOptions& o
     if (c) out.findings.push_back(std::move(*c));
   // Leaks as reported: a leaking stack inside a caller finding counts once,
   // as the caller.
-  out.fdr.leaks = static_cast<size_t>(std::count_if(
-      out.findings.begin(), out.findings.end(),
-      [](const report::HeapFinding& f) { return f.trend.verdict == detect::Verdict::Leak; }));
+  out.fdr.leaks = report::tally_verdicts(out.findings).leak;
   return out;
 }
 

@@ -198,7 +198,7 @@ Result<void> NativeCollector::poll() {
   const double t = static_cast<double>(now_ns_() - start_ns_) / 1e9;
   // What the probes cost the target since the last poll; past the budget the
   // probes come off (unless --native asked for them whatever the cost).
-  const uint64_t calls = probes_->counters()[LH_N_CALLS];
+  const uint64_t calls = probes_->counters()[LH_NATIVE_CALLS];
   if (t - last_t_ >= 0.2 && stats_.cost_ns_per_call > 0) {
     const double rate = static_cast<double>(calls - last_calls_) / (t - last_t_);
     const double share = rate * stats_.cost_ns_per_call / 1e9;
@@ -307,15 +307,15 @@ void NativeCollector::contribute(report::Report& r) {
   const int64_t end_ns = now_ns_();
   auto counters = probes_->counters();
   report::NativeStats stats = stats_;  // the totals below are this report's
-  stats.calls = counters[LH_N_CALLS];
-  stats.allocs = counters[LH_N_ALLOCS];
-  stats.frees = counters[LH_N_FREES];
-  stats.frees_unknown = counters[LH_N_FREES_UNKNOWN];
-  stats.go_stacks = counters[LH_N_GO_STACKS];
-  stats.dropped_table_full = counters[LH_N_DROP_TABLE_FULL];
-  stats.dropped_stack = counters[LH_N_DROP_STACK];
-  stats.dropped_go_stack = counters[LH_N_DROP_GO_STACK];
-  stats.dropped_pending = counters[LH_N_DROP_PENDING];
+  stats.calls = counters[LH_NATIVE_CALLS];
+  stats.allocs = counters[LH_NATIVE_ALLOCS];
+  stats.frees = counters[LH_NATIVE_FREES];
+  stats.frees_unknown = counters[LH_NATIVE_FREES_UNKNOWN];
+  stats.go_stacks = counters[LH_NATIVE_GO_STACKS];
+  stats.dropped_table_full = counters[LH_NATIVE_DROP_TABLE_FULL];
+  stats.dropped_stack = counters[LH_NATIVE_DROP_STACK];
+  stats.dropped_go_stack = counters[LH_NATIVE_DROP_GO_STACK];
+  stats.dropped_pending = counters[LH_NATIVE_DROP_PENDING];
   r.dropped_events += stats.dropped();
 
   // Read through the PID: kept only when the target is still alive after

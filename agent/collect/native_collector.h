@@ -80,6 +80,7 @@ class NativeCollector final : public Capability {
   struct Key {
     uint64_t c_stack = 0;  // keys in the BPF stack tables, 0: none
     uint64_t go_stack = 0;
+    // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads a defaulted <=>
     auto operator<=>(const Key&) const = default;
   };
   struct Sample {
@@ -92,7 +93,7 @@ class NativeCollector final : public Capability {
   };
   NativeCollector(const target::Process& proc, const GoTarget* go, NativeOptions opts,
                   std::function<int64_t()> now_ns)
-      : proc_(proc), go_(go), opts_(std::move(opts)), now_ns_(std::move(now_ns)) {}
+      : proc_(proc), go_(go), opts_(opts), now_ns_(std::move(now_ns)) {}
   std::vector<Frame> symbolize(const Key& k, const std::vector<target::Mapping>& maps,
                                bool* go_attributed) const;
 

@@ -10,14 +10,12 @@ namespace {
 template <typename F>
 void bound(std::vector<F>& v, size_t max) {
   if (v.size() <= max) return;
-  auto stable = [](const F& f) { return f.trend.verdict == detect::Verdict::Stable; };
-  const size_t judged = static_cast<size_t>(
-      std::count_if(v.begin(), v.end(), [&](const F& f) { return !stable(f); }));
+  const size_t judged = report::tally_verdicts(v).flagged();
   size_t room = max > judged ? max - judged : 0;
   std::vector<F> kept;
   kept.reserve(std::min(v.size(), std::max(max, judged)));
   for (F& f : v) {
-    if (stable(f)) {
+    if (f.trend.verdict == detect::Verdict::Stable) {
       if (room == 0) continue;
       room--;
     }

@@ -60,19 +60,11 @@ std::vector<ClientMetric::Label> with(std::vector<ClientMetric::Label> l,
   return l;
 }
 
-template <typename Finding>
-void count_verdicts(const std::vector<Finding>& fs, size_t* leak, size_t* growing) {
-  for (const auto& f : fs) {
-    if (f.trend.verdict == detect::Verdict::Leak) ++*leak;
-    if (f.trend.verdict == detect::Verdict::Growing) ++*growing;
-  }
-}
-
-// The frame a reader looks for: the first that is not the runtime's.
+// The frame a reader looks for: the first that is not the runtime's. cgo's
+// glue is kept: the label names the series users already have.
 std::string top_function(const std::vector<Frame>& stack) {
-  for (const Frame& f : stack)
-    if (!is_runtime_frame(f)) return f.function;
-  return stack.empty() ? std::string("(unknown)") : stack.front().function;
+  const Frame* f = first_program_frame(stack, /*skip_cgo_glue=*/false);
+  return f ? f->function : std::string("(unknown)");
 }
 
 void per_process(Families& out, const ProcessEntry& e, size_t top_k) {
@@ -82,22 +74,17 @@ void per_process(Families& out, const ProcessEntry& e, size_t top_k) {
           with(id, {{"go_version", e.go_version}}), 1);
   if (!e.report) return;
   const report::Report& r = *e.report;
-  std::vector<std::tuple<std::string, size_t, size_t>> verdicts;
-  auto tally = [&](const char* kind, auto const& fs) {
-    size_t leak = 0, growing = 0;
-    count_verdicts(fs, &leak, &growing);
-    verdicts.emplace_back(kind, leak, growing);
-  };
-  tally("heap", r.heap);
-  tally("goroutine", r.goroutines);
-  tally("native", r.native);
-  tally("process", r.process);
-  for (const auto& [kind, leak, growing] : verdicts) {
+  const std::pair<const char*, report::VerdictTally> verdicts[] = {
+      {"heap", report::tally_verdicts(r.heap)},
+      {"goroutine", report::tally_verdicts(r.goroutines)},
+      {"native", report::tally_verdicts(r.native)},
+      {"process", report::tally_verdicts(r.process)}};
+  for (const auto& [kind, tally] : verdicts) {
     const char* help = "Findings of the process with this verdict over the rolling window.";
     out.add("leakhound_leak_verdicts", help, G, with(id, {{"kind", kind}, {"verdict", "leak"}}),
-            static_cast<double>(leak));
+            static_cast<double>(tally.leak));
     out.add("leakhound_leak_verdicts", help, G, with(id, {{"kind", kind}, {"verdict", "growing"}}),
-            static_cast<double>(growing));
+            static_cast<double>(tally.growing));
   }
   if (!r.target.go_version.empty()) {
     double inuse = 0, growth = 0;

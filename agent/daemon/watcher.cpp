@@ -10,18 +10,11 @@ std::string base_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-template <typename Finding>
-bool any_growing(const std::vector<Finding>& fs) {
-  for (const auto& f : fs)
-    if (f.trend.verdict == detect::Verdict::Leak || f.trend.verdict == detect::Verdict::Growing)
-      return true;
-  return false;
-}
-
 // What keeps a process off the budget's shedding list for a while.
 bool growing(const report::Report& r) {
-  return any_growing(r.heap) || any_growing(r.goroutines) || any_growing(r.native) ||
-         any_growing(r.process);
+  using report::tally_verdicts;
+  return tally_verdicts(r.heap).flagged() > 0 || tally_verdicts(r.goroutines).flagged() > 0 ||
+         tally_verdicts(r.native).flagged() > 0 || tally_verdicts(r.process).flagged() > 0;
 }
 
 constexpr double kMiB = 1024.0 * 1024.0;
@@ -32,7 +25,7 @@ Watcher::Watcher(Host& host, const Filter& filter, collect::SessionOptions sessi
                  double window_s, ProcessTable& table, double leak_check_every_s)
     : host_(host),
       filter_(filter),
-      session_(std::move(session)),
+      session_(session),
       settle_s_(settle_s),
       window_s_(window_s),
       leak_check_every_s_(leak_check_every_s),

@@ -3,7 +3,7 @@
 #include <elf.h>
 
 #include "binary/byte_reader.h"
-#include "goruntime/global_refs.h"
+#include "goruntime/tls_g_ref.h"
 
 namespace leakhound::goruntime {
 namespace {

@@ -12,6 +12,7 @@
 #include "binary/buildinfo.h"
 #include "binary/dwarf_types.h"
 #include "binary/elf_file.h"
+#include "leakhound/abi/g_status.h"
 #include "util/result.h"
 
 namespace leakhound::goruntime {
@@ -67,19 +68,20 @@ Result<GLayout> resolve_g_layout(const binary::ElfFile& elf, const binary::GoVer
 // Every layout in the generated table, oldest first.
 const std::vector<GLayout>& all_g_layouts();
 
-// runtime.g status values (runtime2.go), with the _Gscan bit masked off.
+// runtime.g status values, with the _Gscan bit masked off; the values are
+// the ones the BPF programs use (leakhound/abi/g_status.h).
 enum class GStatus : uint32_t {
-  Idle = 0,
-  Runnable = 1,
-  Running = 2,
-  Syscall = 3,
-  Waiting = 4,
-  Dead = 6,
-  CopyStack = 8,
-  Preempted = 9,
-  Leaked = 10,     // 1.26+ goroutine leak detection
-  DeadExtra = 11,  // 1.26+
+  Idle = LH_G_IDLE,
+  Runnable = LH_G_RUNNABLE,
+  Running = LH_G_RUNNING,
+  Syscall = LH_G_SYSCALL,
+  Waiting = LH_G_WAITING,
+  Dead = LH_G_DEAD,
+  CopyStack = LH_G_COPYSTACK,
+  Preempted = LH_G_PREEMPTED,
+  Leaked = LH_G_LEAKED,
+  DeadExtra = LH_G_DEAD_EXTRA,
 };
-inline constexpr uint32_t kGScanBit = 0x1000;
+inline constexpr uint32_t kGScanBit = LH_G_SCAN_BIT;
 
 }  // namespace leakhound::goruntime

@@ -207,6 +207,9 @@ std::string_view GoroutineReader::state(const Goroutine& g) const {
 }
 
 bool is_system_entry(std::string_view entry) {
+  // The runtime's own rule (isSystemGoroutine, runtime/traceback.go): the
+  // "runtime." prefix only, unlike is_runtime_function, so that goroutine
+  // counts match runtime.NumGoroutine.
   if (!entry.starts_with("runtime.")) return false;
   // runtime.main runs main.main; coroutines (iter.Pull) run user code.
   return entry != "runtime.main" && entry != "runtime.corostart";

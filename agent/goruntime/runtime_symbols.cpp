@@ -7,7 +7,7 @@
 #include <set>
 #include <string_view>
 
-#include "goruntime/global_refs.h"
+#include "goruntime/data_refs.h"
 
 namespace leakhound::goruntime {
 namespace {

@@ -3,31 +3,11 @@
 #include <bpf/bpf.h>
 
 #include <cerrno>
-#include <cstdarg>
-#include <cstdio>
-#include <mutex>
 #include <system_error>
 #include <thread>
 #include <vector>
 
-#include "util/log.h"
-
 namespace leakhound::probes {
-namespace {
-
-int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list args) {
-  char buf[1024];
-  int n = std::vsnprintf(buf, sizeof buf, fmt, args);
-  std::string_view msg(buf, n > 0 ? std::min<size_t>(n, sizeof buf - 1) : 0);
-  while (!msg.empty() && msg.back() == '\n') msg.remove_suffix(1);
-  if (level == LIBBPF_DEBUG)
-    spdlog::trace("libbpf: {}", msg);
-  else
-    spdlog::debug("libbpf: {}", msg);
-  return n;
-}
-
-}  // namespace
 
 Result<Link> attach_uprobe(bpf_program* prog, int pid, const std::string& binary, uint64_t offset,
                            std::string_view what, bool retprobe) {
@@ -58,29 +38,6 @@ void destroy_links(std::vector<Link>& links) {
   }
   for (std::thread& t : threads) t.join();
   links.clear();
-}
-
-std::vector<uint64_t> read_percpu_counters(int map_fd, uint32_t slots) {
-  std::vector<uint64_t> out(slots, 0);
-  long ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return out;
-  std::vector<uint64_t> per_cpu(static_cast<size_t>(ncpu));
-  for (uint32_t key = 0; key < slots; key++) {
-    if (bpf_map_lookup_elem(map_fd, &key, per_cpu.data())) continue;
-    for (uint64_t v : per_cpu) out[key] += v;
-  }
-  return out;
-}
-
-uint64_t sum_percpu_counters(int map_fd, uint32_t slots) {
-  uint64_t total = 0;
-  for (uint64_t v : read_percpu_counters(map_fd, slots)) total += v;
-  return total;
-}
-
-void install_libbpf_logger() {
-  static std::once_flag once;
-  std::call_once(once, [] { libbpf_set_print(libbpf_log); });
 }
 
 }  // namespace leakhound::probes

@@ -1,4 +1,5 @@
-// Move-only owners of libbpf objects.
+// Uprobe links: the move-only owner of a bpf_link, attaching one, and
+// detaching many at once.
 #pragma once
 
 #include <bpf/libbpf.h>
@@ -28,14 +29,5 @@ Result<Link> attach_uprobe(bpf_program* prog, int pid, const std::string& binary
 // Detaches every link at once: each uprobe's removal waits for an RCU grace
 // period (~0.1 s here), so one after the other 20 probes take 2 s.
 void destroy_links(std::vector<Link>& links);
-
-// Per-CPU array of u64 counters: each of the first `slots` keys summed over CPUs.
-std::vector<uint64_t> read_percpu_counters(int map_fd, uint32_t slots);
-
-// Sum over CPUs and the first `slots` keys of a per-CPU array of u64 counters.
-uint64_t sum_percpu_counters(int map_fd, uint32_t slots);
-
-// Routes libbpf's own log through spdlog (debug level; shown with -v).
-void install_libbpf_logger();
 
 }  // namespace leakhound::probes

@@ -6,6 +6,8 @@
 #include <cerrno>
 
 #include "go_heap.skel.h"
+#include "probes/libbpf_log.h"
+#include "probes/percpu_counters.h"
 #include "util/log.h"
 
 namespace leakhound::probes {
@@ -162,7 +164,7 @@ Result<std::unordered_map<uint64_t, BucketCounts>> GoHeapObject::read_counts(uin
 }
 
 uint64_t GoHeapObject::dropped() const {
-  return sum_percpu_counters(bpf_map__fd(skel_->maps.drops), LH_DROP_MAX);
+  return sum_percpu_counters(bpf_map__fd(skel_->maps.go_heap_counters), LH_GO_HEAP_COUNTER_MAX);
 }
 
 }  // namespace leakhound::probes

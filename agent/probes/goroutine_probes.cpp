@@ -5,6 +5,8 @@
 #include <cerrno>
 
 #include "goroutines.skel.h"
+#include "probes/libbpf_log.h"
+#include "probes/percpu_counters.h"
 #include "util/log.h"
 
 namespace leakhound::probes {
@@ -74,7 +76,8 @@ Result<std::map<SiteKey, SiteCounts>> GoroutineProbes::read_sites(uint32_t tgid)
 }
 
 uint64_t GoroutineProbes::dropped() const {
-  return sum_percpu_counters(bpf_map__fd(skel_->maps.g_drops), LH_G_DROP_MAX);
+  return sum_percpu_counters(bpf_map__fd(skel_->maps.goroutines_counters),
+                             LH_GOROUTINES_COUNTER_MAX);
 }
 
 }  // namespace leakhound::probes

@@ -7,6 +7,8 @@
 #include <set>
 
 #include "native.skel.h"
+#include "probes/libbpf_log.h"
+#include "probes/percpu_counters.h"
 #include "util/log.h"
 
 namespace leakhound::probes {
@@ -50,7 +52,7 @@ NativeProbes::~NativeProbes() {
 const std::vector<std::string>& NativeProbes::function_names() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> n;
-    for (const auto& s : specs()) n.push_back(s.name);
+    for (const auto& s : specs()) n.emplace_back(s.name);
     return n;
   }();
   return names;
@@ -146,7 +148,7 @@ std::vector<uint64_t> NativeProbes::go_stack(uint64_t key) const {
 }
 
 std::vector<uint64_t> NativeProbes::counters() const {
-  return read_percpu_counters(bpf_map__fd(skel_->maps.native_counters), LH_N_COUNTER_MAX);
+  return read_percpu_counters(bpf_map__fd(skel_->maps.native_counters), LH_NATIVE_COUNTER_MAX);
 }
 
 }  // namespace leakhound::probes

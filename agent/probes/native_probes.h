@@ -57,7 +57,7 @@ class NativeTables {
   virtual std::vector<uint64_t> c_stack(uint64_t key) const = 0;
   // The Go return addresses of a stack key (leaf first); empty when gone.
   virtual std::vector<uint64_t> go_stack(uint64_t key) const = 0;
-  // lh_native_counter values, summed over CPUs (LH_N_COUNTERS of them).
+  // lh_native_counter values, summed over CPUs (LH_NATIVE_COUNTER_MAX of them).
   virtual std::vector<uint64_t> counters() const = 0;
   // Removes the probes; the tables stay readable (stacks for the report).
   virtual void detach() = 0;

@@ -5,7 +5,8 @@
 #include <cerrno>
 
 #include "leakhound/abi/procwatch.h"
-#include "probes/bpf_link.h"
+#include "probes/libbpf_log.h"
+#include "probes/percpu_counters.h"
 #include "procwatch.skel.h"
 
 namespace leakhound::probes {
@@ -58,8 +59,8 @@ Result<void> ProcWatch::poll(int timeout_ms, const Handler& h) {
 }
 
 uint64_t ProcWatch::dropped() const {
-  return read_percpu_counters(bpf_map__fd(skel_->maps.procwatch_counters), LH_PW_NCOUNTERS)
-      .at(LH_PW_DROPPED);
+  return read_percpu_counters(bpf_map__fd(skel_->maps.procwatch_counters), LH_PROCWATCH_COUNTER_MAX)
+      .at(LH_PROCWATCH_DROP_RING_FULL);
 }
 
 }  // namespace leakhound::probes

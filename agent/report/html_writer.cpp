@@ -27,21 +27,10 @@ std::string verdict_badge(detect::Verdict v) {
   return fmt::format("<span class=\"verdict {0}\">{0}</span>", s);
 }
 
-// cgo's generated calls (main._Cfunc_CString, _cgo_<hash>_Cfunc__Cmalloc).
-bool is_cgo_glue(const Frame& f) {
-  const size_t dot = f.function.rfind('.');
-  const std::string_view last =
-      dot == std::string::npos ? f.function : std::string_view(f.function).substr(dot + 1);
-  return last.starts_with("_Cfunc_") || last.starts_with("_cgo_");
-}
-
 // What a finding is named by: its first frame outside the Go runtime and
 // cgo's glue (the function that called C.CString, not C.CString).
 const Frame* label_frame(const std::vector<Frame>& stack) {
-  for (const Frame& f : stack) {
-    if (!is_runtime_frame(f) && !is_cgo_glue(f)) return &f;
-  }
-  return stack.empty() ? nullptr : &stack.front();
+  return first_program_frame(stack, /*skip_cgo_glue=*/true);
 }
 
 std::string frame_text(const Frame* f) {
@@ -147,6 +136,7 @@ std::string header(const Report& r, const json& j, const HtmlOptions& o) {
 template <typename F>
 std::vector<const F*> json_order(const std::vector<F>& v, bool sort) {
   std::vector<const F*> order;
+  order.reserve(v.size());
   for (const F& f : v) order.push_back(&f);
   if (sort) {
     std::stable_sort(order.begin(), order.end(),

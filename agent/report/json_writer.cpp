@@ -251,39 +251,27 @@ json to_json(const Report& r) {
     return finding_before(*a, *b);
   });
   json heap = json::array();
-  size_t leaks = 0, growing = 0;
-  for (const HeapFinding* f : order) {
-    heap.push_back(finding_to_json(*f));
-    leaks += f->trend.verdict == detect::Verdict::Leak;
-    growing += f->trend.verdict == detect::Verdict::Growing;
-  }
+  for (const HeapFinding* f : order) heap.push_back(finding_to_json(*f));
   std::vector<const GoroutineFinding*> gorder;
   for (const GoroutineFinding& f : r.goroutines) gorder.push_back(&f);
   std::stable_sort(
       gorder.begin(), gorder.end(),
       [](const GoroutineFinding* a, const GoroutineFinding* b) { return finding_before(*a, *b); });
   json goroutines = json::array();
-  size_t gleaks = 0, ggrowing = 0, gproven = 0, gstuck = 0;
+  size_t gproven = 0, gstuck = 0;
   for (const GoroutineFinding* f : gorder) {
     goroutines.push_back(goroutine_to_json(*f));
     gproven += f->evidence == Evidence::GcProof;
     gstuck += f->evidence == Evidence::Stuck;
-    gleaks += f->trend.verdict == detect::Verdict::Leak;
-    ggrowing += f->trend.verdict == detect::Verdict::Growing;
   }
   json native = json::array();
-  size_t nleaks = 0, ngrowing = 0;
   for (const NativeFinding& f : r.native) {  // sorted by the collector (sort_findings)
     native.push_back(native_finding_to_json(f));
-    nleaks += f.trend.verdict == detect::Verdict::Leak;
-    ngrowing += f.trend.verdict == detect::Verdict::Growing;
   }
   json process = json::array();
-  size_t pleaks = 0;
-  for (const ProcessFinding& f : r.process) {
-    process.push_back(process_to_json(f));
-    pleaks += f.trend.verdict == detect::Verdict::Leak;
-  }
+  for (const ProcessFinding& f : r.process) process.push_back(process_to_json(f));
+  const VerdictTally heap_v = tally_verdicts(r.heap), native_v = tally_verdicts(r.native),
+                     goroutine_v = tally_verdicts(r.goroutines);
   return {
       // Contract fields.
       {"schema", "leakhound.report/v1"},
@@ -299,18 +287,18 @@ json to_json(const Report& r) {
       {"goroutines", std::move(goroutines)},
       // Additions.
       {"summary",
-       {{"heap_leaks", leaks},
-        {"heap_growing", growing},
+       {{"heap_leaks", heap_v.leak},
+        {"heap_growing", heap_v.growing},
         {"heap_stacks", r.heap.size()},
-        {"native_leaks", nleaks},
-        {"native_growing", ngrowing},
+        {"native_leaks", native_v.leak},
+        {"native_growing", native_v.growing},
         {"native_stacks", r.native.size()},
-        {"goroutine_leaks", gleaks},
-        {"goroutine_growing", ggrowing},
+        {"goroutine_leaks", goroutine_v.leak},
+        {"goroutine_growing", goroutine_v.growing},
         {"goroutine_proven", gproven},
         {"goroutine_stuck", gstuck},
         {"goroutine_sites", r.goroutines.size()},
-        {"process_leaks", pleaks}}},
+        {"process_leaks", tally_verdicts(r.process).leak}}},
       {"goroutine_stats",
        {{"read", r.goroutines_read},
         {"total", r.goroutines_total},

@@ -190,6 +190,34 @@ struct Report {
   MemoryForecast memory;
 };
 
+// How many findings have each verdict: the one count behind the writers'
+// headlines, the JSON summary, the metrics and the daemon's watch list.
+struct VerdictTally {
+  size_t leak = 0;
+  size_t growing = 0;
+  size_t stable = 0;
+  size_t flagged() const { return leak + growing; }  // leak or growing
+};
+
+template <typename Finding>
+VerdictTally tally_verdicts(const std::vector<Finding>& findings) {
+  VerdictTally t;
+  for (const Finding& f : findings) {
+    switch (f.trend.verdict) {
+      case detect::Verdict::Leak:
+        ++t.leak;
+        break;
+      case detect::Verdict::Growing:
+        ++t.growing;
+        break;
+      case detect::Verdict::Stable:
+        ++t.stable;
+        break;
+    }
+  }
+  return t;
+}
+
 // The allocation stacks of heap findings: a caller finding stands for its
 // children (profiles and folded stacks list each stack once, by its own frames).
 std::vector<const HeapFinding*> heap_stacks(const std::vector<HeapFinding>& findings);

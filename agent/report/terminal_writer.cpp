@@ -176,11 +176,8 @@ void write_heap(std::ostream& out, const Report& r, const TerminalOptions& opt, 
   std::stable_sort(order.begin(), order.end(), [](const HeapFinding* a, const HeapFinding* b) {
     return finding_before(*a, *b);
   });
-  size_t leaks = 0, growing = 0;
-  for (const HeapFinding* f : order) {
-    leaks += f->trend.verdict == detect::Verdict::Leak;
-    growing += f->trend.verdict == detect::Verdict::Growing;
-  }
+  const VerdictTally tally = tally_verdicts(r.heap);
+  const size_t leaks = tally.leak, growing = tally.growing;
 
   out << "\n"
       << st(kBold, fmt::format("Go heap: {} leak{}, {} growing, {} stack{} tracked", leaks,
@@ -223,11 +220,8 @@ void write_native(std::ostream& out, const Report& r, const TerminalOptions& opt
     if (!s.why_not.empty()) out << "\n" << st(kDim, "Native allocations: " + s.why_not) << "\n";
     return;
   }
-  size_t leaks = 0, growing = 0;
-  for (const NativeFinding& f : r.native) {
-    leaks += f.trend.verdict == detect::Verdict::Leak;
-    growing += f.trend.verdict == detect::Verdict::Growing;
-  }
+  const VerdictTally tally = tally_verdicts(r.native);
+  const size_t leaks = tally.leak, growing = tally.growing;
   out << "\n"
       << st(kBold, fmt::format("Native (C) allocations: {} leak{}, {} growing, {} stack{} tracked",
                                leaks, leaks == 1 ? "" : "s", growing, r.native.size(),
@@ -348,10 +342,10 @@ void write_goroutines(std::ostream& out, const Report& r, const TerminalOptions&
   std::stable_sort(
       order.begin(), order.end(),
       [](const GoroutineFinding* a, const GoroutineFinding* b) { return finding_before(*a, *b); });
-  size_t leaks = 0, growing = 0, proven = 0, stuck = 0;
+  const VerdictTally tally = tally_verdicts(r.goroutines);
+  const size_t leaks = tally.leak, growing = tally.growing;
+  size_t proven = 0, stuck = 0;
   for (const GoroutineFinding* f : order) {
-    leaks += f->trend.verdict == detect::Verdict::Leak;
-    growing += f->trend.verdict == detect::Verdict::Growing;
     proven += f->evidence == Evidence::GcProof;
     stuck += f->evidence == Evidence::Stuck;
   }

@@ -2,6 +2,8 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace leakhound {
 
@@ -14,10 +16,33 @@ struct Frame {
   std::string module;    // native frames: the file as mapped ("/usr/lib/.../libc.so.6"); "" for Go
 };
 
-// A frame of the Go runtime itself (the allocator, the scheduler): writers
-// skip these to show the first frame of the program's own code.
-inline bool is_runtime_frame(const Frame& f) {
-  return f.function.starts_with("runtime.") || f.function.starts_with("internal/runtime/");
+// A function of the Go runtime itself (the allocator, the scheduler, and
+// since Go 1.21 its internal/runtime/... packages): writers skip these to
+// show the first frame of the program's own code. The one place this rule
+// lives; goruntime::is_system_entry deliberately differs (it mirrors the
+// runtime's own isSystemGoroutine).
+inline bool is_runtime_function(std::string_view function) {
+  return function.starts_with("runtime.") || function.starts_with("internal/runtime/");
+}
+
+inline bool is_runtime_frame(const Frame& f) { return is_runtime_function(f.function); }
+
+// cgo's generated calls (main._Cfunc_CString, _cgo_<hash>_Cfunc__Cmalloc).
+inline bool is_cgo_glue(const Frame& f) {
+  const std::string_view fn = f.function;
+  const size_t dot = fn.rfind('.');
+  const std::string_view last = dot == std::string_view::npos ? fn : fn.substr(dot + 1);
+  return last.starts_with("_Cfunc_") || last.starts_with("_cgo_");
+}
+
+// The first frame of the program's own code (leaf first): not the runtime's,
+// nor, with skip_cgo_glue, cgo's glue (the caller of C.CString, not
+// C.CString). The leaf frame when every frame is skipped; null when empty.
+inline const Frame* first_program_frame(const std::vector<Frame>& stack, bool skip_cgo_glue) {
+  for (const Frame& f : stack) {
+    if (!is_runtime_frame(f) && !(skip_cgo_glue && is_cgo_glue(f))) return &f;
+  }
+  return stack.empty() ? nullptr : &stack.front();
 }
 
 }  // namespace leakhound

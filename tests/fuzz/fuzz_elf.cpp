@@ -13,9 +13,10 @@
 #include "binary/elf_file.h"
 #include "binary/pclntab.h"
 #include "goruntime/cgo_tls.h"
+#include "goruntime/data_refs.h"
 #include "goruntime/g_layout.h"
-#include "goruntime/global_refs.h"
 #include "goruntime/profile_layout.h"
+#include "goruntime/return_sites.h"
 #include "goruntime/runtime_symbols.h"
 
 using namespace leakhound;

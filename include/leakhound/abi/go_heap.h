@@ -24,10 +24,10 @@ struct lh_gc_state {
   lh_u64 last_ns; /* bpf_ktime_get_ns() of the latest one (CLOCK_MONOTONIC) */
 };
 
-/* Reasons an event was lost; indexes of the per-CPU drop counter array. */
-enum lh_drop_reason {
-  LH_DROP_BUCKET_MAP_FULL = 0,
-  LH_DROP_MAX = 4,
+/* Per-CPU counters: indexes of go_heap_counters. */
+enum lh_go_heap_counter {
+  LH_GO_HEAP_DROP_BUCKET_MAP_FULL = 0, /* a profiled event not counted: bucket_counts full */
+  LH_GO_HEAP_COUNTER_MAX,
 };
 
 #endif

@@ -25,10 +25,11 @@ struct lh_site_counts {
   lh_u64 exited;
 };
 
-enum lh_g_drop_reason {
-  LH_G_DROP_SITE_MAP_FULL = 0,
-  LH_G_DROP_READ_FAILED = 1, /* the g could not be read at the probe */
-  LH_G_DROP_MAX = 4,
+/* Per-CPU counters: indexes of goroutines_counters. */
+enum lh_goroutines_counter {
+  LH_GOROUTINES_DROP_SITE_MAP_FULL = 0, /* an event not counted: site_counts full */
+  LH_GOROUTINES_DROP_READ_FAILED = 1,   /* the g could not be read at the probe */
+  LH_GOROUTINES_COUNTER_MAX,
 };
 
 #endif

@@ -66,17 +66,18 @@ struct lh_go_stack {
   lh_u64 pcs[LH_NATIVE_GO_FRAMES];
 };
 
+/* Per-CPU counters: indexes of native_counters. */
 enum lh_native_counter {
-  LH_N_ALLOCS = 0,          /* allocations recorded */
-  LH_N_FREES = 1,           /* frees of recorded allocations */
-  LH_N_FREES_UNKNOWN = 2,   /* frees of memory allocated before attach (or dropped) */
-  LH_N_CALLS = 3,           /* probe hits (entries and returns) */
-  LH_N_GO_STACKS = 4,       /* allocations attributed to a goroutine in a cgo call */
-  LH_N_DROP_TABLE_FULL = 5, /* allocation not recorded: outstanding table full */
-  LH_N_DROP_STACK = 6,      /* allocation recorded without its C stack (stack map full) */
-  LH_N_DROP_GO_STACK = 7,   /* ... without its Go stack (go_stacks full) */
-  LH_N_DROP_PENDING = 8,    /* call not followed: too many threads in allocator calls */
-  LH_N_COUNTER_MAX = 12,
+  LH_NATIVE_ALLOCS = 0,          /* allocations recorded */
+  LH_NATIVE_FREES = 1,           /* frees of recorded allocations */
+  LH_NATIVE_FREES_UNKNOWN = 2,   /* frees of memory allocated before attach (or dropped) */
+  LH_NATIVE_CALLS = 3,           /* probe hits (entries and returns) */
+  LH_NATIVE_GO_STACKS = 4,       /* allocations attributed to a goroutine in a cgo call */
+  LH_NATIVE_DROP_TABLE_FULL = 5, /* allocation not recorded: outstanding table full */
+  LH_NATIVE_DROP_STACK = 6,      /* allocation recorded without its C stack (stack map full) */
+  LH_NATIVE_DROP_GO_STACK = 7,   /* ... without its Go stack (go_stacks full) */
+  LH_NATIVE_DROP_PENDING = 8,    /* call not followed: too many threads in allocator calls */
+  LH_NATIVE_COUNTER_MAX,
 };
 
 #endif

@@ -11,7 +11,11 @@ struct lh_proc_event {
   lh_u32 tgid; /* in the agent's (initial) PID namespace */
 };
 
-/* Per-CPU counters (array indices). */
-enum lh_procwatch_counter { LH_PW_EVENTS = 0, LH_PW_DROPPED = 1, LH_PW_NCOUNTERS = 2 };
+/* Per-CPU counters: indexes of procwatch_counters. */
+enum lh_procwatch_counter {
+  LH_PROCWATCH_EVENTS = 0,         /* events sent */
+  LH_PROCWATCH_DROP_RING_FULL = 1, /* an event lost: the ring buffer was full */
+  LH_PROCWATCH_COUNTER_MAX,
+};
 
 #endif

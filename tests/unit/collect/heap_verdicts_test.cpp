@@ -75,7 +75,7 @@ std::vector<std::string> path(std::initializer_list<const char*> leaf_first) {
 VerdictOptions options() {
   VerdictOptions o;
   o.window_s = kWindow;
-  o.may_be_caller = [](std::string_view f) { return !is_runtime_frame(Frame{std::string(f)}); };
+  o.may_be_caller = [](std::string_view f) { return !is_runtime_function(f); };
   return o;
 }
 

@@ -24,7 +24,7 @@ class FakeTables final : public probes::NativeTables {
  public:
   std::map<uint64_t, probes::OutstandingAlloc> outstanding;  // by address
   std::map<uint64_t, std::vector<uint64_t>> c_stacks;
-  std::vector<uint64_t> counts = std::vector<uint64_t>(LH_N_COUNTER_MAX, 0);
+  std::vector<uint64_t> counts = std::vector<uint64_t>(LH_NATIVE_COUNTER_MAX, 0);
   int* detached;
 
   explicit FakeTables(int* detached_count) : detached(detached_count) {}
@@ -49,8 +49,8 @@ class FakeTables final : public probes::NativeTables {
     a.a.c_stack = stack;
     a.a.ts_ns = static_cast<uint64_t>(ts);
     outstanding[addr] = a;
-    counts[LH_N_ALLOCS]++;
-    counts[LH_N_CALLS] += 2;
+    counts[LH_NATIVE_ALLOCS]++;
+    counts[LH_NATIVE_CALLS] += 2;
   }
 };
 

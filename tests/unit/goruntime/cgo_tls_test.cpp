@@ -16,8 +16,8 @@
 
 #include "../binary/test_support.h"
 #include "binary/pclntab.h"
-#include "goruntime/global_refs.h"
 #include "goruntime/profile_layout.h"
+#include "goruntime/tls_g_ref.h"
 #include "target/memory.h"
 
 namespace leakhound::goruntime {

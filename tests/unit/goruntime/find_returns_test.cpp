@@ -8,8 +8,8 @@
 
 #include "binary/elf_file.h"
 #include "binary/pclntab.h"
-#include "goruntime/global_refs.h"
 #include "goruntime/profile_layout.h"
+#include "goruntime/return_sites.h"
 
 namespace leakhound::goruntime {
 namespace {
