@@ -108,7 +108,8 @@ void forecast_gomemlimit(const std::vector<RuntimeMemReading>& rd, int go_minor,
       goruntime::memory_limit_heap_goal(go_minor, f.limit_bytes, f.non_heap_bytes, 0, 0, 0);
   const double gogc = last.gc_percent < 0 ? -1 : last.gc_percent / 100.0;
   f.bound_live_bytes =
-      gogc < 0 ? 0 : static_cast<uint64_t>(static_cast<double>(f.saturation_live_bytes) / (1 + gogc));
+      gogc < 0 ? 0
+               : static_cast<uint64_t>(static_cast<double>(f.saturation_live_bytes) / (1 + gogc));
   f.bound_now = last.heap_goal < last.gogc_goal || gogc < 0;
   std::vector<detect::Point> live;
   for (const auto& x : rd) live.push_back({x.t_s, static_cast<double>(x.ms.heap_marked)});

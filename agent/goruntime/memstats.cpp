@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
-#include <map>
 #include <set>
 #include <vector>
 
@@ -23,46 +22,48 @@ bool in_writable_segment(const binary::ElfFile& elf, uint64_t addr) {
   return false;
 }
 
-// The base that most distinct field offsets agree on (see the header).
-Result<uint64_t> vote_base(const binary::ElfFile& elf, const binary::Pclntab& pclntab,
-                           std::string_view global, const std::vector<const char*>& fns,
-                           const std::vector<int64_t>& offsets, size_t min_fields) {
-  std::map<uint64_t, std::set<int64_t>> votes;
-  std::string used;
+// Bases B such that every anchor function the pclntab has takes the address
+// B + off (an AddressOf reference: LEA, ADRP+ADD), intersected over them; at
+// least `min_present` anchors must be there, so no one function decides.
+Result<std::set<uint64_t>> common_addresses(const binary::ElfFile& elf,
+                                            const binary::Pclntab& pclntab, std::string_view global,
+                                            const std::vector<const char*>& fns, uint32_t off,
+                                            size_t min_present) {
+  std::optional<std::set<uint64_t>> acc;
+  size_t present = 0;
   for (const char* fn : fns) {
     auto fi = pclntab.func_by_name(fn);
     if (!fi) continue;
     auto refs = find_data_refs(elf, fi->entry, fi->end);
-    if (!refs) continue;
-    used += (used.empty() ? "" : ", ") + std::string(fn);
+    if (!refs) return make_error("{}: {}: {}", global, fn, refs.error().message);
+    present++;
+    std::set<uint64_t> s;
     for (const DataRef& r : *refs) {
-      for (int64_t off : offsets) {
-        if (off < 0 || r.target < static_cast<uint64_t>(off)) continue;
-        uint64_t base = r.target - static_cast<uint64_t>(off);
-        if (base % 8 == 0 && in_writable_segment(elf, base)) votes[base].insert(off);
-      }
+      if (r.kind != RefKind::AddressOf || r.target < off) continue;
+      const uint64_t base = r.target - off;
+      if ((!acc || acc->count(base)) && base % 8 == 0 && in_writable_segment(elf, base))
+        s.insert(base);
     }
+    acc = std::move(s);
   }
-  if (used.empty()) return make_error("{}: none of its anchor functions is in the pclntab", global);
-  size_t best = 0, ties = 0;
-  uint64_t at = 0;
-  for (const auto& [base, fields] : votes) {
-    if (fields.size() > best) {
-      best = fields.size(), at = base, ties = 1;
-    } else if (fields.size() == best) {
-      ties++;
-    }
-  }
-  if (best < min_fields || ties != 1) {
+  if (present < min_present) {
     return make_error(
-        "{}: no unique address from the references of {} (best: {} fields agree, {} such "
-        "addresses; need {})",
-        global, used, best, ties, min_fields);
+        "{}: cannot recover it: only {} of its {} anchor functions are in the pclntab", global,
+        present, fns.size());
   }
-  return at;
+  return acc.value_or(std::set<uint64_t>{});
 }
 
-int64_t opt(int32_t off) { return off; }  // kAbsent stays negative: never voted
+Result<uint64_t> only_one(std::string_view global, const std::set<uint64_t>& c,
+                          std::string_view how) {
+  if (c.size() == 1) return *c.begin();
+  std::string list;
+  for (uint64_t a : c) list += fmt::format(" {:#x}", a);
+  return make_error("{}: no unique address from {} ({} candidates:{})", global, how, c.size(),
+                    c.empty() ? " none" : list);
+}
+
+int64_t opt(int32_t off) { return off; }  // kAbsent stays negative
 
 }  // namespace
 
@@ -80,28 +81,43 @@ Result<MemStatsSymbols> resolve_memstats_symbols(const binary::ElfFile& elf,
       return out;
     }
   }
-  // readmemstats_m (mstats.go, 1.18-1.27) reads every *_sys counter, numgc
-  // and gc_cpu_fraction of memstats, and takes &memstats.heapStats.
-  auto ms = vote_base(elf, pclntab, "runtime.memstats", {"runtime.readmemstats_m"},
-                      {l.heap_stats, l.stacks_sys, l.mspan_sys, l.mcache_sys, l.buckhash_sys,
-                       l.gc_misc_sys, l.other_sys, l.numgc, l.gc_cpu_fraction},
-                      5);
+  // Measured with go tool objdump on every release's heapleak (1.18-1.27):
+  // the heap's accounting takes &memstats.heapStats (consistentHeapStats.acquire)
+  // in (*mcache).refill/allocLarge/releaseAll and (*mheap).allocSpan/
+  // freeSpanLocked/grow; the GC's pacer is called as methods of &gcController
+  // from the same mcache functions and from gcStart, gcinit, gcMarkDone and
+  // gcBgMarkWorker (heapStats is at offset 0 from 1.19, so the mcache
+  // functions take both addresses: each global has anchors the other lacks).
+  auto ms = common_addresses(
+      elf, pclntab, "runtime.memstats",
+      {"runtime.(*mcache).refill", "runtime.(*mcache).allocLarge", "runtime.(*mcache).releaseAll",
+       "runtime.(*mheap).allocSpan", "runtime.(*mheap).freeSpanLocked", "runtime.(*mheap).grow"},
+      l.heap_stats, 3);
   if (!ms) return ms.error();
-  // gcController: readmemstats_m reads its heap counters (1.19+: heapInUse,
-  // heapFree, totalAlloc, mappedReady...; 1.18: heapGoal); the pacer's entry
-  // points take its address (&gcController is gcPercent at +0) and read
-  // heapLive, heapMarked and the goal.
-  auto gc = vote_base(elf, pclntab, "runtime.gcController",
-                      {"runtime.readmemstats_m", "runtime.gcTrigger.test", "runtime.gcStart",
-                       "runtime.setGCPercent", "runtime.gcControllerCommit",
-                       "runtime.gcMarkTermination", "runtime.gcPaceScavenger"},
-                      {l.gc_percent, opt(l.memory_limit), l.heap_minimum, l.heap_goal, l.heap_live,
-                       l.heap_marked, opt(l.mapped_ready), opt(l.heap_free), opt(l.total_alloc),
-                       opt(l.total_free)},
-                      4);
+  // (*mheap).init hands &memstats.mspan_sys and &memstats.mcache_sys to its
+  // fixallocs.
+  for (uint32_t off : {l.mspan_sys, l.mcache_sys}) {
+    auto init =
+        common_addresses(elf, pclntab, "runtime.memstats", {"runtime.(*mheap).init"}, off, 1);
+    if (!init) return init.error();
+    std::erase_if(*ms, [&](uint64_t a) { return !init->count(a); });
+  }
+  auto ms_addr = only_one("runtime.memstats", *ms,
+                          "&memstats.heapStats in the heap's accounting and &memstats.mspan_sys, "
+                          "mcache_sys in (*mheap).init");
+  if (!ms_addr) return ms_addr.error();
+  auto gc = common_addresses(
+      elf, pclntab, "runtime.gcController",
+      {"runtime.(*mcache).refill", "runtime.(*mcache).allocLarge", "runtime.(*mcache).releaseAll",
+       "runtime.gcStart", "runtime.gcinit", "runtime.gcMarkDone", "runtime.gcBgMarkWorker"},
+      0, 4);
   if (!gc) return gc.error();
-  out.memstats = *ms;
-  out.gc_controller = *gc;
+  gc->erase(*ms_addr);
+  auto gc_addr = only_one("runtime.gcController", *gc,
+                          "&gcController in the heap's accounting and the GC's entry points");
+  if (!gc_addr) return gc_addr.error();
+  out.memstats = *ms_addr;
+  out.gc_controller = *gc_addr;
   return out;
 }
 
@@ -127,9 +143,9 @@ Result<MemStatsSnapshot> read_memstats(const target::MemoryReader& mem, const Me
                               l.mcache_sys + 8, l.buckhash_sys + 8, l.gc_misc_sys + 8,
                               l.other_sys + 8, l.numgc + 4, l.gc_cpu_fraction + 8});
   uint32_t gc_end = 0;
-  for (int64_t off : {opt(l.gc_percent), opt(l.memory_limit), opt(l.heap_minimum),
-                      opt(l.heap_goal), opt(l.heap_live), opt(l.heap_marked), opt(l.mapped_ready),
-                      opt(l.heap_free), opt(l.total_alloc), opt(l.total_free)})
+  for (int64_t off : {opt(l.gc_percent), opt(l.memory_limit), opt(l.heap_minimum), opt(l.heap_goal),
+                      opt(l.heap_live), opt(l.heap_marked), opt(l.mapped_ready), opt(l.heap_free),
+                      opt(l.total_alloc), opt(l.total_free)})
     if (off >= 0) gc_end = std::max(gc_end, static_cast<uint32_t>(off) + 8);
   if (ms_end > (1u << 16) || gc_end > (1u << 12))
     return make_error("runtime.memstats layout out of range ({} / {} bytes)", ms_end, gc_end);
@@ -161,7 +177,8 @@ Result<MemStatsSnapshot> read_memstats(const target::MemoryReader& mem, const Me
   MemStatsSnapshot s;
   s.heap_inuse = nonneg(in_heap);
   s.stack_inuse = nonneg(in_stacks);
-  // metrics.go: /memory/classes/heap/free = committed - inHeap - inStacks - inWorkBufs - inPtrScalarBits.
+  // metrics.go: /memory/classes/heap/free = committed - inHeap - inStacks - inWorkBufs -
+  // inPtrScalarBits.
   s.heap_free = nonneg(committed - in_heap - in_stacks - in_work - in_bits);
   // ReadMemStats: GCSys = gcMiscSys + inWorkBufs + inPtrScalarBits.
   s.metadata = u64(ms, l.mspan_sys) + u64(ms, l.mcache_sys) + u64(ms, l.buckhash_sys) +
@@ -181,8 +198,8 @@ Result<MemStatsSnapshot> read_memstats(const target::MemoryReader& mem, const Me
     s.memory_limit = get(gc, static_cast<uint32_t>(l.memory_limit), int64_t{});
     if (*s.memory_limit < std::numeric_limits<int64_t>::max() && l.mapped_ready >= 0) {
       const uint64_t lim =
-          memory_limit_heap_goal(l.go_minor, *s.memory_limit, s.mapped_ready,
-                                 u64(gc, l.heap_free), s.heap_alloc, s.heap_marked);
+          memory_limit_heap_goal(l.go_minor, *s.memory_limit, s.mapped_ready, u64(gc, l.heap_free),
+                                 s.heap_alloc, s.heap_marked);
       // heapGoalInternal: the lower of the two; GOGC=off leaves only the limit's.
       if (lim < s.heap_goal || s.gc_percent < 0) s.heap_goal = lim;
     }

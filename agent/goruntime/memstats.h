@@ -25,10 +25,10 @@ struct MemStatsSymbols {
   bool from_symtab = false;  // false: recovered from the code
 };
 
-// From .symtab, else from runtime.readmemstats_m's (and the GC pacer's)
-// PC-relative references: each reference at address A to a known field
-// offset F proposes A-F as the struct's base; the base that the most distinct
-// fields agree on wins, if at least four do and no other base ties.
+// From .symtab, else from the code: the addresses the heap's accounting and
+// the GC's entry points take of them (&memstats.heapStats, &gcController),
+// intersected over several functions; exactly one must remain
+// (docs/go-runtime.md §9). Never guesses.
 Result<MemStatsSymbols> resolve_memstats_symbols(const binary::ElfFile& elf,
                                                  const binary::Pclntab& pclntab,
                                                  const MemStatsLayout& layout,
@@ -36,18 +36,18 @@ Result<MemStatsSymbols> resolve_memstats_symbols(const binary::ElfFile& elf,
 
 // One reading, in bytes unless said otherwise. As runtime.ReadMemStats names them:
 struct MemStatsSnapshot {
-  uint64_t heap_inuse = 0;     // HeapInuse: bytes in in-use heap spans
-  uint64_t heap_free = 0;      // HeapIdle - HeapReleased: free heap pages still mapped
-  uint64_t stack_inuse = 0;    // StackInuse
-  uint64_t metadata = 0;       // MSpanSys + MCacheSys + BuckHashSys + GCSys + OtherSys
-  uint64_t heap_live = 0;      // gcController.heapLive: marked + allocated since (~HeapAlloc)
-  uint64_t heap_marked = 0;    // live heap after the last GC
-  uint64_t heap_goal = 0;      // NextGC: GOGC's goal, lowered by GOMEMLIMIT's (1.19+)
-  uint64_t gogc_goal = 0;      // GOGC's goal alone
-  int32_t gc_percent = 0;      // GOGC; -1: off
+  uint64_t heap_inuse = 0;   // HeapInuse: bytes in in-use heap spans
+  uint64_t heap_free = 0;    // HeapIdle - HeapReleased: free heap pages still mapped
+  uint64_t stack_inuse = 0;  // StackInuse
+  uint64_t metadata = 0;     // MSpanSys + MCacheSys + BuckHashSys + GCSys + OtherSys
+  uint64_t heap_live = 0;    // gcController.heapLive: marked + allocated since (~HeapAlloc)
+  uint64_t heap_marked = 0;  // live heap after the last GC
+  uint64_t heap_goal = 0;    // NextGC: GOGC's goal, lowered by GOMEMLIMIT's (1.19+)
+  uint64_t gogc_goal = 0;    // GOGC's goal alone
+  int32_t gc_percent = 0;    // GOGC; -1: off
   std::optional<int64_t> memory_limit;  // GOMEMLIMIT (1.19+); INT64_MAX: none
-  uint64_t mapped_ready = 0;   // 1.19+: all memory mapped and not released (0: unknown)
-  uint64_t heap_alloc = 0;     // 1.19+: bytes in heap objects (totalAlloc - totalFree)
+  uint64_t mapped_ready = 0;            // 1.19+: all memory mapped and not released (0: unknown)
+  uint64_t heap_alloc = 0;              // 1.19+: bytes in heap objects (totalAlloc - totalFree)
   uint32_t numgc = 0;
   double gc_cpu_fraction = 0;  // GCCPUFraction since the program started
 };

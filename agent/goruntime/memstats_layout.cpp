@@ -99,7 +99,8 @@ Result<MemStatsLayout> memstats_layout_from_dwarf(const binary::DwarfTypes& dwar
   // 1.18 keeps the goal itself in heapGoal; 1.19+ GOGC's goal in gcPercentHeapGoal.
   if (!have_goal) {
     if (goal18 == kAbsent)
-      return make_error("DWARF: runtime.gcControllerState has neither gcPercentHeapGoal nor heapGoal");
+      return make_error(
+          "DWARF: runtime.gcControllerState has neither gcPercentHeapGoal nor heapGoal");
     l.heap_goal = static_cast<uint32_t>(goal18);
   }
   l.heap_stats = static_cast<uint32_t>(heap_stats + stats);

@@ -33,16 +33,16 @@ struct MemStatsLayout {
   uint32_t committed = 0, in_heap = 0, in_stacks = 0, in_work_bufs = 0;
   int32_t in_ptr_scalar_bits = kAbsent;  // GC programs' bits, gone in 1.25
   // runtime.gcControllerState.
-  uint32_t gc_percent = 0;          // int32 (atomic.Int32): GOGC, -1 = off
-  int32_t memory_limit = kAbsent;   // int64: GOMEMLIMIT, 1.19+
-  uint32_t heap_minimum = 0;        // uint64
-  uint32_t heap_goal = 0;           // 1.18 heapGoal; 1.19+ gcPercentHeapGoal (GOGC's goal only)
-  uint32_t heap_live = 0;           // uint64: marked + allocated since the last GC
-  uint32_t heap_marked = 0;         // uint64: live after the last GC
-  int32_t mapped_ready = kAbsent;   // uint64, 1.19+: mapped and not released
-  int32_t heap_free = kAbsent;      // 1.19+: free heap pages not released
-  int32_t total_alloc = kAbsent;    // 1.19+: bytes ever allocated in heap objects
-  int32_t total_free = kAbsent;     // 1.19+: ... and freed
+  uint32_t gc_percent = 0;         // int32 (atomic.Int32): GOGC, -1 = off
+  int32_t memory_limit = kAbsent;  // int64: GOMEMLIMIT, 1.19+
+  uint32_t heap_minimum = 0;       // uint64
+  uint32_t heap_goal = 0;          // 1.18 heapGoal; 1.19+ gcPercentHeapGoal (GOGC's goal only)
+  uint32_t heap_live = 0;          // uint64: marked + allocated since the last GC
+  uint32_t heap_marked = 0;        // uint64: live after the last GC
+  int32_t mapped_ready = kAbsent;  // uint64, 1.19+: mapped and not released
+  int32_t heap_free = kAbsent;     // 1.19+: free heap pages not released
+  int32_t total_alloc = kAbsent;   // 1.19+: bytes ever allocated in heap objects
+  int32_t total_free = kAbsent;    // 1.19+: ... and freed
 };
 
 // The table's layout for a release; errors before Go 1.18; for releases newer

@@ -173,12 +173,11 @@ json rss_to_json(const RssBreakdown& b) {
           {"gogc", b.gogc},
           {"gomemlimit_bytes", b.gomemlimit >= 0 ? json(b.gomemlimit) : json(nullptr)},
           {"gc_cpu_fraction", finite(b.gc_cpu_fraction)},
-          {"top_stack",
-           b.top_stack.empty()
-               ? json(nullptr)
-               : json({{"stack", stack_to_json(b.top_stack)},
-                       {"growth_bytes_per_s", finite(b.top_stack_per_s)},
-                       {"share_of_rss_growth", finite(b.top_stack_share)}})},
+          {"top_stack", b.top_stack.empty()
+                            ? json(nullptr)
+                            : json({{"stack", stack_to_json(b.top_stack)},
+                                    {"growth_bytes_per_s", finite(b.top_stack_per_s)},
+                                    {"share_of_rss_growth", finite(b.top_stack_share)}})},
           {"series",
            {{"rss", series_to_json(b.rss_series)},
             {"heap_live", series_to_json(b.live_series)},

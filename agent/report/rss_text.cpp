@@ -18,10 +18,9 @@ std::vector<std::string> rss_breakdown_lines(const RssBreakdown& b) {
   out.push_back(fmt::format(
       "RSS {}: Go heap live {}, GC headroom {} ({}{}), stacks {}, runtime metadata {}, native "
       "{}{}, unexplained {}",
-      human_rate(b.rss_per_s), human_rate(b.heap_live_per_s), human_rate(b.gc_headroom_per_s),
-      gogc, limit, human_rate(b.stacks_per_s), human_rate(b.metadata_per_s),
-      human_rate(b.native_per_s), b.native_tracked ? "" : " (not tracked)",
-      human_rate(b.unexplained_per_s)));
+      human_rate(b.rss_per_s), human_rate(b.heap_live_per_s), human_rate(b.gc_headroom_per_s), gogc,
+      limit, human_rate(b.stacks_per_s), human_rate(b.metadata_per_s), human_rate(b.native_per_s),
+      b.native_tracked ? "" : " (not tracked)", human_rate(b.unexplained_per_s)));
   out.push_back(fmt::format(
       "  now: RSS {}, heap live {} (goal {}), heap in use {} + free {}, stacks {}, metadata {}{}; "
       "GC CPU {} since start",
@@ -44,9 +43,9 @@ std::vector<std::string> rss_breakdown_lines(const RssBreakdown& b) {
           break;
         }
       }
-      top = fmt::format("; most of it: {} ({}:{}) {} live, {} of the RSS growth", f->function,
-                        f->file, f->line, human_rate(b.top_stack_per_s),
-                        percent(b.top_stack_share));
+      top =
+          fmt::format("; most of it: {} ({}:{}) {} live, {} of the RSS growth", f->function,
+                      f->file, f->line, human_rate(b.top_stack_per_s), percent(b.top_stack_share));
     }
     out.push_back(fmt::format("  {} of the RSS growth explained over {}{}", percent(b.explained),
                               human_duration(b.window_s), top));
