@@ -7,9 +7,15 @@ namespace leakhound::collect {
 Result<std::unique_ptr<RuntimeMemoryCollector>> RuntimeMemoryCollector::start(
     const GoTarget& t, const target::MemoryReader& mem) {
   std::unique_ptr<RuntimeMemoryCollector> c(new RuntimeMemoryCollector(mem, t.proc.pid()));
-  auto l = goruntime::resolve_memstats_layout(t.elf, t.build.go_version, &c->source_);
-  if (!l) return l.error();
-  c->layout_ = *l;
+  // Resolved with runtime.g's layout (once per executable in the daemon).
+  if (t.g_layout && t.g_layout->memstats) {
+    c->layout_ = *t.g_layout->memstats;
+    c->source_ = t.g_layout->memstats_source;
+  } else {
+    auto l = goruntime::resolve_memstats_layout(t.elf, t.build.go_version, &c->source_);
+    if (!l) return l.error();
+    c->layout_ = *l;
+  }
   auto syms = goruntime::resolve_memstats_symbols(t.elf, t.pclntab, c->layout_);
   if (!syms) return syms.error();
   c->memstats_ = t.runtime_addr(syms->memstats);
