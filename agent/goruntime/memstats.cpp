@@ -138,17 +138,26 @@ uint64_t memory_limit_heap_goal(int go_minor, int64_t limit_i, uint64_t mapped_r
 
 Result<MemStatsSnapshot> read_memstats(const target::MemoryReader& mem, const MemStatsLayout& l,
                                        uint64_t memstats_addr, uint64_t gc_addr) {
-  // Everything from the start of memstats to the end of its last field we read.
-  uint32_t ms_end = std::max({l.heap_stats + 3 * l.delta_size, l.stacks_sys + 8, l.mspan_sys + 8,
-                              l.mcache_sys + 8, l.buckhash_sys + 8, l.gc_misc_sys + 8,
-                              l.other_sys + 8, l.numgc + 4, l.gc_cpu_fraction + 8});
-  uint32_t gc_end = 0;
+  // Everything from the start of memstats to the end of its last field we
+  // read, in 64 bits: a layout from a hostile binary's DWARF must not wrap.
+  for (int64_t f : {opt(l.committed), opt(l.in_heap), opt(l.in_stacks), opt(l.in_work_bufs),
+                    opt(l.in_ptr_scalar_bits)}) {
+    if (f + 8 > static_cast<int64_t>(l.delta_size))
+      return make_error("runtime.heapStatsDelta layout out of range");
+  }
+  const uint64_t ms_end64 = std::max<uint64_t>(
+      {uint64_t{l.heap_stats} + 3 * uint64_t{l.delta_size}, uint64_t{l.stacks_sys} + 8,
+       uint64_t{l.mspan_sys} + 8, uint64_t{l.mcache_sys} + 8, uint64_t{l.buckhash_sys} + 8,
+       uint64_t{l.gc_misc_sys} + 8, uint64_t{l.other_sys} + 8, uint64_t{l.numgc} + 4,
+       uint64_t{l.gc_cpu_fraction} + 8});
+  uint64_t gc_end = 0;
   for (int64_t off : {opt(l.gc_percent), opt(l.memory_limit), opt(l.heap_minimum), opt(l.heap_goal),
                       opt(l.heap_live), opt(l.heap_marked), opt(l.mapped_ready), opt(l.heap_free),
                       opt(l.total_alloc), opt(l.total_free)})
-    if (off >= 0) gc_end = std::max(gc_end, static_cast<uint32_t>(off) + 8);
-  if (ms_end > (1u << 16) || gc_end > (1u << 12))
-    return make_error("runtime.memstats layout out of range ({} / {} bytes)", ms_end, gc_end);
+    if (off >= 0) gc_end = std::max(gc_end, static_cast<uint64_t>(off) + 8);
+  if (ms_end64 > (1u << 16) || gc_end > (1u << 12))
+    return make_error("runtime.memstats layout out of range ({} / {} bytes)", ms_end64, gc_end);
+  const size_t ms_end = static_cast<size_t>(ms_end64);
   std::vector<uint8_t> ms(ms_end), gc(gc_end);
   if (auto r = mem.read(memstats_addr, ms.data(), ms.size()); !r)
     return make_error("runtime.memstats: {}", r.error().message);
