@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 
 namespace leakhound::collect {
 
@@ -18,6 +19,27 @@ double ols_slope(const std::vector<detect::Point>& s) {
     den += (p.t_s - mt) * (p.t_s - mt);
   }
   return den > 0 ? num / den : 0;
+}
+
+// The native findings' outstanding bytes summed at each poll: the slope of
+// the sum, as for the other parts (per-stack Theil-Sen slopes do not add up).
+// A stack has 0 before its first point (nothing of it was outstanding since
+// attach) and keeps its last value after its last one.
+std::vector<detect::Point> native_total(const std::vector<report::NativeFinding>& fs) {
+  std::map<double, double> total;
+  for (const auto& f : fs)
+    for (const auto& p : f.series) total[p.t_s];
+  for (const auto& f : fs) {
+    size_t i = 0;
+    double last = 0;
+    for (auto& [t, sum] : total) {
+      while (i < f.series.size() && f.series[i].t_s <= t) last = f.series[i++].value;
+      sum += last;
+    }
+  }
+  std::vector<detect::Point> out;
+  for (const auto& [t, v] : total) out.push_back({t, v});
+  return out;
 }
 
 void reconcile_rss(const std::vector<RuntimeMemReading>& rd, const report::Report& r,
@@ -55,7 +77,7 @@ void reconcile_rss(const std::vector<RuntimeMemReading>& rd, const report::Repor
   b.native_per_s = 0;
   b.native_bytes = 0;
   if (b.native_tracked) {
-    for (const auto& n : r.native) b.native_per_s += n.trend.slope_per_s;
+    b.native_per_s = ols_slope(native_total(r.native));
     b.native_bytes = r.native_stats.outstanding_bytes;
   }
   const double parts =

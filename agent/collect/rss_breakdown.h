@@ -23,6 +23,9 @@ struct RuntimeMemReading {
 // of what no part accounts for.
 double ols_slope(const std::vector<detect::Point>& s);
 
+// The native findings' outstanding bytes summed at each of their points.
+std::vector<detect::Point> native_total(const std::vector<report::NativeFinding>& fs);
+
 // Fills everything in `b` but `layout` from the readings, the report's heap
 // findings (the stack growing fastest) and native outstanding (r.native, when
 // r.native_stats.tracked).

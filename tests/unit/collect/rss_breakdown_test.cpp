@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <limits>
 
 namespace leakhound::collect {
@@ -78,22 +79,31 @@ TEST(RssBreakdown, NativeGrowthIsCountedAndTheRestIsUnexplained) {
   report::Report r;
   r.native_stats.tracked = true;
   r.native_stats.outstanding_bytes = 8 << 20;
-  report::NativeFinding n;
-  n.trend.slope_per_s = 0.5 * kMiB;
-  r.native = {n};
+  // Two stacks whose outstanding bytes add up to 0.5 MiB/s; the second
+  // appears mid-window (0 before it).
+  report::NativeFinding n, m;
+  for (int i = 0; i < 30; i++) n.series.push_back({i * 0.5, 0.25 * kMiB * i * 0.5});
+  for (int i = 10; i < 30; i++) m.series.push_back({i * 0.5, 0.25 * kMiB * i * 0.5});
+  n.trend.slope_per_s = 0.25 * kMiB;
+  r.native = {n, m};
   report::RssBreakdown b;
   // RSS grows 1 MiB/s beyond the heap: native explains half of it.
   reconcile_rss(heap_leak(1 * kMiB, 1 * kMiB), r, b);
   EXPECT_NEAR(b.rss_per_s, 3 * kMiB, 2);
-  EXPECT_NEAR(b.native_per_s, 0.5 * kMiB, 1e-6);
-  EXPECT_NEAR(b.unexplained_per_s, 0.5 * kMiB, 2);
-  EXPECT_NEAR(b.explained, 1 - 0.5 / 3, 1e-6);
+  const auto total = native_total(r.native);
+  ASSERT_EQ(total.size(), 30u);
+  EXPECT_DOUBLE_EQ(total[9].value, 0.25 * kMiB * 4.5);                   // m not yet there
+  EXPECT_DOUBLE_EQ(total[10].value, 0.25 * kMiB * 5 + 0.25 * kMiB * 5);  // both
+  // The slope of the sum, not the sum of the stacks' own slopes: m jumped in.
+  EXPECT_GT(b.native_per_s, 0.5 * kMiB);
+  EXPECT_NEAR(b.unexplained_per_s, b.rss_per_s - 2 * kMiB - b.native_per_s, 2);
+  EXPECT_NEAR(b.explained, 1 - std::fabs(b.unexplained_per_s) / b.rss_per_s, 1e-6);
   EXPECT_EQ(b.native_bytes, uint64_t{8} << 20);
   // Over-explaining is an error as much as under-explaining.
-  r.native[0].trend.slope_per_s = 1.5 * kMiB;
+  for (auto& p : r.native[0].series) p.value *= 5;  // 1.25 + 0.25 MiB/s
   reconcile_rss(heap_leak(1 * kMiB, 1 * kMiB), r, b);
-  EXPECT_NEAR(b.unexplained_per_s, -0.5 * kMiB, 2);
-  EXPECT_NEAR(b.explained, 1 - 0.5 / 3, 1e-6);
+  EXPECT_LT(b.unexplained_per_s, -0.5 * kMiB);
+  EXPECT_NEAR(b.explained, 1 - std::fabs(b.unexplained_per_s) / b.rss_per_s, 1e-6);
 }
 
 TEST(RssBreakdown, FlatOrTooFewReadings) {
