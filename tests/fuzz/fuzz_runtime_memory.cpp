@@ -1,6 +1,7 @@
 // Readers of runtime structures in target memory (allgs and goroutine stacks,
-// the memory-profile bucket list, memstats and gcController) on arbitrary bytes mapped as the
-// target's memory: every walk must end, every read stay in bounds.
+// the memory-profile bucket list, memstats and gcController) on arbitrary
+// bytes mapped as the target's memory: every walk must end, every read stay
+// in bounds.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
