@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Generates agent/goruntime/g_layout_table.inc (the layout of runtime.g and the
-# wait reason strings, per Go minor release) from the DWARF of the heapleak
-# targets built by every toolchain in scripts/go-versions.txt.
+# wait reason strings, per Go minor release) and
+# agent/goruntime/memstats_layout_table.inc (the fields of runtime.memstats and
+# runtime.gcController) from the DWARF of the heapleak targets built by every
+# toolchain in scripts/go-versions.txt.
 #
-#   scripts/gen-offsets.sh [OUT]        builds the targets (cached), writes OUT
-#                                       (default: agent/goruntime/g_layout_table.inc)
-#   scripts/gen-offsets.sh --check [F]  regenerates into a temp file from the
-#                                       targets already built and fails with the
-#                                       diff when F (default: the .inc) differs;
-#                                       a missing target is an error (the
-#                                       g_layout_drift test)
+#   scripts/gen-offsets.sh [OUT [MS_OUT]]       builds the targets (cached), writes
+#                                               OUT and MS_OUT (default: the two .inc)
+#   scripts/gen-offsets.sh --check [F [MS_F]]   regenerates into a temp dir from the
+#                                               targets already built and fails with
+#                                               the diff when a file differs; a
+#                                               missing target is an error (the
+#                                               g_layout_drift test)
 #
 # Targets: $LEAKHOUND_TARGETS_DIR (default: build/targets)/heapleak-go1.NN-default.
 set -euo pipefail
@@ -19,8 +21,9 @@ if [ "${1:-}" = --check ]; then
   check=1
   shift
 fi
-[ $# -le 1 ] || { echo "usage: $0 [--check] [OUT]" >&2; exit 2; }
+[ $# -le 2 ] || { echo "usage: $0 [--check] [OUT [MS_OUT]]" >&2; exit 2; }
 out=$(realpath -m "${1:-$root/agent/goruntime/g_layout_table.inc}")
+ms_out=$(realpath -m "${2:-$root/agent/goruntime/memstats_layout_table.inc}")
 targets=$(realpath -m "${LEAKHOUND_TARGETS_DIR:-$root/build/targets}")
 versions=$(grep -v '^#' "$root/scripts/go-versions.txt" | grep .)
 
@@ -50,18 +53,27 @@ done
 (cd "$root/tools/gen-offsets" && GOTOOLCHAIN=local GOFLAGS= CGO_ENABLED=0 \
   go build -o "$tmp/gen-offsets" .)
 "$tmp/gen-offsets" "${bins[@]}" >"$tmp/table.inc"
+"$tmp/gen-offsets" -memstats "${bins[@]}" >"$tmp/ms_table.inc"
 
 if [ "$check" = 1 ]; then
-  if ! diff -u "$out" "$tmp/table.inc" >"$tmp/diff"; then
-    cat "$tmp/diff"
-    echo "gen-offsets: $out differs from the DWARF of the targets (diff above:" \
-      "- checked in, + regenerated): run scripts/gen-offsets.sh" >&2
-    exit 1
-  fi
-  echo "gen-offsets: $out matches the DWARF of ${#bins[@]} targets"
-  exit 0
+  status=0
+  for pair in "$out:$tmp/table.inc" "$ms_out:$tmp/ms_table.inc"; do
+    f=${pair%%:*}
+    if ! diff -u "$f" "${pair#*:}" >"$tmp/diff"; then
+      cat "$tmp/diff"
+      echo "gen-offsets: $f differs from the DWARF of the targets (diff above:" \
+        "- checked in, + regenerated): run scripts/gen-offsets.sh" >&2
+      status=1
+    else
+      echo "gen-offsets: $f matches the DWARF of ${#bins[@]} targets"
+    fi
+  done
+  exit $status
 fi
-mkdir -p "$(dirname "$out")"
-cp "$tmp/table.inc" "$out.tmp.$$"
-mv "$out.tmp.$$" "$out"
-echo "gen-offsets: wrote $out (${#bins[@]} Go versions)" >&2
+for pair in "$out:$tmp/table.inc" "$ms_out:$tmp/ms_table.inc"; do
+  f=${pair%%:*}
+  mkdir -p "$(dirname "$f")"
+  cp "${pair#*:}" "$f.tmp.$$"
+  mv "$f.tmp.$$" "$f"
+  echo "gen-offsets: wrote $f (${#bins[@]} Go versions)" >&2
+done

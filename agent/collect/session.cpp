@@ -107,12 +107,27 @@ Result<std::unique_ptr<Session>> Session::open(const SessionOptions& opts) {
       r.notes.push_back(fmt::format("goroutines not tracked: {}", g.error().message));
     }
   }
+  // The runtime's own memory statistics: read-only, and last, so that its
+  // contribution sees the heap and native findings it names.
+  std::unique_ptr<Capability> runtime_memory;
+  if (go) {
+    auto m = RuntimeMemoryCollector::start(*go, *s->mem_);
+    if (m) {
+      runtime_memory = std::move(*m);
+    } else {
+      r.rss.why_not = m.error().message;
+      r.notes.push_back(fmt::format("RSS breakdown not available: {}", m.error().message));
+    }
+  } else {
+    r.rss.why_not = "not a Go program";
+  }
   auto process = std::make_unique<ProcessCollector>(pid, opts.process);
   if (auto e = process->poll(); !e) spdlog::debug("process poll: {}", e.error().message);
   for (auto* c : {&native, &heap, &goroutines}) {
     if (*c) s->add(std::move(*c));
   }
   s->add(std::move(process));
+  if (runtime_memory) s->add(std::move(runtime_memory));
   s->start_ = std::chrono::steady_clock::now();
   return s;
 }

@@ -17,6 +17,7 @@
 #include "collect/native_collector.h"
 #include "collect/process_collector.h"
 #include "collect/report_assembly.h"
+#include "collect/runtime_memory_collector.h"
 #include "goruntime/g_layout_cache.h"
 #include "report/model.h"
 #include "target/memory.h"

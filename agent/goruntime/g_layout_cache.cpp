@@ -10,6 +10,11 @@ Result<ResolvedGLayout> resolve_g_layout_once(const binary::ElfFile& elf,
   auto l = resolve_g_layout(elf, v, &out.source);
   if (!l) return l.error();
   out.layout = std::move(*l);
+  if (auto m = resolve_memstats_layout(elf, v, &out.memstats_source)) {
+    out.memstats = *m;
+  } else {
+    out.memstats_error = m.error().message;
+  }
   return out;
 }
 

@@ -1,6 +1,7 @@
-// runtime.g layouts resolved once per executable file, for the daemon: the
-// binary's DWARF (zlib-compressed, walked by libdw) is most of what attaching
-// to a process costs, and many processes run the same binary.
+// runtime.g layouts (and runtime.memstats / gcController layouts) resolved
+// once per executable file, for the daemon: the binary's DWARF
+// (zlib-compressed, walked by libdw) is most of what attaching to a process
+// costs, and many processes run the same binary.
 #pragma once
 
 #include <sys/types.h>
@@ -8,11 +9,13 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <tuple>
 
 #include "binary/elf_file.h"
 #include "goruntime/g_layout.h"
+#include "goruntime/memstats_layout.h"
 #include "util/result.h"
 
 namespace leakhound::goruntime {
@@ -20,6 +23,9 @@ namespace leakhound::goruntime {
 struct ResolvedGLayout {
   GLayout layout;
   std::string source;  // as resolve_g_layout says it
+  // resolve_memstats_layout's answer, or why there is none.
+  std::optional<MemStatsLayout> memstats;
+  std::string memstats_source, memstats_error;
 };
 
 // resolve_g_layout for one Go target, with the cache when there is one.

@@ -7,6 +7,7 @@
 #include "report/flame_graph.h"
 #include "report/html_text.h"
 #include "report/json_writer.h"
+#include "report/rss_text.h"
 #include "report/svg_chart.h"
 #include "report/terminal_writer.h"
 #include "report/units.h"
@@ -102,6 +103,12 @@ std::string header(const Report& r, const json& j, const HtmlOptions& o) {
             " (" + html_escape(m.limit_cgroup) + "), usage " +
             field("memory.usage_bytes", exact_number(m.usage_bytes), human_bytes(m.usage_bytes)) +
             "; " + fc);
+  }
+  if (std::string g = gomemlimit_line(r.gomemlimit); !g.empty()) row("GOMEMLIMIT", html_escape(g));
+  if (auto lines = rss_breakdown_lines(r.rss); !lines.empty()) {
+    std::string text;
+    for (const std::string& l : lines) text += (text.empty() ? "" : "<br>") + html_escape(l);
+    row("Where the RSS goes", text);
   }
   row("Dropped events",
       field("dropped_events", exact_number(r.dropped_events), group_thousands(r.dropped_events)));

@@ -145,6 +145,59 @@ json memory_to_json(const MemoryForecast& m) {
   return j;
 }
 
+json rss_to_json(const RssBreakdown& b) {
+  if (!b.read) return {{"read", false}, {"why", b.why_not}};
+  auto rate = [](double v) { return finite(v); };
+  return {{"read", true},
+          {"layout", b.layout},
+          {"window_s", finite(b.window_s)},
+          {"points", b.points},
+          {"growth_bytes_per_s",
+           {{"rss", rate(b.rss_per_s)},
+            {"heap_live", rate(b.heap_live_per_s)},
+            {"gc_headroom", rate(b.gc_headroom_per_s)},
+            {"stacks", rate(b.stacks_per_s)},
+            {"runtime_metadata", rate(b.metadata_per_s)},
+            {"native", b.native_tracked ? json(rate(b.native_per_s)) : json(nullptr)},
+            {"unexplained", rate(b.unexplained_per_s)}}},
+          {"explained", finite(b.explained)},
+          {"bytes",
+           {{"rss", b.rss_bytes},
+            {"heap_live", b.heap_live_bytes},
+            {"heap_inuse", b.heap_inuse_bytes},
+            {"heap_free", b.heap_free_bytes},
+            {"heap_goal", b.heap_goal_bytes},
+            {"stacks", b.stacks_bytes},
+            {"runtime_metadata", b.metadata_bytes},
+            {"native", b.native_tracked ? json(b.native_bytes) : json(nullptr)}}},
+          {"gogc", b.gogc},
+          {"gomemlimit_bytes", b.gomemlimit >= 0 ? json(b.gomemlimit) : json(nullptr)},
+          {"gc_cpu_fraction", finite(b.gc_cpu_fraction)},
+          {"top_stack", b.top_stack.empty()
+                            ? json(nullptr)
+                            : json({{"stack", stack_to_json(b.top_stack)},
+                                    {"growth_bytes_per_s", finite(b.top_stack_per_s)},
+                                    {"share_of_rss_growth", finite(b.top_stack_share)}})},
+          {"series",
+           {{"rss", series_to_json(b.rss_series)},
+            {"heap_live", series_to_json(b.live_series)},
+            {"heap_goal", series_to_json(b.goal_series)}}}};
+}
+
+json gomemlimit_to_json(const GoMemLimitForecast& f) {
+  if (!f.limited) return {{"limited", false}};
+  auto eta = [](double s) { return s >= 0 ? json(finite(s)) : json(nullptr); };
+  return {{"limited", true},
+          {"limit_bytes", f.limit_bytes},
+          {"non_heap_bytes", f.non_heap_bytes},
+          {"bound_live_bytes", f.bound_live_bytes},
+          {"saturation_live_bytes", f.saturation_live_bytes},
+          {"live_growth_bytes_per_s", finite(f.live_per_s)},
+          {"bound_now", f.bound_now},
+          {"seconds_to_bound", eta(f.seconds_to_bound)},
+          {"seconds_to_saturation", eta(f.seconds_to_saturation)}};
+}
+
 // The contract's Finding (heap and native alike) and its verdict's statistics;
 // each kind adds its own fields after these.
 json finding_core(const HeapFinding& f) {
@@ -309,6 +362,8 @@ json to_json(const Report& r) {
       {"native_stats", native_stats_to_json(r.native_stats, r.duration_s)},
       {"process", std::move(process)},
       {"memory", memory_to_json(r.memory)},
+      {"rss", rss_to_json(r.rss)},
+      {"gomemlimit", gomemlimit_to_json(r.gomemlimit)},
       {"gc_cycles", r.gc_cycles},
       {"heap_events", r.heap_events},
       {"sampled_allocs", r.sampled_allocs},

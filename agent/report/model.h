@@ -128,6 +128,54 @@ struct MemoryForecast {
   std::vector<detect::Point> series;
 };
 
+// Where the RSS growth goes (collect/rss_breakdown.h): the slope of the
+// process's RSS over the window, split into the parts the Go runtime's own
+// statistics account for (read from runtime.memstats and runtime.gcController),
+// native outstanding from the native capability, and what is left.
+struct RssBreakdown {
+  bool read = false;    // the runtime's statistics were read at least twice
+  std::string why_not;  // when not
+  std::string layout;   // where the offsets came from: "DWARF", "table", ...
+  double window_s = 0;
+  size_t points = 0;
+  // Least-squares slopes over the window, bytes/s: the parts add up to rss.
+  double rss_per_s = 0;
+  double heap_live_per_s = 0;    // live heap after each GC (heapMarked)
+  double gc_headroom_per_s = 0;  // heap held beyond it: garbage up to the goal, free pages kept
+  double stacks_per_s = 0;       // goroutine stacks in use
+  double metadata_per_s = 0;     // spans, mcaches, profiling buckets, GC metadata, other
+  double native_per_s = 0;       // native outstanding (the native capability, when it ran)
+  double unexplained_per_s = 0;  // rss - the sum of the above
+  bool native_tracked = false;
+  // Values at the last reading, bytes.
+  uint64_t rss_bytes = 0, heap_live_bytes = 0, heap_inuse_bytes = 0, heap_free_bytes = 0;
+  uint64_t heap_goal_bytes = 0, stacks_bytes = 0, metadata_bytes = 0, native_bytes = 0;
+  int32_t gogc = 100;          // -1: off
+  int64_t gomemlimit = -1;     // -1: none (or Go 1.18, which has none)
+  double gc_cpu_fraction = 0;  // the runtime's GCCPUFraction (since the program started)
+  double explained = 0;        // share of rss_per_s the parts explain (0 when RSS is flat)
+  // The heap stack growing fastest and its share of the RSS growth.
+  std::vector<Frame> top_stack;
+  double top_stack_per_s = 0;
+  double top_stack_share = 0;
+  // The per-reading series (for charts and the daemon): RSS and the heap goal.
+  std::vector<detect::Point> rss_series, live_series, goal_series;
+};
+
+// GOMEMLIMIT's forecast (collect/rss_breakdown.h): when the live heap, at its
+// fitted slope, leaves the GC no room under the limit.
+struct GoMemLimitForecast {
+  bool limited = false;  // GOMEMLIMIT is set (Go 1.19+)
+  int64_t limit_bytes = 0;
+  uint64_t non_heap_bytes = 0;  // what the runtime maps beyond the heap (stacks, metadata, free)
+  uint64_t saturation_live_bytes = 0;  // live heap where the GC would run continuously
+  uint64_t bound_live_bytes = 0;       // live heap from which the limit, not GOGC, sets the goal
+  double live_per_s = 0;               // the live heap's fitted slope
+  double seconds_to_bound = -1;        // -1: not growing, or already there (see bound)
+  double seconds_to_saturation = -1;
+  bool bound_now = false;  // the limit already sets the goal
+};
+
 // The Go runtime's goroutine leak detector (Go 1.26+), asked to run from
 // outside (goruntime/leak_check.h).
 struct GoroutineLeakCheck {
@@ -188,6 +236,8 @@ struct Report {
   std::vector<NativeFinding> native;    // sorted like heap findings
   std::vector<ProcessFinding> process;  // fds and threads series
   MemoryForecast memory;
+  RssBreakdown rss;
+  GoMemLimitForecast gomemlimit;
 };
 
 // How many findings have each verdict: the one count behind the writers'

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "report/rss_text.h"
 #include "report/units.h"
 
 namespace leakhound::report {
@@ -413,6 +414,11 @@ void write_process(std::ostream& out, const Report& r, const Style& st) {
     const bool warn = r.memory.seconds_to_limit >= 0;
     out << "\n" << (warn ? st(kYellow, forecast_line(r.memory)) : forecast_line(r.memory)) << "\n";
   }
+  // The runtime's own limit next to the cgroup's.
+  if (std::string g = gomemlimit_line(r.gomemlimit); !g.empty()) {
+    out << (r.gomemlimit.seconds_to_saturation >= 0 ? st(kYellow, g) : g) << "\n";
+  }
+  for (const std::string& line : rss_breakdown_lines(r.rss)) out << line << "\n";
   if (r.process.empty()) return;
   out << "\n" << st(kBold, "Process (/proc)") << "\n";
   for (const ProcessFinding& f : r.process) {

@@ -1,6 +1,7 @@
 // Readers of runtime structures in target memory (allgs and goroutine stacks,
-// the memory-profile bucket list) on arbitrary bytes mapped as the target's
-// memory: every walk must end, every read stay in bounds.
+// the memory-profile bucket list, memstats and gcController) on arbitrary
+// bytes mapped as the target's memory: every walk must end, every read stay
+// in bounds.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -9,6 +10,7 @@
 #include "goruntime/buckets.h"
 #include "goruntime/g_layout.h"
 #include "goruntime/goroutines.h"
+#include "goruntime/memstats.h"
 #include "goruntime/profile_layout.h"
 #include "target/memory.h"
 
@@ -45,5 +47,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)br.poll();
     (void)br.poll();
   }
+  // memstats and gcController anywhere in the input (or partly outside it).
+  const auto& ms_layouts = goruntime::all_memstats_layouts();
+  const goruntime::MemStatsLayout& ml = ms_layouts[data[3] % ms_layouts.size()];
+  (void)goruntime::read_memstats(mem, ml, kBase + data[4] * 64, kBase + data[5] * 8);
   return 0;
 }

@@ -4,6 +4,10 @@
 // the entries of the std::vector<GLayout> in agent/goruntime/g_layout.cpp.
 //
 //	gen-offsets BINARY...
+//	gen-offsets -memstats BINARY...
+//
+// With -memstats it prints the offsets of runtime.memstats and
+// runtime.gcController fields instead (agent/goruntime/memstats_layout_table.inc).
 //
 // scripts/gen-offsets.sh runs it on the heapleak targets of every Go version
 // in scripts/go-versions.txt. Any missing type, field or variable is an error.
@@ -57,14 +61,20 @@ type layout struct {
 const absent = -1
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: gen-offsets BINARY...")
+	args := os.Args[1:]
+	memstats := len(args) > 0 && args[0] == "-memstats"
+	if memstats {
+		args = args[1:]
+	}
+	if len(args) < 1 {
+		fmt.Fprintln(os.Stderr, "usage: gen-offsets [-memstats] BINARY...")
 		os.Exit(2)
 	}
 	var layouts []*layout
+	var msLayouts []*msLayout
 	seen := map[int]string{}
-	for _, path := range os.Args[1:] {
-		l, err := analyze(path)
+	for _, path := range args {
+		l, ms, err := analyze(path, memstats)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "gen-offsets: %s: %v\n", path, err)
 			os.Exit(1)
@@ -75,6 +85,14 @@ func main() {
 		}
 		seen[l.minor] = path
 		layouts = append(layouts, l)
+		if ms != nil {
+			msLayouts = append(msLayouts, ms)
+		}
+	}
+	if memstats {
+		sort.Slice(msLayouts, func(i, j int) bool { return msLayouts[i].minor < msLayouts[j].minor })
+		os.Stdout.WriteString(renderMemStats(msLayouts))
+		return
 	}
 	sort.Slice(layouts, func(i, j int) bool { return layouts[i].minor < layouts[j].minor })
 	os.Stdout.WriteString(render(layouts))
@@ -82,49 +100,49 @@ func main() {
 
 var versionRE = regexp.MustCompile(`^go1\.(\d+)(\.\d+)?$`)
 
-func analyze(path string) (*layout, error) {
+func analyze(path string, memstats bool) (*layout, *msLayout, error) {
 	bi, err := buildinfo.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading Go build info: %w", err)
+		return nil, nil, fmt.Errorf("reading Go build info: %w", err)
 	}
 	m := versionRE.FindStringSubmatch(bi.GoVersion)
 	if m == nil {
-		return nil, fmt.Errorf("Go version %q is not a release (go1.N or go1.N.P)", bi.GoVersion)
+		return nil, nil, fmt.Errorf("Go version %q is not a release (go1.N or go1.N.P)", bi.GoVersion)
 	}
 	minor, _ := strconv.Atoi(m[1])
 
 	f, err := elf.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	if f.Class != elf.ELFCLASS64 || f.ByteOrder != binary.LittleEndian {
-		return nil, errors.New("not a 64-bit little-endian ELF file")
+		return nil, nil, errors.New("not a 64-bit little-endian ELF file")
 	}
 	if f.Section(".debug_info") == nil && f.Section(".zdebug_info") == nil {
-		return nil, errors.New("no DWARF (.debug_info): stripped binary? build it without -ldflags=-s -w")
+		return nil, nil, errors.New("no DWARF (.debug_info): stripped binary? build it without -ldflags=-s -w")
 	}
 	d, err := f.DWARF()
 	if err != nil {
-		return nil, fmt.Errorf("reading DWARF: %w", err)
+		return nil, nil, fmt.Errorf("reading DWARF: %w", err)
 	}
 
 	l := &layout{version: bi.GoVersion, minor: minor}
 	g, err := findStruct(d, "runtime.g")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := fillG(l, g); err != nil {
-		return nil, fmt.Errorf("runtime.g: %w", err)
+		return nil, nil, fmt.Errorf("runtime.g: %w", err)
 	}
 	mt, err := findStruct(d, "runtime.m")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	g0, e1 := offset(mt, "g0", 8, false)
 	curg, e2 := offset(mt, "curg", 8, false)
 	if err := errors.Join(e1, e2); err != nil {
-		return nil, fmt.Errorf("runtime.m: %w", err)
+		return nil, nil, fmt.Errorf("runtime.m: %w", err)
 	}
 	l.mG0, l.mCurg = g0, curg
 	// Before 1.20 runtime.work has an anonymous struct type: no named
@@ -132,16 +150,23 @@ func analyze(path string) (*layout, error) {
 	l.leakPending, l.leakCount = -1, -1
 	if work, err := findStruct(d, "runtime.workType"); err == nil {
 		if l.leakPending, l.leakCount, err = leakOffsets(work); err != nil {
-			return nil, fmt.Errorf("runtime.workType: %w", err)
+			return nil, nil, fmt.Errorf("runtime.workType: %w", err)
 		}
 	} else if !strings.HasPrefix(err.Error(), "no DWARF struct type") {
-		return nil, err
+		return nil, nil, err
 	}
 	l.waitStrs, err = waitReasonStrings(f, d)
 	if err != nil {
-		return nil, fmt.Errorf("runtime.waitReasonStrings: %w", err)
+		return nil, nil, fmt.Errorf("runtime.waitReasonStrings: %w", err)
 	}
-	return l, nil
+	if !memstats {
+		return l, nil, nil
+	}
+	ms, err := analyzeMemStats(d, bi.GoVersion, minor)
+	if err != nil {
+		return nil, nil, err
+	}
+	return l, ms, nil
 }
 
 // findStruct returns the struct type with the given name.

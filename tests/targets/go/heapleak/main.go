@@ -34,6 +34,8 @@ var (
 	churnMBps = flag.Int("churn", 100, "garbage allocated per second, in MB")
 	interval  = flag.Duration("interval", time.Second, "how often to print a status line")
 	duration  = flag.Duration("duration", 0, "exit after this long (0: run until killed)")
+	leakFor   = flag.Duration("leak-for", 0, "stop leaking after this long (0: never)")
+	memstats  = flag.Bool("memstats", false, "also print runtime.ReadMemStats at each interval")
 )
 
 // retained holds every leaked object: the leak.
@@ -45,7 +47,11 @@ var leakedBytes counter
 //go:noinline
 func leakOne(size int) {
 	buf := make([]byte, size) // LEAK-LINE
-	buf[0] = 1
+	// Written through, as real data is: a page never touched is not resident,
+	// and the RSS e2e (rss_e2e.py) reconciles RSS with the heap.
+	for i := 0; i < len(buf); i += 512 {
+		buf[i] = 1
+	}
 	retained = append(retained, buf)
 	leakedBytes.Add(int64(size))
 }
@@ -56,6 +62,10 @@ func leaker(start time.Time) {
 	}
 	perTick := 100 * time.Millisecond
 	for now := range time.Tick(perTick) {
+		if *leakFor > 0 && now.Sub(start) > *leakFor {
+			fmt.Println("leak stopped")
+			return
+		}
 		want := int64(now.Sub(start).Seconds() * float64(*leakRate))
 		for leakedBytes.Load()+int64(*leakSize) <= want {
 			leakOne(*leakSize)
@@ -90,6 +100,18 @@ func churner() {
 	}
 }
 
+// printMemStats prints the runtime's own statistics, the oracle of the RSS
+// breakdown's e2e test (tests/bpf/rss_e2e.py).
+func printMemStats(el float64) {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	fmt.Printf("memstats elapsed_s=%.3f heap_inuse=%d heap_alloc=%d heap_idle=%d heap_released=%d "+
+		"stack_inuse=%d next_gc=%d gc_sys=%d mspan_sys=%d mcache_sys=%d buckhash_sys=%d other_sys=%d "+
+		"num_gc=%d gc_cpu_fraction=%g\n",
+		el, m.HeapInuse, m.HeapAlloc, m.HeapIdle, m.HeapReleased, m.StackInuse, m.NextGC, m.GCSys,
+		m.MSpanSys, m.MCacheSys, m.BuckHashSys, m.OtherSys, m.NumGC, m.GCCPUFraction)
+}
+
 func main() {
 	flag.Parse()
 	start := time.Now()
@@ -112,6 +134,9 @@ func main() {
 			lb := leakedBytes.Load()
 			fmt.Printf("tick=%d elapsed_s=%.3f leaked_bytes=%d leak_rate_bps=%.0f memprofilerate=%d\n",
 				tick, el, lb, float64(lb)/el, runtime.MemProfileRate)
+			if *memstats {
+				printMemStats(el)
+			}
 		case <-sigs:
 			fmt.Println("exit signal")
 			return

@@ -1,0 +1,56 @@
+#include "collect/runtime_memory_collector.h"
+
+#include "target/proc_stats.h"
+
+namespace leakhound::collect {
+
+Result<std::unique_ptr<RuntimeMemoryCollector>> RuntimeMemoryCollector::start(
+    const GoTarget& t, const target::MemoryReader& mem) {
+  std::unique_ptr<RuntimeMemoryCollector> c(new RuntimeMemoryCollector(mem, t.proc.pid()));
+  // Resolved with runtime.g's layout (once per executable in the daemon).
+  if (t.g_layout && t.g_layout->memstats) {
+    c->layout_ = *t.g_layout->memstats;
+    c->source_ = t.g_layout->memstats_source;
+  } else {
+    auto l = goruntime::resolve_memstats_layout(t.elf, t.build.go_version, &c->source_);
+    if (!l) return l.error();
+    c->layout_ = *l;
+  }
+  auto syms = goruntime::resolve_memstats_symbols(t.elf, t.pclntab, c->layout_);
+  if (!syms) return syms.error();
+  c->memstats_ = t.runtime_addr(syms->memstats);
+  c->gc_controller_ = t.runtime_addr(syms->gc_controller);
+  if (!syms->from_symtab) c->source_ += ", addresses from the code";
+  // One reading now proves the addresses before the window starts.
+  auto first = goruntime::read_memstats(mem, c->layout_, c->memstats_, c->gc_controller_);
+  if (!first) return first.error();
+  c->start_ = std::chrono::steady_clock::now();
+  return c;
+}
+
+Result<void> RuntimeMemoryCollector::poll() {
+  RuntimeMemReading x;
+  x.t_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  auto ms = goruntime::read_memstats(mem_, layout_, memstats_, gc_controller_);
+  if (!ms) return ms.error();
+  auto rss = target::read_rss_bytes(pid_);
+  if (!rss) return rss.error();
+  x.ms = *ms;
+  x.rss = *rss;
+  readings_.push_back(x);
+  return {};
+}
+
+void RuntimeMemoryCollector::trim(double keep_s) {
+  if (readings_.empty()) return;
+  const double cut = readings_.back().t_s - keep_s;
+  std::erase_if(readings_, [cut](const RuntimeMemReading& x) { return x.t_s < cut; });
+}
+
+void RuntimeMemoryCollector::contribute(report::Report& r) {
+  r.rss.layout = source_;
+  reconcile_rss(readings_, r, r.rss);
+  forecast_gomemlimit(readings_, layout_.go_minor, r.gomemlimit);
+}
+
+}  // namespace leakhound::collect

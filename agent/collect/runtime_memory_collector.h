@@ -1,0 +1,46 @@
+// The Go runtime's own memory statistics at each poll (goruntime/memstats.h),
+// with the process's RSS: where the RSS growth goes (report::RssBreakdown)
+// and GOMEMLIMIT's forecast. Read-only: it never writes into the target.
+// It contributes after the heap and native capabilities (the session's last),
+// so the report's heap and native findings are there to be named.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "collect/capability.h"
+#include "collect/go_target.h"
+#include "collect/rss_breakdown.h"
+#include "goruntime/memstats.h"
+#include "target/memory.h"
+
+namespace leakhound::collect {
+
+class RuntimeMemoryCollector final : public Capability {
+ public:
+  // Resolves the layout and the two globals; errors name what is missing.
+  static Result<std::unique_ptr<RuntimeMemoryCollector>> start(const GoTarget& t,
+                                                               const target::MemoryReader& mem);
+  std::string_view name() const override { return "runtime_memory"; }
+  // A read can race a rotation of the runtime's heap-stat deltas now and then.
+  spdlog::level::level_enum poll_error_level() const override { return spdlog::level::debug; }
+  Result<void> poll() override;
+  void trim(double keep_s) override;
+  void contribute(report::Report& r) override;
+  void stop(report::Report& r) override { contribute(r); }  // holds nothing in the target
+
+ private:
+  RuntimeMemoryCollector(const target::MemoryReader& mem, pid_t pid) : mem_(mem), pid_(pid) {}
+  const target::MemoryReader& mem_;
+  pid_t pid_;
+  goruntime::MemStatsLayout layout_;
+  std::string source_;
+  uint64_t memstats_ = 0, gc_controller_ = 0;  // runtime addresses
+  std::chrono::steady_clock::time_point start_;
+  std::vector<RuntimeMemReading> readings_;
+};
+
+}  // namespace leakhound::collect
