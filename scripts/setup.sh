@@ -41,6 +41,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# tests/real: Debian trixie's Prometheus Pushgateway (go1.24.4), unpacked from
+# its .deb with a private apt configuration (the system's sources stay
+# bookworm's). The other real programs are bookworm's prometheus (above) and
+# the go1.20 toolchain's trace tool (scripts/build-targets.sh fetches it).
+real=/opt/leakhound/real
+if [ ! -x "$real/trixie/root/usr/bin/prometheus-pushgateway" ]; then
+  echo "setup: unpacking Debian trixie's prometheus-pushgateway into $real/trixie" >&2
+  $SUDO "$(dirname "$0")/fetch-debs.sh" trixie "$real/trixie" prometheus-pushgateway
+fi
+
 # Python's jsonschema (draft 2020-12 support: 4.x) validates reports against
 # docs/report.schema.json (tests/schema and every BPF end-to-end test), for the
 # python3 on PATH, which CMake picks to run the tests. Debian's own python3

@@ -21,7 +21,7 @@ import tempfile
 import realcheck
 from realcheck import lhtest
 
-RELEASE = "go1.20.14"
+RELEASE = "go" + next(v for v in lhtest.VERSIONS if v.startswith("1.20."))
 PAGES = ["/goroutines", "/usertasks", "/userregions", "/jsontrace?start=0&end=200",
          "/mmu", "/"]
 

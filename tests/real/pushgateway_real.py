@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A real third-party Go program checked against its own pprof: Debian
 trixie's Prometheus Pushgateway (1.11.0, go1.24.4, stripped, not PIE;
-scripts/setup.sh unpacks the .deb into /opt/leakhound/real/trixie), on
+scripts/setup.sh unpacks the .deb into /opt/leakhound/real/trixie/root), on
 loopback, under a light load: every 100 ms a client pushes a group of series
 (replacing the last push), reads /metrics or the group's API. leakhound
 attaches for a window; realcheck compares its heap per function, goroutines
@@ -19,7 +19,7 @@ import urllib.request
 import realcheck
 from realcheck import lhtest
 
-PUSHGATEWAY = "/opt/leakhound/real/trixie/usr/bin/prometheus-pushgateway"
+PUSHGATEWAY = "/opt/leakhound/real/trixie/root/usr/bin/prometheus-pushgateway"
 
 
 def main():
