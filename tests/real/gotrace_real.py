@@ -66,7 +66,7 @@ def main():
                 realcheck.Load(view, every=0.1) as load:
             realcheck.wait_a_little(2)
             print(realcheck.inspect_line(prog.pid))
-            rep = realcheck.check_program(prog.pid, url, "go1.20", a.window)
+            rep = realcheck.check_program(prog.pid, url, "go1.20", a.window, load=load)
             realcheck.check_steady(rep)
             assert load.calls > 0 and load.failures == 0, (load.calls, load.failures)
     print("1 passed, 0 failed")

@@ -50,7 +50,7 @@ def main():
                 realcheck.Load(push, every=0.1) as load:
             realcheck.wait_a_little(3)  # every group pushed: steady state
             print(realcheck.inspect_line(prog.pid))
-            rep = realcheck.check_program(prog.pid, url, "go1.24", a.window)
+            rep = realcheck.check_program(prog.pid, url, "go1.24", a.window, load=load)
             realcheck.check_steady(rep)
             assert load.calls > 0 and load.failures == 0, (load.calls, load.failures)
     print("1 passed, 0 failed")

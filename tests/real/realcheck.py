@@ -13,13 +13,17 @@ After an attach, with the program still running:
 Goroutines that the program's own work (its load) starts and ends between
 leakhound's last read and the pprof request make a difference too: the
 goroutine checks are also retried on a short window, and must hold on one."""
+import contextlib
+import http.client
 import math
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bpf"))
 import lhtest  # noqa: E402
@@ -27,13 +31,40 @@ import lhtest  # noqa: E402
 ATTEMPTS = 6
 
 
-def http_get(url, timeout=10):
-    """(status, body text); (0, why) while the server is not up."""
+def unix_url(sock):
+    """The base URL of an HTTP server on a Unix socket, for http_get."""
+    return "http+unix://" + urllib.parse.quote(sock, safe="")
+
+
+def http_get(url, timeout=10, method="GET", body=None):
+    """(status, body text); (0, why) while the server is not up. A
+    http+unix:// URL (unix_url) goes to a Unix socket (any method)."""
     try:
+        if url.startswith("http+unix://"):
+            sock, _, path = url[len("http+unix://"):].partition("/")
+            conn = UnixHTTPConnection(urllib.parse.unquote(sock), timeout)
+            try:
+                headers = {"Content-Type": "application/json"} if body else {}
+                conn.request(method, "/" + path, body=body, headers=headers)
+                r = conn.getresponse()
+                return r.status, r.read().decode("utf-8", "replace")
+            finally:
+                conn.close()
         code, body = lhtest.http_get(url, timeout)
     except OSError as e:  # a refused connection while starting
         return 0, str(e)
     return code, body.decode("utf-8", "replace")
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, sock, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self.sock_path = sock
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.sock_path)
 
 
 def pprof_heap(url):
@@ -144,9 +175,11 @@ def request_own(gs):
 
 def leaf(finding):
     """The leaf as pprof's debug=1 text shows it (printStackRecord): leading
-    runtime.* frames hidden, unless the whole stack is the runtime's."""
+    runtime.* and internal/runtime/* frames (Go 1.24's maps) hidden, unless
+    the whole stack is the runtime's."""
     fns = [s["function"] for s in finding.get("stack") or []]
-    return next((f for f in fns if not f.startswith("runtime.")), fns[0] if fns else None)
+    return next((f for f in fns if not f.startswith(("runtime.", "internal/runtime/"))),
+                fns[0] if fns else None)
 
 
 def count_sites(pairs):
@@ -197,22 +230,27 @@ def compare_goroutines(rep, url):
     return equal, lines
 
 
-def check_program(pid, url, go_prefix, window="20s", retry_window="3s"):
+def check_program(pid, url, go_prefix, window="20s", retry_window="3s", load=None):
     """Attaches for `window`, then compares with the program's own pprof;
-    each comparison that does not hold is retried on a short attach. Prints
-    the figures; returns the first (full-window) report for verdict checks."""
+    each comparison that does not hold is retried on a short attach, with the
+    test's `load` paused (a request in flight at leakhound's last read or at
+    pprof's is a goroutine more on one side). Prints the figures; returns the
+    first (full-window) report for verdict checks."""
     first = None
     heap_ok = gor_ok = False
     for attempt in range(ATTEMPTS):
-        rep, _ = lhtest.attach_json(pid, window if attempt == 0 else retry_window)
+        with load.paused() if load and attempt else contextlib.nullcontext():
+            rep, _ = lhtest.attach_json(pid, window if attempt == 0 else retry_window)
+            heap = None if heap_ok else compare_heap(rep, url)
+            gor = None if gor_ok else compare_goroutines(rep, url)
         first = first or rep
         assert rep["target"]["go_version"].startswith(go_prefix), rep["target"]
-        if not heap_ok:
-            heap_ok, lines = compare_heap(rep, url)
-            print(f"attempt {attempt + 1}: " + "\n".join(lines), flush=True)
-        if not gor_ok:
-            gor_ok, lines = compare_goroutines(rep, url)
-            print(f"attempt {attempt + 1}: " + "\n".join(lines), flush=True)
+        paused = " (load paused)" if load and attempt else ""
+        for result in (heap, gor):
+            if result:
+                print(f"attempt {attempt + 1}{paused}: " + "\n".join(result[1]), flush=True)
+        heap_ok = heap_ok or heap[0]
+        gor_ok = gor_ok or gor[0]
         if heap_ok and gor_ok:
             break
     assert heap_ok, "leakhound's heap never matched the program's own /debug/pprof/heap"
@@ -244,13 +282,13 @@ class Program:
     """A real program started in its own working directory, ready when
     ready_url answers 200, terminated on exit."""
 
-    def __init__(self, argv, ready_url, cwd, env=None):
+    def __init__(self, argv, ready_url, cwd, env=None, exe=None):
         self.argv, self.ready_url, self.cwd, self.env = argv, ready_url, cwd, env
+        self.exe = exe or argv[0]  # the program (argv[0] may be a wrapper that execs it)
         self.proc = None
 
     def __enter__(self):
-        assert os.access(self.argv[0], os.X_OK), \
-            f"{self.argv[0]} is missing: scripts/setup.sh installs it"
+        assert os.access(self.exe, os.X_OK), f"{self.exe} is missing: scripts/setup.sh installs it"
         self.log = open(os.path.join(self.cwd, "program.log"), "w")
         self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
@@ -284,17 +322,26 @@ class Load:
         self.fn, self.every = fn, every
         self.calls = self.failures = 0
         self.stop = threading.Event()
+        self.lock = threading.Lock()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def run(self):
         while not self.stop.is_set():
-            try:
-                ok = self.fn()
-            except OSError:
-                ok = False
-            self.calls += 1
-            self.failures += 0 if ok else 1
+            with self.lock:
+                try:
+                    ok = self.fn()
+                except OSError:
+                    ok = False
+                self.calls += 1
+                self.failures += 0 if ok else 1
             self.stop.wait(self.every)
+
+    @contextlib.contextmanager
+    def paused(self):
+        """No request in flight while inside (the one running is finished)."""
+        with self.lock:
+            time.sleep(0.2)  # the server's side of the last connection ends too
+            yield
 
     def __enter__(self):
         self.thread.start()
