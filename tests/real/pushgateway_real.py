@@ -11,7 +11,6 @@ a program in steady state must not be reported as leaking.
 Usage: pushgateway_real.py [--window 15s]   (root)"""
 import argparse
 import itertools
-import os
 import sys
 import tempfile
 import urllib.request
