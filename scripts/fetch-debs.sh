@@ -20,7 +20,9 @@ for p in "$@"; do
     if [ -z "$(ls "$out/apt/lists" | grep -m1 Packages || true)" ]; then
       apt-get "${apt_opts[@]}" update >/dev/null
     fi
-    apt-get "${apt_opts[@]}" download "$p" >/dev/null
+    # Lists kept from an earlier run may name a version the archive dropped since.
+    apt-get "${apt_opts[@]}" download "$p" >/dev/null 2>&1 ||
+      { apt-get "${apt_opts[@]}" update >/dev/null && apt-get "${apt_opts[@]}" download "$p" >/dev/null; }
   fi
   dpkg-deb -x "$(ls "${p}"_*.deb | head -1)" "$out/root"
 done
