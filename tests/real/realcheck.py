@@ -10,9 +10,10 @@ After an attach, with the program still running:
     exactly, apart from the goroutines serving that request (`request_own`);
   - leakhound's user goroutine count vs runtime.NumGoroutine(), which is the
     "total" of /debug/pprof/goroutine?debug=1, less that request's own.
-Goroutines that the program's own work (its load) starts and ends between
-leakhound's last read and the pprof request make a difference too: the
-goroutine checks are also retried on a short window, and must hold on one."""
+Goroutines that the program's work (the test's load) starts and ends between
+leakhound's last read and the pprof request make a difference too: every
+check is retried on a short window with the load paused, and must hold on
+one (check_program)."""
 import contextlib
 import http.client
 import math
