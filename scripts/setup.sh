@@ -41,6 +41,21 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# tests/real: Debian trixie's Prometheus Pushgateway (go1.24.4) and dockerd
+# (go1.24.4, PIE; with the containerd it starts and runc), unpacked from their
+# .debs with a private apt configuration (the system's sources stay
+# bookworm's), not installed. The other real programs are bookworm's
+# prometheus (above) and the go1.20 toolchain's trace tool
+# (scripts/build-targets.sh fetches it).
+real=/opt/leakhound/real
+real_pkgs=(prometheus-pushgateway docker.io containerd runc)
+if [ ! -x "$real/trixie/root/usr/bin/prometheus-pushgateway" ] ||
+  [ ! -x "$real/trixie/root/usr/sbin/dockerd" ] || [ ! -x "$real/trixie/root/usr/bin/containerd" ] ||
+  [ ! -x "$real/trixie/root/usr/sbin/runc" ]; then
+  echo "setup: unpacking Debian trixie's ${real_pkgs[*]} into $real/trixie" >&2
+  $SUDO "$(dirname "$0")/fetch-debs.sh" trixie "$real/trixie" "${real_pkgs[@]}"
+fi
+
 # Python's jsonschema (draft 2020-12 support: 4.x) validates reports against
 # docs/report.schema.json (tests/schema and every BPF end-to-end test), for the
 # python3 on PATH, which CMake picks to run the tests. Debian's own python3
