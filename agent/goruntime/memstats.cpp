@@ -8,7 +8,7 @@
 #include <set>
 #include <vector>
 
-#include "goruntime/global_refs.h"
+#include "goruntime/data_refs.h"
 
 namespace leakhound::goruntime {
 namespace {
