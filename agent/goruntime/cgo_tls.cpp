@@ -80,8 +80,8 @@ Result<TlsGRef> arm64_tls_g_ref(const binary::ElfFile& elf, uint64_t entry, uint
     } else if ((in & 0xff800000) == 0xf2800000) {  // movk xD, #imm, lsl #hw*16
       const unsigned sh = ((in >> 21) & 3) * 16;
       if (regs[rd].kind == Kind::Const)
-        regs[rd].value = (regs[rd].value & ~(uint64_t{0xffff} << sh)) |
-                         (uint64_t{(in >> 5) & 0xffff} << sh);
+        regs[rd].value =
+            (regs[rd].value & ~(uint64_t{0xffff} << sh)) | (uint64_t{(in >> 5) & 0xffff} << sh);
       else
         regs[rd] = {};
     } else if ((in & 0x9f000000) == 0x90000000) {  // adrp xD, page

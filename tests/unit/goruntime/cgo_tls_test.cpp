@@ -1,8 +1,9 @@
 // Where threads keep g in TLS (cgo_tls.h, find_tls_g_ref): the real runtime
 // of every Go toolchain 1.18-1.27 (internally and externally linked, PIE,
 // stripped: all at fs-8, as ptrace confirmed on running targets), arm64 at
-// tpidr_el0+16 (scripts/arm64-vm.sh ran it), and hand-made code for the other forms: an offset moved by C
-// TLS variables, a GOT slot (a Go shared object), and hostile input.
+// tpidr_el0+16 (scripts/arm64-vm.sh ran it), and hand-made code for the other
+// forms: an offset moved by C TLS variables, a GOT slot (a Go shared object),
+// and hostile input.
 #include "goruntime/cgo_tls.h"
 
 #include <elf.h>
