@@ -72,9 +72,6 @@ step_rootfs() {
     trap "umount '$rootfs/proc' '$rootfs/dev'" EXIT
     # No kernel postinst hooks want a bootloader; initramfs-tools builds the initrd.
     printf 'do_symlinks = yes\nlink_in_boot = yes\n' >"$rootfs/etc/kernel-img.conf"
-    # The guest boots with the root on virtio-blk and the checkout on 9p.
-    printf 'virtio_blk\nvirtio_pci\next4\n9pnet_virtio\n9p\n' >"$rootfs/etc/initramfs-tools/modules" 2>/dev/null ||
-      { mkdir -p "$rootfs/etc/initramfs-tools"; printf 'virtio_blk\nvirtio_pci\next4\n9pnet_virtio\n9p\n' >"$rootfs/etc/initramfs-tools/modules"; }
     chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive LC_ALL=C apt-get update -qq
     chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive LC_ALL=C nice \
       apt-get install -y -qq --no-install-recommends "${GUEST_PKGS[@]}" >"$dir/apt.log"
