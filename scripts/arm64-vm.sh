@@ -13,8 +13,9 @@
 #              with TARGET_ARCH=arm64), for the oldest and newest supported Go
 #     image    an ext4 disk image of the rootfs (mkfs.ext4 -d, no loop mount)
 #     run      boots it: qemu-system-aarch64 -M virt -cpu max -smp 2 -m 4G under
-#              TCG, the checkout shared read-write over 9p at its own path; the
-#              guest runs the cases (ARM64_VM_CASES) and powers off
+#              TCG (pauth-impdef=on: QEMU's cheap pointer-authentication
+#              hash), the checkout shared read-write over 9p at its own path;
+#              the guest runs the cases (ARM64_VM_CASES) and powers off
 #
 # Environment:
 #   ARM64_VM_DIR     cache (rootfs, image, cross build, targets): build/arm64-vm
@@ -201,7 +202,7 @@ step_run() {
     echo "exit \$rc"
   } >"$cmd"
   log "booting the guest (TCG: slow); console in $dir/console.log"
-  nice qemu-system-aarch64 -M virt -cpu max -smp "${ARM64_VM_CPUS:-2}" -m 4G \
+  nice qemu-system-aarch64 -M virt -cpu max,pauth-impdef=on -smp "${ARM64_VM_CPUS:-2}" -m 4G \
     -nographic -no-reboot \
     -kernel "$dir/vmlinuz" -initrd "$dir/initrd.img" \
     -append "console=ttyAMA0 root=/dev/vda rw init=/sbin/leakhound-guest-init panic=-1 lh.share=$root lh.cmd=$cmd" \
