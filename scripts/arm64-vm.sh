@@ -24,6 +24,8 @@
 #   ARM64_VM_MIRROR  http://deb.debian.org/debian
 #   ARM64_VM_CASES   the guest's commands, one a line (default below)
 #   ARM64_VM_CPUS    guest CPUs (2)
+#   ARM64_VM_SYSROOT the cross build's sysroot (the rootfs): any tree with the
+#                    same packages, e.g. their .debs extracted over its /usr
 #
 # Nothing on the host changes for good but ARM64_VM_DIR: the arm64 packages come
 # from the chroot's own apt, and binfmt_misc is only mounted if it was not.
@@ -67,17 +69,21 @@ step_rootfs() {
   want=$(printf '%s\n' "${GUEST_PKGS[@]}" | sha256sum | cut -c1-16)
   if [ "$(cat "$rootfs/.pkgs-done" 2>/dev/null)" != "$want" ]; then
     log "installing the guest's packages in the chroot"
-    mount --bind /proc "$rootfs/proc"
+    # Never copy the rootfs while these are mounted (cp -a would copy /proc).
+    mount -t proc proc "$rootfs/proc"
     mount --bind /dev "$rootfs/dev"
+    mount -t devpts devpts "$rootfs/dev/pts"
     # shellcheck disable=SC2064
-    trap "umount '$rootfs/proc' '$rootfs/dev'" EXIT
+    trap "umount '$rootfs/dev/pts' '$rootfs/proc' '$rootfs/dev'" EXIT
     # No kernel postinst hooks want a bootloader; initramfs-tools builds the initrd.
     printf 'do_symlinks = yes\nlink_in_boot = yes\n' >"$rootfs/etc/kernel-img.conf"
+    # An interrupted earlier run (e.g. a full disk) left packages half set up.
+    chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive LC_ALL=C dpkg --configure -a
     chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive LC_ALL=C apt-get update -qq
     chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive LC_ALL=C nice \
       apt-get install -y -qq --no-install-recommends "${GUEST_PKGS[@]}" >"$dir/apt.log"
     chroot "$rootfs" apt-get clean
-    umount "$rootfs/proc" "$rootfs/dev"
+    umount "$rootfs/dev/pts" "$rootfs/proc" "$rootfs/dev"
     trap - EXIT
     echo "$want" >"$rootfs/.pkgs-done"
   fi
@@ -117,7 +123,7 @@ step_build() {
   local b=$dir/build
   if [ ! -e "$b/build.ninja" ]; then
     cmake -S "$root" -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64.cmake" -DCMAKE_SYSROOT="$rootfs" \
+      -DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64.cmake" -DCMAKE_SYSROOT="${ARM64_VM_SYSROOT:-$rootfs}" \
       -DLEAKHOUND_TESTS=OFF -DLEAKHOUND_WERROR=ON \
       -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
   fi
