@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 func fail(f string, a ...any) {
@@ -31,7 +32,9 @@ func main() {
 		if err != nil {
 			fail("%v", err)
 		}
-		_, _, e := syscall.Syscall(syscall.SYS_FINIT_MODULE, f.Fd(), uintptr(0), 0)
+		noParams := []byte{0}
+		_, _, e := syscall.Syscall(syscall.SYS_FINIT_MODULE, f.Fd(),
+			uintptr(unsafe.Pointer(&noParams[0])), 0)
 		f.Close()
 		if e != 0 && e != syscall.EEXIST {
 			fail("finit_module %s: %v", m, e)
