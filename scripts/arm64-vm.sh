@@ -125,7 +125,12 @@ EOF
 # leakhound for arm64: the host's clang with the rootfs as sysroot.
 step_build() {
   step_vmlinux
-  local b=$dir/build
+  local b=$dir/build sysroot=${ARM64_VM_SYSROOT:-$rootfs} l
+  # Absolute symlinks (libm.so -> /lib/...) point at the host's files from a
+  # sysroot: the linker then takes libm.a. Relative ones mean the same in both.
+  while IFS= read -r l; do
+    ln -sfn "$(realpath -m --relative-to="$(dirname "$l")" "$sysroot$(readlink "$l")")" "$l"
+  done < <(find "$sysroot/usr/lib" -type l -lname '/*')
   if [ ! -e "$b/build.ninja" ]; then
     cmake -S "$root" -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64.cmake" -DCMAKE_SYSROOT="${ARM64_VM_SYSROOT:-$rootfs}" \
