@@ -109,11 +109,12 @@ static __always_inline int enter(lh_u32 kind, lh_u64 size, lh_u64 aux) {
 /* The goroutine behind a cgo call, if any: its Go frames, stored once per
  * distinct stack; returns their key (0: none). */
 static __always_inline lh_u64 go_stack(const struct lh_native_config *cfg) {
-#if defined(__TARGET_ARCH_x86)
+	/* The thread pointer: FS base on amd64, TPIDR_EL0 on arm64. */
 	struct task_struct *task = bpf_get_current_task_btf();
+#if defined(__TARGET_ARCH_x86)
 	lh_u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
 #else
-	lh_u64 fsbase = 0; /* arm64: TPIDR_EL0 (not supported yet) */
+	lh_u64 fsbase = BPF_CORE_READ(task, thread.uw.tp_value);
 #endif
 	lh_u64 g = 0, m = 0, g0 = 0, curg = 0;
 	if (!fsbase || bpf_probe_read_user(&g, sizeof g, (void *)(fsbase + cfg->tls_g_off)) || !g)

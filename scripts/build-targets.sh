@@ -22,6 +22,10 @@
 #               OUT_DIR/cleak-musl-static (musl-gcc -static); frame pointers on
 #   mallocloop: OUT_DIR/mallocloop (-fno-omit-frame-pointer)
 #   pidat:      OUT_DIR/pidat (runs a program as a chosen PID: PID reuse tests)
+#
+# TARGET_ARCH=arm64 builds every variant for arm64 under the same names (for a
+# separate OUT_DIR run on arm64: scripts/arm64-vm.sh); cgo and the C targets
+# then use aarch64-linux-gnu-gcc (Debian's gcc-aarch64-linux-gnu) unless CC says.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$(realpath -m "${1:-$root/build/targets}")
@@ -34,6 +38,12 @@ ctargets=${CTARGETS-cleak cleak-libc mallocloop pidat}
 variants=${VARIANTS:-default strip pie cgo pprof arm64 arm64-strip}
 jobs=${JOBS:-2}
 local_go=$(go env GOVERSION)
+goarch=${TARGET_ARCH:-amd64}
+case $goarch in
+  amd64) cgo_cc=${CC:-gcc} ;;
+  arm64) cgo_cc=${CC:-aarch64-linux-gnu-gcc} ;;
+  *) echo "build-targets: unsupported TARGET_ARCH $goarch" >&2; exit 1 ;;
+esac
 
 jobsfile=$(mktemp)
 trap 'rm -f "$jobsfile"' EXIT
@@ -60,7 +70,7 @@ build_one() {
   local dest="$out/$name"
   local tc="go$v"
   [ "$tc" = "$local_go" ] && tc=local
-  local env=(CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOFLAGS=-trimpath=false)
+  local env=(CGO_ENABLED=0 GOOS=linux GOARCH="$goarch" GOFLAGS=-trimpath=false)
   local flags=()
   local common=(-buildvcs=false)
   # Go 1.17 (the "too old" error test's toolchain) has no -buildvcs and stamps nothing.
@@ -69,7 +79,9 @@ build_one() {
     default) ;;
     strip) flags=(-ldflags=-s\ -w) ;;
     pie) flags=(-buildmode=pie) ;;
-    cgo) env=(CGO_ENABLED=1 GOOS=linux GOARCH=amd64) ;;
+    cgo) env=(CGO_ENABLED=1 GOOS=linux GOARCH="$goarch")
+         # amd64 keeps its old key (the same binaries, not rebuilt).
+         [ "$goarch" = amd64 ] || env+=(CC="$cgo_cc") ;;
     pprof) flags=(-tags=pprof) ;;
     arm64) env=(CGO_ENABLED=0 GOOS=linux GOARCH=arm64) ;;
     arm64-strip) env=(CGO_ENABLED=0 GOOS=linux GOARCH=arm64); flags=(-ldflags=-s\ -w) ;;
@@ -92,12 +104,12 @@ build_one() {
   echo "build-targets: built $name" >&2
 }
 export -f build_one
-export out src local_go
+export out src local_go goarch cgo_cc
 
 # build_c NAME FLAGS...: C target NAME from tests/targets/c; OUT_DIR/NAME.key
 # holds a hash of the sources, the flags and the compiler version.
 csrc=$root/tests/targets/c
-cc=${CC:-gcc}
+cc=$cgo_cc
 build_c() {
   local name=$1; shift
   local cflags=(-O2 -g -Wall -Wextra "$@")

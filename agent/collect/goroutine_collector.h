@@ -70,7 +70,7 @@ class GoroutineCollector final : public Capability {
   double now_s() const;
 
   const GoTarget& t_;
-  const target::MemoryReader& mem_;
+  [[maybe_unused]] const target::MemoryReader& mem_;  // clang: -Wunused-private-field
   GoroutineOptions opts_;
   goruntime::GoroutineReader reader_;
   std::optional<probes::GoroutineProbes> probes_;

@@ -66,6 +66,7 @@ leakhound_calibration_free_stepped:
 namespace leakhound::probes {
 namespace {
 
+#if defined(__x86_64__)  // the stand-ins are x86-64 assembly
 // File offset of a function of this executable, from where it is mapped.
 Result<uint64_t> own_offset(const void* fn) {
   auto text = target::read_text("/proc/self/maps");
@@ -90,11 +91,14 @@ double time_pairs(MallocFn m, FreeFn f, int n) {
   auto t1 = std::chrono::steady_clock::now();
   return std::chrono::duration<double, std::nano>(t1 - t0).count() / n;
 }
+#endif
 
 }  // namespace
 
 Result<double> measure_native_probe_cost(bool malloc_emulated, bool free_emulated) {
 #if !defined(__x86_64__)
+  (void)malloc_emulated;
+  (void)free_emulated;
   return make_error("probe cost measurement is only implemented for x86-64");
 #else
   MallocFn mfn =
@@ -126,6 +130,9 @@ Result<double> measure_native_probe_cost(bool malloc_emulated, bool free_emulate
 }
 
 bool uprobe_emulated(std::span<const uint8_t> entry) {
+#if !defined(__x86_64__)
+  return false;  // x86-64 opcodes below; arm64 is not measured (above)
+#endif
   if (entry.empty()) return false;
   uint8_t op = entry[0];
   if (op >= 0x50 && op <= 0x57) return true;  // push reg

@@ -9,9 +9,10 @@
 #define LH_NATIVE_GO_FRAMES 32 /* Go frames of the goroutine behind a cgo call */
 
 /* Per process. go = 1: a Go program whose threads find their g at
- * fs_base + tls_g_off, with these runtime.g / runtime.m offsets. */
+ * thread pointer + tls_g_off (FS base on amd64, TPIDR_EL0 on arm64), with
+ * these runtime.g / runtime.m offsets. */
 struct lh_native_config {
-  lh_u64 tls_g_off; /* two's complement: usually negative */
+  lh_u64 tls_g_off; /* two's complement: negative on amd64, positive on arm64 */
   lh_u32 go;
   lh_u32 track_mmap; /* anonymous private mmap/munmap */
   lh_u32 g_m, m_g0, m_curg, g_status;

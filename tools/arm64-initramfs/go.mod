@@ -1,0 +1,3 @@
+module leakhound/arm64-initramfs
+
+go 1.21
