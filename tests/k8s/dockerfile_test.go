@@ -19,6 +19,8 @@ var testOnly = map[string]string{
 	"libgtest-dev":       "unit tests",
 	"googletest":         "unit tests",
 	"clang-format":       "the clang_format test",
+	"clang-tidy":         "scripts/clang-tidy.sh (the clang_tidy lint test)",
+	"jq":                 "scripts/clang-tidy.sh (reads compile_commands.json)",
 	"python3":            "end-to-end and schema tests",
 	"util-linux":         "end-to-end tests (setpriv)",
 	"strace":             "the read-only test",
