@@ -174,11 +174,20 @@ def request_own(gs):
     return own
 
 
+def for_print(function):
+    """A function name as Go prints it since 1.21 (runtime.funcNameForPrint,
+    which pprof's text uses): a generic's shape arguments, from the first '['
+    to the last ']', shown as "[...]". leakhound reports the name the
+    binary's pclntab holds."""
+    i, j = function.find("["), function.rfind("]")
+    return function if i < 0 or j <= i else function[:i] + "[...]" + function[j + 1:]
+
+
 def leaf(finding):
     """The leaf as pprof's debug=1 text shows it (printStackRecord): leading
     runtime.* and internal/runtime/* frames (Go 1.24's maps) hidden, unless
     the whole stack is the runtime's."""
-    fns = [s["function"] for s in finding.get("stack") or []]
+    fns = [for_print(s["function"]) for s in finding.get("stack") or []]
     return next((f for f in fns if not f.startswith(("runtime.", "internal/runtime/"))),
                 fns[0] if fns else None)
 
@@ -212,7 +221,7 @@ def compare_goroutines(rep, url):
     own = request_own(gs)
     own_sites = count_sites((g["site"], 1) for g in own)
     theirs = count_sites((g["site"], 1) for g in gs)
-    ours = count_sites(((f["created_at"]["function"], f["created_at"]["line"]), f["count"])
+    ours = count_sites(((for_print(f["created_at"]["function"]), f["created_at"]["line"]), f["count"])
                        for f in rep["goroutines"] if not f["system"])
     diff = {s: theirs.get(s, 0) - ours.get(s, 0) - own_sites.get(s, 0)
             for s in set(theirs) | set(ours) | set(own_sites)}
