@@ -197,7 +197,10 @@ Result<void> HeapCollector::snapshot(double t_s) {
     g.series.push_back({t_s, g.inuse.bytes});
     g.allocated.push_back({t_s, g.allocated_bytes});
   }
-  if (calibration_points_ > 0 && --calibration_points_ == 0) calibrated_at_ = t_s;
+  if (calibration_end_gc_ != 0 && gc_cycles_ >= calibration_end_gc_) {
+    calibrated_at_ = t_s;
+    calibration_end_gc_ = 0;
+  }
   last_t_ = t_s;
   have_snapshot_ = true;
   return {};
@@ -299,8 +302,8 @@ void HeapCollector::contribute(report::Report& r) {
     // stack while its series still starts there (detect/warmup.h); after
     // the daemon's window has moved on, from its first free.
     const bool warmup = sampled_since_attach_ && !trimmed_;
-    stacks.push_back(
-        {std::move(f), judged_from(g), warmup ? g.allocated : std::vector<detect::Point>{}});
+    stacks.push_back({std::move(f), judged_from(g),
+                      warmup ? g.allocated : std::vector<detect::Point>{}, calibrated_at_});
   }
   VerdictOptions vo{opts_.trend, opts_.fdr, opts_.min_retained_fraction, last_t_,
                     [](std::string_view fn) { return !is_runtime_function(fn); }};
@@ -398,8 +401,8 @@ Result<void> HeapCollector::switch_rate(int64_t rate, double t_s) {
   // The calibration's few samples at 512 KiB weigh up to 64 times more
   // than the fine rate's: a stack's series jumps by them and then climbs
   // slowly. Its warm-up is judged from the third GC cycle after the first
-  // switch (the profile is published one to two cycles late).
-  if (epochs_.size() == 2 && rate < epochs_.front().rate) calibration_points_ = 3;
+  // switch: a sample is published two cycles after the one it was taken in.
+  if (epochs_.size() == 2 && rate < epochs_.front().rate) calibration_end_gc_ = gc_cycles_ + 3;
   rate_ = rate;
   budget_epoch_bytes_ = 0;
   budget_epoch_samples_ = 0;
