@@ -45,19 +45,9 @@ class Run:
         self.t, self.rep, self.t0, self.t1 = t, rep, t0, t1
 
     def rates_during(self):
-        """MemProfileRate values the target printed while leakhound was attached:
-        between leakhound's start and exit, less the program's own rate at
-        either end (leakhound's setup before it switches the sampler on, its
-        report after it restored it, take a variable time on a loaded
-        machine). The program's rate in between, a reset mid-window, stays."""
-        rates = [int(d["memprofilerate"]) for ts, d in self.t.ticks()
-                 if self.t0 < ts < self.t1]
-        own = rates[0] if rates else None
-        while rates and rates[0] == own and any(r != own for r in rates):
-            rates = rates[1:]
-        while rates and rates[-1] == own and any(r != own for r in rates):
-            rates = rates[:-1]
-        return set(rates)
+        """MemProfileRate values the target printed while leakhound was attached."""
+        return {int(d["memprofilerate"]) for ts, d in self.t.ticks()
+                if self.t0 + 1 < ts < self.t1 - 0.5}
 
     def leaked_rate(self):
         """The target's own measure of its leak rate over the window."""
