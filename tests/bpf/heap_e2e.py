@@ -41,13 +41,31 @@ def start(minor, variant, leak_rate, leak_size):
 class Run:
     """One attach to a running target: the report, and the target's own lines."""
 
-    def __init__(self, t, rep, t0, t1):
+    def __init__(self, t, rep, t0, t1, own_rate):
         self.t, self.rep, self.t0, self.t1 = t, rep, t0, t1
+        self.own_rate = own_rate
+
+    def _rates(self):
+        return [int(d["memprofilerate"]) for ts, d in self.t.ticks() if self.t0 < ts < self.t1]
 
     def rates_during(self):
-        """MemProfileRate values the target printed while leakhound was attached."""
-        return {int(d["memprofilerate"]) for ts, d in self.t.ticks()
-                if self.t0 + 1 < ts < self.t1 - 0.5}
+        """MemProfileRate values the target had while leakhound ran, less the
+        program's own rate before leakhound's switch and after its restore
+        (its setup and report take a variable time on a loaded machine). The
+        rates leakhound set must be one stretch: the program's own rate in
+        between would be a reset mid-window."""
+        rates = self._rates()
+        changed = [i for i, r in enumerate(rates) if r != self.own_rate]
+        if not changed:
+            return set(rates)
+        inside = rates[changed[0]:changed[-1] + 1]
+        assert self.own_rate not in inside, f"sampler reset mid-window: {rates}"
+        return set(inside)
+
+    def switched_share(self):
+        """The share of the window the sampler was at leakhound's rates."""
+        rates = self._rates()
+        return sum(r != self.own_rate for r in rates) / max(1, len(rates))
 
     def leaked_rate(self):
         """The target's own measure of its leak rate over the window."""
@@ -81,7 +99,7 @@ def observe(minor, variant, leak_rate, leak_size, duration, extra=()):
     assert rep["target"]["pid"] == t.pid
     assert rep["target"]["go_version"].startswith(f"go{minor}"), rep["target"]
     assert rep["dropped_events"] == 0
-    return Run(t, rep, t0, t1)
+    return Run(t, rep, t0, t1, before_rate)
 
 
 def assert_leak_first(rep):
@@ -114,6 +132,10 @@ def case_leak(minor, variant):
     else:
         assert run.rates_during() == {FINE_RATE}, \
             f"sampler not switched on during the window: {run.rates_during()}"
+        # The leak rate below is estimated from the samples: most of the
+        # window must have been sampled, whatever leakhound's setup took.
+        assert run.switched_share() >= 0.6, \
+            f"sampler on for {run.switched_share():.0%} of the window: {run._rates()}"
         assert rep["sampler"]["enabled_by_leakhound"] is True
     top = assert_leak_first(rep)
     actual, est = run.leaked_rate(), top["growth_bytes_per_s"]

@@ -101,11 +101,19 @@ class Target:
         raise AssertionError(f"target {self.pid} never printed /{pattern}/: {self.lines[-5:]}")
 
     def ticks(self):
-        """Parsed status lines of tests/targets/go/heapleak."""
+        """Parsed status lines of tests/targets/go/heapleak, each at the
+        monotonic time the target made it (its unix_us on this clock), not the
+        time this process read it: on a loaded machine the reader thread can
+        run a second late, and a line about the sampler before attach would
+        seem to be from inside the window."""
         out = []
+        wall_minus_mono = time.time() - time.monotonic()
         for t, l in list(self.lines):
             if l.startswith("tick="):
-                out.append((t, dict(kv.split("=", 1) for kv in l.split())))
+                d = dict(kv.split("=", 1) for kv in l.split())
+                if "unix_us" in d:
+                    t = int(d["unix_us"]) / 1e6 - wall_minus_mono
+                out.append((t, d))
         return out
 
     def stop(self):

@@ -3,7 +3,10 @@
 //
 // It prints one line per interval to stdout:
 //
-//	tick=N elapsed_s=X leaked_bytes=Y leak_rate_bps=Z
+//	tick=N elapsed_s=X leaked_bytes=Y leak_rate_bps=Z memprofilerate=R unix_us=T
+//
+// unix_us is the wall clock when the line was made: a test reading the lines
+// late on a loaded machine still knows when each was true.
 //
 // leak_rate_bps is the leak rate the target itself measures (bytes retained
 // per second since start); tests compare leakhound's estimate with it.
@@ -132,8 +135,8 @@ func main() {
 		case <-ticker.C:
 			el := time.Since(start).Seconds()
 			lb := leakedBytes.Load()
-			fmt.Printf("tick=%d elapsed_s=%.3f leaked_bytes=%d leak_rate_bps=%.0f memprofilerate=%d\n",
-				tick, el, lb, float64(lb)/el, runtime.MemProfileRate)
+			fmt.Printf("tick=%d elapsed_s=%.3f leaked_bytes=%d leak_rate_bps=%.0f memprofilerate=%d unix_us=%d\n",
+				tick, el, lb, float64(lb)/el, runtime.MemProfileRate, time.Now().UnixMicro())
 			if *memstats {
 				printMemStats(el)
 			}
