@@ -13,14 +13,12 @@ program's own pprof, and a program in steady state must not be reported as
 leaking.
 
 Usage: dockerd_real.py [--window 15s]   (root)"""
-import argparse
 import itertools
 import os
 import sys
 import tempfile
 
 import realcheck
-from realcheck import lhtest
 
 ROOT = "/opt/leakhound/real/trixie/root"
 DOCKERD = ROOT + "/usr/sbin/dockerd"
@@ -29,11 +27,7 @@ READS = ["/version", "/info", "/containers/json?all=1", "/images/json", "/volume
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--window", default="15s")
-    a = ap.parse_args()
-    lhtest.require_root()
-    print(f"program: {realcheck.go_version(DOCKERD)}")
+    a = realcheck.begin(DOCKERD, "15s")
     with tempfile.TemporaryDirectory() as tmp:
         sock = os.path.join(tmp, "docker.sock")
         url = realcheck.unix_url(sock)
@@ -63,11 +57,7 @@ def main():
         with realcheck.Program(argv, url + "/_ping", tmp, env=env, exe=DOCKERD) as prog, \
                 realcheck.Load(client, every=0.1) as load:
             # unshare execs dockerd: the same PID.
-            realcheck.wait_a_little(3)
-            print(realcheck.inspect_line(prog.pid))
-            rep = realcheck.check_program(prog.pid, url, "go1.24", a.window, load=load)
-            realcheck.check_steady(rep)
-            assert load.calls > 0 and load.failures == 0, (load.calls, load.failures)
+            realcheck.run_checks(prog, url, "go1.24", a.window, load, settle_s=3)
     print("1 passed, 0 failed")
     return 0
 

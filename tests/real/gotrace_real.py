@@ -10,7 +10,6 @@ goroutine count with the program's own pprof, and a program in steady state
 must not be reported as leaking.
 
 Usage: gotrace_real.py [--window 15s]   (root)"""
-import argparse
 import itertools
 import os
 import re
@@ -46,12 +45,8 @@ def record_trace(path):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--window", default="15s")
-    a = ap.parse_args()
-    lhtest.require_root()
     tool = trace_tool()
-    print(f"program: {realcheck.go_version(tool)}")
+    a = realcheck.begin(tool, "15s")
     with tempfile.TemporaryDirectory() as tmp:
         trace = os.path.join(tmp, "heapleak.trace")
         record_trace(trace)
@@ -64,11 +59,7 @@ def main():
 
         with realcheck.Program([tool, f"-http=127.0.0.1:{port}", trace], url + "/", tmp) as prog, \
                 realcheck.Load(view, every=0.1) as load:
-            realcheck.wait_a_little(2)
-            print(realcheck.inspect_line(prog.pid))
-            rep = realcheck.check_program(prog.pid, url, "go1.20", a.window, load=load)
-            realcheck.check_steady(rep)
-            assert load.calls > 0 and load.failures == 0, (load.calls, load.failures)
+            realcheck.run_checks(prog, url, "go1.20", a.window, load, settle_s=2)
     print("1 passed, 0 failed")
     return 0
 

@@ -8,7 +8,6 @@ per creation site and user goroutine count with the program's own pprof
 program in steady state must not be reported as leaking goroutines.
 
 Usage: prometheus_real.py [--window 20s]   (root)"""
-import argparse
 import os
 import re
 import sys
@@ -37,11 +36,7 @@ def tsdb_head(finding):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--window", default="20s")
-    a = ap.parse_args()
-    lhtest.require_root()
-    print(f"program: {realcheck.go_version(PROMETHEUS)}")
+    a = realcheck.begin(PROMETHEUS, "20s")
     with tempfile.TemporaryDirectory() as tmp:
         port = lhtest.free_port()
         url = f"http://127.0.0.1:{port}"
@@ -54,12 +49,10 @@ def main():
                                 f"--storage.tsdb.path={tmp}/tsdb",
                                 f"--web.listen-address=127.0.0.1:{port}"],
                                url + "/-/ready", tmp) as prog:
-            realcheck.wait_a_little(5)  # a few scrapes: steady state
-            print(realcheck.inspect_line(prog.pid))
-            rep = realcheck.check_program(prog.pid, url, "go1.19", a.window)
+            # settle_s: a few scrapes, steady state
+            realcheck.run_checks(prog, url, "go1.19", a.window, settle_s=5, legitimate=tsdb_head)
             print(f"go_goroutines on /metrics (runtime.NumGoroutine, the /metrics "
                   f"request's own included): {metric(url, 'go_goroutines'):.0f}")
-            realcheck.check_steady(rep, legitimate=tsdb_head)
     print("1 passed, 0 failed")
     return 0
 

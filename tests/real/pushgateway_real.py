@@ -9,7 +9,6 @@ per creation site and user goroutine count with the program's own pprof, and
 a program in steady state must not be reported as leaking.
 
 Usage: pushgateway_real.py [--window 15s]   (root)"""
-import argparse
 import itertools
 import sys
 import tempfile
@@ -22,11 +21,7 @@ PUSHGATEWAY = "/opt/leakhound/real/trixie/root/usr/bin/prometheus-pushgateway"
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--window", default="15s")
-    a = ap.parse_args()
-    lhtest.require_root()
-    print(f"program: {realcheck.go_version(PUSHGATEWAY)}")
+    a = realcheck.begin(PUSHGATEWAY, "15s")
     with tempfile.TemporaryDirectory() as tmp:
         port = lhtest.free_port()
         url = f"http://127.0.0.1:{port}"
@@ -47,11 +42,8 @@ def main():
         with realcheck.Program([PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{port}"],
                                url + "/-/ready", tmp) as prog, \
                 realcheck.Load(push, every=0.1) as load:
-            realcheck.wait_a_little(3)  # every group pushed: steady state
-            print(realcheck.inspect_line(prog.pid))
-            rep = realcheck.check_program(prog.pid, url, "go1.24", a.window, load=load)
-            realcheck.check_steady(rep)
-            assert load.calls > 0 and load.failures == 0, (load.calls, load.failures)
+            # settle_s: every group pushed, steady state
+            realcheck.run_checks(prog, url, "go1.24", a.window, load, settle_s=3)
     print("1 passed, 0 failed")
     return 0
 

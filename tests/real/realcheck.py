@@ -14,6 +14,7 @@ Goroutines that the program's work (the test's load) starts and ends between
 leakhound's last read and the pprof request make a difference too: every
 check is retried on a short window with the load paused, and must hold on
 one (check_program)."""
+import argparse
 import contextlib
 import http.client
 import math
@@ -266,6 +267,31 @@ def check_program(pid, url, go_prefix, window="20s", retry_window="3s", load=Non
     assert heap_ok, "leakhound's heap never matched the program's own /debug/pprof/heap"
     assert gor_ok, "leakhound's goroutines never matched the program's own /debug/pprof/goroutine"
     return first
+
+
+def begin(program, window):
+    """The command line every real-program test takes (--window), as root;
+    prints the program's Go version."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--window", default=window)
+    a = ap.parse_args()
+    lhtest.require_root()
+    print(f"program: {go_version(program)}")
+    return a
+
+
+def run_checks(prog, url, go_prefix, window, load=None, settle_s=3, legitimate=None):
+    """What every real-program test checks once its program runs under its
+    load: after `settle_s` of steady state, leakhound's heap and goroutines
+    match the program's own pprof, nothing is reported as leaking but what
+    `legitimate` explains, and the load never failed. Returns the report."""
+    wait_a_little(settle_s)
+    print(inspect_line(prog.pid))
+    rep = check_program(prog.pid, url, go_prefix, window, load=load)
+    check_steady(rep, legitimate)
+    if load:
+        assert load.calls > 0 and load.failures == 0, (load.calls, load.failures)
+    return rep
 
 
 def check_steady(rep, legitimate=None):
