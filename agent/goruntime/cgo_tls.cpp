@@ -3,6 +3,7 @@
 #include <elf.h>
 
 #include <cstring>
+#include <span>
 
 #include "binary/byte_reader.h"
 #include "goruntime/tls_g_ref.h"
@@ -116,19 +117,23 @@ Result<TlsGRef> arm64_tls_g_ref(const binary::ElfFile& elf, uint64_t entry, uint
   return *found;
 }
 
-Result<GTlsAccess> find_g_tls_access_arm64(const binary::ElfFile& elf,
-                                           const binary::Pclntab& pcln) {
-  static const char* const kFuncs[] = {"runtime.load_g", "runtime.save_g"};
+// The functions that read or write g through TLS agree on where it is; that
+// place is checked against the linker's own formula when it has one.
+Result<GTlsAccess> find_in_functions(const binary::ElfFile& elf, const binary::Pclntab& pcln,
+                                     std::span<const char* const> funcs,
+                                     Result<TlsGRef> (*find_ref)(const binary::ElfFile&, uint64_t,
+                                                                 uint64_t),
+                                     bool arm64, std::string_view tlsg_name) {
   std::optional<GTlsAccess> found;
   std::string why;
-  for (const char* name : kFuncs) {
+  for (const char* name : funcs) {
     auto fn = pcln.func_by_name(name);
     if (!fn) fn = pcln.func_by_name(std::string(name) + ".abi0");
     if (!fn) {
       why += fmt::format("{}{}: not in the pclntab", why.empty() ? "" : "; ", name);
       continue;
     }
-    auto ref = arm64_tls_g_ref(elf, fn->entry, fn->end);
+    auto ref = find_ref(elf, fn->entry, fn->end);
     if (!ref) {
       why += fmt::format("{}{}: {}", why.empty() ? "" : "; ", name, ref.error().message);
       continue;
@@ -143,10 +148,10 @@ Result<GTlsAccess> find_g_tls_access_arm64(const binary::ElfFile& elf,
   if (!found) return make_error("{}: cannot find where threads keep g: {}", elf.path(), why);
   found->tlsg_formula = tlsg_formula(elf);
   if (found->offset) {
-    if (auto ok = plausible(*found->offset, found->function, true); !ok) return ok.error();
+    if (auto ok = plausible(*found->offset, found->function, arm64); !ok) return ok.error();
     if (found->tlsg_formula && *found->tlsg_formula != *found->offset)
-      return make_error("{}: {} finds g at TLS offset {}, runtime.tls_g says {}", elf.path(),
-                        found->function, *found->offset, *found->tlsg_formula);
+      return make_error("{}: {} finds g at TLS offset {}, {} says {}", elf.path(), found->function,
+                        *found->offset, tlsg_name, *found->tlsg_formula);
   }
   return *found;
 }
@@ -154,7 +159,11 @@ Result<GTlsAccess> find_g_tls_access_arm64(const binary::ElfFile& elf,
 }  // namespace
 
 Result<GTlsAccess> find_g_tls_access(const binary::ElfFile& elf, const binary::Pclntab& pcln) {
-  if (elf.machine() == binary::Machine::AArch64) return find_g_tls_access_arm64(elf, pcln);
+  if (elf.machine() == binary::Machine::AArch64) {
+    // load_g and save_g (tls_arm64.s) go through TPIDR_EL0 in every release.
+    static const char* const kFuncs[] = {"runtime.load_g", "runtime.save_g"};
+    return find_in_functions(elf, pcln, kFuncs, arm64_tls_g_ref, true, "runtime.tls_g");
+  }
   if (elf.machine() != binary::Machine::X86_64)
     return make_error("{}: finding g in TLS needs an x86-64 binary", elf.path());
   // Assembly functions that read and write g through TLS (asm_amd64.s:
@@ -162,36 +171,7 @@ Result<GTlsAccess> find_g_tls_access(const binary::ElfFile& elf, const binary::P
   // them without the linker's ".abi0" suffix, .symtab with it.
   static const char* const kFuncs[] = {"runtime.asmcgocall", "runtime.mcall",
                                        "runtime.systemstack"};
-  std::optional<GTlsAccess> found;
-  std::string why;
-  for (const char* name : kFuncs) {
-    auto fn = pcln.func_by_name(name);
-    if (!fn) fn = pcln.func_by_name(std::string(name) + ".abi0");
-    if (!fn) {
-      why += fmt::format("{}{}: not in the pclntab", why.empty() ? "" : "; ", name);
-      continue;
-    }
-    auto ref = find_tls_g_ref(elf, fn->entry, fn->end);
-    if (!ref) {
-      why += fmt::format("{}{}: {}", why.empty() ? "" : "; ", name, ref.error().message);
-      continue;
-    }
-    if (!found) {
-      found = GTlsAccess{name, ref->offset, ref->got_slot, std::nullopt};
-    } else if (found->offset != ref->offset || found->got_slot != ref->got_slot) {
-      return make_error("{}: {} and {} find g in different TLS places", elf.path(), found->function,
-                        name);
-    }
-  }
-  if (!found) return make_error("{}: cannot find where threads keep g: {}", elf.path(), why);
-  found->tlsg_formula = tlsg_formula(elf);
-  if (found->offset) {
-    if (auto ok = plausible(*found->offset, found->function); !ok) return ok.error();
-    if (found->tlsg_formula && *found->tlsg_formula != *found->offset)
-      return make_error("{}: {} finds g at TLS offset {}, runtime.tlsg says {}", elf.path(),
-                        found->function, *found->offset, *found->tlsg_formula);
-  }
-  return *found;
+  return find_in_functions(elf, pcln, kFuncs, find_tls_g_ref, false, "runtime.tlsg");
 }
 
 Result<int64_t> g_tls_offset(const binary::ElfFile& elf, const GTlsAccess& access,
