@@ -38,6 +38,7 @@ struct AttachArgs {
   bool goroutine_events = false;
   bool no_goroutines = false;
   bool no_leak_check = false;
+  bool goroutine_ancestry = false;
   bool native = false;     // --native: trace the C allocator, failing if it cannot
   bool no_native = false;  // --no-native
   bool no_native_mmap = false;
@@ -65,6 +66,10 @@ int run(const AttachArgs& a) {
       std::cerr << "leakhound: " << r->error().message << "\n";
       return 2;
     }
+  }
+  if (a.read_only && a.goroutine_ancestry) {
+    std::cerr << "leakhound: --goroutine-ancestry writes into the target: not with --read-only\n";
+    return 2;
   }
   std::optional<report::FailLevel> fail_on;
   if (!a.fail_on.empty()) {
@@ -110,6 +115,7 @@ int run(const AttachArgs& a) {
   opts.goroutines.enabled = !a.no_goroutines;
   opts.goroutines.events = a.goroutine_events;
   opts.goroutines.proof.request = !a.no_leak_check;
+  opts.goroutine_ancestry = a.goroutine_ancestry;
   opts.goroutines.proof.window_s = *duration;
   opts.goroutines.stuck_after_s = *stuck_after;
   using NativeMode = collect::NativeOptions::Mode;
@@ -188,6 +194,12 @@ Runner add_attach(CLI::App& app, const GlobalOptions&) {
   app.add_flag("--no-leak-check", a->no_leak_check,
                "do not ask the Go runtime (1.26+) to run its GC goroutine leak check (one byte "
                "written into the target, undone on exit; --read-only never asks)")
+      ->excludes(nog);
+  app.add_flag("--goroutine-ancestry", a->goroutine_ancestry,
+               "make the Go runtime keep, for every goroutine created while leakhound watches, "
+               "the stacks of the goroutines that created it (its tracebackancestors setting, "
+               "restored on exit): each site then shows the user code that started it, even "
+               "through a library. Costs the program one stack unwind per go statement")
       ->excludes(nog);
   app.add_option("--stuck-after", a->stuck_after,
                  "a goroutine site whose goroutines are all blocked on channels or sync objects "

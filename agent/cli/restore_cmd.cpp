@@ -1,12 +1,14 @@
 // `leakhound restore PID`: undoes what a leakhound that could not exit cleanly
 // (SIGKILL, a crash, the node's OOM killer) left in a target: the heap
-// sampler rate it switched on, and a goroutine leak check it asked the
-// runtime for that no GC cycle has taken up yet. BPF probes need no undoing: the kernel removes
-// them with the last file descriptor of the process that attached them.
+// sampler rate it switched on, a goroutine leak check it asked the runtime
+// for that no GC cycle has taken up yet, and the tracebackancestors setting of
+// --goroutine-ancestry. BPF probes need no undoing: the kernel removes them
+// with the last file descriptor of the process that attached them.
 #include <iostream>
 
 #include "cli/commands.h"
 #include "collect/go_target.h"
+#include "goruntime/ancestry.h"
 #include "goruntime/leak_check.h"
 #include "goruntime/runtime_symbols.h"
 #include "goruntime/sampler.h"
@@ -66,6 +68,37 @@ Result<void> restore_leak_check(const collect::GoTarget& g, const target::Proces
   return {};
 }
 
+// A journaled --goroutine-ancestry: the program's own tracebackancestors back
+// if ours is still in place (the program may have set its own since). The
+// address is the journal's only if the binary says the setting is there.
+Result<void> restore_ancestry(const collect::GoTarget& g, const target::ProcessMemory& mem) {
+  const pid_t pid = g.proc.pid();
+  auto rec = goruntime::load_record(pid, g.proc.start_time());
+  if (!rec) return {};
+  const goruntime::JournaledWrite* w = rec->find(goruntime::WriteKind::TracebackAncestors);
+  if (!w) return {};
+  auto at = goruntime::resolve_traceback_ancestors(g.elf, g.pclntab);
+  if (!at) return at.error();
+  if (g.runtime_addr(*at) != w->addr)
+    return make_error(
+        "the journal's tracebackancestors ({:#x}) is not where the binary has it ({:#x}): "
+        "nothing written",
+        w->addr, g.runtime_addr(*at));
+  auto undone = goruntime::undo_traceback_ancestors(mem, w->addr, static_cast<int32_t>(w->original),
+                                                    static_cast<int32_t>(w->written));
+  if (!undone) return undone.error();
+  goruntime::journal_forget(pid, g.proc.start_time(), goruntime::WriteKind::TracebackAncestors);
+  std::cout << (*undone
+                    ? fmt::format("PID {}: tracebackancestors {} -> {} (restored the program's "
+                                  "own value; a leakhound that did not exit cleanly had set "
+                                  "it for --goroutine-ancestry)\n",
+                                  pid, w->written, w->original)
+                    : fmt::format("PID {}: tracebackancestors was changed by the program since: "
+                                  "left as it is\n",
+                                  pid));
+  return {};
+}
+
 int run(pid_t pid) {
   if (auto p = check_attach_privileges(); !p) {
     std::cerr << "leakhound: " << p.error().message << "\n";
@@ -88,6 +121,10 @@ int run(pid_t pid) {
   }
   if (auto l = restore_leak_check(g, *mem); !l) {
     std::cerr << "leakhound: " << l.error().message << "\n";
+    return 1;
+  }
+  if (auto a = restore_ancestry(g, *mem); !a) {
+    std::cerr << "leakhound: " << a.error().message << "\n";
     return 1;
   }
   auto s = goruntime::SamplerControl::open(g.proc, *mem, g.runtime_addr(g.syms.mem_profile_rate),

@@ -6,6 +6,8 @@
 
 #include "collect/stuck.h"
 #include "goruntime/return_sites.h"
+#include "goruntime/runtime_symbols.h"
+#include "goruntime/write_journal.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -41,6 +43,32 @@ Result<probes::GoroutineProbes> attach_probes(const GoTarget& t, const goruntime
   return probes::GoroutineProbes::attach(cfg);
 }
 
+// The runtime's tracebackancestors: set for the window with
+// --goroutine-ancestry, else only a value a killed leakhound left undone.
+Result<goruntime::AncestryControl> open_ancestry(const GoTarget& t,
+                                                 const target::ProcessMemory& mem, bool enable) {
+  auto at = goruntime::resolve_traceback_ancestors(t.elf, t.pclntab);
+  if (!at) return at.error();
+  auto c = goruntime::AncestryControl::open(t.proc, mem, t.runtime_addr(*at));
+  if (!c) return c.error();
+  if (enable) {
+    if (auto e = c->enable(goruntime::kAncestryDepth); !e) return e.error();
+  } else if (c->written_by_us()) {
+    if (auto e = c->restore(); !e) return e.error();
+    spdlog::warn(
+        "PID {}: tracebackancestors left set by a leakhound that did not exit cleanly: "
+        "restored",
+        t.proc.pid());
+  }
+  return c;
+}
+
+// A journaled tracebackancestors of a leakhound that did not exit cleanly.
+bool left_by_killed(const GoTarget& t) {
+  auto rec = goruntime::load_record(t.proc.pid(), t.proc.start_time());
+  return rec && rec->find(goruntime::WriteKind::TracebackAncestors);
+}
+
 }  // namespace
 
 GoroutineCollector::GoroutineCollector(const GoTarget& t, const target::MemoryReader& mem,
@@ -73,6 +101,18 @@ Result<std::unique_ptr<GoroutineCollector>> GoroutineCollector::start(
     r.goroutine_events = true;
   }
   c->proof_.emplace(t, c->reader_.layout(), opts.proof, r);
+  if (opts.ancestry && !opts.ancestry_writer)
+    return make_error("--goroutine-ancestry writes into the target: not with --read-only");
+  if (opts.ancestry_writer && (opts.ancestry || left_by_killed(t))) {
+    auto a = open_ancestry(t, *opts.ancestry_writer, opts.ancestry);
+    if (opts.ancestry) {
+      if (!a) return make_error("--goroutine-ancestry: {}", a.error().message);
+      r.goroutine_ancestry = std::max(a->original(), goruntime::kAncestryDepth);
+      c->ancestry_.emplace(std::move(*a));
+    } else if (!a) {
+      spdlog::debug("tracebackancestors: {}", a.error().message);
+    }
+  }
   c->start_ = std::chrono::steady_clock::now();
   if (c->probes_) {
     auto base = c->probes_->read_sites(static_cast<uint32_t>(t.proc.pid()));
@@ -125,6 +165,55 @@ void GoroutineCollector::trim(double keep_s) {
 void GoroutineCollector::stop(report::Report& r) {
   contribute(r);
   probes_.reset();
+  if (ancestry_)
+    if (auto a = ancestry_->restore(); !a)
+      r.notes.push_back(fmt::format("--goroutine-ancestry: {}", a.error().message));
+  ancestry_.reset();
+}
+
+void GoroutineCollector::fill_chain(
+    const std::unordered_map<uint64_t, const goruntime::Goroutine*>& by_goid,
+    const goruntime::Goroutine& g, report::GoroutineFinding& f) const {
+  auto creator_of = [&](uint64_t goid) {
+    report::Creator c;
+    c.goid = goid;
+    if (auto it = by_goid.find(goid); it != by_goid.end()) {
+      c.alive = true;
+      c.entry = t_.frame_at(it->second->startpc, false);
+      c.created_at = t_.frame_at(it->second->gopc, true);
+      if (c.entry.function == "runtime.main") c.created_at = Frame{"(main goroutine)", "", 0, 0};
+    }
+    return c;
+  };
+  if (g.ancestors) {
+    // The runtime's own record: each creator's stack at its go statement.
+    auto rec = goruntime::read_ancestors(mem_, g.ancestors);
+    if (rec && !rec->empty()) {
+      for (const goruntime::Ancestor& a : *rec) {
+        if (f.chain.size() >= opts_.max_chain) break;
+        report::Creator c = creator_of(a.goid);
+        c.stack = t_.symbolize_stack(a.pcs);
+        if (!c.alive && !c.stack.empty()) c.entry = c.stack.back();
+        if (c.created_at.function.empty() && a.gopc) c.created_at = t_.frame_at(a.gopc, true);
+        f.chain.push_back(std::move(c));
+      }
+      f.chain_source = "ancestry";
+      return;
+    }
+    if (!rec) spdlog::debug("goroutine {}: {}", g.goid, rec.error().message);
+  }
+  // g.parentGoid (1.21+): as far up as creators are still alive.
+  uint64_t parent = g.parent_goid;
+  while (parent != 0 && f.chain.size() < opts_.max_chain) {
+    report::Creator c = creator_of(parent);
+    const bool alive = c.alive;
+    f.chain.push_back(std::move(c));
+    if (!alive) break;
+    const uint64_t next = by_goid.at(parent)->parent_goid;
+    if (next == parent) break;
+    parent = next;
+  }
+  if (!f.chain.empty()) f.chain_source = "parent_goid";
 }
 
 void GoroutineCollector::contribute(report::Report& r) {
@@ -201,6 +290,17 @@ void GoroutineCollector::contribute(report::Report& r) {
     std::map<SiteKey, std::map<std::string, uint64_t>> states;
     std::map<SiteKey, std::map<std::vector<uint64_t>, uint64_t>> stacks;
     std::map<SiteKey, size_t> sampled;
+    // The newest goroutine of each site (the one a chain is shown for),
+    // preferring one that carries the runtime's ancestry record.
+    std::unordered_map<uint64_t, const goruntime::Goroutine*> by_goid;
+    std::map<SiteKey, const goruntime::Goroutine*> newest;
+    for (const auto& g : final->live) {
+      by_goid.emplace(g.goid, &g);
+      const goruntime::Goroutine*& n = newest[{g.gopc, g.startpc}];
+      if (!n || (g.ancestors != 0) > (n->ancestors != 0) ||
+          ((g.ancestors != 0) == (n->ancestors != 0) && g.goid > n->goid))
+        n = &g;
+    }
     for (const auto& g : final->live) {
       SiteKey k{g.gopc, g.startpc};
       auto& f = sites[k];
@@ -235,6 +335,8 @@ void GoroutineCollector::contribute(report::Report& r) {
         }
       }
       if (best) f.stack = t_.symbolize_unwound(*best);
+      if (auto n = newest.find(k); n != newest.end() && !f.system)
+        fill_chain(by_goid, *n->second, f);
     }
   }
 

@@ -9,12 +9,14 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include "collect/capability.h"
 #include "collect/go_target.h"
 #include "collect/leak_proof.h"
 #include "detect/trend.h"
+#include "goruntime/ancestry.h"
 #include "goruntime/goroutines.h"
 #include "probes/goroutine_probes.h"
 #include "report/model.h"
@@ -38,6 +40,12 @@ struct GoroutineOptions {
   LeakProofOptions proof;      // the runtime's own leak check (Go 1.26+)
   // `stuck` evidence (collect/stuck.h) where the check did not run.
   double stuck_after_s = 300;
+  // --goroutine-ancestry: the runtime's tracebackancestors set while we
+  // watch (goruntime/ancestry.h). ancestry_writer: where, null under
+  // --read-only; without `ancestry` it only undoes what a killed leakhound left.
+  bool ancestry = false;
+  const target::ProcessMemory* ancestry_writer = nullptr;
+  size_t max_chain = 8;  // creators shown per site
 };
 
 class GoroutineCollector final : public Capability {
@@ -67,14 +75,18 @@ class GoroutineCollector final : public Capability {
   GoroutineCollector(const GoTarget& t, const target::MemoryReader& mem, GoroutineOptions opts,
                      goruntime::GLayout layout);
   Result<goruntime::AllgSnapshot> snapshot();
+  // The creation chain of the site's newest goroutine (report::Creator).
+  void fill_chain(const std::unordered_map<uint64_t, const goruntime::Goroutine*>& by_goid,
+                  const goruntime::Goroutine& g, report::GoroutineFinding& f) const;
   double now_s() const;
 
   const GoTarget& t_;
-  [[maybe_unused]] const target::MemoryReader& mem_;  // clang: -Wunused-private-field
+  const target::MemoryReader& mem_;
   GoroutineOptions opts_;
   goruntime::GoroutineReader reader_;
   std::optional<probes::GoroutineProbes> probes_;
   std::optional<LeakProof> proof_;
+  std::optional<goruntime::AncestryControl> ancestry_;
   // The probes' counts just before the first snapshot: the window's creations
   // and exits are counted from there, so they cover the same span as the series
   // (the probes run a while before it, while the rest of attach goes on).

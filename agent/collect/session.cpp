@@ -97,11 +97,13 @@ Result<std::unique_ptr<Session>> Session::open(const SessionOptions& opts) {
   if (go && opts.goroutines.enabled) {
     GoroutineOptions gopts = opts.goroutines;
     if (!opts.read_only) gopts.proof.writer = &*s->mem_;  // the runtime's leak check
+    gopts.ancestry = opts.goroutine_ancestry;
+    if (!opts.read_only) gopts.ancestry_writer = &*s->mem_;
     auto g = GoroutineCollector::start(*go, *s->mem_, gopts, r);
     if (g) {
       s->goroutines_ = g->get();
       goroutines = std::move(*g);
-    } else if (opts.goroutines.events) {
+    } else if (opts.goroutines.events || opts.goroutine_ancestry) {
       return g.error();  // asked for explicitly
     } else {
       r.notes.push_back(fmt::format("goroutines not tracked: {}", g.error().message));

@@ -30,6 +30,8 @@ struct SessionOptions {
   bool read_only = false;
   HeapOptions heap;
   GoroutineOptions goroutines;
+  // --goroutine-ancestry: the runtime keeps creators' stacks while we watch.
+  bool goroutine_ancestry = false;
   NativeOptions native;
   ProcessOptions process;
   AssemblyOptions assembly;

@@ -76,6 +76,7 @@ Result<GLayout> g_layout_from_dwarf(const binary::DwarfTypes& dwarf, const binar
       {&l.waitsince, &*g, "waitsince", 8, "runtime.g"},
       {&l.waitreason, &*g, "waitreason", 1, "runtime.g"},
       {&l.gopc, &*g, "gopc", 8, "runtime.g"},
+      {&l.ancestors, &*g, "ancestors", 8, "runtime.g"},
       {&l.startpc, &*g, "startpc", 8, "runtime.g"},
       {&l.g_m, &*g, "m", 8, "runtime.g"},
       {&l.m_g0, &*m, "g0", 8, "runtime.m"},
@@ -170,6 +171,7 @@ uint32_t GLayout::read_size() const {
   cover(waitreason, 1);
   cover(parent_goid, 8);
   cover(gopc, 8);
+  cover(ancestors, 8);
   cover(startpc, 8);
   cover(g_m, 8);
   return (end + 7) / 8 * 8;

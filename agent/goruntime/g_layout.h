@@ -33,9 +33,10 @@ struct GLayout {
   uint32_t waitsince = 0;       // int64, nanotime() when it blocked (approx.)
   uint32_t waitreason = 0;      // uint8 (runtime.waitReason)
   int32_t parent_goid = kAbsent;
-  uint32_t gopc = 0;     // pc of the go statement that created it (a return pc)
-  uint32_t startpc = 0;  // pc of the goroutine function
-  uint32_t g_m = 0;      // g.m (*m)
+  uint32_t gopc = 0;       // pc of the go statement that created it (a return pc)
+  uint32_t ancestors = 0;  // *[]ancestorInfo: its creators' stacks (GODEBUG tracebackancestors)
+  uint32_t startpc = 0;    // pc of the goroutine function
+  uint32_t g_m = 0;        // g.m (*m)
   // runtime.m: its g0 (the system stack's g) and curg (the user g it runs;
   // during a cgo call the thread's TLS g is g0 and curg is in _Gsyscall).
   uint32_t m_g0 = 0, m_curg = 0;

@@ -42,6 +42,7 @@ bool GoroutineReader::parse(const uint8_t* raw, uint64_t addr, Goroutine& g) con
   g.parent_goid = l.parent_goid == kAbsent ? 0 : load<uint64_t>(raw, l.parent_goid);
   g.gopc = load<uint64_t>(raw, l.gopc);
   g.startpc = load<uint64_t>(raw, l.startpc);
+  g.ancestors = l.ancestors ? load<uint64_t>(raw, l.ancestors) : 0;
   auto status = static_cast<GStatus>(g.status);
   if (status == GStatus::Syscall) {
     // reentersyscall saved where the goroutine entered the kernel (or C);

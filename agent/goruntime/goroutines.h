@@ -23,6 +23,7 @@ struct Goroutine {
   int64_t wait_since_ns = 0;  // CLOCK_MONOTONIC ns when it blocked; 0 = unknown
   uint64_t parent_goid = 0;
   uint64_t gopc = 0, startpc = 0;  // runtime addresses
+  uint64_t ancestors = 0;          // *[]ancestorInfo (goruntime/ancestry.h); 0: none
   uint64_t stack_lo = 0, stack_hi = 0;
   uint64_t pc = 0, sp = 0, bp = 0;  // where to resume it (sched, or the syscall's)
 };

@@ -363,6 +363,36 @@ Result<uint64_t> resolve_goroutine_leak_pending(const binary::ElfFile& elf,
   return find_goroutine_leak_pending(r);
 }
 
+// debug.tracebackancestors (runtime1.go, an int32 of runtime.debug, 1.18-1.27):
+// saveAncestors begins with `if debug.tracebackancestors <= 0 || callergp.goid
+// == 0 { return nil }`, so its first 4-byte read of a global is that field
+// (later ones are the write barrier flag, compared around its pointer copies;
+// gcallers and mallocgc are not inlined). Its address is the field's whatever
+// the layout of runtime.debug, so neither .symtab nor DWARF is needed; with
+// .symtab it must lie inside runtime.debug.
+Result<uint64_t> resolve_traceback_ancestors(const binary::ElfFile& elf,
+                                             const binary::Pclntab& pclntab) {
+  Resolver r(elf, pclntab);
+  auto refs = r.refs("runtime.saveAncestors");
+  if (!refs) return refs.error();
+  if (!*refs) return make_error("runtime.saveAncestors is not in the pclntab");
+  std::optional<uint64_t> at;
+  for (const DataRef& d : **refs) {
+    if (reads(d, 4) && in_writable_data(elf, d.target, 4)) {
+      at = d.target;
+      break;
+    }
+  }
+  if (!at) return make_error("runtime.saveAncestors reads no 4-byte global: no tracebackancestors");
+  if (auto v = initial_value(elf, *at, 4); !v || *v != 0 || *at % 4)
+    return make_error("runtime.debug.tracebackancestors: {:#x} is not a zero int32 in the file",
+                      *at);
+  if (auto s = elf.has_symtab() ? elf.symbol("runtime.debug") : std::nullopt;
+      s && s->value && s->size && (*at < s->value || *at + 4 > s->value + s->size))
+    return make_error("runtime.debug.tracebackancestors: {:#x} is not inside runtime.debug", *at);
+  return *at;
+}
+
 Result<RuntimeSymbols> resolve_runtime_symbols(const binary::ElfFile& elf,
                                                const binary::Pclntab& pclntab,
                                                const binary::GoVersion& version) {

@@ -60,4 +60,10 @@ Result<uint64_t> resolve_goroutine_leak_pending(const binary::ElfFile& elf,
                                                 const binary::Pclntab& pclntab, int32_t pending_off,
                                                 const ResolveOptions& options = {});
 
+// runtime.debug.tracebackancestors (link-time), the GODEBUG setting that makes
+// every new goroutine keep its creators' stacks (g.ancestors), found from the
+// code of runtime.saveAncestors, stripped binaries included. Never guesses.
+Result<uint64_t> resolve_traceback_ancestors(const binary::ElfFile& elf,
+                                             const binary::Pclntab& pclntab);
+
 }  // namespace leakhound::goruntime

@@ -30,7 +30,8 @@ std::mutex g_mu;
 std::string path_for(pid_t pid) { return fmt::format("{}/{}{}", journal_dir(), kPrefix, pid); }
 
 std::optional<WriteKind> kind_from(std::string_view s) {
-  for (WriteKind k : {WriteKind::MemProfileRate, WriteKind::GoroutineLeakPending})
+  for (WriteKind k :
+       {WriteKind::MemProfileRate, WriteKind::GoroutineLeakPending, WriteKind::TracebackAncestors})
     if (to_string(k) == s) return k;
   return std::nullopt;
 }
@@ -84,6 +85,8 @@ std::string_view to_string(WriteKind k) {
       return "mem_profile_rate";
     case WriteKind::GoroutineLeakPending:
       return "goroutine_leak_pending";
+    case WriteKind::TracebackAncestors:
+      return "traceback_ancestors";
   }
   return "unknown";
 }

@@ -19,6 +19,7 @@ namespace leakhound::goruntime {
 enum class WriteKind : uint8_t {
   MemProfileRate,        // runtime.MemProfileRate (8 bytes): the heap sampler
   GoroutineLeakPending,  // runtime.work.goroutineLeak.pending (1 byte), Go 1.26+
+  TracebackAncestors,    // runtime.debug.tracebackancestors (4 bytes): --goroutine-ancestry
 };
 std::string_view to_string(WriteKind k);
 

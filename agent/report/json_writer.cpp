@@ -113,6 +113,17 @@ json goroutine_to_json(const GoroutineFinding& f) {
     j["created_window"] = f.created_window;
     j["exited_window"] = f.exited_window;
   }
+  if (!f.chain.empty()) {
+    json chain = json::array();
+    for (const Creator& c : f.chain) {
+      json cj = {{"goid", c.goid}, {"alive", c.alive}};
+      if (!c.entry.function.empty()) cj["entry"] = frame_to_json(c.entry);
+      if (!c.created_at.function.empty()) cj["created_at"] = frame_to_json(c.created_at);
+      if (!c.stack.empty()) cj["stack"] = stack_to_json(c.stack);
+      chain.push_back(std::move(cj));
+    }
+    j["creators"] = {{"source", f.chain_source}, {"chain", std::move(chain)}};
+  }
   j["series"] = series_to_json(f.series);
   j["trend"] = trend_to_json(t, "goroutines");
   return j;
@@ -358,6 +369,7 @@ json to_json(const Report& r) {
         {"user", r.goroutines_user},
         {"snapshots", r.goroutine_snapshots},
         {"events", r.goroutine_events},
+        {"ancestry_depth", r.goroutine_ancestry},
         {"leak_check", leak_check_to_json(r.leak_check)}}},
       {"native_stats", native_stats_to_json(r.native_stats, r.duration_s)},
       {"process", std::move(process)},

@@ -82,6 +82,15 @@ struct StuckEvidence {
 
 // Goroutines of one creation site: a go statement (created_at) and the
 // function it runs (entry).
+// One goroutine of a creation chain: the one that ran the go statement.
+struct Creator {
+  uint64_t goid = 0;
+  bool alive = false;        // still running at the end of the window
+  Frame entry;               // its function (when alive, or its recorded stack's root)
+  Frame created_at;          // where it was itself created (unknown: empty)
+  std::vector<Frame> stack;  // --goroutine-ancestry: its stack at the go statement, leaf first
+};
+
 struct GoroutineFinding {
   Evidence evidence = Evidence::Trend;
   uint64_t gc_leaked = 0;     // goroutines the runtime's GC marked leaked
@@ -102,6 +111,11 @@ struct GoroutineFinding {
   int64_t exited_window = -1;   // ... and ended during it (-1: probes off)
   bool system = false;          // the runtime's own (not counted by runtime.NumGoroutine)
   std::vector<detect::Point> series;  // live count at each snapshot
+  // Who created one of its goroutines (the newest), creator first, then the
+  // creator's creator...: from g.parentGoid (Go 1.21+) as far as creators
+  // are alive, or from the runtime's own record (--goroutine-ancestry).
+  std::vector<Creator> chain;
+  std::string chain_source;  // "parent_goid", "ancestry", "" (none)
 };
 
 // A per-process resource series from /proc: open fds by kind, threads, RSS.
@@ -227,6 +241,8 @@ struct Report {
   // Goroutines, one finding per creation site (system sites last).
   bool goroutines_read = false;   // the allgs walk worked at least once
   bool goroutine_events = false;  // --goroutine-events: creation/exit probes were on
+  // --goroutine-ancestry: the runtime kept creators' stacks (depth; 0: off).
+  int32_t goroutine_ancestry = 0;
   uint64_t goroutines_total = 0;  // live at the last snapshot, system ones included
   uint64_t goroutines_user = 0;   // what runtime.NumGoroutine would say
   uint64_t goroutine_snapshots = 0;

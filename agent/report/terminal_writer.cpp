@@ -282,6 +282,35 @@ std::string frame_location(const Frame& f) {
   return loc;
 }
 
+// The chain of creators, one line each: where the creating goroutine was
+// (with the runtime's record, the program's own frame nearest the go
+// statement: package main first, the user's code behind a library) and
+// where it was itself created.
+void write_creators(std::ostream& out, const GoroutineFinding& f, const Style& st) {
+  constexpr size_t kShown = 4;
+  for (size_t i = 0; i < f.chain.size() && i < kShown; i++) {
+    const Creator& c = f.chain[i];
+    const Frame* at = nullptr;
+    for (const Frame& fr : c.stack)
+      if (fr.function.starts_with("main.")) {
+        at = &fr;
+        break;
+      }
+    if (!at) at = first_program_frame(c.stack, true);
+    if (!at && !c.entry.function.empty()) at = &c.entry;
+    std::string line = fmt::format("goroutine {}", c.goid);
+    if (at) line += fmt::format(" in {}  {}", at->function, frame_location(*at));
+    if (!c.alive && c.stack.empty()) line += " (exited)";
+    if (!c.created_at.function.empty())
+      line +=
+          fmt::format(", created by {}  {}", c.created_at.function, frame_location(c.created_at));
+    out << "      " << st(kDim, i == 0 ? "from " : "     ") << line << "\n";
+  }
+  if (f.chain.size() > kShown)
+    out << "      " << st(kDim, fmt::format("     ... {} more (JSON)", f.chain.size() - kShown))
+        << "\n";
+}
+
 void write_goroutine(std::ostream& out, size_t rank, const GoroutineFinding& f,
                      const TerminalOptions& opt, const Style& st) {
   const detect::Trend& t = f.trend;
@@ -311,6 +340,7 @@ void write_goroutine(std::ostream& out, size_t rank, const GoroutineFinding& f,
   out << fmt::format("      created by {}  {}\n", f.created_at.function,
                      frame_location(f.created_at));
   out << fmt::format("      runs       {}\n", f.entry.function);
+  write_creators(out, f, st);
   std::string states;
   for (const auto& [s, n] : f.states) {
     if (!states.empty()) states += ", ";

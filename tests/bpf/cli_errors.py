@@ -194,11 +194,15 @@ def case_sigkill_then_restore():
         assert any("did not exit cleanly" in n for n in rep["notes"]), rep["notes"]
         time.sleep(0.5)
         assert t.ticks()[-1][1]["memprofilerate"] == "0", t.ticks()[-1]
-        # Killed again; this time `leakhound restore` undoes it.
-        lh = subprocess.Popen([lhtest.LEAKHOUND, "attach", str(t.pid), "-d", "60s"],
+        # Killed again, with --goroutine-ancestry too; this time `leakhound
+        # restore` undoes both (the target tells whether its runtime records
+        # goroutine creators: ancestry=1).
+        assert t.ticks()[-1][1]["ancestry"] == "0", t.ticks()[-1]
+        lh = subprocess.Popen([lhtest.LEAKHOUND, "attach", str(t.pid), "-d", "60s",
+                               "--goroutine-ancestry"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
-        while t.ticks()[-1][1]["memprofilerate"] == "0":
+        while t.ticks()[-1][1]["memprofilerate"] == "0" or t.ticks()[-1][1]["ancestry"] == "0":
             assert time.monotonic() < deadline, "leakhound never switched the sampler on"
             time.sleep(0.1)
         lh.kill()
@@ -210,10 +214,13 @@ def case_sigkill_then_restore():
         time.sleep(0.3)
         left = t.ticks()[-1][1]["memprofilerate"]
         assert left != "0", t.ticks()[-1]
+        assert t.ticks()[-1][1]["ancestry"] == "1", t.ticks()[-1]
         code, out, err = lhtest.run_leakhound(["restore", str(t.pid)])
         assert code == 0 and f"MemProfileRate {left} -> 0" in out, (code, out, err)
+        assert "tracebackancestors 8 -> 0" in out, out
         time.sleep(0.5)
         assert t.ticks()[-1][1]["memprofilerate"] == "0", t.ticks()[-1]
+        assert t.ticks()[-1][1]["ancestry"] == "0", t.ticks()[-1]
         code, out, err = lhtest.run_leakhound(["restore", str(t.pid)])
         assert code == 0 and "nothing to restore" in out, (code, out, err)
         assert t.proc.poll() is None, "target died"
@@ -253,6 +260,10 @@ def case_read_only_writes_nothing():
         lc = rep["goroutine_stats"]["leak_check"]
         assert lc["available"] and lc["requests"] == 0, lc
         _, control = straced_attach(t.pid, [])
+        # A write asked for under --read-only is a clear error, not a silent no.
+        code, out, err = lhtest.run_leakhound(["attach", str(t.pid), "-d", "1s", "--read-only",
+                                               "--goroutine-ancestry"])
+        assert code != 0 and "--goroutine-ancestry writes into the target" in err, (code, err)
     finally:
         t.stop()
     mem = f"/proc/{t.pid}/mem"

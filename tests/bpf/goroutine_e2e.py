@@ -19,6 +19,8 @@ import lhtest
 
 SRC = "go/goleak/main.go"
 SITES = {m: lhtest.source_line(SRC, f"GO-SITE:{m}") for m in ("chan", "ticker", "ctx", "pool", "burst")}
+# main.leakHTTPBody's client.Get: the user's line behind net/http's goroutines.
+ANCESTRY_LINE = lhtest.source_line(SRC, "ANCESTRY-LINE")
 WAIT = {"chan": "chan receive", "ticker": "chan receive", "ctx": "select"}
 RATE = 20        # leaked goroutines (HTTP requests) per second per mode
 PRE = 50         # leaked per mode before attach
@@ -89,6 +91,22 @@ def check_verdicts(rep, events):
             assert mine or fn.startswith("net/http."), f"false leak: {describe(g)} at {g['created_at']}"
     socks = [p for p in rep["process"] if p["metric"] == "fds.socket"]
     assert socks and socks[0]["verdict"] == "leak", f"socket fds: {socks}"
+    check_parents(rep)
+
+
+def check_parents(rep):
+    """Go 1.21+ records each goroutine's creator (g.parentGoid): the chan
+    leak's goroutines were made by the target's leak loop, alive and running
+    a function of main."""
+    minor = int(rep["target"]["go_version"].split(".")[1])
+    chan = site(rep, "chan")
+    if minor < 21:
+        assert "creators" not in chan, chan.get("creators")
+        return
+    c = chan.get("creators")
+    assert c and c["source"] == "parent_goid", f"chan: creators {c}"
+    first = c["chain"][0]
+    assert first["alive"] and first["entry"]["function"].startswith("main."), c
 
 
 def census(t):
@@ -116,6 +134,36 @@ def check_census(rep, want):
         got[k] = got.get(k, 0) + g["count"]
     diff = {k: (got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)}
     assert not diff, f"live counts (leakhound, target) differ: {diff}"
+
+
+def case_ancestry(minor, variant):
+    """--goroutine-ancestry: the runtime keeps each new goroutine's creators'
+    stacks, so the goroutines net/http starts for an unclosed response body
+    (created by net/http.(*Transport).dialConn, in a goroutine net/http made
+    too) lead back to the user's client.Get in main.leakHTTPBody."""
+    t = lhtest.Target([lhtest.target_path("goleak", minor, variant), "-modes", "httpbody,chan",
+                       "-rate", "10", "-pre", "3", "-interval", "500ms"])
+    try:
+        t.wait_for(r"^ready ")
+        rep, _ = lhtest.attach_json(t.pid, "5s", ["--goroutine-ancestry"])
+        assert rep["goroutine_stats"]["ancestry_depth"] >= 2, rep["goroutine_stats"]
+        dial = [g for g in rep["goroutines"]
+                if g["created_at"]["function"] == "net/http.(*Transport).dialConn"]
+        assert dial, "no goroutine created by net/http.(*Transport).dialConn"
+        for g in dial:
+            c = g.get("creators")
+            assert c and c["source"] == "ancestry", f"dialConn site: creators {c}"
+            user = [(fr["function"], fr["line"]) for cr in c["chain"] for fr in cr.get("stack", [])
+                    if fr["function"] == "main.leakHTTPBody"]
+            assert user and all(line == ANCESTRY_LINE for _, line in user), \
+                f"dialConn site: chain {[[fr['function'] for fr in cr.get('stack', [])] for cr in c['chain']]}"
+        chan = site(rep, "chan")
+        c = chan and chan.get("creators")
+        assert c and c["source"] == "ancestry", f"chan: creators {c}"
+        assert any(fr["function"] == "main.leakChan" for fr in c["chain"][0]["stack"]), c
+        assert t.proc.poll() is None, f"target exited with {t.proc.returncode}"
+    finally:
+        t.stop()
 
 
 def case(minor, variant):
@@ -174,6 +222,9 @@ def main():
         for minor in lhtest.versions_arg(a.versions, variant):
             cases.append((f"goroutines go{minor} {variant}", case, minor, variant))
     newest = lhtest.MINORS[-1]
+    for minor in (lhtest.MINORS[0], newest):
+        for variant in ("default", "strip"):
+            cases.append((f"ancestry go{minor} {variant}", case_ancestry, minor, variant))
     cases.append((f"fds leak go{newest}", case_fds, newest, "fdleak", True))
     cases.append((f"fds closed go{newest}", case_fds, newest, "fdclose", False))
     oldest = lhtest.MINORS[0]

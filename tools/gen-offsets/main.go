@@ -30,27 +30,28 @@ import (
 
 // layout is one entry of the table; fields follow GLayout (g_layout.h).
 type layout struct {
-	version string // "go1.21.13"
-	minor   int
-	gSize   int64
-	stackLo int64
-	stackHi int64
-	schedSP int64
-	schedPC int64
-	schedBP int64
-	sysSP   int64
-	sysPC   int64
-	sysBP   int64 // -1: absent
-	status  int64
-	goid    int64
-	since   int64
-	reason  int64
-	parent  int64 // -1: absent
-	gopc    int64
-	startpc int64
-	gM      int64 // g.m
-	mG0     int64 // m.g0
-	mCurg   int64 // m.curg
+	version   string // "go1.21.13"
+	minor     int
+	gSize     int64
+	stackLo   int64
+	stackHi   int64
+	schedSP   int64
+	schedPC   int64
+	schedBP   int64
+	sysSP     int64
+	sysPC     int64
+	sysBP     int64 // -1: absent
+	status    int64
+	goid      int64
+	since     int64
+	reason    int64
+	parent    int64 // -1: absent
+	gopc      int64
+	ancestors int64
+	startpc   int64
+	gM        int64 // g.m
+	mG0       int64 // m.g0
+	mCurg     int64 // m.curg
 	// runtime.work's goroutine leak detector (1.26+): offsets in
 	// runtime.workType of goroutineLeak.pending and .count; -1: absent.
 	leakPending int64
@@ -298,6 +299,8 @@ func fillG(l *layout, g *dwarf.StructType) error {
 	must(&l.parent, v, e)
 	v, e = offset(g, "gopc", 8, false)
 	must(&l.gopc, v, e)
+	v, e = offset(g, "ancestors", 8, false)
+	must(&l.ancestors, v, e)
 	v, e = offset(g, "startpc", 8, false)
 	must(&l.startpc, v, e)
 	v, e = offset(g, "m", 8, false)
@@ -474,6 +477,7 @@ func render(ls []*layout) string {
 		f("waitreason", l.reason)
 		f("parent_goid", l.parent)
 		f("gopc", l.gopc)
+		f("ancestors", l.ancestors)
 		f("startpc", l.startpc)
 		f("g_m", l.gM)
 		f("m_g0", l.mG0)

@@ -273,6 +273,34 @@ INSTANTIATE_TEST_SUITE_P(Go, GoroutineLeakFlag,
                                                               {27, "cgo"}}),
                          param_name);
 
+// ---- runtime.debug.tracebackancestors (--goroutine-ancestry): the first
+// 4-byte global saveAncestors reads, in every release, stripped or not, amd64
+// and arm64; with .symtab it lies inside runtime.debug (the e2e cases check
+// that the runtime itself then records creators).
+class TracebackAncestors : public testing::TestWithParam<Param> {};
+
+TEST_P(TracebackAncestors, FoundInsideRuntimeDebug) {
+  auto t = load(GetParam().minor, GetParam().variant);
+  ASSERT_TRUE(t);
+  auto at = resolve_traceback_ancestors(t->elf, t->pclntab);
+  ASSERT_TRUE(at) << at.error().message;
+  expect_in_writable_data(t->elf, *at, 4, "tracebackancestors");
+  EXPECT_EQ(start_value(t->elf, *at, 4), 0u);
+  if (t->elf.has_symtab()) {
+    auto debug = t->elf.symbol("runtime.debug");
+    ASSERT_TRUE(debug);
+    EXPECT_GE(*at, debug->value);
+    EXPECT_LE(*at + 4, debug->value + debug->size);
+    // Not the write barrier flag, which saveAncestors also compares.
+    if (auto wb = t->elf.symbol("runtime.writeBarrier")) EXPECT_NE(*at, wb->value);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Go, TracebackAncestors,
+                         testing::ValuesIn(params({"default", "strip", "pie", "cgo", "arm64",
+                                                   "arm64-strip"})),
+                         param_name);
+
 // Releases without the detector have no flag to find; no guess either.
 TEST(GoroutineLeakFlagErrors, AbsentBefore126) {
   auto t = load(25, "default");

@@ -215,7 +215,7 @@ func startHTTPServer() string {
 // leakHTTPBody makes one request and never closes (or reads) the body: the
 // connection stays busy, so the next request dials a new one.
 func leakHTTPBody(client *http.Client, url string) {
-	resp, err := client.Get(url)
+	resp, err := client.Get(url) // ANCESTRY-LINE: the user's call behind net/http's goroutines
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "goleak: get:", err)
 		return

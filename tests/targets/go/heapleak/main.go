@@ -3,16 +3,20 @@
 //
 // It prints one line per interval to stdout:
 //
-//	tick=N elapsed_s=X leaked_bytes=Y leak_rate_bps=Z memprofilerate=R unix_us=T
+//	tick=N elapsed_s=X leaked_bytes=Y leak_rate_bps=Z memprofilerate=R unix_us=T ancestry=A
 //
 // unix_us is the wall clock when the line was made: a test reading the lines
-// late on a loaded machine still knows when each was true.
+// late on a loaded machine still knows when each was true. ancestry is 1 when
+// the runtime records the creators of new goroutines (GODEBUG
+// tracebackancestors > 0, which leakhound --goroutine-ancestry sets): the
+// runtime's own traceback of a fresh goroutine then shows its creator.
 //
 // leak_rate_bps is the leak rate the target itself measures (bytes retained
 // per second since start); tests compare leakhound's estimate with it.
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"os"
@@ -135,8 +139,8 @@ func main() {
 		case <-ticker.C:
 			el := time.Since(start).Seconds()
 			lb := leakedBytes.Load()
-			fmt.Printf("tick=%d elapsed_s=%.3f leaked_bytes=%d leak_rate_bps=%.0f memprofilerate=%d unix_us=%d\n",
-				tick, el, lb, float64(lb)/el, runtime.MemProfileRate, time.Now().UnixMicro())
+			fmt.Printf("tick=%d elapsed_s=%.3f leaked_bytes=%d leak_rate_bps=%.0f memprofilerate=%d unix_us=%d ancestry=%d\n",
+				tick, el, lb, float64(lb)/el, runtime.MemProfileRate, time.Now().UnixMicro(), ancestry())
 			if *memstats {
 				printMemStats(el)
 			}
@@ -148,4 +152,22 @@ func main() {
 			return
 		}
 	}
+}
+
+// ancestry asks the runtime itself whether it records goroutine creators: a
+// goroutine created now prints "[originating from goroutine N]" in its own
+// traceback only if the runtime saved its creator's stack (proc.go
+// saveAncestors, traceback.go printAncestorTraceback).
+func ancestry() int {
+	on := make(chan int)
+	go func() {
+		buf := make([]byte, 16<<10)
+		n := runtime.Stack(buf, false)
+		if bytes.Contains(buf[:n], []byte("[originating from goroutine")) {
+			on <- 1
+		} else {
+			on <- 0
+		}
+	}()
+	return <-on
 }
