@@ -29,6 +29,9 @@ Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& 
   auto session = Session::open(opts);
   if (!session) return session.error();
   Session& s = **session;
+  // Everything is in place: what a watcher (a test, a script with -v) waits
+  // for before it acts on the window.
+  spdlog::info("PID {}: attached; the window begins", opts.pid);
 
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();

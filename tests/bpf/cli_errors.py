@@ -303,13 +303,12 @@ def interrupted(sig):
     t = lhtest.Target([lhtest.target_path("heapleak", "1.26", "default"), "-interval", "100ms"])
     try:
         t.wait_for("^tick=")
-        p = subprocess.Popen([lhtest.LEAKHOUND, "attach", str(t.pid), "--duration", "120s",
-                              "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        t.wait_for("memprofilerate=[1-9]")  # the window has begun
+        lh = lhtest.Leakhound(["attach", str(t.pid), "--duration", "120s", "--json"])
+        lh.wait_window()
         time.sleep(2)
-        p.send_signal(sig)
-        out, err = p.communicate(timeout=60)
-        assert p.returncode == 0, f"exit {p.returncode}: {err}"
+        lh.proc.send_signal(sig)
+        code, out, err = lh.finish(timeout=60)
+        assert code == 0, f"exit {code}: {err}"
         rep = json.loads(out)
         assert rep["window"]["duration_s"] < 60, rep["window"]
         assert any("interrupted" in n for n in rep["notes"]), rep["notes"]
@@ -533,16 +532,14 @@ def case_pid_reused_mid_window():
     t, pid = reusable_target()
     log = f"/tmp/lh-strace-reuse-{os.getpid()}"
     try:
-        lh = subprocess.Popen(["strace", "-f", "-qq", "-ttt", "-o", log, "-e",
-                               "trace=process_vm_readv,pwrite64,pwritev,pwritev2,ptrace",
-                               lhtest.LEAKHOUND, "attach", str(pid), "-d", "20s", "-i", "1s",
-                               "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
-        t.wait_for("memprofilerate=[1-9]")  # the window has begun
+        lh = lhtest.Leakhound(["attach", str(pid), "-d", "20s", "-i", "1s", "--json"],
+                              prefix=["strace", "-f", "-qq", "-ttt", "-o", log, "-e",
+                                      "trace=process_vm_readv,pwrite64,pwritev,pwritev2,ptrace"])
+        lh.wait_window()
         time.sleep(1.5)
         switched, since = reuse_pid(t, pid)
-        out, err = lh.communicate(timeout=120)
-        assert lh.returncode == 0, f"exit {lh.returncode}: {err}"
+        code, out, err = lh.finish(timeout=120)
+        assert code == 0, f"exit {code}: {err}"
         rep = json.loads(out)
         assert not lhtest.validate_report(rep), lhtest.validate_report(rep)[:5]
         assert rep["target_exited"] is True, rep["notes"]

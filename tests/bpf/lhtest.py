@@ -250,6 +250,50 @@ def run_leakhound(args, timeout=300):
     return p.returncode, p.stdout, p.stderr
 
 
+class Leakhound:
+    """A leakhound run in the background (with -v), its stderr read as it
+    comes: a test waits for "the window begins" before acting on the window,
+    however long the setup takes on a loaded machine. `prefix`: a wrapper
+    command such as strace."""
+
+    def __init__(self, args, prefix=()):
+        self.proc = subprocess.Popen([*prefix, LEAKHOUND, "-v", *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.pid = self.proc.pid
+        self.err, self._out = [], []
+        self._threads = [threading.Thread(target=self._read, args=(s, d), daemon=True)
+                         for s, d in ((self.proc.stderr, self.err), (self.proc.stdout, self._out))]
+        for th in self._threads:
+            th.start()
+
+    @staticmethod
+    def _read(stream, dst):
+        for line in stream:
+            dst.append(line)
+
+    def wait_for(self, pattern, timeout=300):
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(rx.search(l) for l in list(self.err)):
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"leakhound never printed /{pattern}/ (exit {self.proc.poll()}): "
+                             f"{''.join(self.err[-5:])}")
+
+    def wait_window(self):
+        self.wait_for(r"attached; the window begins")
+
+    def finish(self, timeout=300):
+        """(exit code, stdout, stderr) once it has exited."""
+        self.proc.wait(timeout=timeout)
+        for th in self._threads:
+            th.join(timeout=10)
+        return self.proc.returncode, "".join(self._out), "".join(self.err)
+
+
 def attach_json(pid, duration="15s", extra=()):
     code, out, err = run_leakhound(["attach", str(pid), "--duration", duration, "--json", *extra])
     if code != 0:
