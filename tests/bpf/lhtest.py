@@ -1,6 +1,7 @@
 """Shared helpers for leakhound's BPF end-to-end tests (run as root, real
 kernel, real Go targets from scripts/build-targets.sh)."""
 import contextlib
+import errno
 import json
 import os
 import re
@@ -78,8 +79,18 @@ class Target:
 
     def __init__(self, argv, env=None):
         self.lines = []  # (monotonic time, line)
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, env=env)
+        # A file just copied (a test's private executable) can be busy for a
+        # moment: a child forked meanwhile by another thread of this process
+        # holds the copy's write descriptor until it execs (ETXTBSY).
+        for attempt in range(50):
+            try:
+                self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                             stderr=subprocess.STDOUT, text=True, env=env)
+                break
+            except OSError as e:
+                if e.errno != errno.ETXTBSY or attempt == 49:
+                    raise
+                time.sleep(0.1)
         self.pid = self.proc.pid
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
