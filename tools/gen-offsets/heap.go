@@ -23,6 +23,7 @@ type heapField struct {
 
 var heapFields = []heapField{
 	{"mheap_allspans", "runtime.mheap", "allspans", 24, false},
+	{"mheap_arenas", "runtime.mheap", "arenas", 8, false}, // [1]*[1<<22]*heapArena on linux/amd64
 	{"span_start", "runtime.mspan", "startAddr", 8, false},
 	{"span_npages", "runtime.mspan", "npages", 8, false},
 	{"span_nelems", "runtime.mspan", "nelems", 0, false}, // uint16 from 1.22, uintptr before
