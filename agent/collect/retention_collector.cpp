@@ -75,8 +75,12 @@ std::string RetentionCollector::global_name(uint64_t addr) const {
 
 void RetentionCollector::contribute(report::Report& r) {
   std::vector<HeapFinding*> todo;
-  for (auto& f : r.heap)
-    if (explain(f)) todo.push_back(&f);
+  for (auto& f : r.heap) {
+    if (!explain(f)) continue;
+    todo.push_back(&f);
+    // A caller's stacks each get their own paths too.
+    for (auto& c : f.children) todo.push_back(&c);
+  }
   if (todo.empty()) return;
   report::RetentionWalk& w = r.retention_walk;
   w = {};
@@ -140,7 +144,10 @@ void RetentionCollector::contribute(report::Report& r) {
                 res.objects, res.bytes_scanned, res.heap_bytes, w.bytes_read, res.seconds);
 
   auto label = [&](const goruntime::PathStep& s) {
-    if (!s.type.empty()) return "*" + s.type;
+    // A typed object holding several of its type is an array (a slice's or
+    // a map's backing store): "[]T"; one is what a *T points at.
+    if (!s.type.empty())
+      return (s.type_size && s.size >= 2 * s.type_size + 8 ? "[]" : "*") + s.type;
     if (auto it = sampled->find(s.addr); it != sampled->end()) {
       if (auto st = site.find(it->second); st != site.end() && !st->second.empty())
         return fmt::format("object from {}", st->second);

@@ -259,7 +259,8 @@ WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
     RetentionPath p;
     for (int64_t k = it->second; k >= 0 && p.steps.size() < 4096; k = nodes_[k].parent) {
       const Node& n = nodes_[static_cast<size_t>(k)];
-      p.steps.push_back({n.base, n.span->elemsize, n.slot, type_name(n.type)});
+      p.steps.push_back({n.base, n.span->elemsize, n.slot, type_name(n.type),
+                         n.type ? type_info(n.type).size : 0});
     }
     std::reverse(p.steps.begin(), p.steps.end());
     res_.paths.emplace(w, std::move(p));
