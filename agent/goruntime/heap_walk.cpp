@@ -156,6 +156,15 @@ const std::vector<uint8_t>* HeapWalker::span_bytes(const HeapSpan& s) {
   return &span_cache_.emplace(s.base, std::move(b)).first->second;
 }
 
+uint64_t HeapWalker::header_type(const Node& n) {
+  const HeapSpan& s = *n.span;
+  if (s.noscan()) return 0;
+  if (s.size_class() == 0) return s.large_type;
+  if (s.elemsize <= kMinSizeForMallocHeader) return 0;
+  uint64_t t = 0;
+  return read(n.base, &t, 8) ? t : 0;
+}
+
 bool HeapWalker::scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out) {
   const HeapSpan& s = *n.span;
   if (s.noscan()) return true;
@@ -259,8 +268,10 @@ WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
     RetentionPath p;
     for (int64_t k = it->second; k >= 0 && p.steps.size() < 4096; k = nodes_[k].parent) {
       const Node& n = nodes_[static_cast<size_t>(k)];
-      p.steps.push_back({n.base, n.span->elemsize, n.slot, type_name(n.type),
-                         n.type ? type_info(n.type).size : 0});
+      // A wanted object is reached, not scanned: its type is read now.
+      const uint64_t type = n.type ? n.type : header_type(n);
+      p.steps.push_back({n.base, n.span->elemsize, n.slot, type_name(type),
+                         type ? type_info(type).size : 0});
     }
     std::reverse(p.steps.begin(), p.steps.end());
     res_.paths.emplace(w, std::move(p));

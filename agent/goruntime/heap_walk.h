@@ -96,6 +96,8 @@ class HeapWalker {
     uint64_t type;  // *_type when known
   };
   const TypeInfo& type_info(uint64_t type);
+  // The *_type of an object that carries one (a header, or a large span's).
+  uint64_t header_type(const Node& n);
   bool read(uint64_t addr, void* dst, size_t len);
   const std::vector<uint8_t>* span_bytes(const HeapSpan& s);
   // Pointer words of the object at `n`; false when its layout is unknown.
