@@ -18,8 +18,8 @@
 #include "report/terminal_writer.h"
 #include "util/capabilities.h"
 #include "util/duration.h"
-#include "util/size.h"
 #include "util/log.h"
+#include "util/size.h"
 
 namespace leakhound::cli {
 namespace {

@@ -48,7 +48,7 @@ class RetentionCollector final : public Capability {
   RetentionOptions opts_;
   goruntime::HeapLayout layout_;
   std::string layout_source_;
-  uint64_t mheap_ = 0, moduledata_ = 0;  // runtime addresses
+  uint64_t mheap_ = 0, moduledata_ = 0;                           // runtime addresses
   std::map<uint64_t, std::pair<uint64_t, std::string>> globals_;  // link address → size, name
 };
 

@@ -128,9 +128,11 @@ Result<std::unordered_map<uint64_t, uint64_t>> HeapSpans::sampled_objects(
       const uint8_t* p = &bufs[i * sz];
       const HeapSpan& s = *live[i].span;
       const uint64_t off = le(p + l.special_offset, static_cast<size_t>(l.special_offset_size));
-      if (p[l.special_kind] == want && off < s.limit - s.base && off % s.elemsize == 0) {
+      // A tiny allocation's special is at its offset inside a 16 B block
+      // (malloc.go's tiny allocator): the object is the block.
+      if (p[l.special_kind] == want && off < s.limit - s.base) {
         const uint64_t b = le(p + l.specialprofile_bucket, 8);
-        if (b) out.emplace(s.base + off, b);
+        if (b) out.emplace(s.base + off / s.elemsize * s.elemsize, b);
       }
       const uint64_t nx = le(p + l.special_next, 8);
       if (nx && live[i].steps + 1 < limits.max_specials_per_span)

@@ -270,8 +270,8 @@ WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
       const Node& n = nodes_[static_cast<size_t>(k)];
       // A wanted object is reached, not scanned: its type is read now.
       const uint64_t type = n.type ? n.type : header_type(n);
-      p.steps.push_back({n.base, n.span->elemsize, n.slot, type_name(type),
-                         type ? type_info(type).size : 0});
+      p.steps.push_back(
+          {n.base, n.span->elemsize, n.slot, type_name(type), type ? type_info(type).size : 0});
     }
     std::reverse(p.steps.begin(), p.steps.end());
     res_.paths.emplace(w, std::move(p));

@@ -45,10 +45,10 @@ Result<WalkRoots> read_walk_roots(const target::MemoryReader& mem, const HeapLay
                                   uint64_t moduledata);
 
 struct PathStep {
-  uint64_t addr = 0;  // object base
-  uint64_t size = 0;  // its slot size (span.elemsize)
-  uint64_t slot = 0;  // the word that points at it: a global's or its parent's
-  std::string type;   // from the runtime's type descriptor, "" when the object has none
+  uint64_t addr = 0;       // object base
+  uint64_t size = 0;       // its slot size (span.elemsize)
+  uint64_t slot = 0;       // the word that points at it: a global's or its parent's
+  std::string type;        // from the runtime's type descriptor, "" when the object has none
   uint64_t type_size = 0;  // that type's size: an object of several is an array of them
 };
 

@@ -226,9 +226,8 @@ json retention_to_json(const Retention& r) {
                      {"objects", p.objects},
                      {"confirmed", p.confirmed}});
   }
-  return {{"sampled_objects", r.sampled_objects},
-          {"reached", r.reached},
-          {"paths", std::move(paths)}};
+  return {
+      {"sampled_objects", r.sampled_objects}, {"reached", r.reached}, {"paths", std::move(paths)}};
 }
 
 json retention_walk_to_json(const RetentionWalk& w) {

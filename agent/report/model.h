@@ -18,8 +18,8 @@ namespace leakhound::report {
 // What holds a heap finding's objects (collect/retention): paths from a GC
 // root to its sampled objects, grouped by the names along them.
 struct RetentionPath {
-  std::string root;       // the global: "main.sessions", or ".bss+0x1f0" when stripped
-  std::string root_kind;  // "global"
+  std::string root;              // the global: "main.sessions", or ".bss+0x1f0" when stripped
+  std::string root_kind;         // "global"
   std::vector<std::string> via;  // the objects between the root and the object
   std::string object;            // the sampled object's name
   size_t objects = 0;            // sampled objects reached along this path
@@ -27,8 +27,8 @@ struct RetentionPath {
 };
 
 struct Retention {
-  size_t sampled_objects = 0;  // live sampled objects of the stack found on the heap
-  size_t reached = 0;          // reached from the roots within the budget
+  size_t sampled_objects = 0;        // live sampled objects of the stack found on the heap
+  size_t reached = 0;                // reached from the roots within the budget
   std::vector<RetentionPath> paths;  // most objects first (at most 3)
 };
 
@@ -37,8 +37,8 @@ struct RetentionWalk {
   bool ran = false;
   std::string why_not;  // when asked for and not run
   uint64_t heap_bytes = 0, scanned_bytes = 0, bytes_read = 0;
-  size_t objects = 0;     // heap objects reached
-  size_t no_layout = 0;   // of which the pointer layout was unreadable
+  size_t objects = 0;    // heap objects reached
+  size_t no_layout = 0;  // of which the pointer layout was unreadable
   double seconds = 0;
   bool complete = false;  // every wanted object reached, or the heap exhausted
   std::string stopped;    // else the budget that ran out

@@ -123,9 +123,10 @@ void write_retention(std::ostream& out, const Retention& r, const Style& st) {
     std::string chain = fmt::format("{} ({})", p.root, p.root_kind);
     for (const auto& v : p.via) chain += " → " + v;
     chain += " → " + p.object;
-    out << fmt::format("      held by: {} of {} sampled objects are reachable through {}; {} "
-                       "confirmed by a re-read\n",
-                       p.objects, r.sampled_objects, chain, p.confirmed);
+    out << fmt::format(
+        "      held by: {} of {} sampled objects are reachable through {}; {} "
+        "confirmed by a re-read\n",
+        p.objects, r.sampled_objects, chain, p.confirmed);
   }
 }
 

@@ -140,8 +140,8 @@ class FakeHeap {
   static constexpr uint64_t kMheap = 0x10000, kAllspans = 0x40000, kSpanA = 0x50000,
                             kSpanB = 0x50200, kSpecial = 0x60000, kModuledata = 0x70000,
                             kData = 0x80000, kMask = 0x81000, kTypes = 0x90000,
-                            kType = kTypes + 0x100, kHeapA = 0xc000000000,
-                            kHeapB = 0xc000002000, kBucket = 0xb0b0, kObjB = kHeapB + 1024;
+                            kType = kTypes + 0x100, kHeapA = 0xc000000000, kHeapB = 0xc000002000,
+                            kBucket = 0xb0b0, kObjB = kHeapB + 1024;
 
   explicit FakeHeap(const HeapLayout& l, uint8_t data_mask = 0b01) : l_(l) {
     std::vector<uint8_t> mheap(static_cast<size_t>(l.mheap_allspans + 24));
