@@ -113,9 +113,13 @@ void write_stack(std::ostream& out, const std::vector<Frame>& stack, size_t max_
 // "412 of 415 sampled objects are reachable through main.sessions (global) →
 // *maps.table → object from main.newSession; 412 confirmed by a re-read".
 void write_retention(std::ostream& out, const Retention& r, const Style& st) {
+  if (r.sampled_objects == 0) {
+    out << st(kDim, "      held by: no live sampled object of this stack is on the heap now\n");
+    return;
+  }
   if (r.paths.empty()) {
     out << st(kDim, fmt::format("      held by: none of its {} sampled objects was reached from a "
-                                "global\n",
+                                "global (goroutine stacks are not walked yet)\n",
                                 r.sampled_objects));
     return;
   }
