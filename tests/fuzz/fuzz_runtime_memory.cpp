@@ -10,10 +10,10 @@
 
 #include "goruntime/buckets.h"
 #include "goruntime/g_layout.h"
+#include "goruntime/goroutines.h"
 #include "goruntime/heap_layout.h"
 #include "goruntime/heap_spans.h"
 #include "goruntime/heap_walk.h"
-#include "goruntime/goroutines.h"
 #include "goruntime/memstats.h"
 #include "goruntime/profile_layout.h"
 #include "target/memory.h"
