@@ -2,12 +2,14 @@
 # Generates agent/goruntime/g_layout_table.inc (the layout of runtime.g and the
 # wait reason strings, per Go minor release) and
 # agent/goruntime/memstats_layout_table.inc (the fields of runtime.memstats and
-# runtime.gcController) from the DWARF of the heapleak targets built by every
+# runtime.gcController) and agent/goruntime/heap_layout_table.inc (the heap's
+# spans, specials, type descriptors and moduledata's pointer masks, for the
+# retention walk) from the DWARF of the heapleak targets built by every
 # toolchain in scripts/go-versions.txt.
 #
-#   scripts/gen-offsets.sh [OUT [MS_OUT]]       builds the targets (cached), writes
-#                                               OUT and MS_OUT (default: the two .inc)
-#   scripts/gen-offsets.sh --check [F [MS_F]]   regenerates into a temp dir from the
+#   scripts/gen-offsets.sh [OUT [MS_OUT [HEAP_OUT]]]  builds the targets (cached), writes
+#                                               OUT, MS_OUT and HEAP_OUT (default: the three .inc)
+#   scripts/gen-offsets.sh --check [F [MS_F [HEAP_F]]]  regenerates into a temp dir from the
 #                                               targets already built and fails with
 #                                               the diff when a file differs; a
 #                                               missing target is an error (the
@@ -21,9 +23,10 @@ if [ "${1:-}" = --check ]; then
   check=1
   shift
 fi
-[ $# -le 2 ] || { echo "usage: $0 [--check] [OUT [MS_OUT]]" >&2; exit 2; }
+[ $# -le 3 ] || { echo "usage: $0 [--check] [OUT [MS_OUT [HEAP_OUT]]]" >&2; exit 2; }
 out=$(realpath -m "${1:-$root/agent/goruntime/g_layout_table.inc}")
 ms_out=$(realpath -m "${2:-$root/agent/goruntime/memstats_layout_table.inc}")
+heap_out=$(realpath -m "${3:-$root/agent/goruntime/heap_layout_table.inc}")
 targets=$(realpath -m "${LEAKHOUND_TARGETS_DIR:-$root/build/targets}")
 versions=$(grep -v '^#' "$root/scripts/go-versions.txt" | grep .)
 
@@ -54,10 +57,11 @@ done
   go build -o "$tmp/gen-offsets" .)
 "$tmp/gen-offsets" "${bins[@]}" >"$tmp/table.inc"
 "$tmp/gen-offsets" -memstats "${bins[@]}" >"$tmp/ms_table.inc"
+"$tmp/gen-offsets" -heap "${bins[@]}" >"$tmp/heap_table.inc"
 
 if [ "$check" = 1 ]; then
   status=0
-  for pair in "$out:$tmp/table.inc" "$ms_out:$tmp/ms_table.inc"; do
+  for pair in "$out:$tmp/table.inc" "$ms_out:$tmp/ms_table.inc" "$heap_out:$tmp/heap_table.inc"; do
     f=${pair%%:*}
     if ! diff -u "$f" "${pair#*:}" >"$tmp/diff"; then
       cat "$tmp/diff"
@@ -70,7 +74,7 @@ if [ "$check" = 1 ]; then
   done
   exit $status
 fi
-for pair in "$out:$tmp/table.inc" "$ms_out:$tmp/ms_table.inc"; do
+for pair in "$out:$tmp/table.inc" "$ms_out:$tmp/ms_table.inc" "$heap_out:$tmp/heap_table.inc"; do
   f=${pair%%:*}
   mkdir -p "$(dirname "$f")"
   cp "${pair#*:}" "$f.tmp.$$"

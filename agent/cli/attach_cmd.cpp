@@ -19,6 +19,7 @@
 #include "util/capabilities.h"
 #include "util/duration.h"
 #include "util/log.h"
+#include "util/size.h"
 
 namespace leakhound::cli {
 namespace {
@@ -31,6 +32,9 @@ struct AttachArgs {
   std::string duration = "30s";
   std::string interval = "500ms";
   std::string stuck_after = "5m";
+  bool retainers = false;
+  std::string retainers_max_bytes = "1GiB";
+  std::string retainers_max_time = "10s";
   bool json = false;
   bool read_only = false;
   bool no_color = false;
@@ -61,7 +65,8 @@ int run(const AttachArgs& a) {
   auto duration = parse_duration(a.duration);
   auto interval = parse_duration(a.interval);
   auto stuck_after = parse_duration(a.stuck_after);
-  for (const auto* r : {&duration, &interval, &stuck_after}) {
+  auto retainers_max_time = parse_duration(a.retainers_max_time);
+  for (const auto* r : {&duration, &interval, &stuck_after, &retainers_max_time}) {
     if (!*r) {
       std::cerr << "leakhound: " << r->error().message << "\n";
       return 2;
@@ -118,6 +123,14 @@ int run(const AttachArgs& a) {
   opts.goroutine_ancestry = a.goroutine_ancestry;
   opts.goroutines.proof.window_s = *duration;
   opts.goroutines.stuck_after_s = *stuck_after;
+  auto retainers_max_bytes = parse_size(a.retainers_max_bytes);
+  if (!retainers_max_bytes) {
+    std::cerr << "leakhound: " << retainers_max_bytes.error().message << "\n";
+    return 2;
+  }
+  opts.retention.enabled = a.retainers;
+  opts.retention.budget.max_bytes = *retainers_max_bytes;
+  opts.retention.budget.max_seconds = *retainers_max_time;
   using NativeMode = collect::NativeOptions::Mode;
   opts.native.mode = a.no_native ? NativeMode::Off : a.native ? NativeMode::On : NativeMode::Auto;
   opts.native.track_mmap = !a.no_native_mmap;
@@ -205,6 +218,16 @@ Runner add_attach(CLI::App& app, const GlobalOptions&) {
                  "a goroutine site whose goroutines are all blocked on channels or sync objects "
                  "for longer than this, and whose count does not fall, gets the evidence `stuck` "
                  "(where the runtime cannot prove leaks: Go < 1.26, or no check)")
+      ->capture_default_str();
+  app.add_flag("--retainers", a->retainers,
+               "for each heap finding judged leak or growing, the paths from a global to its "
+               "sampled objects: walks the heap from outside, read-only, at the end of the "
+               "window (Go 1.22+)");
+  app.add_option("--retainers-max-bytes", a->retainers_max_bytes,
+                 "stop the retention walk after reading this much of the target's memory")
+      ->capture_default_str();
+  app.add_option("--retainers-max-time", a->retainers_max_time,
+                 "stop the retention walk after this long")
       ->capture_default_str();
   auto* native = app.add_flag(
       "--native", a->native,

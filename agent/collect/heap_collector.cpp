@@ -298,6 +298,7 @@ void HeapCollector::contribute(report::Report& r) {
     }
     f.stack = t_.symbolize_stack(g.pcs);
     f.series = g.series;
+    f.buckets = g.buckets;
     // With the sampler switched on at attach, the warm-up fit judges the
     // stack while its series still starts there (detect/warmup.h); after
     // the daemon's window has moved on, from its first free.

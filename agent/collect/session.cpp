@@ -123,9 +123,21 @@ Result<std::unique_ptr<Session>> Session::open(const SessionOptions& opts) {
   } else {
     r.rss.why_not = "not a Go program";
   }
+  // What holds the heap findings' objects (--retainers): read-only, after
+  // the heap, whose findings it explains.
+  std::unique_ptr<Capability> retention;
+  if (go && opts.retention.enabled) {
+    auto rc = RetentionCollector::start(*go, *s->mem_, opts.retention);
+    if (rc) {
+      retention = std::move(*rc);
+    } else {
+      r.retention_walk.why_not = rc.error().message;
+      r.notes.push_back(fmt::format("retention paths not available: {}", rc.error().message));
+    }
+  }
   auto process = std::make_unique<ProcessCollector>(pid, opts.process);
   if (auto e = process->poll(); !e) spdlog::debug("process poll: {}", e.error().message);
-  for (auto* c : {&native, &heap, &goroutines}) {
+  for (auto* c : {&native, &heap, &retention, &goroutines}) {
     if (*c) s->add(std::move(*c));
   }
   s->add(std::move(process));

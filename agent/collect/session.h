@@ -17,6 +17,7 @@
 #include "collect/native_collector.h"
 #include "collect/process_collector.h"
 #include "collect/report_assembly.h"
+#include "collect/retention_collector.h"
 #include "collect/runtime_memory_collector.h"
 #include "goruntime/g_layout_cache.h"
 #include "report/model.h"
@@ -34,6 +35,7 @@ struct SessionOptions {
   bool goroutine_ancestry = false;
   NativeOptions native;
   ProcessOptions process;
+  RetentionOptions retention;
   AssemblyOptions assembly;
   // The daemon's: runtime.g layouts per executable, or null (read each time).
   goruntime::GLayoutCache* g_layouts = nullptr;

@@ -391,6 +391,33 @@ Result<uint64_t> resolve_traceback_ancestors(const binary::ElfFile& elf,
       s && s->value && s->size && (*at < s->value || *at + 4 > s->value + s->size))
     return make_error("runtime.debug.tracebackancestors: {:#x} is not inside runtime.debug", *at);
   return *at;
+
+Result<uint64_t> resolve_mheap(const binary::ElfFile& elf, const binary::Pclntab& pclntab,
+                               uint32_t arenas_off, const ResolveOptions& options) {
+  if (!options.ignore_symtab && elf.has_symtab()) {
+    if (auto s = elf.symbol("runtime.mheap_"); s && s->value) {
+      if (!in_writable_data(elf, s->value, arenas_off + 8))
+        return make_error("runtime.mheap_: {:#x} is not in writable data", s->value);
+      return s->value;
+    }
+  }
+  Resolver r(elf, pclntab);
+  auto load8 = [&elf](const DataRef& d) {
+    return reads(d, 8) && in_writable_data(elf, d.target, 8);
+  };
+  std::vector<Resolver::Anchor> anchors;
+  for (const char* fn : {"runtime.spanOfHeap", "runtime.removespecial", "runtime.stackfree",
+                         "runtime.sigpanic", "runtime.wbBufFlush1"})
+    anchors.push_back({fn, load8});
+  std::string used;
+  auto set = r.intersect("runtime.mheap_", anchors, 3, used);
+  if (!set) return set.error();
+  if (set->size() != 1)
+    return make_error("runtime.mheap_: {} candidate(s) of mheap_.arenas in {}: {}", set->size(),
+                      used, hex_list(*set));
+  const uint64_t arenas = *set->begin();
+  if (arenas < arenas_off) return make_error("runtime.mheap_: {:#x} is too low", arenas);
+  return arenas - arenas_off;
 }
 
 Result<RuntimeSymbols> resolve_runtime_symbols(const binary::ElfFile& elf,

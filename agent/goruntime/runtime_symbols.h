@@ -66,4 +66,12 @@ Result<uint64_t> resolve_goroutine_leak_pending(const binary::ElfFile& elf,
 Result<uint64_t> resolve_traceback_ancestors(const binary::ElfFile& elf,
                                              const binary::Pclntab& pclntab);
 
+// runtime.mheap_ (link-time), the heap's spans for the retention walk. From
+// .symtab, else from the code: spanOfHeap, removespecial, stackfree, sigpanic
+// and wbBufFlush1 (1.18-1.27) each load mheap_.arenas[0] (`arenas_off` into
+// runtime.mheap) with one 8-byte PC-relative load; the address they agree on,
+// less arenas_off, is mheap_. Exactly one must match; never guesses.
+Result<uint64_t> resolve_mheap(const binary::ElfFile& elf, const binary::Pclntab& pclntab,
+                               uint32_t arenas_off, const ResolveOptions& options = {});
+
 }  // namespace leakhound::goruntime

@@ -227,6 +227,35 @@ json finding_core(const HeapFinding& f) {
   };
 }
 
+json retention_to_json(const Retention& r) {
+  json paths = json::array();
+  for (const RetentionPath& p : r.paths) {
+    paths.push_back({{"root", p.root},
+                     {"root_kind", p.root_kind},
+                     {"via", p.via},
+                     {"object", p.object},
+                     {"objects", p.objects},
+                     {"confirmed", p.confirmed}});
+  }
+  return {
+      {"sampled_objects", r.sampled_objects}, {"reached", r.reached}, {"paths", std::move(paths)}};
+}
+
+json retention_walk_to_json(const RetentionWalk& w) {
+  json j = {{"ran", w.ran},
+            {"heap_bytes", w.heap_bytes},
+            {"scanned_bytes", w.scanned_bytes},
+            {"bytes_read", w.bytes_read},
+            {"objects", w.objects},
+            {"no_layout", w.no_layout},
+            {"seconds", finite(w.seconds)},
+            {"complete", w.complete},
+            {"layout_source", w.layout_source}};
+  if (!w.stopped.empty()) j["stopped"] = w.stopped;
+  if (!w.why_not.empty()) j["why_not"] = w.why_not;
+  return j;
+}
+
 json finding_to_json(const HeapFinding& f) {
   json j = finding_core(f);
   // A caller finding's stack is the caller and its callers; its children are
@@ -243,6 +272,7 @@ json finding_to_json(const HeapFinding& f) {
     for (const HeapFinding& c : f.children) children.push_back(finding_to_json(c));
     j["children"] = std::move(children);
   }
+  if (f.retention) j["retention"] = retention_to_json(*f.retention);
   return j;
 }
 
@@ -336,7 +366,7 @@ json to_json(const Report& r) {
   for (const ProcessFinding& f : r.process) process.push_back(process_to_json(f));
   const VerdictTally heap_v = tally_verdicts(r.heap), native_v = tally_verdicts(r.native),
                      goroutine_v = tally_verdicts(r.goroutines);
-  return {
+  json out = {
       // Contract fields.
       {"schema", "leakhound.report/v1"},
       {"target",
@@ -386,6 +416,9 @@ json to_json(const Report& r) {
       {"target_exited", r.target_exited},
       {"notes", r.notes},
   };
+  if (r.retention_walk.ran || !r.retention_walk.why_not.empty())
+    out["retention_walk"] = retention_walk_to_json(r.retention_walk);
+  return out;
 }
 
 std::string write_json(const Report& r) { return to_json(r).dump(2) + "\n"; }

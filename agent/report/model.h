@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +14,36 @@
 #include "util/frame.h"
 
 namespace leakhound::report {
+
+// What holds a heap finding's objects (collect/retention): paths from a GC
+// root to its sampled objects, grouped by the names along them.
+struct RetentionPath {
+  std::string root;              // the global: "main.sessions", or ".bss+0x1f0" when stripped
+  std::string root_kind;         // "global"
+  std::vector<std::string> via;  // the objects between the root and the object
+  std::string object;            // the sampled object's name
+  size_t objects = 0;            // sampled objects reached along this path
+  size_t confirmed = 0;          // of those, whose every edge held on a re-read
+};
+
+struct Retention {
+  size_t sampled_objects = 0;        // live sampled objects of the stack found on the heap
+  size_t reached = 0;                // reached from the roots within the budget
+  std::vector<RetentionPath> paths;  // most objects first (at most 3)
+};
+
+// What the retention walk covered, once per report.
+struct RetentionWalk {
+  bool ran = false;
+  std::string why_not;  // when asked for and not run
+  uint64_t heap_bytes = 0, scanned_bytes = 0, bytes_read = 0;
+  size_t objects = 0;    // heap objects reached
+  size_t no_layout = 0;  // of which the pointer layout was unreadable
+  double seconds = 0;
+  bool complete = false;  // every wanted object reached, or the heap exhausted
+  std::string stopped;    // else the budget that ran out
+  std::string layout_source;
+};
 
 struct HeapFinding {
   detect::Trend trend;       // verdict, slope (bytes/s), confidence
@@ -29,6 +60,10 @@ struct HeapFinding {
   // Its stack is the caller and its callers, the figures are its children's
   // sums, its children the stacks themselves.
   std::vector<HeapFinding> children;
+  // Heap only: the runtime addresses of its memory-profile buckets (not
+  // written), and what retains its objects when the walk ran.
+  std::vector<uint64_t> buckets;
+  std::optional<Retention> retention;
 };
 
 // C allocations (libc malloc family, anonymous mmap) of one stack still
@@ -253,6 +288,7 @@ struct Report {
   std::vector<ProcessFinding> process;  // fds and threads series
   MemoryForecast memory;
   RssBreakdown rss;
+  RetentionWalk retention_walk;
   GoMemLimitForecast gomemlimit;
 };
 

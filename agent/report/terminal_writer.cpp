@@ -110,6 +110,30 @@ void write_stack(std::ostream& out, const std::vector<Frame>& stack, size_t max_
   if (stack.empty()) out << "      (no stack)\n";
 }
 
+// "412 of 415 sampled objects are reachable through main.sessions (global) →
+// *maps.table → object from main.newSession; 412 confirmed by a re-read".
+void write_retention(std::ostream& out, const Retention& r, const Style& st) {
+  if (r.sampled_objects == 0) {
+    out << st(kDim, "      held by: no live sampled object of this stack is on the heap now\n");
+    return;
+  }
+  if (r.paths.empty()) {
+    out << st(kDim, fmt::format("      held by: none of its {} sampled objects was reached from a "
+                                "global (goroutine stacks are not walked yet)\n",
+                                r.sampled_objects));
+    return;
+  }
+  for (const RetentionPath& p : r.paths) {
+    std::string chain = fmt::format("{} ({})", p.root, p.root_kind);
+    for (const auto& v : p.via) chain += " → " + v;
+    chain += " → " + p.object;
+    out << fmt::format(
+        "      held by: {} of {} sampled objects are reachable through {}; {} "
+        "confirmed by a re-read\n",
+        p.objects, r.sampled_objects, chain, p.confirmed);
+  }
+}
+
 void write_finding(std::ostream& out, size_t rank, const HeapFinding& f, const TerminalOptions& opt,
                    const Style& st) {
   const detect::Trend& t = f.trend;
@@ -124,6 +148,7 @@ void write_finding(std::ostream& out, size_t rank, const HeapFinding& f, const T
         human_bytes(static_cast<double>(f.alloc_bytes_window)),
         human_bytes(static_cast<double>(f.free_bytes_window)), t.n);
   }
+  if (f.retention) write_retention(out, *f.retention, st);
   if (f.children.empty()) {
     write_stack(out, f.stack, opt.max_frames, st);
     return;
@@ -192,6 +217,16 @@ void write_heap(std::ostream& out, const Report& r, const TerminalOptions& opt, 
                           r.heap_stacks_judged, r.heap_callers_judged, fdr.threshold, fdr.q * 100,
                           fdr.false_leaks_bound(), fdr.leaks))
         << "\n";
+  }
+  if (const RetentionWalk& w = r.retention_walk; w.ran) {
+    out << st(kDim, fmt::format("  retention walk: {} of {} heap scanned in {:.1f} s ({} read{})",
+                                human_bytes(static_cast<double>(w.scanned_bytes)),
+                                human_bytes(static_cast<double>(w.heap_bytes)), w.seconds,
+                                human_bytes(static_cast<double>(w.bytes_read)),
+                                w.complete ? "" : "; stopped by the " + w.stopped))
+        << "\n";
+  } else if (!w.why_not.empty()) {
+    out << st(kDim, "  retention walk: not run: " + w.why_not) << "\n";
   }
   if (leaks + growing == 0) {
     out << "No growing heap stack was found in the window.\n";

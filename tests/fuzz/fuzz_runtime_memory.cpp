@@ -1,5 +1,6 @@
 // Readers of runtime structures in target memory (allgs and goroutine stacks,
-// the memory-profile bucket list, memstats and gcController) on arbitrary
+// the memory-profile bucket list, memstats and gcController, the heap's spans,
+// specials and the retention walk) on arbitrary
 // bytes mapped as the target's memory: every walk must end, every read stay
 // in bounds.
 #include <cstddef>
@@ -10,6 +11,9 @@
 #include "goruntime/buckets.h"
 #include "goruntime/g_layout.h"
 #include "goruntime/goroutines.h"
+#include "goruntime/heap_layout.h"
+#include "goruntime/heap_spans.h"
+#include "goruntime/heap_walk.h"
 #include "goruntime/memstats.h"
 #include "goruntime/profile_layout.h"
 #include "target/memory.h"
@@ -51,5 +55,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto& ms_layouts = goruntime::all_memstats_layouts();
   const goruntime::MemStatsLayout& ml = ms_layouts[data[3] % ms_layouts.size()];
   (void)goruntime::read_memstats(mem, ml, kBase + data[4] * 64, kBase + data[5] * 8);
+  // The heap: mheap_ and moduledata anywhere in the input; spans, specials,
+  // objects and types wherever the bytes point (inside the input or not).
+  const auto& hl = goruntime::all_heap_layouts();
+  const goruntime::HeapLayout& h = hl[data[6] % hl.size()];
+  goruntime::HeapSpanLimits hlim;
+  hlim.max_spans = 4096;
+  hlim.max_specials_per_span = 64;
+  if (auto spans = goruntime::HeapSpans::read(mem, h, kBase + data[7] * 8 - 0x10000, hlim)) {
+    auto sampled = spans->sampled_objects(mem, h, hlim);
+    if (auto roots = goruntime::read_walk_roots(mem, h, kBase + data[8] * 8)) {
+      goruntime::WalkBudget b;
+      b.max_bytes = 1 << 20;
+      b.max_objects = 4096;
+      std::unordered_set<uint64_t> wanted;
+      if (sampled)
+        for (const auto& [obj, bucket] : *sampled) wanted.insert(obj);
+      (void)goruntime::HeapWalker(mem, h, *spans, *roots, b).walk(wanted);
+    }
+  }
   return 0;
 }

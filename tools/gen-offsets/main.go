@@ -5,9 +5,12 @@
 //
 //	gen-offsets BINARY...
 //	gen-offsets -memstats BINARY...
+//	gen-offsets -heap BINARY...
 //
 // With -memstats it prints the offsets of runtime.memstats and
-// runtime.gcController fields instead (agent/goruntime/memstats_layout_table.inc).
+// runtime.gcController fields instead (agent/goruntime/memstats_layout_table.inc),
+// with -heap those of the heap's spans, specials, types and moduledata's
+// pointer masks (agent/goruntime/heap_layout_table.inc).
 //
 // scripts/gen-offsets.sh runs it on the heapleak targets of every Go version
 // in scripts/go-versions.txt. Any missing type, field or variable is an error.
@@ -64,11 +67,16 @@ const absent = -1
 func main() {
 	args := os.Args[1:]
 	memstats := len(args) > 0 && args[0] == "-memstats"
-	if memstats {
+	heap := len(args) > 0 && args[0] == "-heap"
+	if memstats || heap {
 		args = args[1:]
 	}
+	if heap {
+		mainHeap(args)
+		return
+	}
 	if len(args) < 1 {
-		fmt.Fprintln(os.Stderr, "usage: gen-offsets [-memstats] BINARY...")
+		fmt.Fprintln(os.Stderr, "usage: gen-offsets [-memstats|-heap] BINARY...")
 		os.Exit(2)
 	}
 	var layouts []*layout
@@ -506,4 +514,53 @@ func comment(b *strings.Builder, text string) {
 		line += " " + w
 	}
 	b.WriteString(line + "\n")
+}
+
+func mainHeap(args []string) {
+	if len(args) < 1 {
+		fmt.Fprintln(os.Stderr, "usage: gen-offsets -heap BINARY...")
+		os.Exit(2)
+	}
+	var ls []*heapLayout
+	seen := map[int]string{}
+	for _, path := range args {
+		d, version, minor, err := openDWARF(path)
+		if err == nil {
+			var l *heapLayout
+			if l, err = analyzeHeap(d, version, minor); err == nil {
+				if prev, ok := seen[minor]; ok {
+					err = fmt.Errorf("%s is Go 1.%d too: give one binary per minor release", prev, minor)
+				}
+				seen[minor] = path
+				ls = append(ls, l)
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "gen-offsets: %s: %v\n", path, err)
+			os.Exit(1)
+		}
+	}
+	sort.Slice(ls, func(i, j int) bool { return ls[i].minor < ls[j].minor })
+	os.Stdout.WriteString(renderHeap(ls))
+}
+
+func openDWARF(path string) (*dwarf.Data, string, int, error) {
+	bi, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("reading Go build info: %w", err)
+	}
+	m := versionRE.FindStringSubmatch(bi.GoVersion)
+	if m == nil {
+		return nil, "", 0, fmt.Errorf("Go version %q is not a release (go1.N or go1.N.P)", bi.GoVersion)
+	}
+	minor, _ := strconv.Atoi(m[1])
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	d, err := f.DWARF()
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("reading DWARF: %w", err)
+	}
+	return d, bi.GoVersion, minor, nil
 }

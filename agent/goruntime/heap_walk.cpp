@@ -1,0 +1,295 @@
+#include "goruntime/heap_walk.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace leakhound::goruntime {
+namespace {
+
+// mbitmap.go (1.22+): objects up to this size keep their pointer bits at the
+// end of their span; bigger ones start with an 8-byte *_type header.
+constexpr uint64_t kMinSizeForMallocHeader = 512;
+constexpr uint64_t kMallocHeaderSize = 8;
+constexpr uint8_t kTFlagExtraStar = 1 << 1;          // abi.TFlagExtraStar: the name has a '*' extra
+constexpr uint8_t kTFlagGCMaskOnDemand = 1 << 4;     // 1.25+: GCData is **byte
+constexpr uint8_t kKindGCProg = 1 << 6;              // before 1.25: GCData is a GC program
+constexpr uint64_t kMaxSection = uint64_t{1} << 28;  // data or bss: 256 MiB
+constexpr uint64_t kMaxMask = uint64_t{1} << 24;
+constexpr uint64_t kMaxObjectScan = uint64_t{64} << 20;
+constexpr uint64_t kChunk = uint64_t{1} << 20;
+constexpr uint64_t kSpanCache = uint64_t{64} << 20;
+
+uint64_t u64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+bool bit(const std::vector<uint8_t>& mask, uint64_t i) {
+  return i / 8 < mask.size() && (mask[i / 8] >> (i % 8)) & 1;
+}
+
+}  // namespace
+
+Result<WalkRoots> read_walk_roots(const target::MemoryReader& mem, const HeapLayout& l,
+                                  uint64_t moduledata) {
+  const size_t sz = static_cast<size_t>(std::max(l.md_gcdatamask, l.md_gcbssmask) + 16);
+  std::vector<uint8_t> md(sz);
+  if (auto e = mem.read(moduledata, md.data(), sz); !e)
+    return make_error("reading moduledata at {:#x}: {}", moduledata, e.error().message);
+  WalkRoots r;
+  auto section = [&](WalkRoots::Section& s, int32_t start, int32_t end, int32_t mask,
+                     const char* what) -> Result<void> {
+    s.start = u64(&md[static_cast<size_t>(start)]);
+    s.end = u64(&md[static_cast<size_t>(end)]);
+    if (s.end < s.start || s.end - s.start > kMaxSection || s.start % 8)
+      return make_error("moduledata: {} [{:#x}, {:#x}) is not a section", what, s.start, s.end);
+    int32_t nbits;
+    std::memcpy(&nbits, &md[static_cast<size_t>(mask)], 4);
+    const uint64_t bytedata = u64(&md[static_cast<size_t>(mask) + 8]);
+    // The runtime builds the masks at start (modulesinit/progToPointerMask);
+    // they cover the section word by word.
+    const uint64_t words = (s.end - s.start) / 8;
+    if (nbits < 0 || static_cast<uint64_t>(nbits) < words || (nbits && !bytedata))
+      return make_error("moduledata: the {} pointer mask has {} bits for {} words", what, nbits,
+                        words);
+    s.mask.resize((words + 7) / 8);
+    if (!s.mask.empty()) {
+      if (auto e = mem.read(bytedata, s.mask.data(), s.mask.size()); !e)
+        return make_error("reading the {} pointer mask: {}", what, e.error().message);
+    }
+    return {};
+  };
+  if (auto e = section(r.data, l.md_data, l.md_edata, l.md_gcdatamask, "data"); !e)
+    return e.error();
+  if (auto e = section(r.bss, l.md_bss, l.md_ebss, l.md_gcbssmask, "bss"); !e) return e.error();
+  r.types = u64(&md[static_cast<size_t>(l.md_types)]);
+  r.etypes = u64(&md[static_cast<size_t>(l.md_etypes)]);
+  return r;
+}
+
+bool HeapWalker::read(uint64_t addr, void* dst, size_t len) {
+  if (!mem_.read(addr, dst, len)) return false;
+  res_.bytes_read += len;
+  return true;
+}
+
+bool HeapWalker::over_budget() {
+  if (res_.bytes_read > budget_.max_bytes) {
+    res_.stopped = "byte budget";
+    return true;
+  }
+  if (nodes_.size() > budget_.max_objects) {
+    res_.stopped = "object budget";
+    return true;
+  }
+  const std::chrono::duration<double> d = std::chrono::steady_clock::now() - start_;
+  if (d.count() > budget_.max_seconds) {
+    res_.stopped = "time budget";
+    return true;
+  }
+  return false;
+}
+
+const HeapWalker::TypeInfo& HeapWalker::type_info(uint64_t type) {
+  auto [it, fresh] = types_.try_emplace(type);
+  TypeInfo& t = it->second;
+  if (!fresh) return t;
+  uint8_t b[48] = {};
+  const size_t sz = static_cast<size_t>(l_.type_str + 4);
+  if (!type || sz > sizeof b || !read(type, b, sz)) return t;
+  t.size = u64(b + l_.type_size);
+  t.ptrbytes = u64(b + l_.type_ptrbytes);
+  const uint8_t tflag = b[l_.type_tflag], kind = b[l_.type_kind];
+  uint64_t gcdata = u64(b + l_.type_gcdata);
+  int32_t str;
+  std::memcpy(&str, b + l_.type_str, 4);
+  // The name: abi.Name, a flags byte, a varint length, the bytes.
+  if (str > 0 && roots_.types && roots_.types + static_cast<uint64_t>(str) < roots_.etypes) {
+    uint8_t nb[1 + 10 + 256] = {};
+    const uint64_t at = roots_.types + static_cast<uint64_t>(str);
+    const size_t avail = static_cast<size_t>(std::min<uint64_t>(sizeof nb, roots_.etypes - at));
+    if (read(at, nb, avail)) {
+      uint64_t len = 0;
+      size_t i = 1;
+      for (int shift = 0; i < avail && shift < 63; shift += 7) {
+        len |= uint64_t{nb[i] & 0x7fu} << shift;
+        if (!(nb[i++] & 0x80)) break;
+      }
+      len = std::min<uint64_t>(len, avail - i);
+      t.name.assign(reinterpret_cast<const char*>(nb + i), static_cast<size_t>(len));
+      if ((tflag & kTFlagExtraStar) && !t.name.empty() && t.name[0] == '*') t.name.erase(0, 1);
+    }
+  }
+  if (!t.size || t.ptrbytes > t.size || t.size > (uint64_t{1} << 40)) return t;
+  if (t.ptrbytes == 0) {
+    t.ok = true;
+    return t;
+  }
+  if (l_.go_minor < 25 && (kind & kKindGCProg)) return t;  // a program, not a mask
+  if (l_.go_minor >= 25 && (tflag & kTFlagGCMaskOnDemand)) {
+    // Built by the runtime on first use (type.go getGCMask); not yet: unknown.
+    uint64_t built = 0;
+    if (!read(gcdata, &built, 8) || !built) return t;
+    gcdata = built;
+  }
+  const uint64_t words = t.ptrbytes / 8;
+  if ((words + 7) / 8 > kMaxMask || !gcdata) return t;
+  t.mask.resize(static_cast<size_t>((words + 7) / 8));
+  if (!read(gcdata, t.mask.data(), t.mask.size())) return t;
+  t.ok = true;
+  return t;
+}
+
+std::string HeapWalker::type_name(uint64_t type) { return type ? type_info(type).name : ""; }
+
+const std::vector<uint8_t>* HeapWalker::span_bytes(const HeapSpan& s) {
+  if (auto it = span_cache_.find(s.base); it != span_cache_.end()) return &it->second;
+  if (s.bytes() > kMaxObjectScan) return nullptr;
+  if (cache_bytes_ + s.bytes() > kSpanCache) {
+    span_cache_.clear();
+    cache_bytes_ = 0;
+  }
+  std::vector<uint8_t> b(static_cast<size_t>(s.bytes()));
+  if (!read(s.base, b.data(), b.size())) return nullptr;
+  cache_bytes_ += b.size();
+  return &span_cache_.emplace(s.base, std::move(b)).first->second;
+}
+
+uint64_t HeapWalker::header_type(const Node& n) {
+  const HeapSpan& s = *n.span;
+  if (s.noscan()) return 0;
+  if (s.size_class() == 0) return s.large_type;
+  if (s.elemsize <= kMinSizeForMallocHeader) return 0;
+  uint64_t t = 0;
+  return read(n.base, &t, 8) ? t : 0;
+}
+
+bool HeapWalker::scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out) {
+  const HeapSpan& s = *n.span;
+  if (s.noscan()) return true;
+  const bool large = s.size_class() == 0;
+  if (!large && s.elemsize <= kMinSizeForMallocHeader) {
+    // Heap bits at the span's end, one per word (mbitmap.go heapBitsSlice),
+    // before the green tea GC's inline mark bits (spanHeapBitsRange).
+    const auto* b = span_bytes(s);
+    if (!b) return false;
+    const uint64_t bitmap = s.bytes() / 64;
+    uint64_t at = s.bytes() - bitmap;
+    if (l_.inline_mark_bits && s.elemsize >= 16) at -= static_cast<uint64_t>(l_.inline_mark_bits);
+    const uint64_t first = (n.base - s.base) / 8;
+    for (uint64_t w = 0; w < s.elemsize / 8; w++) {
+      const uint64_t word = first + w;
+      if (!((*b)[static_cast<size_t>(at + word / 8)] >> (word % 8) & 1)) continue;
+      out.emplace_back(n.base + 8 * w, u64(&(*b)[static_cast<size_t>(8 * word)]));
+    }
+    res_.bytes_scanned += s.elemsize;
+    return true;
+  }
+  uint64_t data = n.base, len = s.elemsize;
+  const std::vector<uint8_t>* b = nullptr;
+  if (large) {
+    n.type = s.large_type;
+  } else {
+    b = span_bytes(s);
+    if (!b) return false;
+    n.type = u64(&(*b)[static_cast<size_t>(n.base - s.base)]);
+    data += kMallocHeaderSize;
+    len -= kMallocHeaderSize;
+  }
+  if (!n.type) return false;  // not yet typed (mid-allocation) or freed
+  const TypeInfo& t = type_info(n.type);
+  if (!t.ok) return false;
+  if (!t.ptrbytes) return true;
+  len = std::min(len, kMaxObjectScan);
+  res_.bytes_scanned += len;
+  std::vector<uint8_t> chunk;
+  for (uint64_t off = 0; off < len; off += kChunk) {
+    const uint64_t k = std::min(kChunk, len - off);
+    const uint8_t* p;
+    if (b) {
+      p = &(*b)[static_cast<size_t>(data + off - s.base)];
+    } else {
+      chunk.resize(static_cast<size_t>(k));
+      if (!read(data + off, chunk.data(), chunk.size())) return false;
+      p = chunk.data();
+    }
+    for (uint64_t w = 0; w < k / 8; w++) {
+      const uint64_t in_elem = (off + 8 * w) % t.size;
+      if (in_elem >= t.ptrbytes || !bit(t.mask, in_elem / 8)) continue;
+      out.emplace_back(data + off + 8 * w, u64(p + 8 * w));
+    }
+    if (over_budget()) break;
+  }
+  return true;
+}
+
+void HeapWalker::visit(uint64_t value, int64_t parent, uint64_t slot) {
+  uint64_t base = 0;
+  const HeapSpan* s = spans_.find(value, &base);
+  if (!s || !seen_.try_emplace(base, static_cast<uint32_t>(nodes_.size())).second) return;
+  nodes_.push_back({base, s, parent, slot, 0});
+  if (wanted_->count(base)) found_++;
+}
+
+WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
+  start_ = std::chrono::steady_clock::now();
+  res_ = {};
+  wanted_ = &wanted;
+  found_ = 0;
+  res_.heap_bytes = spans_.in_use_bytes();
+  res_.bytes_read = spans_.bytes_read();
+  for (const auto* sec : {&roots_.data, &roots_.bss}) {
+    std::vector<uint8_t> bytes(static_cast<size_t>(sec->end - sec->start));
+    if (bytes.empty() || !read(sec->start, bytes.data(), bytes.size())) continue;
+    for (uint64_t w = 0; w < bytes.size() / 8; w++) {
+      if (bit(sec->mask, w)) visit(u64(&bytes[static_cast<size_t>(8 * w)]), -1, sec->start + 8 * w);
+    }
+  }
+  std::vector<std::pair<uint64_t, uint64_t>> ptrs;
+  size_t i = 0;
+  for (; i < nodes_.size(); i++) {
+    if (!wanted.empty() && found_ == wanted.size()) break;
+    if ((i & 255) == 0 && over_budget()) break;
+    ptrs.clear();
+    if (!scan(nodes_[i], ptrs)) res_.no_layout++;
+    for (const auto& [slot, v] : ptrs) visit(v, static_cast<int64_t>(i), slot);
+  }
+  // Found all wanted before the queue emptied: the rest was not needed.
+  res_.complete = i >= nodes_.size() || (found_ == wanted.size() && !wanted.empty());
+  if (res_.complete) res_.stopped.clear();
+  res_.objects = nodes_.size();
+
+  // The paths, then each edge re-read: the slot must still point into the object.
+  std::vector<uint64_t> slots;
+  for (uint64_t w : wanted) {
+    auto it = seen_.find(w);
+    if (it == seen_.end()) continue;
+    RetentionPath p;
+    for (int64_t k = it->second; k >= 0 && p.steps.size() < 4096; k = nodes_[k].parent) {
+      const Node& n = nodes_[static_cast<size_t>(k)];
+      // A wanted object is reached, not scanned: its type is read now.
+      const uint64_t type = n.type ? n.type : header_type(n);
+      p.steps.push_back(
+          {n.base, n.span->elemsize, n.slot, type_name(type), type ? type_info(type).size : 0});
+    }
+    std::reverse(p.steps.begin(), p.steps.end());
+    res_.paths.emplace(w, std::move(p));
+  }
+  for (auto& [w, p] : res_.paths) {
+    std::vector<uint64_t> vals(p.steps.size());
+    std::vector<target::ReadRequest> reqs(p.steps.size());
+    for (size_t k = 0; k < p.steps.size(); k++) reqs[k] = {p.steps[k].slot, &vals[k], 8, false};
+    if (!mem_.read_many(reqs)) continue;
+    p.confirmed = true;
+    for (size_t k = 0; k < p.steps.size(); k++) {
+      res_.bytes_read += 8;
+      const PathStep& s = p.steps[k];
+      if (!reqs[k].ok || vals[k] < s.addr || vals[k] >= s.addr + s.size) p.confirmed = false;
+    }
+  }
+  res_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  return res_;
+}
+
+}  // namespace leakhound::goruntime

@@ -1,0 +1,124 @@
+// The retention walk: from the GC roots (the data and bss sections, by
+// moduledata's pointer masks) forward over the heap's objects, breadth
+// first with a parent link per object, read from outside while the program
+// runs, until the wanted objects (a leaking stack's sampled objects) are
+// reached or the budget of bytes and time is spent. Pointer layout is the
+// runtime's own (Go 1.22+, allocation headers, mbitmap.go): a small object's
+// heap bits at its span's end, the *_type header of an object over 512 B,
+// span.largeType for a large one. Every edge of a returned path is re-read
+// at the end; a path whose slots still hold their pointers is confirmed.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "goruntime/heap_layout.h"
+#include "goruntime/heap_spans.h"
+#include "target/memory.h"
+#include "util/result.h"
+
+namespace leakhound::goruntime {
+
+struct WalkBudget {
+  uint64_t max_bytes = uint64_t{1} << 30;  // read from the target
+  double max_seconds = 10;
+  size_t max_objects = size_t{1} << 24;
+};
+
+// The roots: the module's data and bss (runtime addresses) and their masks,
+// one bit per word (moduledata.gcdatamask/gcbssmask).
+struct WalkRoots {
+  struct Section {
+    uint64_t start = 0, end = 0;
+    std::vector<uint8_t> mask;
+  };
+  Section data, bss;
+  uint64_t types = 0, etypes = 0;  // moduledata.types: where type names live
+};
+
+// Reads moduledata (runtime address) and the masks it points at.
+Result<WalkRoots> read_walk_roots(const target::MemoryReader& mem, const HeapLayout& layout,
+                                  uint64_t moduledata);
+
+struct PathStep {
+  uint64_t addr = 0;       // object base
+  uint64_t size = 0;       // its slot size (span.elemsize)
+  uint64_t slot = 0;       // the word that points at it: a global's or its parent's
+  std::string type;        // from the runtime's type descriptor, "" when the object has none
+  uint64_t type_size = 0;  // that type's size: an object of several is an array of them
+};
+
+struct RetentionPath {
+  std::vector<PathStep> steps;  // steps[0] is held by a global (its slot), last is the object
+  bool confirmed = false;
+};
+
+struct WalkResult {
+  std::unordered_map<uint64_t, RetentionPath> paths;  // by wanted object reached
+  uint64_t heap_bytes = 0;                            // in-use spans
+  uint64_t bytes_scanned = 0;                         // of objects scanned
+  uint64_t bytes_read = 0;                            // all reads, the spans' too
+  size_t objects = 0;                                 // reached
+  size_t no_layout = 0;  // objects whose pointer layout could not be read
+  double seconds = 0;
+  bool complete = false;  // every reachable object was visited, or every wanted one reached
+  std::string stopped;    // why not: "byte budget", "time budget", "object budget"
+};
+
+class HeapWalker {
+ public:
+  HeapWalker(const target::MemoryReader& mem, const HeapLayout& layout, const HeapSpans& spans,
+             const WalkRoots& roots, WalkBudget budget)
+      : mem_(mem), l_(layout), spans_(spans), roots_(roots), budget_(budget) {}
+
+  // Walks until every object in `wanted` is reached (then stops early) or
+  // the heap is exhausted or the budget is spent.
+  WalkResult walk(const std::unordered_set<uint64_t>& wanted);
+  // The name of the type descriptor at `type` (runtime address), cached.
+  std::string type_name(uint64_t type);
+
+ private:
+  struct TypeInfo {
+    bool ok = false;
+    uint64_t size = 0, ptrbytes = 0;
+    std::vector<uint8_t> mask;  // one bit per word of [0, ptrbytes)
+    std::string name;
+  };
+  struct Node {
+    uint64_t base;
+    const HeapSpan* span;
+    int64_t parent;  // -1: held by a global
+    uint64_t slot;
+    uint64_t type;  // *_type when known
+  };
+  const TypeInfo& type_info(uint64_t type);
+  // The *_type of an object that carries one (a header, or a large span's).
+  uint64_t header_type(const Node& n);
+  bool read(uint64_t addr, void* dst, size_t len);
+  const std::vector<uint8_t>* span_bytes(const HeapSpan& s);
+  // Pointer words of the object at `n`; false when its layout is unknown.
+  bool scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out);  // (slot, value)
+  void visit(uint64_t value, int64_t parent, uint64_t slot);
+  bool over_budget();
+
+  const target::MemoryReader& mem_;
+  const HeapLayout& l_;
+  const HeapSpans& spans_;
+  const WalkRoots& roots_;
+  WalkBudget budget_;
+  std::chrono::steady_clock::time_point start_;
+  std::vector<Node> nodes_;
+  std::unordered_map<uint64_t, uint32_t> seen_;
+  std::unordered_map<uint64_t, TypeInfo> types_;
+  std::unordered_map<uint64_t, std::vector<uint8_t>> span_cache_;
+  uint64_t cache_bytes_ = 0;
+  const std::unordered_set<uint64_t>* wanted_ = nullptr;
+  size_t found_ = 0;
+  WalkResult res_;
+};
+
+}  // namespace leakhound::goruntime

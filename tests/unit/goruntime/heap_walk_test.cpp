@@ -1,0 +1,275 @@
+// The retention walk's pieces: the heap layout from every release's DWARF
+// equals the generated table; runtime.mheap_ recovered from the code equals
+// .symtab's and resolves on stripped builds; and the walk itself over a fake
+// heap (spans, a profile special, heap bits, an allocation header, a global
+// with its pointer mask) finds the one path there is, names it, confirms it.
+#include "goruntime/heap_walk.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include "binary/pclntab.h"
+#include "goruntime/heap_layout.h"
+#include "goruntime/heap_spans.h"
+#include "goruntime/runtime_symbols.h"
+#include "target/memory.h"
+
+namespace leakhound::goruntime {
+namespace {
+
+std::string targets_dir() {
+  if (const char* d = std::getenv("LEAKHOUND_TARGETS_DIR"); d && *d) return d;
+  return LEAKHOUND_SOURCE_DIR "/build/targets";
+}
+
+binary::GoVersion version(int minor) {
+  binary::GoVersion v;
+  v.raw = fmt::format("go1.{}.1", minor);
+  v.major = 1;
+  v.minor = minor;
+  v.patch = 1;
+  return v;
+}
+
+struct Bin {
+  binary::ElfFile elf;
+  binary::Pclntab pclntab;
+};
+
+std::optional<Bin> load(int minor, const char* variant) {
+  const std::string p = fmt::format("{}/heapleak-go1.{}-{}", targets_dir(), minor, variant);
+  if (!std::filesystem::exists(p)) {
+    ADD_FAILURE() << p << " is missing: run scripts/build-targets.sh";
+    return std::nullopt;
+  }
+  auto elf = binary::ElfFile::open(p);
+  if (!elf) {
+    ADD_FAILURE() << p << ": " << elf.error().message;
+    return std::nullopt;
+  }
+  auto pcln = binary::Pclntab::load(*elf);
+  if (!pcln) {
+    ADD_FAILURE() << p << ": " << pcln.error().message;
+    return std::nullopt;
+  }
+  return Bin{std::move(*elf), std::move(*pcln)};
+}
+
+#define SAME(f) EXPECT_EQ(a.f, b.f) << #f
+void expect_same(const HeapLayout& a, const HeapLayout& b) {
+  SAME(mheap_allspans);
+  SAME(mheap_arenas);
+  SAME(span_start);
+  SAME(span_npages);
+  SAME(span_nelems);
+  SAME(span_nelems_size);
+  SAME(span_spanclass);
+  SAME(span_state);
+  SAME(span_elemsize);
+  SAME(span_specials);
+  SAME(span_large_type);
+  SAME(special_next);
+  SAME(special_offset);
+  SAME(special_offset_size);
+  SAME(special_kind);
+  SAME(specialprofile_bucket);
+  SAME(type_size);
+  SAME(type_ptrbytes);
+  SAME(type_tflag);
+  SAME(type_kind);
+  SAME(type_gcdata);
+  SAME(type_str);
+  SAME(md_data);
+  SAME(md_edata);
+  SAME(md_bss);
+  SAME(md_ebss);
+  SAME(md_types);
+  SAME(md_etypes);
+  SAME(md_gcdatamask);
+  SAME(md_gcbssmask);
+  SAME(inline_mark_bits);
+}
+#undef SAME
+
+TEST(HeapLayout, DwarfMatchesTheTableAndTheCodeFindsMheap) {
+  for (int minor = 22; minor <= 27; minor++) {
+    for (const char* variant : {"default", "pie", "cgo"}) {
+      SCOPED_TRACE(fmt::format("go1.{}-{}", minor, variant));
+      auto b = load(minor, variant);
+      if (!b) continue;
+      auto dwarf = binary::DwarfTypes::open(b->elf.path());
+      ASSERT_TRUE(dwarf) << dwarf.error().message;
+      auto from_dwarf = heap_layout_from_dwarf(*dwarf, minor);
+      ASSERT_TRUE(from_dwarf) << from_dwarf.error().message;
+      expect_same(*from_dwarf, *heap_layout(version(minor)));
+      const auto arenas = static_cast<uint32_t>(from_dwarf->mheap_arenas);
+      auto sym = resolve_mheap(b->elf, b->pclntab, arenas);
+      ASSERT_TRUE(sym) << sym.error().message;
+      EXPECT_EQ(*sym, b->elf.symbol("runtime.mheap_")->value);
+      ResolveOptions code_only;
+      code_only.ignore_symtab = true;
+      auto code = resolve_mheap(b->elf, b->pclntab, arenas, code_only);
+      ASSERT_TRUE(code) << code.error().message;
+      EXPECT_EQ(*code, *sym);
+    }
+  }
+}
+
+TEST(HeapLayout, StrippedBuildsUseTheTableAndTheCode) {
+  for (int minor = 22; minor <= 27; minor++) {
+    SCOPED_TRACE(fmt::format("go1.{}-strip", minor));
+    auto b = load(minor, "strip");
+    if (!b) continue;
+    std::string source;
+    auto l = resolve_heap_layout(b->elf, version(minor), &source);
+    ASSERT_TRUE(l) << l.error().message;
+    EXPECT_EQ(source, "table");
+    auto code = resolve_mheap(b->elf, b->pclntab, static_cast<uint32_t>(l->mheap_arenas));
+    EXPECT_TRUE(code) << code.error().message;
+  }
+}
+
+// A fake heap laid out as Go 1.22 (and 1.27, the green tea GC's inline mark
+// bits) keeps it: one global → a 16 B object (heap bits) → a 1 KiB object
+// with an allocation header naming main.Session, sampled into bucket kBucket.
+class FakeHeap {
+ public:
+  static constexpr uint64_t kMheap = 0x10000, kAllspans = 0x40000, kSpanA = 0x50000,
+                            kSpanB = 0x50200, kSpecial = 0x60000, kModuledata = 0x70000,
+                            kData = 0x80000, kMask = 0x81000, kTypes = 0x90000,
+                            kType = kTypes + 0x100, kHeapA = 0xc000000000, kHeapB = 0xc000002000,
+                            kBucket = 0xb0b0, kObjB = kHeapB + 1024;
+
+  explicit FakeHeap(const HeapLayout& l, uint8_t data_mask = 0b01) : l_(l) {
+    std::vector<uint8_t> mheap(static_cast<size_t>(l.mheap_allspans + 24));
+    put(mheap, l.mheap_allspans, kAllspans);
+    put(mheap, l.mheap_allspans + 8, 2);
+    mem.map(kMheap, mheap);
+    std::vector<uint8_t> all(16);
+    put(all, 0, kSpanA);
+    put(all, 8, kSpanB);
+    mem.map(kAllspans, all);
+    // Span A: size class 2 (16 B objects), scannable, heap bits at its end.
+    mem.map(kSpanA, span(kHeapA, 16, (8192 - 128) / 16, 2 << 1, 0));
+    // Span B: 1 KiB objects with allocation headers; object 1 is sampled.
+    mem.map(kSpanB, span(kHeapB, 1024, 8, 40 << 1, kSpecial));
+    std::vector<uint8_t> sp(static_cast<size_t>(l.specialprofile_bucket + 8));
+    put(sp, l.special_offset, 1024, static_cast<size_t>(l.special_offset_size));
+    sp[static_cast<size_t>(l.special_kind)] = special_profile_kind(l.go_minor);
+    put(sp, l.specialprofile_bucket, kBucket);
+    mem.map(kSpecial, sp);
+    // Heap A: object 0's second word points into object B's data (past its header).
+    std::vector<uint8_t> a(8192);
+    put(a, 8, kObjB + 8);
+    const size_t bits = 8192 - 128 - (l.inline_mark_bits ? l.inline_mark_bits : 0);
+    a[bits] = 0b10;  // word 1 of the span is a pointer
+    mem.map(kHeapA, a);
+    std::vector<uint8_t> b(8192);
+    put(b, 1024, kType);  // object 1's header
+    mem.map(kHeapB, b);
+    // The type: 16 bytes, no pointers, named "*main.Session" with the extra star.
+    std::vector<uint8_t> ty(0x200);
+    put(ty, 0x100 + l.type_size, 16);
+    ty[static_cast<size_t>(0x100 + l.type_tflag)] = 1 << 1;
+    put(ty, 0x100 + l.type_str, 0x10, 4);
+    const std::string name = "*main.Session";
+    ty[0x10] = 0;
+    ty[0x11] = static_cast<uint8_t>(name.size());
+    std::memcpy(&ty[0x12], name.data(), name.size());
+    mem.map(kTypes, ty);
+    // Roots: data is two words, the first a pointer to object A0 (interior).
+    std::vector<uint8_t> md(static_cast<size_t>(l.md_gcbssmask + 16));
+    put(md, l.md_data, kData);
+    put(md, l.md_edata, kData + 16);
+    put(md, l.md_bss, kData + 16);
+    put(md, l.md_ebss, kData + 16);
+    put(md, l.md_types, kTypes);
+    put(md, l.md_etypes, kTypes + 0x200);
+    put(md, l.md_gcdatamask, 2, 4);
+    put(md, l.md_gcdatamask + 8, kMask);
+    mem.map(kModuledata, md);
+    std::vector<uint8_t> data(16);
+    put(data, 0, kHeapA + 4);
+    mem.map(kData, data);
+    mem.map(kMask, {data_mask});
+  }
+
+  target::FakeMemory mem;
+
+ private:
+  static void put(std::vector<uint8_t>& v, int64_t off, uint64_t x, size_t n = 8) {
+    std::memcpy(&v[static_cast<size_t>(off)], &x, n);
+  }
+  std::vector<uint8_t> span(uint64_t base, uint64_t elemsize, uint64_t nelems, uint8_t spanclass,
+                            uint64_t specials) const {
+    std::vector<uint8_t> s(static_cast<size_t>(l_.span_large_type + 8));
+    put(s, l_.span_start, base);
+    put(s, l_.span_npages, 1);
+    put(s, l_.span_nelems, nelems, static_cast<size_t>(l_.span_nelems_size));
+    s[static_cast<size_t>(l_.span_spanclass)] = spanclass;
+    s[static_cast<size_t>(l_.span_state)] = 1;
+    put(s, l_.span_elemsize, elemsize);
+    put(s, l_.span_specials, specials);
+    return s;
+  }
+  const HeapLayout& l_;
+};
+
+TEST(HeapWalk, FindsNamesAndConfirmsThePathOnAFakeHeap) {
+  for (int minor : {22, 27}) {
+    SCOPED_TRACE(minor);
+    auto l = heap_layout(version(minor));
+    ASSERT_TRUE(l);
+    FakeHeap h(*l);
+    auto spans = HeapSpans::read(h.mem, *l, FakeHeap::kMheap);
+    ASSERT_TRUE(spans) << spans.error().message;
+    ASSERT_EQ(spans->spans().size(), 2u);
+    auto sampled = spans->sampled_objects(h.mem, *l);
+    ASSERT_TRUE(sampled) << sampled.error().message;
+    ASSERT_EQ(sampled->size(), 1u);
+    EXPECT_EQ(sampled->at(FakeHeap::kObjB), FakeHeap::kBucket);
+    auto roots = read_walk_roots(h.mem, *l, FakeHeap::kModuledata);
+    ASSERT_TRUE(roots) << roots.error().message;
+    HeapWalker w(h.mem, *l, *spans, *roots, {});
+    auto res = w.walk({FakeHeap::kObjB});
+    EXPECT_TRUE(res.complete);
+    ASSERT_EQ(res.paths.size(), 1u);
+    const RetentionPath& p = res.paths.at(FakeHeap::kObjB);
+    ASSERT_EQ(p.steps.size(), 2u);
+    EXPECT_EQ(p.steps[0].slot, FakeHeap::kData);
+    EXPECT_EQ(p.steps[0].addr, FakeHeap::kHeapA);
+    EXPECT_EQ(p.steps[0].type, "");
+    EXPECT_EQ(p.steps[1].slot, FakeHeap::kHeapA + 8);
+    EXPECT_EQ(p.steps[1].addr, FakeHeap::kObjB);
+    EXPECT_EQ(p.steps[1].type, "main.Session");
+    EXPECT_TRUE(p.confirmed);
+  }
+}
+
+TEST(HeapWalk, AnUnreachableObjectHasNoPathAndTheBudgetStops) {
+  auto l = heap_layout(version(27));
+  ASSERT_TRUE(l);
+  FakeHeap h(*l, 0b00);  // the global is not a pointer
+  auto spans = HeapSpans::read(h.mem, *l, FakeHeap::kMheap);
+  ASSERT_TRUE(spans);
+  auto roots = read_walk_roots(h.mem, *l, FakeHeap::kModuledata);
+  ASSERT_TRUE(roots);
+  auto res = HeapWalker(h.mem, *l, *spans, *roots, {}).walk({FakeHeap::kObjB});
+  EXPECT_TRUE(res.paths.empty());
+  EXPECT_TRUE(res.complete);  // nothing reachable: the heap was exhausted
+  WalkBudget tiny;
+  tiny.max_bytes = 1;
+  FakeHeap h2(*l);
+  auto spans2 = HeapSpans::read(h2.mem, *l, FakeHeap::kMheap);
+  auto roots2 = read_walk_roots(h2.mem, *l, FakeHeap::kModuledata);
+  ASSERT_TRUE(spans2 && roots2);
+  auto res2 = HeapWalker(h2.mem, *l, *spans2, *roots2, tiny).walk({FakeHeap::kObjB});
+  EXPECT_FALSE(res2.complete);
+  EXPECT_EQ(res2.stopped, "byte budget");
+}
+
+}  // namespace
+}  // namespace leakhound::goruntime
