@@ -391,6 +391,7 @@ Result<uint64_t> resolve_traceback_ancestors(const binary::ElfFile& elf,
       s && s->value && s->size && (*at < s->value || *at + 4 > s->value + s->size))
     return make_error("runtime.debug.tracebackancestors: {:#x} is not inside runtime.debug", *at);
   return *at;
+}
 
 Result<uint64_t> resolve_mheap(const binary::ElfFile& elf, const binary::Pclntab& pclntab,
                                uint32_t arenas_off, const ResolveOptions& options) {
