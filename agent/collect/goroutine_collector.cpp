@@ -41,6 +41,17 @@ Result<probes::GoroutineProbes> attach_probes(const GoTarget& t, const goruntime
   return probes::GoroutineProbes::attach(cfg);
 }
 
+// arm64 stacks are walked by the functions' frame sizes (pcsp).
+goruntime::StackArch stack_arch(const GoTarget& t) {
+  goruntime::StackArch a;
+  a.link_register = t.elf.machine() == binary::Machine::AArch64;
+  a.frame_size = [&t](uint64_t pc) -> std::optional<binary::FrameSize> {
+    if (pc < t.bias) return std::nullopt;
+    return t.pclntab.frame_size(pc - t.bias);
+  };
+  return a;
+}
+
 }  // namespace
 
 GoroutineCollector::GoroutineCollector(const GoTarget& t, const target::MemoryReader& mem,
@@ -48,7 +59,8 @@ GoroutineCollector::GoroutineCollector(const GoTarget& t, const target::MemoryRe
     : t_(t),
       mem_(mem),
       opts_(opts),
-      reader_(mem, std::move(layout), t.runtime_addr(t.syms.allgs), t.runtime_addr(t.syms.allglen)),
+      reader_(mem, std::move(layout), t.runtime_addr(t.syms.allgs), t.runtime_addr(t.syms.allglen),
+              {}, stack_arch(t)),
       start_(std::chrono::steady_clock::now()),
       next_allowed_(start_) {}
 
