@@ -101,6 +101,7 @@ double GoroutineCollector::now_s() const {
 
 Result<goruntime::AllgSnapshot> GoroutineCollector::snapshot() {
   auto began = std::chrono::steady_clock::now();
+  const int64_t cpu_began = thread_cpu_ns();
   double t = now_s();
   auto snap = reader_.read();
   if (!snap) {
@@ -112,7 +113,10 @@ Result<goruntime::AllgSnapshot> GoroutineCollector::snapshot() {
   std::map<SiteKey, uint64_t> counts;
   for (const auto& g : snap->live) counts[{g.gopc, g.startpc}]++;
   counts_.emplace_back(t, std::move(counts));
-  auto cost = std::chrono::steady_clock::now() - began;
+  // The duty is of leakhound's own CPU: wall time also counts the time it sat
+  // preempted, which on a loaded or emulated machine (the arm64 guest: 5
+  // snapshots in a 10 s window) stretched the interval to seconds.
+  const std::chrono::nanoseconds cost(thread_cpu_ns() - cpu_began);
   next_allowed_ = began + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                               cost / opts_.max_duty);
   return snap;
