@@ -272,6 +272,10 @@ step_run() {
     echo "cd '$root'"
     echo "mkdir -p /tmp/lh/build && cp '$share/build/leakhound' /tmp/lh/build/ && cp -a '$share/targets' /tmp/lh/"
     echo "export LEAKHOUND_BUILD_DIR=/tmp/lh/build LEAKHOUND_TARGETS_DIR=/tmp/lh/targets"
+    # PID 1's 1024 open files, unlike a login or CI shell's: Go 1.18 does not
+    # raise its soft limit (1.19+ does), and goroutine_e2e's unclosed HTTP
+    # bodies under emulation ran out (accept4: too many open files).
+    echo "ulimit -n 1048576"
     echo "/tmp/lh/build/leakhound --version"
     echo "rc=0"
     while IFS= read -r line; do
