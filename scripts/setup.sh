@@ -13,6 +13,8 @@ PKGS=(
   libbpfcc-dev bpftrace
   prometheus-cpp-dev libcpp-httplib-dev prometheus
   chromium fonts-dejavu-core
+  # goruntime/arm64_stacks_test runs the arm64 test targets under qemu-user
+  qemu-user-static
   golang-go
   # bench/agent_footprint runs Debian trixie's hugo (scripts/fetch-footprint-binaries.sh),
   # which links libsass.so.1

@@ -207,11 +207,13 @@ std::optional<Pclntab::RawFunc> Pclntab::raw_func(size_t i) const {
   f.entry = text_start_ + entry_off(i);
   f.end = text_start_ + entry_off(i + 1);
   f.name_off = *read_le<int32_t>(*hdr, kFuncNameOff);
+  f.pcsp = *read_le<uint32_t>(*hdr, kFuncPcsp);
   f.pcfile = *read_le<uint32_t>(*hdr, kFuncPcfile);
   f.pcln = *read_le<uint32_t>(*hdr, kFuncPcln);
   f.npcdata = *read_le<uint32_t>(*hdr, kFuncNpcdata);
   f.cu_offset = *read_le<uint32_t>(*hdr, kFuncCuOffset);
   f.nfuncdata = (*hdr)[l.nfuncdata];
+  f.flag = (*hdr)[l.flag];
   f.tables = off + l.size;
   return f;
 }

@@ -17,6 +17,14 @@
 
 namespace leakhound::binary {
 
+// The frame of a function at one pc, from its pcsp table: how far SP is
+// below its value at entry (the frame size once the prologue has run).
+struct FrameSize {
+  int32_t sp_delta = 0;
+  bool top_frame = false;  // the outermost frame of a stack (runtime.goexit...)
+  bool sp_write = false;   // writes SP itself: frames above it cannot be found
+};
+
 struct FuncInfo {
   std::string name;
   uint64_t entry = 0;  // link-time address
@@ -52,6 +60,9 @@ class Pclntab {
   // `pc` is the pc passed in, so a caller symbolizing a runtime address passes
   // pc - bias and sets the frames' pc back.
   std::vector<Frame> frames(uint64_t pc) const;
+  // The frame at pc (link-time, inside a function; a return address is inside
+  // its caller): nullopt outside every function or when the table is missing.
+  std::optional<FrameSize> frame_size(uint64_t pc) const;
   // Calls f for every function (name, entry, end).
   template <typename F>
   void for_each_func(F&& f) const {
@@ -65,8 +76,8 @@ class Pclntab {
   struct RawFunc {
     uint64_t entry = 0, end = 0;  // link-time
     int32_t name_off = 0;
-    uint32_t pcfile = 0, pcln = 0, npcdata = 0, cu_offset = 0;
-    uint8_t nfuncdata = 0;
+    uint32_t pcsp = 0, pcfile = 0, pcln = 0, npcdata = 0, cu_offset = 0;
+    uint8_t nfuncdata = 0, flag = 0;
     uint64_t tables = 0;  // offset in pcln_ of pcdata[npcdata], then funcdata[nfuncdata]
   };
   struct InlinedCall {

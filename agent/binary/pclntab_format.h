@@ -13,6 +13,7 @@ constexpr uint64_t kHeaderSize = 8 + 8 * 8;
 // runtime._func: the fields we read sit at the same offsets in both formats;
 // 1.20 inserted startLine before funcID, moving nfuncdata.
 constexpr uint64_t kFuncNameOff = 4;
+constexpr uint64_t kFuncPcsp = 16;
 constexpr uint64_t kFuncPcfile = 20;
 constexpr uint64_t kFuncPcln = 24;
 constexpr uint64_t kFuncNpcdata = 28;
@@ -27,6 +28,11 @@ constexpr FuncLayout kFunc120 = {44, 41, 43};
 // An assembly function called through an ABI wrapper has two entries with the
 // same name: the ABI0 body (this flag set) and the ABIInternal wrapper.
 constexpr uint8_t kFuncFlagAsm = 1 << 2;
+// abi.FuncFlagTopFrame (runtime.goexit, mstart...: the stack ends there) and
+// abi.FuncFlagSPWrite (writes SP other than by its frame: pcsp is not to be
+// trusted past it).
+constexpr uint8_t kFuncFlagTopFrame = 1 << 0;
+constexpr uint8_t kFuncFlagSPWrite = 1 << 1;
 
 constexpr uint32_t kPcdataInlTreeIndex = 2;
 constexpr uint32_t kFuncdataInlTree = 3;

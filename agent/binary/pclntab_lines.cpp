@@ -30,6 +30,16 @@ std::optional<int32_t> Pclntab::pcvalue(uint32_t off, uint64_t entry, uint64_t p
   }
 }
 
+std::optional<FrameSize> Pclntab::frame_size(uint64_t pc) const {
+  auto i = index_for_pc(pc);
+  if (!i) return std::nullopt;
+  auto f = raw_func(*i);
+  if (!f) return std::nullopt;
+  auto delta = pcvalue(f->pcsp, f->entry, pc);
+  if (!delta || *delta < 0) return std::nullopt;
+  return FrameSize{*delta, (f->flag & kFuncFlagTopFrame) != 0, (f->flag & kFuncFlagSPWrite) != 0};
+}
+
 std::string_view Pclntab::file_at(const RawFunc& f, int32_t fileno) const {
   if (fileno < 0) return {};
   auto fileoff = read_le<uint32_t>(cutab_, (uint64_t(f.cu_offset) + uint64_t(fileno)) * 4);

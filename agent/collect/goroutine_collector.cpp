@@ -69,6 +69,17 @@ bool left_by_killed(const GoTarget& t) {
   return rec && rec->find(goruntime::WriteKind::TracebackAncestors);
 }
 
+// arm64 stacks are walked by the functions' frame sizes (pcsp).
+goruntime::StackArch stack_arch(const GoTarget& t) {
+  goruntime::StackArch a;
+  a.link_register = t.elf.machine() == binary::Machine::AArch64;
+  a.frame_size = [&t](uint64_t pc) -> std::optional<binary::FrameSize> {
+    if (pc < t.bias) return std::nullopt;
+    return t.pclntab.frame_size(pc - t.bias);
+  };
+  return a;
+}
+
 }  // namespace
 
 GoroutineCollector::GoroutineCollector(const GoTarget& t, const target::MemoryReader& mem,
@@ -76,7 +87,8 @@ GoroutineCollector::GoroutineCollector(const GoTarget& t, const target::MemoryRe
     : t_(t),
       mem_(mem),
       opts_(opts),
-      reader_(mem, std::move(layout), t.runtime_addr(t.syms.allgs), t.runtime_addr(t.syms.allglen)),
+      reader_(mem, std::move(layout), t.runtime_addr(t.syms.allgs), t.runtime_addr(t.syms.allglen),
+              {}, stack_arch(t)),
       start_(std::chrono::steady_clock::now()),
       next_allowed_(start_) {}
 
@@ -129,6 +141,7 @@ double GoroutineCollector::now_s() const {
 
 Result<goruntime::AllgSnapshot> GoroutineCollector::snapshot() {
   auto began = std::chrono::steady_clock::now();
+  const int64_t cpu_began = thread_cpu_ns();
   double t = now_s();
   auto snap = reader_.read();
   if (!snap) {
@@ -140,7 +153,10 @@ Result<goruntime::AllgSnapshot> GoroutineCollector::snapshot() {
   std::map<SiteKey, uint64_t> counts;
   for (const auto& g : snap->live) counts[{g.gopc, g.startpc}]++;
   counts_.emplace_back(t, std::move(counts));
-  auto cost = std::chrono::steady_clock::now() - began;
+  // The duty is of leakhound's own CPU: wall time also counts the time it sat
+  // preempted, which on a loaded or emulated machine (the arm64 guest: 5
+  // snapshots in a 10 s window) stretched the interval to seconds.
+  const std::chrono::nanoseconds cost(thread_cpu_ns() - cpu_began);
   next_allowed_ = began + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                               cost / opts_.max_duty);
   return snap;

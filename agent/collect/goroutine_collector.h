@@ -33,8 +33,9 @@ struct GoroutineOptions {
   // perfect monotonic series but tells nothing yet.
   double min_growth = 3;
   size_t stacks_per_site = 64;  // goroutines unwound per site at the end
-  // A snapshot may take at most this share of the time between snapshots;
-  // huge goroutine counts are read less often rather than slowing everything.
+  // A snapshot may take at most this share of the time between snapshots (in
+  // leakhound's CPU time); huge goroutine counts are read less often rather
+  // than slowing everything.
   double max_duty = 0.1;
   uint32_t max_sites = 16384;  // BPF map size with events
   LeakProofOptions proof;      // the runtime's own leak check (Go 1.26+)

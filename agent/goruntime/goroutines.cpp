@@ -23,12 +23,14 @@ constexpr uint64_t kMaxStack = 1ULL << 30;
 }  // namespace
 
 GoroutineReader::GoroutineReader(const target::MemoryReader& mem, GLayout layout,
-                                 uint64_t allgs_addr, uint64_t allglen_addr, AllgLimits limits)
+                                 uint64_t allgs_addr, uint64_t allglen_addr, AllgLimits limits,
+                                 StackArch arch)
     : mem_(mem),
       layout_(std::move(layout)),
       allgs_addr_(allgs_addr),
       allglen_addr_(allglen_addr),
-      limits_(limits) {}
+      limits_(limits),
+      arch_(std::move(arch)) {}
 
 bool GoroutineReader::parse(const uint8_t* raw, uint64_t addr, Goroutine& g) const {
   const GLayout& l = layout_;
@@ -130,41 +132,89 @@ Result<AllgSnapshot> GoroutineReader::read() const {
   return snap;
 }
 
+namespace {
+
+// The top of a goroutine's stack, read in one go (frames beyond it are read one
+// by one). Every address is the target's data: bounds are overflow-safe.
+class StackView {
+ public:
+  StackView(const target::MemoryReader& mem, uint64_t lo, uint64_t hi, size_t window) : mem_(mem) {
+    if (lo >= hi) return;
+    lo_ = lo & ~7ULL;
+    bytes_.resize(std::min<uint64_t>(window, hi - lo_));
+    if (!mem_.read(lo_, bytes_.data(), bytes_.size())) bytes_.clear();
+  }
+  bool read(uint64_t addr, uint64_t* out, size_t words) const {
+    const size_t n = words * 8;
+    if (addr >= lo_ && binary::detail::in_bounds(addr - lo_, n, bytes_.size())) {
+      std::memcpy(out, bytes_.data() + (addr - lo_), n);
+      return true;
+    }
+    return mem_.read(addr, out, n).ok();
+  }
+
+ private:
+  const target::MemoryReader& mem_;
+  uint64_t lo_ = 0;
+  std::vector<uint8_t> bytes_;
+};
+
+}  // namespace
+
+bool GoroutineReader::unwind_by_sp(const Goroutine& g, std::vector<uint64_t>& pcs) const {
+  // As the runtime's unwinder does on link-register machines
+  // (runtime/traceback.go): a frame's caller resumes at the word at its SP
+  // (the LR its prologue saved, or that an injected call such as
+  // asyncPreempt pushed for a frameless function) with SP + the pcsp delta at
+  // its pc. Only a frameless innermost function keeps its return address in
+  // LR (gobuf.lr: a goroutine that never ran); a goroutine never parks or
+  // enters a syscall from one: the walk stops there.
+  StackView stack(mem_, std::max(g.stack_lo, g.sp), g.stack_hi, limits_.stack_window);
+  uint64_t pc = g.pc, sp = g.sp;
+  for (bool innermost = true; pcs.size() < limits_.max_depth; innermost = false) {
+    auto fs = arch_.frame_size(pc);
+    if (!fs) return !innermost;
+    pcs.push_back(pc);
+    // goexit (a stack's end); past a function that wrote SP the runtime
+    // itself does not trust pcsp.
+    if (fs->top_frame || (fs->sp_write && !innermost) || (innermost && fs->sp_delta == 0)) break;
+    const auto delta = static_cast<uint64_t>(fs->sp_delta);
+    if (sp < g.stack_lo || sp % 8 != 0 ||
+        !binary::detail::in_bounds(sp, std::max<uint64_t>(delta, 8), g.stack_hi))
+      break;
+    uint64_t lr = 0;
+    if (!stack.read(sp, &lr, 1) || lr == 0) break;
+    sp += delta;
+    pc = lr;
+  }
+  return true;
+}
+
 std::vector<uint64_t> GoroutineReader::unwind(const Goroutine& g) const {
   std::vector<uint64_t> pcs;
   if (static_cast<GStatus>(g.status) == GStatus::Running || g.pc == 0) return pcs;
+  if (arch_.link_register && arch_.frame_size && unwind_by_sp(g, pcs)) return pcs;
+  pcs.clear();
   pcs.push_back(g.pc);
-  // Read the top of the stack in one go; frames beyond it are read one by one.
-  const uint64_t lo = std::max(g.stack_lo, g.sp);
-  std::vector<uint8_t> window;
-  uint64_t window_lo = 0;
-  if (lo < g.stack_hi) {
-    window_lo = lo & ~7ULL;
-    window.resize(std::min<uint64_t>(limits_.stack_window, g.stack_hi - window_lo));
-    if (!mem_.read(window_lo, window.data(), window.size())) window.clear();
-  }
-  auto frame_at = [&](uint64_t fp, uint64_t out[2]) {
-    // Overflow-safe: fp is the target's data and may be anywhere up to 2^64.
-    if (fp >= window_lo && binary::detail::in_bounds(fp - window_lo, 16, window.size())) {
-      std::memcpy(out, window.data() + (fp - window_lo), 16);
-      return true;
-    }
-    return mem_.read(fp, out, 16).ok();
-  };
+  // On arm64 the innermost frame record is at SP-8 (mcall and reentersyscall
+  // save that FP); on amd64 frame records are at or above SP.
+  const uint64_t below = arch_.link_register ? 8 : 0;
+  const uint64_t lo = std::max(g.stack_lo, g.sp >= below ? g.sp - below : 0);
+  StackView stack(mem_, lo, g.stack_hi, limits_.stack_window);
   auto status = static_cast<GStatus>(g.status);
-  if (status != GStatus::Syscall && layout_.go_minor >= 21 && g.sp >= g.stack_lo && g.bp > g.sp &&
-      g.bp < g.stack_hi) {
-    // Parked through mcall (gopark, gosched, preemption): since Go 1.21 mcall
-    // saves its caller's *caller's* frame pointer (CL 476235), so the parking
-    // function's own return PC is in the frame record between sp and bp that
-    // links to bp. Up to 1.20 it saved its caller's own BP, whose frame record
-    // the walk below starts from. reentersyscall saves a consistent pc/bp pair.
-    // Every bound is overflow-safe: sp and bp are the target's data.
+  if (!arch_.link_register && status != GStatus::Syscall && layout_.go_minor >= 21 &&
+      g.sp >= g.stack_lo && g.bp > g.sp && g.bp < g.stack_hi) {
+    // Parked through mcall (gopark, gosched, preemption): since Go 1.21 amd64's
+    // mcall saves its caller's *caller's* frame pointer (CL 476235), so the
+    // parking function's own return PC is in the frame record between sp and
+    // bp that links to bp. Up to 1.20 it saved its caller's own BP, whose frame
+    // record the walk below starts from. reentersyscall saves a consistent
+    // pc/bp pair. Every bound is overflow-safe: sp and bp are the target's data.
     const uint64_t end = g.sp + std::min<uint64_t>(1024, g.bp - g.sp);  // <= bp
     const uint64_t first = g.sp + (8 - g.sp % 8) % 8;  // if it wraps, it is < sp: no scan
     for (uint64_t a = first; a >= g.sp && binary::detail::in_bounds(a, 16, end); a += 8) {
       uint64_t rec[2];
-      if (!frame_at(a, rec)) break;
+      if (!stack.read(a, rec, 2)) break;
       if (rec[0] == g.bp) {
         if (rec[1]) pcs.push_back(rec[1]);
         break;
@@ -176,7 +226,7 @@ std::vector<uint64_t> GoroutineReader::unwind(const Goroutine& g) const {
     // Frame pointers point into the goroutine's own stack and strictly up it.
     if (fp < lo || !binary::detail::in_bounds(fp, 16, g.stack_hi) || fp % 8 != 0) break;
     uint64_t rec[2];
-    if (!frame_at(fp, rec)) break;
+    if (!stack.read(fp, rec, 2)) break;
     if (rec[1] == 0) break;
     pcs.push_back(rec[1]);
     if (rec[0] <= fp) break;

@@ -1,14 +1,18 @@
 // Reads the runtime's goroutines (runtime.allgs) from the target without
 // stopping it: one batched read of the g pointers, one of the g headers, and
-// stacks unwound with the frame pointers saved in each g. Target memory changes
+// stacks unwound from the registers saved in each g (frame pointers; on arm64
+// the functions' frame sizes, as the runtime's unwinder does). Target memory changes
 // under us: every count, pointer and walk is bounded and validated; what fails
 // validation is counted and skipped, never followed.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string_view>
 #include <vector>
 
+#include "binary/pclntab.h"
 #include "goruntime/g_layout.h"
 #include "target/memory.h"
 #include "util/result.h"
@@ -40,12 +44,24 @@ struct AllgSnapshot {
   size_t rejected = 0;          // g pointers or headers that failed validation
 };
 
+// How the target's stacks are laid out, for unwinding.
+struct StackArch {
+  // arm64 (and every link-register machine Go supports): a frame keeps its
+  // return address at 0(SP) and its frame record {caller's FP, return address}
+  // at SP-8, one word below SP; amd64's is at or above SP.
+  bool link_register = false;
+  // The frame at a runtime pc (the function's pcsp table). With it, arm64
+  // stacks are walked as the runtime's own unwinder does, frame by frame from
+  // SP (no frame pointer needed); without it, or on amd64, by frame pointers.
+  std::function<std::optional<binary::FrameSize>(uint64_t pc)> frame_size;
+};
+
 class GoroutineReader {
  public:
   // allgs_addr: runtime.allgs (slice header); allglen_addr: runtime.allglen, 0
   // when unknown (the slice's own length is used then).
   GoroutineReader(const target::MemoryReader& mem, GLayout layout, uint64_t allgs_addr,
-                  uint64_t allglen_addr, AllgLimits limits = {});
+                  uint64_t allglen_addr, AllgLimits limits = {}, StackArch arch = {});
 
   Result<AllgSnapshot> read() const;
 
@@ -62,11 +78,14 @@ class GoroutineReader {
 
  private:
   bool parse(const uint8_t* raw, uint64_t addr, Goroutine& out) const;
+  // The arm64 walk by pcsp; false when its first frame is not a known function.
+  bool unwind_by_sp(const Goroutine& g, std::vector<uint64_t>& pcs) const;
 
   const target::MemoryReader& mem_;
   GLayout layout_;
   uint64_t allgs_addr_, allglen_addr_;
   AllgLimits limits_;
+  StackArch arch_;
 };
 
 // Whether a goroutine whose entry function is `entry` is one of the runtime's

@@ -37,6 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (n++ > 64) return;
       (void)pcln->frames(f.entry);
       (void)pcln->frames(f.entry + (f.end - f.entry) / 2);
+      (void)pcln->frame_size(f.entry + (f.end - f.entry) / 2);
       (void)pcln->func_for_pc(f.end - 1);
       if (n < 8) {
         (void)goruntime::find_data_refs(*elf, f.entry, f.end);

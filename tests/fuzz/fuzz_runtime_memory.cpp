@@ -33,7 +33,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const goruntime::GLayout& l = layouts[data[0] % layouts.size()];
   goruntime::AllgLimits lim;
   lim.max_goroutines = 4096;
-  goruntime::GoroutineReader gr(mem, l, kBase + 8, data[1] & 1 ? kBase + 32 : 0, lim);
+  // arm64: frame records below SP, and (or not) frame sizes made up from the
+  // pc: any size, a stack's end or an unknown function anywhere.
+  goruntime::StackArch arch;
+  arch.link_register = data[1] & 2;
+  if (data[1] & 4) {
+    arch.frame_size = [](uint64_t pc) -> std::optional<binary::FrameSize> {
+      if (pc % 13 == 0) return std::nullopt;
+      return binary::FrameSize{static_cast<int32_t>(pc % 4096), pc % 7 == 0, pc % 11 == 0};
+    };
+  }
+  goruntime::GoroutineReader gr(mem, l, kBase + 8, data[1] & 1 ? kBase + 32 : 0, lim, arch);
   if (auto snap = gr.read()) {
     for (const auto& g : snap->live) {
       (void)gr.unwind(g);

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <map>
+#include <optional>
 
 using namespace leakhound;
 using namespace leakhound::goruntime;
@@ -199,6 +201,59 @@ TEST_F(Fixture, UnwindsAParkedStack) {
   ASSERT_TRUE(s);
   ASSERT_EQ(s->live.size(), 1u);
   EXPECT_EQ(reader().unwind(s->live[0]), (std::vector<uint64_t>{0x4000, 0x4100, 0x4200, 0x4300}));
+}
+
+// arm64: mcall saves gopark's SP and FP, its frame record {chanrecv's FP,
+// return into chanrecv} one word below SP; each frame's LR at 0(SP). Without
+// the frame sizes the walk follows the frame records from there; with them
+// (arm64_stacks_test checks real binaries) it goes from SP by each frame's
+// size, as the runtime does, and needs no frame pointer.
+TEST_F(Fixture, UnwindsAnArm64Stack) {
+  uint64_t lo = kStackLo, hi = kStackLo + kStackSize;
+  uint64_t sp = hi - 0x200;                            // gopark: frame 0x60
+  uint64_t chanrecv_sp = sp + 0x60, f_sp = sp + 0xe0;  // chanrecv: 0x80, main.f: 0x40
+  std::vector<uint8_t> stack(kStackSize);
+  auto put = [&](uint64_t addr, uint64_t v) { std::memcpy(stack.data() + (addr - lo), &v, 8); };
+  put(sp - 8, chanrecv_sp - 8);  // gopark's frame record at its FP = SP-8
+  put(sp, 0x4100);               // gopark's saved LR: into chanrecv
+  put(chanrecv_sp - 8, f_sp - 8);
+  put(chanrecv_sp, 0x4200);
+  put(f_sp - 8, 0);
+  put(f_sp, 0x4300);  // into goexit
+  mem.map(lo, stack);
+  add({1, 4, 14, 0x4000, sp, sp - 8});
+  publish(1, 1);
+  auto s = reader().read();
+  ASSERT_TRUE(s);
+  ASSERT_EQ(s->live.size(), 1u);
+  const std::vector<uint64_t> want{0x4000, 0x4100, 0x4200, 0x4300};
+  StackArch fp_only{true, {}};
+  EXPECT_EQ(GoroutineReader(mem, l, kAllgs, kAllglen, {}, fp_only).unwind(s->live[0]), want);
+  // amd64's walk never goes below SP.
+  EXPECT_EQ(reader().unwind(s->live[0]), (std::vector<uint64_t>{0x4000}));
+
+  std::map<uint64_t, binary::FrameSize> sizes{
+      {0x4000, {0x60}}, {0x4100, {0x80}}, {0x4200, {0x40}}, {0x4300, {0, true}}};
+  StackArch by_sp{true, [&](uint64_t pc) -> std::optional<binary::FrameSize> {
+                    auto it = sizes.find(pc);
+                    if (it == sizes.end()) return std::nullopt;
+                    return it->second;
+                  }};
+  Goroutine g = s->live[0];
+  g.bp = 0;  // not needed
+  EXPECT_EQ(GoroutineReader(mem, l, kAllgs, kAllglen, {}, by_sp).unwind(g), want);
+  // A frame that would end above the stack, or an unknown return PC, ends the walk.
+  sizes[0x4100] = {0x2000};
+  EXPECT_EQ(GoroutineReader(mem, l, kAllgs, kAllglen, {}, by_sp).unwind(g),
+            (std::vector<uint64_t>{0x4000, 0x4100}));
+  sizes[0x4100] = {0x80};
+  sizes.erase(0x4200);
+  EXPECT_EQ(GoroutineReader(mem, l, kAllgs, kAllglen, {}, by_sp).unwind(g),
+            (std::vector<uint64_t>{0x4000, 0x4100}));
+  // An unknown first PC: the frame-pointer walk.
+  sizes.erase(0x4000);
+  g.bp = sp - 8;
+  EXPECT_EQ(GoroutineReader(mem, l, kAllgs, kAllglen, {}, by_sp).unwind(g), want);
 }
 
 TEST_F(Fixture, UnwindStopsOnFramePointerLoopsAndDepth) {
