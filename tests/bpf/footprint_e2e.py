@@ -250,9 +250,12 @@ def case_churn(minors, count, parallel):
         print(f"  churn: {count} lifetimes ({attached:.0f} attached): heap in use "
               f"{marks[first][0] / 1024:.0f} KiB after {first}, {marks[last][0] / 1024:.0f} KiB "
               f"after {last}; RssAnon {marks[first][1]} -> {marks[last][1]} KiB", flush=True)
-        # Most lifetimes must have been watched, or the check proves little
-        # (a loaded machine lets some 3-second processes exit before attach).
-        assert attached >= 0.75 * count, f"only {attached:.0f} of {count} processes attached"
+        # Half the lifetimes at least must have been watched, or the check
+        # proves little: a loaded machine lets some 3-second processes exit
+        # before the daemon's settle time is over (CI saw 325 of 500 at a load
+        # of 28); 250 watched lifetimes still show a per-process leftover of
+        # a few hundred bytes above the margins below.
+        assert attached >= 0.5 * count, f"only {attached:.0f} of {count} processes attached"
         assert heap_grew <= HEAP_MARGIN, (
             f"the daemon's heap grew {heap_grew / 1024:.0f} KiB from {first} to {last} process "
             f"lifetimes (margin {HEAP_MARGIN >> 10} KiB): memory kept per process")
