@@ -253,8 +253,8 @@ def case_churn(minors, count, parallel):
         # Half the lifetimes at least must have been watched, or the check
         # proves little: a loaded machine lets some 3-second processes exit
         # before the daemon's settle time is over (CI saw 325 of 500 at a load
-        # of 28); 250 watched lifetimes still show a per-process leftover of
-        # a few hundred bytes above the margins below.
+        # of 28); with 250 watched lifetimes a leftover of 130 bytes
+        # per process already exceeds the heap margin below.
         assert attached >= 0.5 * count, f"only {attached:.0f} of {count} processes attached"
         assert heap_grew <= HEAP_MARGIN, (
             f"the daemon's heap grew {heap_grew / 1024:.0f} KiB from {first} to {last} process "
