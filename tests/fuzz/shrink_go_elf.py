@@ -325,6 +325,7 @@ def build_dwarf(layout, wait_addr, mode, workdir):
               (g["waitsince"], "long waitsince;", 8),
               (g["waitreason"], "unsigned char waitreason;", 1),
               (g["gopc"], "unsigned long gopc;", 8),
+              (g["ancestors"], "void *ancestors;", 8),
               (g["startpc"], "unsigned long startpc;", 8)]
     if g["syscallbp"] >= 0:
         fields.append((g["syscallbp"], "unsigned long syscallbp;", 8))
