@@ -21,6 +21,7 @@ var testOnly = map[string]string{
 	"clang-format":       "the clang_format test",
 	"clang-tidy":         "scripts/clang-tidy.sh (the clang_tidy lint test)",
 	"jq":                 "scripts/clang-tidy.sh (reads compile_commands.json)",
+	"qemu-user-static":   "goruntime/arm64_stacks_test (runs the arm64 targets)",
 	"python3":            "end-to-end and schema tests",
 	"util-linux":         "end-to-end tests (setpriv)",
 	"strace":             "the read-only test",
