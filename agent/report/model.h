@@ -156,7 +156,7 @@ struct RssBreakdown {
   // Its least-squares slope over the window, per second: the GC's share of the
   // CPU climbing is how a live heap nearing GOMEMLIMIT shows before the OOM.
   double gc_cpu_fraction_per_s = 0;
-  double explained = 0;        // share of rss_per_s the parts explain (0 when RSS is flat)
+  double explained = 0;  // share of rss_per_s the parts explain (0 when RSS is flat)
   // The heap stack growing fastest and its share of the RSS growth.
   std::vector<Frame> top_stack;
   double top_stack_per_s = 0;
