@@ -117,6 +117,10 @@ Runner add_daemon(CLI::App& app, const GlobalOptions&) {
                  "skip pods of this Kubernetes namespace (repeatable)");
   app.add_option("--include-container", o.filters.include_container,
                  "only containers whose ID starts with this (repeatable)");
+  app.add_option("--oom-keep", o.oom_keep,
+                 "OOM kills of watched processes kept with their last reports (/api/v1/oom)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{0}, size_t{1000}));
   app.add_option("--top-k", o.top_k, "heap stacks per process exported as metrics")
       ->capture_default_str()
       ->check(CLI::Range(size_t{0}, size_t{100}));

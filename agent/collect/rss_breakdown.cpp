@@ -65,7 +65,9 @@ void reconcile_rss(const std::vector<RuntimeMemReading>& rd, const report::Repor
     stacks.push_back({x.t_s, static_cast<double>(x.ms.stack_inuse)});
     meta.push_back({x.t_s, static_cast<double>(x.ms.metadata)});
     b.goal_series.push_back({x.t_s, static_cast<double>(x.ms.heap_goal)});
+    b.gc_cpu_series.push_back({x.t_s, x.ms.gc_cpu_fraction});
   }
+  b.gc_cpu_fraction_per_s = ols_slope(b.gc_cpu_series);
   b.rss_series = rss;
   b.live_series = live;
   b.rss_per_s = ols_slope(rss);

@@ -7,16 +7,19 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <set>
 #include <thread>
 
 #include "binary/buildinfo.h"
 #include "binary/elf_file.h"
 #include "daemon/http_api.h"
+#include "daemon/oom.h"
 #include "daemon/process_table.h"
 #include "daemon/watcher.h"
 #include "goruntime/write_journal.h"
 #include "probes/go_heap_probe_cache.h"
+#include "probes/oom_watch.h"
 #include "probes/proc_watch.h"
 #include "target/pod_identity.h"
 #include "target/process.h"
@@ -183,11 +186,32 @@ Result<void> run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop
       !p)
     return p.error();
   ProcessTable table;
+  // OOM kills: optional. Without them the daemon watches as before and says so.
+  std::optional<probes::OomWatch> oom;
+  {
+    OomStatus st;
+    st.keep = opts.oom_keep;
+    if (auto o = probes::OomWatch::open()) {
+      oom.emplace(std::move(*o));
+      st.available = true;
+      st.constraint_known = oom->constraint_known();
+      if (!st.constraint_known)
+        spdlog::warn(
+            "daemon: OOM kills are traced, but a cgroup's OOM cannot be told from the host's "
+            "(mem_cgroup_out_of_memory not in /proc/kallsyms, or its addresses hidden)");
+    } else {
+      st.reason = o.error().message;
+      spdlog::warn("daemon: OOM kills will not be recorded (/api/v1/oom): {}", st.reason);
+    }
+    table.set_oom_status(std::move(st));
+  }
   auto api =
       HttpApi::start(listen->first, listen->second, table, MetricsOptions{opts.top_k, opts.node});
   if (!api) return api.error();
-  spdlog::info("daemon: serving on http://{}:{} (/metrics, /api/v1/processes, /healthz)",
-               listen->first, (*api)->port());
+  spdlog::info(
+      "daemon: serving on http://{}:{} (/metrics, /api/v1/processes, /api/v1/oom, "
+      "/healthz)",
+      listen->first, (*api)->port());
 
   goruntime::GLayoutCache g_layouts;
   binary::ExecutableCache executables;
@@ -229,7 +253,12 @@ Result<void> run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop
       d.exit_seen(pid);
     }
   };
+  const probes::OomWatch::Handler on_oom = [&](const probes::OomKill& k) { record_oom(table, k); };
   auto events = [&](int timeout_ms) {
+    // Kills first: a victim's exit event comes after its kill's, and its
+    // report is kept a while after its exit anyway (ProcessTable::retire).
+    if (oom)
+      if (auto e = oom->poll(0, on_oom); !e) spdlog::warn("daemon: {}", e.error().message);
     if (auto e = watch->poll(timeout_ms, on_event); !e)
       spdlog::warn("daemon: {}", e.error().message);
   };
@@ -241,8 +270,10 @@ Result<void> run_daemon(const DaemonOptions& opts, const std::atomic<bool>& stop
     events(100);
     const uint64_t dropped = watch->dropped();
     const size_t sets = probe_cache.live_sets();
+    const uint64_t oom_dropped = oom ? oom->dropped() : 0;
     table.update_counters([&](AgentCounters& c) {
       c.events_dropped = dropped;
+      c.oom_events_dropped = oom_dropped;
       c.probe_sets = sets;
     });
     d.attach_pending();

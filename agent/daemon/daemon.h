@@ -30,6 +30,8 @@ struct DaemonOptions {
   // this period per process; 0 (or --read-only): never.
   double leak_check_every_s = 600;
   size_t top_k = 5;
+  // OOM kills of watched processes kept with their last reports (/api/v1/oom).
+  size_t oom_keep = 8;
   // --memory-budget: the daemon's own RSS it sheds work to stay under
   // (daemon/budget.h); 0: none.
   uint64_t memory_budget_bytes = kDefaultMemoryBudget;

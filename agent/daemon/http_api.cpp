@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/metrics.h"
+#include "daemon/oom.h"
 #include "daemon/ui_pages.h"
 #include "report/json_writer.h"
 #include "report/pprof_writer.h"
@@ -78,7 +79,8 @@ Result<std::unique_ptr<HttpApi>> HttpApi::start(const std::string& host, int por
     res.set_content("ok\n", "text/plain");
   });
   srv.Get("/metrics", [t, metrics](const httplib::Request&, httplib::Response& res) {
-    res.set_content(render_metrics(t->list(), t->counters(), read_agent_self(), metrics),
+    res.set_content(render_metrics(t->list(), t->counters(), read_agent_self(), metrics,
+                                   t->oom_status(), t->oom_counts()),
                     "text/plain; version=0.0.4; charset=utf-8");
   });
   srv.Get("/api/v1/processes", [t](const httplib::Request&, httplib::Response& res) {
@@ -115,6 +117,22 @@ Result<std::unique_ptr<HttpApi>> HttpApi::start(const std::string& host, int por
     ProcessEntry e;
     if (!entry_for(*t, req, res, &e)) return;
     res.set_content(report::write_json(*e.report), "application/json");
+  });
+  srv.Get("/api/v1/oom", [t](const httplib::Request& req, httplib::Response& res) {
+    const std::vector<OomRecord> records = t->ooms();
+    if (!req.has_param("pid")) {
+      res.set_content(oom_list_json(t->oom_status(), records).dump(2) + "\n", "application/json");
+      return;
+    }
+    const std::string s = req.get_param_value("pid");
+    int pid = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), pid);
+    if (ec != std::errc() || p != s.data() + s.size() || pid <= 0)
+      return error(res, 400, "pid must be a positive number");
+    for (const OomRecord& r : records)  // newest first
+      if (r.kill.pid == pid)
+        return res.set_content(oom_record_json(r).dump(2) + "\n", "application/json");
+    error(res, 404, fmt::format("no OOM kill of PID {} kept (see /api/v1/oom)", pid));
   });
   auto profile = [t](bool heap) {
     return [t, heap](const httplib::Request& req, httplib::Response& res) {

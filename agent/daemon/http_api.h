@@ -4,6 +4,7 @@
 //   /metrics                        Prometheus exposition
 //   /api/v1/processes               the processes watched (JSON)
 //   /api/v1/report?pid=N            the JSON report contract over the rolling window
+//   /api/v1/oom[?pid=N]             OOM kills of watched processes, with their last reports
 //   /debug/pprof/heap?pid=N         gzipped profile.proto, as Go's own endpoint
 //   /debug/pprof/goroutine?pid=N
 //   /healthz                        "ok"

@@ -207,7 +207,8 @@ AgentSelf read_agent_self() {
 }
 
 std::string render_metrics(const std::vector<ProcessEntry>& procs, const AgentCounters& c,
-                           const AgentSelf& self, const MetricsOptions& o) {
+                           const AgentSelf& self, const MetricsOptions& o, const OomStatus& oom,
+                           const std::vector<OomCount>& oom_counts) {
   Families out(o.node.empty() ? std::vector<ClientMetric::Label>{}
                               : std::vector<ClientMetric::Label>{{"node", o.node}});
   constexpr auto G = MetricType::Gauge;
@@ -270,6 +271,20 @@ std::string render_metrics(const std::vector<ProcessEntry>& procs, const AgentCo
     out.add("leakhound_processes_shed", now_help, G, {{"kind", "detached"}},
             static_cast<double>(shed_detached));
   }
+  if (oom.available || !oom.reason.empty())
+    out.add("leakhound_oom_watch_available",
+            "1 when OOM kills are traced (the mark_victim tracepoint), 0 when they cannot be.", G,
+            {}, oom.available ? 1 : 0);
+  for (const OomCount& k : oom_counts)
+    out.add("leakhound_oom_kills_total",
+            "Watched processes the kernel's OOM killer took, by executable, namespace and "
+            "constraint (cgroup: a memory cgroup's limit; global: the host's memory).",
+            C, {{"exe", k.exe}, {"namespace", k.ns}, {"constraint", k.constraint}},
+            static_cast<double>(k.kills));
+  if (oom.available)
+    out.add("leakhound_oom_events_dropped_total",
+            "OOM kills the kernel's ring buffer lost (none expected).", C, {},
+            static_cast<double>(c.oom_events_dropped));
   for (const ProcessEntry& e : procs)
     if (e.shed != "detached") per_process(out, e, o.top_k);
   return prometheus::TextSerializer().Serialize(out.take());

@@ -29,7 +29,8 @@ struct MetricsOptions {
 };
 
 std::string render_metrics(const std::vector<ProcessEntry>& procs, const AgentCounters& c,
-                           const AgentSelf& self, const MetricsOptions& o);
+                           const AgentSelf& self, const MetricsOptions& o,
+                           const OomStatus& oom = {}, const std::vector<OomCount>& oom_counts = {});
 
 // The site label of a goroutine creation site: the go statement's function and
 // line, "main.startWorkers (main.go:42)". Every per-site series uses it, so

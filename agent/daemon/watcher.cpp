@@ -129,7 +129,7 @@ void Watcher::publish(const std::function<void()>& between) {
     auto r = std::make_shared<report::Report>(w.snapshot());
     r->duration_s = std::min(w.elapsed_s(), window);
     if (growing(*r)) last_growth_[pid] = host_.unix_now();
-    table_.set_report(pid, std::move(r));
+    table_.set_report(pid, std::move(r), host_.unix_now());
     between();
   }
 }
@@ -208,6 +208,7 @@ void Watcher::try_attach(pid_t pid) {
   e.go_version = (*w)->go_version();
   e.pod = std::move(pod);
   e.attached_at = host_.unix_now();
+  e.start_time = c->start_time;
   spdlog::info("daemon: attached PID {} ({}{}{})", pid, e.exe_path,
                e.go_version.empty() ? "" : ", ", e.go_version);
   last_growth_[pid] = e.attached_at;  // new: shed after those that grew since
@@ -221,7 +222,7 @@ void Watcher::end(Watched::iterator it, const char* why) {
   it->second.w->finish();  // stops it; erasing it restores what it wrote (sampler, leak check)
   watched_.erase(it);
   last_growth_.erase(pid);
-  table_.erase(pid);
+  table_.retire(pid, host_.unix_now());  // its last report outlives it a while: an OOM kill
   table_.update_counters([](AgentCounters& c) { c.detached_total++; });
   spdlog::info("daemon: detached PID {} ({})", pid, why);
 }

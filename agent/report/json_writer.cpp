@@ -184,6 +184,7 @@ json rss_to_json(const RssBreakdown& b) {
           {"gogc", b.gogc},
           {"gomemlimit_bytes", b.gomemlimit >= 0 ? json(b.gomemlimit) : json(nullptr)},
           {"gc_cpu_fraction", finite(b.gc_cpu_fraction)},
+          {"gc_cpu_fraction_per_s", finite(b.gc_cpu_fraction_per_s)},
           {"top_stack", b.top_stack.empty()
                             ? json(nullptr)
                             : json({{"stack", stack_to_json(b.top_stack)},
@@ -192,7 +193,8 @@ json rss_to_json(const RssBreakdown& b) {
           {"series",
            {{"rss", series_to_json(b.rss_series)},
             {"heap_live", series_to_json(b.live_series)},
-            {"heap_goal", series_to_json(b.goal_series)}}}};
+            {"heap_goal", series_to_json(b.goal_series)},
+            {"gc_cpu_fraction", series_to_json(b.gc_cpu_series)}}}};
 }
 
 json gomemlimit_to_json(const GoMemLimitForecast& f) {

@@ -202,13 +202,17 @@ struct RssBreakdown {
   int32_t gogc = 100;          // -1: off
   int64_t gomemlimit = -1;     // -1: none (or Go 1.18, which has none)
   double gc_cpu_fraction = 0;  // the runtime's GCCPUFraction (since the program started)
-  double explained = 0;        // share of rss_per_s the parts explain (0 when RSS is flat)
+  // Its least-squares slope over the window, per second: the GC's share of the
+  // CPU climbing is how a live heap nearing GOMEMLIMIT shows before the OOM.
+  double gc_cpu_fraction_per_s = 0;
+  double explained = 0;  // share of rss_per_s the parts explain (0 when RSS is flat)
   // The heap stack growing fastest and its share of the RSS growth.
   std::vector<Frame> top_stack;
   double top_stack_per_s = 0;
   double top_stack_share = 0;
   // The per-reading series (for charts and the daemon): RSS and the heap goal.
   std::vector<detect::Point> rss_series, live_series, goal_series;
+  std::vector<detect::Point> gc_cpu_series;  // GCCPUFraction at each reading
 };
 
 // GOMEMLIMIT's forecast (collect/rss_breakdown.h): when the live heap, at its

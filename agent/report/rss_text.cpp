@@ -23,7 +23,7 @@ std::vector<std::string> rss_breakdown_lines(const RssBreakdown& b) {
       b.native_tracked ? "" : " (not tracked)", human_rate(b.unexplained_per_s)));
   out.push_back(fmt::format(
       "  now: RSS {}, heap live {} (goal {}), heap in use {} + free {}, stacks {}, metadata {}{}; "
-      "GC CPU {} since start",
+      "GC CPU {} since start ({:+.2f} points/min over the window)",
       human_bytes(static_cast<double>(b.rss_bytes)),
       human_bytes(static_cast<double>(b.heap_live_bytes)),
       human_bytes(static_cast<double>(b.heap_goal_bytes)),
@@ -32,7 +32,7 @@ std::vector<std::string> rss_breakdown_lines(const RssBreakdown& b) {
       human_bytes(static_cast<double>(b.stacks_bytes)),
       human_bytes(static_cast<double>(b.metadata_bytes)),
       b.native_tracked ? ", native " + human_bytes(static_cast<double>(b.native_bytes)) : "",
-      percent(b.gc_cpu_fraction)));
+      percent(b.gc_cpu_fraction), b.gc_cpu_fraction_per_s * 100 * 60));
   if (b.rss_per_s > 0) {
     std::string top;
     if (!b.top_stack.empty()) {

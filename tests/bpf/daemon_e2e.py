@@ -23,6 +23,12 @@
   on /api/v1/report, never for the goroutines on a global channel or the
   worker pool; the runtime is asked at most once per period; the journaled
   request is gone once the daemon stops. It runs alongside the other cases.
+- oom: a leaking target in a memory cgroup of its own (no swap) is watched
+  until its leak is judged, then the cgroup's memory.max goes down to 64 MiB
+  and the kernel's OOM killer takes it: /api/v1/oom holds its PID, the kill
+  (constraint cgroup, its anonymous RSS, the cgroup's memory.events counting
+  it) and its last report, whose top heap finding is the leak at
+  main.leakOne; leakhound_oom_kills_total counts it. It runs alongside.
 - short-lived: 200 Go processes start and exit under the daemon: every one is
   attached and detached (log), the daemon holds no more BPF objects after them
   than before, none after it exits, and its RSS stays flat.
@@ -581,6 +587,81 @@ def case_short_lived(minors, count, parallel):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def case_oom(minor):
+    tmp = tempfile.mkdtemp(prefix="lh-daemon-oom-")
+    d = cg = t = None
+    try:
+        d = Daemon(tmp)
+        # Room to leak until the daemon has judged the leak (the last report
+        # before the kill must show it), then a 64 MiB limit the leak is past.
+        cg = lhtest.LimitedCgroup(256 << 20, "-oom", no_swap=True)
+        path = copy_target(tmp, "heapleak", minor)
+        t = lhtest.Target([path, "-leak-rate", str(4 << 20), "-churn", "10"])
+        cg.add(t.pid)  # before the daemon attaches (it settles 0.5 s first)
+        t.wait_for("^ready")
+        wait_until("the target attached", lambda: t.pid in d.pids("attached"), 30)
+        status = d.json("/api/v1/oom")
+        assert status["available"] and status["constraint_known"] and not status["kills"], status
+
+        def judged():
+            code, body = http_get(f"{d.url}/api/v1/report?pid={t.pid}")
+            if code != 200:
+                return None
+            heap = json.loads(body)["heap"]
+            return heap and heap[0]["verdict"] == "leak" and \
+                (lhtest.first_user_frame(heap[0]) or {}).get("function") == "main.leakOne"
+        wait_until("the leak judged", judged, 60)
+        # A slow machine may have judged it late: cgroup v1 refuses a limit it
+        # cannot reclaim down to (EBUSY), so it stays above the usage.
+        usage = cg.usage()
+        cg.set_limit(max(64 << 20, usage + (16 << 20)))
+        t.proc.wait(timeout=60)
+        assert t.proc.returncode == -9, f"target exited {t.proc.returncode}, not SIGKILLed"
+        assert cg.oom_kills() == "1", f"the cgroup counts {cg.oom_kills()} OOM kills"
+
+        def recorded():
+            kills = d.json("/api/v1/oom")["kills"]
+            return kills if kills else None
+        kills = wait_until("the kill on /api/v1/oom", recorded, 30)
+        assert [k["pid"] for k in kills] == [t.pid], kills
+        k = d.json(f"/api/v1/oom?pid={t.pid}")
+        assert k["exe"] == path and k["constraint"] == "cgroup" and k["cgroup"] == cg.name, \
+            {x: k[x] for x in ("exe", "constraint", "cgroup")}
+        # The kernel's counters at the kill hold the leak's pages (written
+        # through), as the target last counted them.
+        leaked = int(t.ticks()[-1][1]["leaked_bytes"])
+        anon = k["memory"]["anon_rss_bytes"]
+        assert leaked <= anon < k["memory"]["total_vm_bytes"], (leaked, k["memory"])
+        rep = k["report"]
+        assert rep is not None, "no last report kept"
+        errors = lhtest.validate_report(rep)
+        assert not errors, f"the kept report does not match the schema: {errors[:5]}"
+        assert rep["target"]["pid"] == t.pid
+        top = rep["heap"][0]
+        assert top["verdict"] == "leak" and \
+            lhtest.first_user_frame(top)["function"] == "main.leakOne", \
+            (top["verdict"], top["stack"][:3])
+        assert k["report_at"] <= k["time"], (k["report_at"], k["time"])
+        got, _ = http_get(f"{d.url}/api/v1/oom?pid=1")
+        assert got == 404, f"/api/v1/oom?pid=1: HTTP {got}"
+        text = d.metrics()
+        exe = os.path.basename(path)
+        assert re.search(rf'^leakhound_oom_kills_total{{exe="{exe}",namespace="",'
+                         r'constraint="cgroup"} 1$', text, re.M), \
+            [l for l in text.splitlines() if "oom" in l]
+        print(f"  oom: leak judged at {usage >> 20} MiB in the cgroup; PID {t.pid} killed with "
+              f"{anon >> 20} MiB anonymous ({leaked >> 20} MiB leaked), its last report "
+              f"{k['time'] - k['report_at']:.1f} s before", flush=True)
+    finally:
+        if t:
+            t.stop()
+        if d:
+            d.stop()
+        if cg:
+            cg.remove()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def proof_minors(minors):
     """1.26 and the newest release, as far as the run's versions go (1.26+ only)."""
     new = [m for m in minors if tuple(map(int, m.split("."))) >= (1, 26)]
@@ -605,7 +686,8 @@ def main():
              ("native", case_native, minors),
              ("short-lived", case_short_lived, minors, a.count, a.parallel)]
     # Go 1.26+ only (the runtime's detector); mostly waiting for GC cycles.
-    alongside = [("proof", case_proof, [m for m in proof_minors(minors)])]
+    alongside = [("proof", case_proof, [m for m in proof_minors(minors)]),
+                 ("oom", case_oom, minors[-1])]
     if a.only:
         cases = [c for c in cases if c[0] in a.only.split(",")]
         alongside = [c for c in alongside if c[0] in a.only.split(",")]

@@ -231,16 +231,44 @@ def memory_cgroup_root():
 
 
 class LimitedCgroup:
-    """A fresh memory cgroup with a limit, removed by remove()."""
+    """A fresh memory cgroup with a limit, removed by remove(). no_swap: its
+    processes cannot swap (cgroup v2's memory.swap.max 0, where swap is
+    accounted; without swap accounting there is none to use), so that reaching
+    the limit is an OOM kill."""
 
-    def __init__(self, limit, tag=""):
+    def __init__(self, limit, tag="", no_swap=False):
         root, self.version = memory_cgroup_root()
         self.name = f"/leakhound-test-{os.getpid()}{tag}"
         self.dir = root + self.name
         os.mkdir(self.dir)
+        try:
+            self.set_limit(limit)
+            swap = os.path.join(self.dir, "memory.swap.max")
+            if no_swap and self.version == 2 and os.path.exists(swap):
+                with open(swap, "w") as f:
+                    f.write("0")
+        except OSError:
+            self.remove()
+            raise
+
+    def set_limit(self, limit):
+        """On cgroup v1 a limit below the usage is refused (EBUSY) when the
+        kernel cannot reclaim down to it; v2 OOM-kills instead."""
         limit_file = "memory.limit_in_bytes" if self.version == 1 else "memory.max"
         with open(os.path.join(self.dir, limit_file), "w") as f:
             f.write(str(limit))
+
+    def usage(self):
+        usage_file = "memory.usage_in_bytes" if self.version == 1 else "memory.current"
+        with open(os.path.join(self.dir, usage_file)) as f:
+            return int(f.read())
+
+    def oom_kills(self):
+        """The kernel's count of OOM kills in the cgroup (v2 memory.events,
+        v1 memory.oom_control)."""
+        name = "memory.oom_control" if self.version == 1 else "memory.events"
+        with open(os.path.join(self.dir, name)) as f:
+            return dict(l.split() for l in f if l.strip()).get("oom_kill")
 
     def add(self, pid):
         with open(os.path.join(self.dir, "cgroup.procs"), "w") as f:

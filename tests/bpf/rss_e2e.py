@@ -6,7 +6,8 @@ and stripped (runtime.memstats and runtime.gcController from DWARF and
 - match: heapleak leaks 12 MiB, then stops and prints its own
   runtime.ReadMemStats every 200 ms; leakhound's heap parts (heap in use,
   free heap pages kept, stacks, runtime metadata, the heap goal) equal the
-  target's last line within 5%.
+  target's last line within 5%; the GC CPU fraction at every reading is one
+  the target's ReadMemStats printed, the last its last.
 - explain: heapleak leaking 1 MiB/s through main.leakOne under 20 MB/s of
   churn: the breakdown explains >= 90% of the RSS growth and names
   main.leakOne as the stack that explains most of it. On Go 1.19+ the target
@@ -61,6 +62,16 @@ def case_match(minor, variant):
               sum(want[k] for k in ("gc_sys", "mspan_sys", "mcache_sys", "buckhash_sys",
                                     "other_sys")))
         assert rss["gogc"] == 100, rss["gogc"]
+        # GCCPUFraction at each reading is one the runtime itself reported
+        # (%g: 6 digits), the last the target's last.
+        theirs = [m["gc_cpu_fraction"] for _, m in memstats_lines(t)]
+        series = rss["series"]["gc_cpu_fraction"]
+        assert series, "no GC CPU fraction series"
+        for ts, v in series:
+            assert any(abs(v - w) <= 1e-5 * max(w, 1e-9) for w in theirs), \
+                f"GC CPU fraction {v} at {ts} s is none of the target's {sorted(set(theirs))}"
+        assert abs(rss["gc_cpu_fraction"] - want["gc_cpu_fraction"]) <= \
+            1e-5 * want["gc_cpu_fraction"], (rss["gc_cpu_fraction"], want["gc_cpu_fraction"])
         print(f"     {minor}-{variant} match: heap in use {mine['heap_inuse']} vs "
               f"{want['heap_inuse']:.0f}, goal {mine['heap_goal']} vs {want['next_gc']:.0f}, "
               f"layout {rss['layout']}", flush=True)

@@ -29,6 +29,9 @@ std::vector<RuntimeMemReading> heap_leak(double leak, double extra, int n = 30) 
     x.ms.metadata = 3 << 20;
     x.ms.heap_goal = static_cast<uint64_t>(2 * x.ms.heap_marked);
     x.ms.gc_percent = 100;
+    // The GC's share of the CPU climbing 0.1 point a second, updated at every
+    // other reading (mark termination) as the runtime does.
+    x.ms.gc_cpu_fraction = 0.02 + 0.001 * (i - i % 2) * 0.5;
     x.rss = static_cast<uint64_t>(60 * kMiB + (2 * leak + extra) * t);
     out.push_back(x);
   }
@@ -73,6 +76,11 @@ TEST(RssBreakdown, HeapLeakIsLiveHeapPlusItsHeadroom) {
   EXPECT_EQ(b.gogc, 100);
   EXPECT_EQ(b.gomemlimit, -1);
   EXPECT_NEAR(b.window_s, 14.5, 1e-9);
+  // GCCPUFraction: each reading's value, and its trend.
+  ASSERT_EQ(b.gc_cpu_series.size(), 30u);
+  EXPECT_DOUBLE_EQ(b.gc_cpu_series[3].value, 0.021);
+  EXPECT_DOUBLE_EQ(b.gc_cpu_fraction, b.gc_cpu_series.back().value);
+  EXPECT_NEAR(b.gc_cpu_fraction_per_s, 0.001, 0.0001);
 }
 
 TEST(RssBreakdown, NativeGrowthIsCountedAndTheRestIsUnexplained) {
