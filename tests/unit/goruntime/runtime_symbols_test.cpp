@@ -292,7 +292,9 @@ TEST_P(TracebackAncestors, FoundInsideRuntimeDebug) {
     EXPECT_GE(*at, debug->value);
     EXPECT_LE(*at + 4, debug->value + debug->size);
     // Not the write barrier flag, which saveAncestors also compares.
-    if (auto wb = t->elf.symbol("runtime.writeBarrier")) EXPECT_NE(*at, wb->value);
+    if (auto wb = t->elf.symbol("runtime.writeBarrier")) {
+      EXPECT_NE(*at, wb->value);
+    }
   }
 }
 
