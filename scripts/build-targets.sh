@@ -33,7 +33,7 @@ mkdir -p "$out"
 src=$root/tests/targets/go
 versions=${VERSIONS:-$(grep -v '^#' "$root/scripts/go-versions.txt")}
 # A target may name its own variants: "goleak:default,pie" (VARIANTS still filters).
-targets=${TARGETS:-heapleak goleak:default,strip,pie,cgo shapes:default,strip cgoleak:cgo busy:cgo retainleak:default,strip}
+targets=${TARGETS:-heapleak goleak:default,strip,pie,cgo,arm64 shapes:default,strip cgoleak:cgo busy:cgo retainleak:default,strip}
 ctargets=${CTARGETS-cleak cleak-libc mallocloop pidat}
 variants=${VARIANTS:-default strip pie cgo pprof arm64 arm64-strip}
 jobs=${JOBS:-2}
