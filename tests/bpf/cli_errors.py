@@ -160,7 +160,8 @@ def case_sigkill_then_restore():
     """SIGKILL mid-attach: no probe or BPF program survives leakhound; the heap
     sampler it switched on stays on until the next attach or `leakhound restore`
     puts the program's own value back."""
-    t = lhtest.Target([lhtest.target_path("heapleak", "1.27", "strip"), "-interval", "100ms"])
+    t = lhtest.Target([lhtest.target_path("heapleak", "1.27", "strip"), "-interval", "100ms",
+                       "-ancestry-probe"])
     try:
         t.wait_for("^tick=")
         lh = subprocess.Popen([lhtest.LEAKHOUND, "attach", str(t.pid), "-d", "60s",

@@ -6,10 +6,13 @@
 //	tick=N elapsed_s=X leaked_bytes=Y leak_rate_bps=Z memprofilerate=R unix_us=T ancestry=A
 //
 // unix_us is the wall clock when the line was made: a test reading the lines
-// late on a loaded machine still knows when each was true. ancestry is 1 when
-// the runtime records the creators of new goroutines (GODEBUG
-// tracebackancestors > 0, which leakhound --goroutine-ancestry sets): the
-// runtime's own traceback of a fresh goroutine then shows its creator.
+// late on a loaded machine still knows when each was true. With
+// -ancestry-probe, ancestry is 1 when the runtime records the creators of new
+// goroutines (GODEBUG tracebackancestors > 0, which leakhound
+// --goroutine-ancestry sets): the runtime's own traceback of a fresh goroutine
+// then shows its creator. Off by default: the probe's goroutine and its stack
+// would move the runtime's stack statistics that rss_e2e compares; without it
+// the field is absent.
 //
 // leak_rate_bps is the leak rate the target itself measures (bytes retained
 // per second since start); tests compare leakhound's estimate with it.
@@ -36,13 +39,14 @@ func (c *counter) Load() int64       { return atomic.LoadInt64(&c.v) }
 func (c *counter) Store(x int64)     { atomic.StoreInt64(&c.v, x) }
 
 var (
-	leakRate  = flag.Int("leak-rate", 1<<20, "bytes leaked per second (0: no leak, a control)")
-	leakSize  = flag.Int("leak-size", 32<<10, "size of each leaked object in bytes")
-	churnMBps = flag.Int("churn", 100, "garbage allocated per second, in MB")
-	interval  = flag.Duration("interval", time.Second, "how often to print a status line")
-	duration  = flag.Duration("duration", 0, "exit after this long (0: run until killed)")
-	leakFor   = flag.Duration("leak-for", 0, "stop leaking after this long (0: never)")
-	memstats  = flag.Bool("memstats", false, "also print runtime.ReadMemStats at each interval")
+	leakRate      = flag.Int("leak-rate", 1<<20, "bytes leaked per second (0: no leak, a control)")
+	leakSize      = flag.Int("leak-size", 32<<10, "size of each leaked object in bytes")
+	churnMBps     = flag.Int("churn", 100, "garbage allocated per second, in MB")
+	interval      = flag.Duration("interval", time.Second, "how often to print a status line")
+	duration      = flag.Duration("duration", 0, "exit after this long (0: run until killed)")
+	ancestryProbe = flag.Bool("ancestry-probe", false, "print ancestry=0|1 in each status line (whether the runtime records goroutine creators)")
+	leakFor       = flag.Duration("leak-for", 0, "stop leaking after this long (0: never)")
+	memstats      = flag.Bool("memstats", false, "also print runtime.ReadMemStats at each interval")
 )
 
 // retained holds every leaked object: the leak.
@@ -139,8 +143,12 @@ func main() {
 		case <-ticker.C:
 			el := time.Since(start).Seconds()
 			lb := leakedBytes.Load()
-			fmt.Printf("tick=%d elapsed_s=%.3f leaked_bytes=%d leak_rate_bps=%.0f memprofilerate=%d unix_us=%d ancestry=%d\n",
-				tick, el, lb, float64(lb)/el, runtime.MemProfileRate, time.Now().UnixMicro(), ancestry())
+			anc := ""
+			if *ancestryProbe {
+				anc = fmt.Sprintf(" ancestry=%d", ancestry())
+			}
+			fmt.Printf("tick=%d elapsed_s=%.3f leaked_bytes=%d leak_rate_bps=%.0f memprofilerate=%d unix_us=%d%s\n",
+				tick, el, lb, float64(lb)/el, runtime.MemProfileRate, time.Now().UnixMicro(), anc)
 			if *memstats {
 				printMemStats(el)
 			}
