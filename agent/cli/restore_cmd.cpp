@@ -4,7 +4,10 @@
 // for that no GC cycle has taken up yet, and the tracebackancestors setting of
 // --goroutine-ancestry. BPF probes need no undoing: the kernel removes them
 // with the last file descriptor of the process that attached them.
+#include <functional>
 #include <iostream>
+#include <string>
+#include <string_view>
 
 #include "cli/commands.h"
 #include "collect/go_target.h"
@@ -36,68 +39,85 @@ Result<void> check_not_reused(pid_t pid) {
       pid, proc->exe_path());
 }
 
-// A journaled leak check request: withdrawn when no GC cycle took it up,
-// else nothing to undo (the detector's statuses are the runtime's own
-// bookkeeping, reset by its next detection). The address is the journal's
-// only if the binary says the flag is there.
-Result<void> restore_leak_check(const collect::GoTarget& g, const target::ProcessMemory& mem) {
-  const pid_t pid = g.proc.pid();
-  auto rec = goruntime::load_record(pid, g.proc.start_time());
-  if (!rec) return {};
-  const goruntime::JournaledWrite* w = rec->find(goruntime::WriteKind::GoroutineLeakPending);
+// A journaled write other than the sampler's (which SamplerControl restores
+// with its linker fallback): where the binary says the value lives, how to
+// undo it, and what to tell the user.
+struct JournaledSetting {
+  goruntime::WriteKind kind;
+  std::string_view what;  // for errors: "goroutine leak check flag"
+  // The runtime-relative address the binary has the value at.
+  std::function<Result<uint64_t>(const collect::GoTarget&)> locate;
+  // true when undone, false when the program or the runtime changed it since.
+  std::function<Result<bool>(const target::ProcessMemory&, const goruntime::JournaledWrite&)> undo;
+  std::function<std::string(pid_t, const goruntime::JournaledWrite&, bool undone)> said;
+};
+
+// The journal's address is trusted only if the binary says the value is
+// there: a journal from another build must not steer a write.
+Result<void> restore_setting(const collect::GoTarget& g, const target::ProcessMemory& mem,
+                             const goruntime::JournalRecord& rec, const JournaledSetting& s) {
+  const goruntime::JournaledWrite* w = rec.find(s.kind);
   if (!w) return {};
-  if (!g.g_layout) return make_error("{}", g.g_layout_error);
-  auto at =
-      goruntime::resolve_goroutine_leak_pending(g.elf, g.pclntab, g.g_layout->layout.leak_pending);
+  auto at = s.locate(g);
   if (!at) return at.error();
   if (g.runtime_addr(*at) != w->addr)
     return make_error(
-        "the journal's goroutine leak check flag ({:#x}) is not where the binary has it ({:#x}): "
-        "nothing written",
-        w->addr, g.runtime_addr(*at));
-  auto undone = goruntime::undo_goroutine_leak_request(mem, w->addr);
+        "the journal's {} ({:#x}) is not where the binary has it ({:#x}): nothing "
+        "written",
+        s.what, w->addr, g.runtime_addr(*at));
+  auto undone = s.undo(mem, *w);
   if (!undone) return undone.error();
-  goruntime::journal_forget(pid, g.proc.start_time(), goruntime::WriteKind::GoroutineLeakPending);
-  std::cout << (*undone ? fmt::format("PID {}: goroutine leak check request withdrawn (a leakhound "
-                                      "that did not exit cleanly had asked the runtime for one, "
-                                      "and no GC cycle had taken it up)\n",
-                                      pid)
-                        : fmt::format("PID {}: goroutine leak check request already taken up by a "
-                                      "GC cycle: nothing to undo\n",
-                                      pid));
+  goruntime::journal_forget(g.proc.pid(), g.proc.start_time(), s.kind);
+  std::cout << s.said(g.proc.pid(), *w, *undone);
   return {};
 }
 
-// A journaled --goroutine-ancestry: the program's own tracebackancestors back
-// if ours is still in place (the program may have set its own since). The
-// address is the journal's only if the binary says the setting is there.
-Result<void> restore_ancestry(const collect::GoTarget& g, const target::ProcessMemory& mem) {
-  const pid_t pid = g.proc.pid();
-  auto rec = goruntime::load_record(pid, g.proc.start_time());
-  if (!rec) return {};
-  const goruntime::JournaledWrite* w = rec->find(goruntime::WriteKind::TracebackAncestors);
-  if (!w) return {};
-  auto at = goruntime::resolve_traceback_ancestors(g.elf, g.pclntab);
-  if (!at) return at.error();
-  if (g.runtime_addr(*at) != w->addr)
-    return make_error(
-        "the journal's tracebackancestors ({:#x}) is not where the binary has it ({:#x}): "
-        "nothing written",
-        w->addr, g.runtime_addr(*at));
-  auto undone = goruntime::undo_traceback_ancestors(mem, w->addr, static_cast<int32_t>(w->original),
-                                                    static_cast<int32_t>(w->written));
-  if (!undone) return undone.error();
-  goruntime::journal_forget(pid, g.proc.start_time(), goruntime::WriteKind::TracebackAncestors);
-  std::cout << (*undone
-                    ? fmt::format("PID {}: tracebackancestors {} -> {} (restored the program's "
-                                  "own value; a leakhound that did not exit cleanly had set "
-                                  "it for --goroutine-ancestry)\n",
-                                  pid, w->written, w->original)
-                    : fmt::format("PID {}: tracebackancestors was changed by the program since: "
-                                  "left as it is\n",
-                                  pid));
-  return {};
-}
+const JournaledSetting kSettings[] = {
+    // A leak check request no GC cycle took up is withdrawn; one taken up
+    // leaves nothing to undo (the detector's statuses are the runtime's own
+    // bookkeeping, reset by its next detection).
+    {goruntime::WriteKind::GoroutineLeakPending, "goroutine leak check flag",
+     [](const collect::GoTarget& g) -> Result<uint64_t> {
+       if (!g.g_layout) return make_error("{}", g.g_layout_error);
+       return goruntime::resolve_goroutine_leak_pending(g.elf, g.pclntab,
+                                                        g.g_layout->layout.leak_pending);
+     },
+     [](const target::ProcessMemory& mem, const goruntime::JournaledWrite& w) {
+       return goruntime::undo_goroutine_leak_request(mem, w.addr);
+     },
+     [](pid_t pid, const goruntime::JournaledWrite&, bool undone) {
+       return undone ? fmt::format(
+                           "PID {}: goroutine leak check request withdrawn (a leakhound "
+                           "that did not exit cleanly had asked the runtime for one, and "
+                           "no GC cycle had taken it up)\n",
+                           pid)
+                     : fmt::format(
+                           "PID {}: goroutine leak check request already taken up by a GC "
+                           "cycle: nothing to undo\n",
+                           pid);
+     }},
+    // --goroutine-ancestry: the program's own tracebackancestors back if ours
+    // is still in place (the program may have set its own since).
+    {goruntime::WriteKind::TracebackAncestors, "tracebackancestors",
+     [](const collect::GoTarget& g) {
+       return goruntime::resolve_traceback_ancestors(g.elf, g.pclntab);
+     },
+     [](const target::ProcessMemory& mem, const goruntime::JournaledWrite& w) {
+       return goruntime::undo_traceback_ancestors(mem, w.addr, static_cast<int32_t>(w.original),
+                                                  static_cast<int32_t>(w.written));
+     },
+     [](pid_t pid, const goruntime::JournaledWrite& w, bool undone) {
+       return undone ? fmt::format(
+                           "PID {}: tracebackancestors {} -> {} (restored the program's "
+                           "own value; a leakhound that did not exit cleanly had set it "
+                           "for --goroutine-ancestry)\n",
+                           pid, w.written, w.original)
+                     : fmt::format(
+                           "PID {}: tracebackancestors was changed by the program since: "
+                           "left as it is\n",
+                           pid);
+     }},
+};
 
 int run(pid_t pid) {
   if (auto p = check_attach_privileges(); !p) {
@@ -119,13 +139,13 @@ int run(pid_t pid) {
     std::cerr << "leakhound: " << mem.error().message << "\n";
     return 1;
   }
-  if (auto l = restore_leak_check(g, *mem); !l) {
-    std::cerr << "leakhound: " << l.error().message << "\n";
-    return 1;
-  }
-  if (auto a = restore_ancestry(g, *mem); !a) {
-    std::cerr << "leakhound: " << a.error().message << "\n";
-    return 1;
+  if (auto rec = goruntime::load_record(pid, g.proc.start_time())) {
+    for (const JournaledSetting& setting : kSettings) {
+      if (auto r = restore_setting(g, *mem, *rec, setting); !r) {
+        std::cerr << "leakhound: " << r.error().message << "\n";
+        return 1;
+      }
+    }
   }
   auto s = goruntime::SamplerControl::open(g.proc, *mem, g.runtime_addr(g.syms.mem_profile_rate),
                                            g.runtime_addr(g.syms.disable_memory_profiling));

@@ -12,8 +12,20 @@
 //
 // Sorting, truncation and the report's frame belong to the Session
 // (collect/report_assembly.h), not to the capabilities.
+//
+// A capability is a folder of collect/ (collect/heap, collect/native, ...)
+// whose header declares one open function, registered by one line in
+// collect/session.cpp's table:
+//
+//   Result<std::unique_ptr<Capability>> open_<name>(OpenContext&, report::Report&);
+//
+// It returns the running capability; null when it does not apply to this
+// target or cannot start and is not essential (it says why in the report: a
+// note, or its section's why_not); an error only when the session cannot go
+// on without it (asked for explicitly, or all there is to measure).
 #pragma once
 
+#include <memory>
 #include <string_view>
 
 #include "report/model.h"
@@ -21,6 +33,8 @@
 #include "util/result.h"
 
 namespace leakhound::collect {
+
+struct OpenContext;  // collect/session.h: the options and the target, read once
 
 class Capability {
  public:

@@ -1,9 +1,32 @@
 #include "collect/session.h"
 
+#include <algorithm>
+#include <numeric>
+
 #include "binary/buildinfo.h"
 #include "util/log.h"
 
 namespace leakhound::collect {
+namespace {
+
+// Every capability, one line each, in detach order: native probes first
+// (removing them takes an RCU grace period each, while the heap sampler still
+// samples), then the heap (its sampler restored), retention (which explains
+// the heap's findings), goroutines, /proc series, and the runtime's memory
+// statistics last, so that its contribution sees the heap and native
+// findings it reconciles the RSS with. start_order: when each is opened (the
+// heap first, so that its sampler is on as early as possible; the notes of
+// the report come in this order).
+struct Registration {
+  int start_order;
+  Result<std::unique_ptr<Capability>> (*open)(OpenContext&, report::Report&);
+};
+constexpr Registration kCapabilities[] = {
+    {2, &open_native},     {1, &open_heap},    {5, &open_retention},
+    {3, &open_goroutines}, {6, &open_process}, {4, &open_runtime_memory},
+};
+
+}  // namespace
 
 Result<std::unique_ptr<Session>> Session::open(const SessionOptions& opts) {
   using NativeMode = NativeOptions::Mode;
@@ -48,17 +71,14 @@ Result<std::unique_ptr<Session>> Session::open(const SessionOptions& opts) {
   }
   r.read_only = opts.read_only;
 
-  // Native allocations, goroutines and /proc series are extra capabilities:
-  // when one cannot run, the report says why and the rest goes on (unless it
-  // was asked for explicitly, or is all there is to measure). The allocator is
-  // looked for first: when --native cannot be honoured, nothing has been done
-  // to the target; its probes go on after the heap's, so the heap sampler is
-  // switched on as early as before.
-  std::optional<Allocator> allocator;
+  // The C allocator is looked for before anything is done to the target:
+  // when --native cannot be honoured, or a C program has none, nothing has
+  // been written. Its probes go on after the heap's (see kCapabilities).
+  OpenContext ctx{opts, p, go, *s->mem_, std::nullopt};
   if (opts.native.mode != NativeMode::Off) {
     auto a = find_allocator(p, p_exe);
     if (a) {
-      allocator = std::move(*a);
+      ctx.allocator = std::move(*a);
     } else if (!go) {
       return make_error("PID {} ({}) is not a Go program, and its allocations cannot be traced: {}",
                         pid, exe_path, a.error().message);
@@ -71,77 +91,18 @@ Result<std::unique_ptr<Session>> Session::open(const SessionOptions& opts) {
     r.native_stats.why_not = "off (--no-native)";
   }
 
-  // Started in this order (the heap sampler is switched on as early as
-  // possible), kept in detach order (see caps_).
-  std::unique_ptr<Capability> heap, native, goroutines;
-  if (go) {
-    HeapOptions heap_opts = opts.heap;
-    heap_opts.read_only = opts.read_only;
-    auto h = HeapCollector::start(*go, *s->mem_, heap_opts, r);
-    if (!h) return h.error();
-    heap = std::move(*h);
+  // Opened in start order; kept in detach order (the table's).
+  std::vector<std::unique_ptr<Capability>> opened(std::size(kCapabilities));
+  std::vector<size_t> by_start(std::size(kCapabilities));
+  std::iota(by_start.begin(), by_start.end(), size_t{0});
+  std::ranges::stable_sort(by_start, {}, [](size_t i) { return kCapabilities[i].start_order; });
+  for (size_t i : by_start) {
+    auto c = kCapabilities[i].open(ctx, r);
+    if (!c) return c.error();
+    opened[i] = std::move(*c);
   }
-
-  if (allocator) {
-    auto n = NativeCollector::start(p, go, std::move(*allocator), opts.native, r);
-    if (n) {
-      native = std::move(*n);
-    } else if (opts.native.mode == NativeMode::On || !go) {
-      return n.error();
-    } else {
-      r.native_stats.why_not = n.error().message;
-      spdlog::debug("native: {}", n.error().message);
-    }
-  }
-
-  if (go && opts.goroutines.enabled) {
-    GoroutineOptions gopts = opts.goroutines;
-    if (!opts.read_only) gopts.proof.writer = &*s->mem_;  // the runtime's leak check
-    gopts.ancestry = opts.goroutine_ancestry;
-    if (!opts.read_only) gopts.ancestry_writer = &*s->mem_;
-    auto g = GoroutineCollector::start(*go, *s->mem_, gopts, r);
-    if (g) {
-      s->goroutines_ = g->get();
-      goroutines = std::move(*g);
-    } else if (opts.goroutines.events || opts.goroutine_ancestry) {
-      return g.error();  // asked for explicitly
-    } else {
-      r.notes.push_back(fmt::format("goroutines not tracked: {}", g.error().message));
-    }
-  }
-  // The runtime's own memory statistics: read-only, and last, so that its
-  // contribution sees the heap and native findings it names.
-  std::unique_ptr<Capability> runtime_memory;
-  if (go) {
-    auto m = RuntimeMemoryCollector::start(*go, *s->mem_);
-    if (m) {
-      runtime_memory = std::move(*m);
-    } else {
-      r.rss.why_not = m.error().message;
-      r.notes.push_back(fmt::format("RSS breakdown not available: {}", m.error().message));
-    }
-  } else {
-    r.rss.why_not = "not a Go program";
-  }
-  // What holds the heap findings' objects (--retainers): read-only, after
-  // the heap, whose findings it explains.
-  std::unique_ptr<Capability> retention;
-  if (go && opts.retention.enabled) {
-    auto rc = RetentionCollector::start(*go, *s->mem_, opts.retention);
-    if (rc) {
-      retention = std::move(*rc);
-    } else {
-      r.retention_walk.why_not = rc.error().message;
-      r.notes.push_back(fmt::format("retention paths not available: {}", rc.error().message));
-    }
-  }
-  auto process = std::make_unique<ProcessCollector>(pid, opts.process);
-  if (auto e = process->poll(); !e) spdlog::debug("process poll: {}", e.error().message);
-  for (auto* c : {&native, &heap, &retention, &goroutines}) {
-    if (*c) s->add(std::move(*c));
-  }
-  s->add(std::move(process));
-  if (runtime_memory) s->add(std::move(runtime_memory));
+  for (auto& c : opened)
+    if (c) s->caps_.push_back(std::move(c));
   s->start_ = std::chrono::steady_clock::now();
   return s;
 }
@@ -156,8 +117,10 @@ double Session::elapsed_s() const {
 }
 
 bool Session::request_leak_check() {
-  if (final_ || exited_ || !goroutines_ || !process().alive()) return false;
-  return goroutines_->request_leak_check();
+  if (final_ || exited_ || !process().alive()) return false;
+  for (auto& c : caps_)
+    if (auto* g = dynamic_cast<GoroutineCollector*>(c.get())) return g->request_leak_check();
+  return false;
 }
 
 bool Session::poll() {

@@ -12,13 +12,13 @@
 
 #include "binary/elf_file.h"
 #include "binary/executable_cache.h"
-#include "collect/goroutine_collector.h"
-#include "collect/heap_collector.h"
-#include "collect/native_collector.h"
-#include "collect/process_collector.h"
+#include "collect/goroutines/goroutine_collector.h"
+#include "collect/heap/heap_collector.h"
+#include "collect/native/native_collector.h"
+#include "collect/process/process_collector.h"
 #include "collect/report_assembly.h"
-#include "collect/retention_collector.h"
-#include "collect/runtime_memory_collector.h"
+#include "collect/retention/retention_collector.h"
+#include "collect/runtime_memory/runtime_memory_collector.h"
 #include "goruntime/g_layout_cache.h"
 #include "report/model.h"
 #include "target/memory.h"
@@ -41,6 +41,19 @@ struct SessionOptions {
   goruntime::GLayoutCache* g_layouts = nullptr;
   // The daemon's: executables shared by their processes, or null.
   binary::ExecutableCache* executables = nullptr;
+};
+
+// What a capability's open function sees (collect/capability.h): the
+// options, and the target as the session read it once.
+struct OpenContext {
+  const SessionOptions& opts;
+  const target::Process& proc;
+  const GoTarget* go;  // null: a C/C++ program
+  // Writable for a Go target unless --read-only.
+  const target::ProcessMemory& mem;
+  // The C allocator (native tracking), found before anything was written
+  // into the target; moved out by the native capability.
+  std::optional<Allocator> allocator;
 };
 
 class Session {
@@ -81,7 +94,6 @@ class Session {
  private:
   Session() = default;
   report::Report build(bool final);
-  void add(std::unique_ptr<Capability> c) { caps_.push_back(std::move(c)); }
 
   SessionOptions opts_;
   std::unique_ptr<GoTarget> go_;
@@ -89,11 +101,8 @@ class Session {
   std::optional<binary::ElfFile> c_exe_;
   std::optional<target::ProcessMemory> mem_;
   report::Report base_;  // target, notes and settings gathered at open
-  // In detach order: native probes first (removing them takes an RCU grace
-  // period each, while the heap sampler still samples), then the heap (its
-  // sampler restored), goroutines, /proc series.
+  // In detach order (collect/session.cpp's table).
   std::vector<std::unique_ptr<Capability>> caps_;
-  GoroutineCollector* goroutines_ = nullptr;  // in caps_, when goroutines are read
   std::chrono::steady_clock::time_point start_;
   bool exited_ = false;
   std::optional<report::Report> final_;

@@ -56,7 +56,7 @@ struct HeapFinding {
   std::vector<Frame> stack;           // leaf first
   std::vector<detect::Point> series;  // in-use bytes at each GC cycle seen
   // Heap only. A caller finding (non-empty): the stacks below one function,
-  // judged as one series because together they leak (collect/heap_verdicts.h).
+  // judged as one series because together they leak (collect/heap/heap_verdicts.h).
   // Its stack is the caller and its callers, the figures are its children's
   // sums, its children the stacks themselves.
   std::vector<HeapFinding> children;
@@ -100,7 +100,7 @@ struct NativeStats {
 // forever (status _Gleaked, Go 1.26+): a leak however few and however flat.
 // Stuck: where no proof can be had, all goroutines of the site blocked on
 // channels or sync objects for longer than --stuck-after and a count that
-// never fell (collect/stuck.h): a strong hint, never a proof.
+// never fell (collect/goroutines/stuck.h): a strong hint, never a proof.
 enum class Evidence { Trend, GcProof, Stuck };
 std::string_view to_string(Evidence e);  // "trend", "gc_proof", "stuck"
 
@@ -177,7 +177,7 @@ struct MemoryForecast {
   std::vector<detect::Point> series;
 };
 
-// Where the RSS growth goes (collect/rss_breakdown.h): the slope of the
+// Where the RSS growth goes (collect/runtime_memory/rss_breakdown.h): the slope of the
 // process's RSS over the window, split into the parts the Go runtime's own
 // statistics account for (read from runtime.memstats and runtime.gcController),
 // native outstanding from the native capability, and what is left.
@@ -215,7 +215,7 @@ struct RssBreakdown {
   std::vector<detect::Point> gc_cpu_series;  // GCCPUFraction at each reading
 };
 
-// GOMEMLIMIT's forecast (collect/rss_breakdown.h): when the live heap, at its
+// GOMEMLIMIT's forecast (collect/runtime_memory/rss_breakdown.h): when the live heap, at its
 // fitted slope, leaves the GC no room under the limit.
 struct GoMemLimitForecast {
   bool limited = false;  // GOMEMLIMIT is set (Go 1.19+)
@@ -258,7 +258,7 @@ struct Report {
   int64_t sample_rate = 0;             // MemProfileRate in effect at the end of the window
   int64_t original_sample_rate = 0;    // before attach
   bool sampler_enabled_by_us = false;  // we switched it on (restored on detach)
-  // The sample budget (collect/sample_budget.h), when leakhound chose the rate:
+  // The sample budget (collect/heap/sample_budget.h), when leakhound chose the rate:
   // every rate set, from when (series time, s); the allocation rate it was
   // chosen from and what sampling costs the target at it (fraction of a core).
   struct SampleRatePeriod {

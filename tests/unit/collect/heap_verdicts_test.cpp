@@ -2,7 +2,7 @@
 // stacks under one function, too sparse to be a leak stack by stack, must be
 // one caller finding; a single leaking stack stays a stack finding; churn
 // under the same callers stays out; false discoveries stay controlled.
-#include "collect/heap_verdicts.h"
+#include "collect/heap/heap_verdicts.h"
 
 #include <gtest/gtest.h>
 

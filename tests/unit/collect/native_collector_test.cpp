@@ -1,7 +1,7 @@
 // The native capability over fake probe tables and a fake clock, without
 // root: the daemon's sequence (report, report, trim, stop) keeps the probes
 // until stop, judges every report on the points held, and stop detaches once.
-#include "collect/native_collector.h"
+#include "collect/native/native_collector.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

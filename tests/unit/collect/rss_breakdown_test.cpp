@@ -1,6 +1,6 @@
 // The arithmetic of the RSS breakdown and of GOMEMLIMIT's forecast over
-// synthetic readings (collect/rss_breakdown.h).
-#include "collect/rss_breakdown.h"
+// synthetic readings (collect/runtime_memory/rss_breakdown.h).
+#include "collect/runtime_memory/rss_breakdown.h"
 
 #include <gtest/gtest.h>
 

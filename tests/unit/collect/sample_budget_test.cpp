@@ -1,10 +1,10 @@
-#include "collect/sample_budget.h"
+#include "collect/heap/sample_budget.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "collect/heap_collector.h"
+#include "collect/heap/heap_collector.h"
 
 namespace leakhound::collect {
 namespace {

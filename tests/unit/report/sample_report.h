@@ -27,7 +27,7 @@ inline HeapFinding finding(detect::Verdict v, double slope, uint64_t inuse, std:
   return f;
 }
 
-// A leak split over two stacks under main.handler (as collect/heap_verdicts
+// A leak split over two stacks under main.handler (as collect/heap/heap_verdicts
 // makes it): the caller's frames, the children's sums, the children inside.
 inline HeapFinding caller(std::vector<HeapFinding> children) {
   HeapFinding f;

@@ -14,7 +14,7 @@
 
 #include "collect/capability.h"
 #include "collect/go_target.h"
-#include "collect/leak_proof.h"
+#include "collect/goroutines/leak_proof.h"
 #include "detect/trend.h"
 #include "goruntime/ancestry.h"
 #include "goruntime/goroutines.h"
@@ -39,7 +39,7 @@ struct GoroutineOptions {
   double max_duty = 0.1;
   uint32_t max_sites = 16384;  // BPF map size with events
   LeakProofOptions proof;      // the runtime's own leak check (Go 1.26+)
-  // `stuck` evidence (collect/stuck.h) where the check did not run.
+  // `stuck` evidence (collect/goroutines/stuck.h) where the check did not run.
   double stuck_after_s = 300;
   // --goroutine-ancestry: the runtime's tracebackancestors set while we
   // watch (goruntime/ancestry.h). ancestry_writer: where, null under
@@ -48,6 +48,11 @@ struct GoroutineOptions {
   const target::ProcessMemory* ancestry_writer = nullptr;
   size_t max_chain = 8;  // creators shown per site
 };
+
+// Registration (collect/session.cpp): the goroutines of a Go target, unless
+// --no-goroutines. An error only when something was asked for explicitly
+// (--goroutine-events, --goroutine-ancestry); else a note says why not.
+Result<std::unique_ptr<Capability>> open_goroutines(OpenContext& ctx, report::Report& r);
 
 class GoroutineCollector final : public Capability {
  public:

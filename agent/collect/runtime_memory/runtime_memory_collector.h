@@ -13,11 +13,15 @@
 
 #include "collect/capability.h"
 #include "collect/go_target.h"
-#include "collect/rss_breakdown.h"
+#include "collect/runtime_memory/rss_breakdown.h"
 #include "goruntime/memstats.h"
 #include "target/memory.h"
 
 namespace leakhound::collect {
+
+// Registration (collect/session.cpp): the Go runtime's own memory statistics
+// (read-only). Never an error: rss.why_not and a note say why not.
+Result<std::unique_ptr<Capability>> open_runtime_memory(OpenContext& ctx, report::Report& r);
 
 class RuntimeMemoryCollector final : public Capability {
  public:

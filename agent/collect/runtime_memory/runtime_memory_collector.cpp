@@ -1,5 +1,6 @@
-#include "collect/runtime_memory_collector.h"
+#include "collect/runtime_memory/runtime_memory_collector.h"
 
+#include "collect/session.h"
 #include "target/proc_stats.h"
 
 namespace leakhound::collect {
@@ -51,6 +52,18 @@ void RuntimeMemoryCollector::contribute(report::Report& r) {
   r.rss.layout = source_;
   reconcile_rss(readings_, r, r.rss);
   forecast_gomemlimit(readings_, layout_.go_minor, r.gomemlimit);
+}
+
+Result<std::unique_ptr<Capability>> open_runtime_memory(OpenContext& ctx, report::Report& r) {
+  if (!ctx.go) {
+    r.rss.why_not = "not a Go program";
+    return std::unique_ptr<Capability>();
+  }
+  auto m = RuntimeMemoryCollector::start(*ctx.go, ctx.mem);
+  if (m) return std::unique_ptr<Capability>(std::move(*m));
+  r.rss.why_not = m.error().message;
+  r.notes.push_back(fmt::format("RSS breakdown not available: {}", m.error().message));
+  return std::unique_ptr<Capability>();
 }
 
 }  // namespace leakhound::collect

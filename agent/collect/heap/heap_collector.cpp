@@ -1,4 +1,4 @@
-#include "collect/heap_collector.h"
+#include "collect/heap/heap_collector.h"
 
 #include <time.h>
 
@@ -6,7 +6,8 @@
 #include <cmath>
 #include <limits>
 
-#include "collect/heap_verdicts.h"
+#include "collect/heap/heap_verdicts.h"
+#include "collect/session.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -409,6 +410,15 @@ Result<void> HeapCollector::switch_rate(int64_t rate, double t_s) {
   budget_epoch_samples_ = 0;
   budget_check_t_ = t_s;
   return {};
+}
+
+Result<std::unique_ptr<Capability>> open_heap(OpenContext& ctx, report::Report& r) {
+  if (!ctx.go) return std::unique_ptr<Capability>();
+  HeapOptions opts = ctx.opts.heap;
+  opts.read_only = ctx.opts.read_only;
+  auto h = HeapCollector::start(*ctx.go, ctx.mem, opts, r);
+  if (!h) return h.error();
+  return std::unique_ptr<Capability>(std::move(*h));
 }
 
 }  // namespace leakhound::collect

@@ -24,6 +24,9 @@ struct ProcessOptions {
   double min_memory_growth = 4 << 20;
 };
 
+// Registration (collect/session.cpp): /proc series, for every target.
+Result<std::unique_ptr<Capability>> open_process(OpenContext& ctx, report::Report& r);
+
 class ProcessCollector final : public Capability {
  public:
   ProcessCollector(pid_t pid, ProcessOptions opts);

@@ -1,4 +1,4 @@
-#include "collect/sample_budget.h"
+#include "collect/heap/sample_budget.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,7 +1,8 @@
-#include "collect/process_collector.h"
+#include "collect/process/process_collector.h"
 
 #include <algorithm>
 
+#include "collect/session.h"
 #include "target/proc_stats.h"
 
 namespace leakhound::collect {
@@ -88,6 +89,12 @@ void ProcessCollector::forecast(report::MemoryForecast& m) const {
     double left = static_cast<double>(m.limit_bytes) - static_cast<double>(m.usage_bytes);
     m.seconds_to_limit = std::max(0.0, left / m.trend.slope_per_s);
   }
+}
+
+Result<std::unique_ptr<Capability>> open_process(OpenContext& ctx, report::Report&) {
+  auto c = std::make_unique<ProcessCollector>(ctx.proc.pid(), ctx.opts.process);
+  if (auto e = c->poll(); !e) spdlog::debug("process poll: {}", e.error().message);
+  return std::unique_ptr<Capability>(std::move(c));
 }
 
 }  // namespace leakhound::collect

@@ -15,7 +15,7 @@
 
 #include "collect/capability.h"
 #include "collect/go_target.h"
-#include "collect/sample_budget.h"
+#include "collect/heap/sample_budget.h"
 #include "detect/fdr.h"
 #include "detect/trend.h"
 #include "goruntime/buckets.h"
@@ -38,7 +38,7 @@ struct HeapOptions {
   bool sample_events = false;    // --heap-events: probe every profiled allocation and free
   uint32_t max_buckets = 65536;  // BPF map size
   detect::TrendConfig trend;
-  detect::FdrConfig fdr;  // over every stack and caller judged (collect/heap_verdicts.h)
+  detect::FdrConfig fdr;  // over every stack and caller judged (collect/heap/heap_verdicts.h)
   // Growth below this share of the stack's allocations in the window is churn
   // (detect::require_retention). 1%: a leaking stack in a test target keeps
   // ~100%, churning stacks ~0.03% (tests/targets/go/heapleak).
@@ -54,6 +54,10 @@ struct Unsampled {
   double objects = 0, bytes = 0;
 };
 Unsampled unsample(double count, double bytes, int64_t rate);
+
+// Registration (collect/session.cpp): the heap of a Go target. Required: its
+// failure ends the session.
+Result<std::unique_ptr<Capability>> open_heap(OpenContext& ctx, report::Report& r);
 
 class HeapCollector final : public Capability {
  public:

@@ -1,10 +1,11 @@
-#include "collect/goroutine_collector.h"
+#include "collect/goroutines/goroutine_collector.h"
 
 #include <algorithm>
 #include <ctime>
 #include <unordered_map>
 
-#include "collect/stuck.h"
+#include "collect/goroutines/stuck.h"
+#include "collect/session.h"
 #include "goruntime/return_sites.h"
 #include "goruntime/runtime_symbols.h"
 #include "goruntime/write_journal.h"
@@ -372,6 +373,20 @@ void GoroutineCollector::contribute(report::Report& r) {
     r.goroutines_total += f.count;
     r.goroutines.push_back(std::move(f));
   }
+}
+
+Result<std::unique_ptr<Capability>> open_goroutines(OpenContext& ctx, report::Report& r) {
+  const SessionOptions& o = ctx.opts;
+  if (!ctx.go || !o.goroutines.enabled) return std::unique_ptr<Capability>();
+  GoroutineOptions opts = o.goroutines;
+  if (!o.read_only) opts.proof.writer = &ctx.mem;  // the runtime's leak check
+  opts.ancestry = o.goroutine_ancestry;
+  if (!o.read_only) opts.ancestry_writer = &ctx.mem;
+  auto g = GoroutineCollector::start(*ctx.go, ctx.mem, opts, r);
+  if (g) return std::unique_ptr<Capability>(std::move(*g));
+  if (o.goroutines.events || o.goroutine_ancestry) return g.error();  // asked for explicitly
+  r.notes.push_back(fmt::format("goroutines not tracked: {}", g.error().message));
+  return std::unique_ptr<Capability>();
 }
 
 }  // namespace leakhound::collect

@@ -1,4 +1,4 @@
-#include "collect/stuck.h"
+#include "collect/goroutines/stuck.h"
 
 #include <algorithm>
 #include <cmath>

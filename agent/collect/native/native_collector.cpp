@@ -1,4 +1,4 @@
-#include "collect/native_collector.h"
+#include "collect/native/native_collector.h"
 
 #include <elf.h>
 
@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "binary/elf_file.h"
+#include "collect/session.h"
 #include "goruntime/cgo_tls.h"
 #include "goruntime/g_layout.h"
 #include "probes/native_calibration.h"
@@ -397,6 +398,17 @@ void NativeCollector::contribute(report::Report& r) {
   }
   spdlog::debug("native: {} findings symbolized", r.native.size());
   r.native_stats = stats;
+}
+
+Result<std::unique_ptr<Capability>> open_native(OpenContext& ctx, report::Report& r) {
+  if (!ctx.allocator) return std::unique_ptr<Capability>();  // why_not said by the session
+  auto n = NativeCollector::start(ctx.proc, ctx.go, std::move(*ctx.allocator), ctx.opts.native, r);
+  ctx.allocator.reset();
+  if (n) return std::unique_ptr<Capability>(std::move(*n));
+  if (ctx.opts.native.mode == NativeOptions::Mode::On || !ctx.go) return n.error();
+  r.native_stats.why_not = n.error().message;
+  spdlog::debug("native: {}", n.error().message);
+  return std::unique_ptr<Capability>();
 }
 
 }  // namespace leakhound::collect

@@ -1,10 +1,11 @@
-#include "collect/retention_collector.h"
+#include "collect/retention/retention_collector.h"
 
 #include <elf.h>
 
 #include <algorithm>
 #include <unordered_set>
 
+#include "collect/session.h"
 #include "util/log.h"
 
 namespace leakhound::collect {
@@ -183,6 +184,15 @@ void RetentionCollector::contribute(report::Report& r) {
     if (ret.paths.size() > opts_.max_paths) ret.paths.resize(opts_.max_paths);
     todo[i]->retention = std::move(ret);
   }
+}
+
+Result<std::unique_ptr<Capability>> open_retention(OpenContext& ctx, report::Report& r) {
+  if (!ctx.go || !ctx.opts.retention.enabled) return std::unique_ptr<Capability>();
+  auto c = RetentionCollector::start(*ctx.go, ctx.mem, ctx.opts.retention);
+  if (c) return std::unique_ptr<Capability>(std::move(*c));
+  r.retention_walk.why_not = c.error().message;
+  r.notes.push_back(fmt::format("retention paths not available: {}", c.error().message));
+  return std::unique_ptr<Capability>();
 }
 
 }  // namespace leakhound::collect

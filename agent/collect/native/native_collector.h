@@ -52,6 +52,11 @@ struct Allocator {
 // (a pure Go program).
 Result<Allocator> find_allocator(const target::Process& proc, const binary::ElfFile& exe);
 
+// Registration (collect/session.cpp): C allocations, when the session found
+// an allocator. An error only when asked for (--native) or when the target is
+// not Go (then it is all there is); else native_stats.why_not says why not.
+Result<std::unique_ptr<Capability>> open_native(OpenContext& ctx, report::Report& r);
+
 class NativeCollector final : public Capability {
  public:
   // go: the Go program's knowledge when the target is Go (cgo attribution),

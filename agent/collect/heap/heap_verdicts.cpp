@@ -1,4 +1,4 @@
-#include "collect/heap_verdicts.h"
+#include "collect/heap/heap_verdicts.h"
 
 #include <algorithm>
 #include <limits>

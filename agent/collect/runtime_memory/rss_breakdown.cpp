@@ -1,4 +1,4 @@
-#include "collect/rss_breakdown.h"
+#include "collect/runtime_memory/rss_breakdown.h"
 
 #include <algorithm>
 #include <cmath>

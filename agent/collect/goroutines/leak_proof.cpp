@@ -1,4 +1,4 @@
-#include "collect/leak_proof.h"
+#include "collect/goroutines/leak_proof.h"
 
 #include <algorithm>
 
@@ -104,7 +104,8 @@ void LeakProof::apply(std::map<SiteKey, report::GoroutineFinding>& sites, report
     if (lc.requests > 0 && !ran_) {
       r.notes.push_back(
           "no GC cycle in the window: the runtime's goroutine leak check did not run (the "
-          "program allocated too little to start one)");
+          "program allocated too little to start one; once a program has run one GC, the runtime "
+          "forces another after 2 minutes without, so a window of 2m or more sees one)");
     } else if (lc.requests > 1 && last_pending_) {
       r.notes.push_back(
           opts_.window_s > 0

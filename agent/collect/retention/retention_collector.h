@@ -24,6 +24,11 @@ struct RetentionOptions {
   size_t max_paths = 3;  // per finding
 };
 
+// Registration (collect/session.cpp): what holds the heap findings' objects
+// (--retainers; read-only). Never an error: retention_walk.why_not and a note
+// say why not.
+Result<std::unique_ptr<Capability>> open_retention(OpenContext& ctx, report::Report& r);
+
 class RetentionCollector final : public Capability {
  public:
   // Errors (a report note) on Go < 1.22 and when the heap cannot be found.

@@ -1,0 +1,3 @@
+module leakhound.bench/leakcheck
+
+go 1.26
