@@ -19,13 +19,15 @@
 // again first, then the window doubles, then native tracking resumes), but
 // only if it fits: each step remembers what it freed (the memory on the tick
 // it was shed less the memory on the next tick), and is taken back only when
-// the memory now plus that (scaled down if the memory has fallen since: the
-// work the step held shrank too) stays under budget x land_ratio. A step that would
-// push the daemon over again waits, however long, instead of flapping. The
-// estimate can be wrong (what a step frees at once and what it takes back
-// over time differ: a doubled window fills in over minutes), so every shed
-// that follows a recovery still doubles the ticks the next recovery waits
-// (up to 16x): the safety net.
+// the memory now plus that stays under budget x land_ratio. A step that would
+// push the daemon over again waits, however long, instead of flapping. If the
+// memory has fallen since the step was measured, its cost is scaled down in
+// proportion (the work it held shrank too); the daemon's fixed part does not
+// shrink, so the scaled cost errs high: a step measured while the work was
+// far larger may wait for good. The estimate can also err low (what a step
+// frees at once and what it takes back over time differ: a doubled window
+// fills in over minutes), so every shed that follows a recovery still doubles
+// the ticks the next recovery waits (up to 16x): the safety net.
 #pragma once
 
 #include <sys/types.h>
@@ -37,10 +39,12 @@
 
 namespace leakhound::daemon {
 
-// 30 Go processes of 10 distinct 51-85 MB executables: 159 MiB as the budget
-// counts it (RSS + 7 MiB of BPF maps) once the 10-minute window is full
-// (docs/benchmarks.md, bench/agent_footprint). The default leaves 21% above
-// that for an attach's transient pages, so such a node sheds nothing.
+// 30 Go processes of 10 distinct 51-85 MB executables: 65 MiB as the budget
+// counts it (RSS + 0.4 MiB of BPF maps) once the 10-minute window is full,
+// 74 MiB at the peak of their attaches (docs/benchmarks.md,
+// bench/agent_footprint). The default leaves room above that for a node with
+// larger executables or more processes, or native tracking of two or three
+// cgo processes (about 44 MiB of BPF tables each), before anything is shed.
 inline constexpr uint64_t kDefaultMemoryBudget = 192ull << 20;
 
 struct BudgetOptions {

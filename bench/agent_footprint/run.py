@@ -51,6 +51,11 @@ def status(pid):
     return out
 
 
+def minor_faults(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
+
+
 def cpu_s(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -290,9 +295,11 @@ def case_daemon(a, tmp):
         wait_until("every process attached",
                    lambda: d.metric("leakhound_processes_attached") == len(alive), 120)
         s = Sampler(d.proc.pid)
-        c0, t0 = cpu_s(d.proc.pid), time.monotonic()
+        c0, f0, t0 = cpu_s(d.proc.pid), minor_faults(d.proc.pid), time.monotonic()
         time.sleep(a.steady_s)
-        cpu = (cpu_s(d.proc.pid) - c0) / (time.monotonic() - t0)
+        elapsed = time.monotonic() - t0
+        cpu = (cpu_s(d.proc.pid) - c0) / elapsed
+        faults = (minor_faults(d.proc.pid) - f0) / elapsed
         s.stop()
         st = status(d.proc.pid)
         maps = bpf_maps(d.proc.pid)
@@ -303,14 +310,16 @@ def case_daemon(a, tmp):
                                                        for e in exes),
              "processes": len(alive), "steady_mib": mib(s.steady()),
              "steady_anon_mib": mib(s.steady("RssAnon")), "peak_mib": mib(st["VmHWM"]),
-             "cpu_pct_of_core": round(100 * cpu, 2), "budgeted_mib": round(budgeted / 2**20, 1),
+             "cpu_pct_of_core": round(100 * cpu, 2), "minor_faults_per_s": round(faults),
+             "load": os.getloadavg()[0], "budgeted_mib": round(budgeted / 2**20, 1),
              "budget_mib": round((d.metric("leakhound_agent_memory_budget_bytes") or 0) / 2**20, 1),
              "shed_steps": d.shed(),
              "bpf_maps_mib": round(sum(m["memlock_kib"] for m in maps.values()) / 1024, 1),
              "bpf_maps": maps, "rss_by_mapping_kib": by_mapping}
         print(f"daemon: {r['processes']} processes of {r['executables']} executables: steady "
               f"{r['steady_mib']} MiB (anon {r['steady_anon_mib']}), peak {r['peak_mib']} MiB, "
-              f"CPU {r['cpu_pct_of_core']}% of a core; the memory budget counts "
+              f"CPU {r['cpu_pct_of_core']}% of a core ({r['minor_faults_per_s']} minor faults/s, "
+              f"load {r['load']:.1f}); the memory budget counts "
               f"{r['budgeted_mib']} of {r['budget_mib']} MiB (RSS + BPF maps), "
               f"{r['shed_steps']:.0f} steps shed; BPF maps {r['bpf_maps_mib']} MiB:", flush=True)
         for name, kib in by_mapping.items():
