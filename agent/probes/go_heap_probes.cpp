@@ -24,8 +24,14 @@ Result<std::shared_ptr<GoHeapObject>> GoHeapObject::load(bool sample_events, uin
   o->max_buckets_ = max_buckets;
   o->skel_.reset(go_heap__open());
   if (!o->skel_) return errno_error(errno, "cannot open the go_heap BPF object");
-  if (bpf_map__set_max_entries(o->skel_->maps.bucket_counts, max_buckets) ||
-      bpf_map__set_max_entries(o->skel_->maps.gc_state, max_processes))
+  // Without --heap-events no program writes the bucket table: one entry
+  // instead of 6 MiB of preallocated ones. The GC map is written by user space
+  // only (an entry a watched PID) and looked up by the probes, so its entries
+  // are allocated as PIDs are added instead of 8,192 up front (705 KiB); the
+  // probes' lookups are the same either way.
+  if (bpf_map__set_max_entries(o->skel_->maps.bucket_counts, sample_events ? max_buckets : 1) ||
+      bpf_map__set_max_entries(o->skel_->maps.gc_state, max_processes) ||
+      bpf_map__set_map_flags(o->skel_->maps.gc_state, BPF_F_NO_PREALLOC))
     return errno_error(errno, "cannot size the go_heap maps");
   if (!sample_events) {
     bpf_program__set_autoload(o->skel_->progs.go_setprofilebucket, false);

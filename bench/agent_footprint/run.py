@@ -51,6 +51,11 @@ def status(pid):
     return out
 
 
+def minor_faults(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
+
+
 def cpu_s(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -83,6 +88,54 @@ class Sampler:
 
     def peak(self, key):
         return max((s.get(key, 0) for _, s in self.samples), default=0)
+
+
+def bpf_maps(pid):
+    """The BPF maps a process holds, by name: how many, their entries and
+    memlock (from /proc/PID/fdinfo; names from bpftool)."""
+    ids = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:bpf-map":
+                continue
+            info = dict(l.split(":", 1) for l in open(f"/proc/{pid}/fdinfo/{fd}") if ":" in l)
+        except OSError:
+            continue
+        ids[int(info["map_id"])] = {k: info[k].strip() for k in
+                                    ("map_type", "max_entries", "memlock", "key_size",
+                                     "value_size", "map_flags") if k in info}
+    names = {}
+    try:
+        for m in json.loads(subprocess.run(["bpftool", "-j", "map", "show"], capture_output=True,
+                                           text=True).stdout or "[]"):
+            names[m["id"]] = m.get("name", "?")
+    except (OSError, ValueError):
+        pass
+    out = {}
+    for i, m in ids.items():
+        o = out.setdefault(names.get(i, "?"), {"maps": 0, "memlock_kib": 0, "shape": set()})
+        o["maps"] += 1
+        o["memlock_kib"] += int(m.get("memlock", 0)) // 1024
+        o["shape"].add(f"{m.get('map_type')}:{m.get('max_entries')}x"
+                       f"{m.get('key_size')}+{m.get('value_size')}/{m.get('map_flags')}")
+    for o in out.values():
+        o["shape"] = sorted(o["shape"])
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]["memlock_kib"]))
+
+
+def rss_by_mapping(pid, top=8):
+    """Resident KiB by mapped file ("[anon]" for the rest), the largest first."""
+    out, name = {}, "[anon]"
+    try:
+        for l in open(f"/proc/{pid}/smaps"):
+            f = l.split()
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", l):
+                name = f[5] if len(f) > 5 and f[5].startswith("/") else "[anon]"
+            elif f[0] == "Rss:":
+                out[name] = out.get(name, 0) + int(f[1])
+    except OSError:
+        pass
+    return dict(sorted(out.items(), key=lambda kv: -kv[1])[:top])
 
 
 def mib(kib):
@@ -242,25 +295,38 @@ def case_daemon(a, tmp):
         wait_until("every process attached",
                    lambda: d.metric("leakhound_processes_attached") == len(alive), 120)
         s = Sampler(d.proc.pid)
-        c0, t0 = cpu_s(d.proc.pid), time.monotonic()
+        c0, f0, t0 = cpu_s(d.proc.pid), minor_faults(d.proc.pid), time.monotonic()
         time.sleep(a.steady_s)
-        cpu = (cpu_s(d.proc.pid) - c0) / (time.monotonic() - t0)
+        elapsed = time.monotonic() - t0
+        cpu = (cpu_s(d.proc.pid) - c0) / elapsed
+        faults = (minor_faults(d.proc.pid) - f0) / elapsed
         s.stop()
         st = status(d.proc.pid)
+        maps = bpf_maps(d.proc.pid)
+        by_mapping = rss_by_mapping(d.proc.pid)
         # What --memory-budget counts (RSS and BPF maps), against its default.
         budgeted = d.metric("leakhound_agent_memory_bytes") or 0
         r = {"executables": len(exes), "exe_mib": sorted(round(os.path.getsize(e) / 2**20)
                                                        for e in exes),
              "processes": len(alive), "steady_mib": mib(s.steady()),
              "steady_anon_mib": mib(s.steady("RssAnon")), "peak_mib": mib(st["VmHWM"]),
-             "cpu_pct_of_core": round(100 * cpu, 2), "budgeted_mib": round(budgeted / 2**20, 1),
+             "cpu_pct_of_core": round(100 * cpu, 2), "minor_faults_per_s": round(faults),
+             "load": os.getloadavg()[0], "budgeted_mib": round(budgeted / 2**20, 1),
              "budget_mib": round((d.metric("leakhound_agent_memory_budget_bytes") or 0) / 2**20, 1),
-             "shed_steps": d.shed()}
+             "shed_steps": d.shed(),
+             "bpf_maps_mib": round(sum(m["memlock_kib"] for m in maps.values()) / 1024, 1),
+             "bpf_maps": maps, "rss_by_mapping_kib": by_mapping}
         print(f"daemon: {r['processes']} processes of {r['executables']} executables: steady "
               f"{r['steady_mib']} MiB (anon {r['steady_anon_mib']}), peak {r['peak_mib']} MiB, "
-              f"CPU {r['cpu_pct_of_core']}% of a core; the memory budget counts "
+              f"CPU {r['cpu_pct_of_core']}% of a core ({r['minor_faults_per_s']} minor faults/s, "
+              f"load {r['load']:.1f}); the memory budget counts "
               f"{r['budgeted_mib']} of {r['budget_mib']} MiB (RSS + BPF maps), "
-              f"{r['shed_steps']:.0f} steps shed", flush=True)
+              f"{r['shed_steps']:.0f} steps shed; BPF maps {r['bpf_maps_mib']} MiB:", flush=True)
+        for name, kib in by_mapping.items():
+            print(f"  RSS {kib:7} KiB  {name}", flush=True)
+        for name, m in maps.items():
+            print(f"  {name:16} {m['maps']:3} maps {m['memlock_kib']:7} KiB  {' '.join(m['shape'])}",
+                  flush=True)
         return {"daemon": r}
     finally:
         if d:

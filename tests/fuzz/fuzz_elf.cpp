@@ -31,6 +31,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!elf) return 0;
   auto bi = binary::read_buildinfo(*elf);
   auto pcln = binary::Pclntab::load(*elf);
+  // The daemon drops the file's pages after each report: later reads fault them in again.
+  if (const auto* m = elf->mapping()) m->release_pages();
   if (pcln) {
     size_t n = 0;
     pcln->for_each_func([&](const binary::FuncInfo& f) {

@@ -65,7 +65,9 @@ TEST(Budget, ShedsNativeThenWindowThenProcessesLeastGrowingFirst) {
 TEST(Budget, TakesBackInReverseOrderWithHysteresis) {
   Budget b(options(100));
   std::vector<BudgetProcess> procs{{10, true, 1}, {11, false, 2}};
-  const uint64_t over = 120 * kMiB, band = 90 * kMiB, well_under = 70 * kMiB;
+  // Every step but the detach freed nothing (the memory stayed at 120); the
+  // detach freed 30 MiB, so it fits below 60.
+  const uint64_t over = 120 * kMiB, band = 90 * kMiB, well_under = 55 * kMiB;
   ASSERT_EQ(b.tick(over, procs).kind, K::ShedNative);
   procs[0].native = false;
   ASSERT_EQ(b.tick(over, procs).kind, K::ShrinkWindow);
@@ -96,10 +98,44 @@ TEST(Budget, TakesBackInReverseOrderWithHysteresis) {
 
   // Over again right after a recovery: the next recovery waits twice as long.
   EXPECT_EQ(b.tick(over, procs).kind, K::ShedNative);
+  EXPECT_EQ(b.tick(95 * kMiB, procs).kind, K::None);  // it freed 25 MiB: 55 + 25 fits
   for (int i = 0; i < 5; ++i) EXPECT_EQ(b.tick(well_under, procs).kind, K::None) << i;
   a = b.tick(well_under, procs);
   EXPECT_EQ(a.kind, K::ResumeNative);
   EXPECT_EQ(a.pid, 10);
+}
+
+TEST(Budget, TakesAStepBackOnlyWhenWhatItFreedFits) {
+  Budget b(options(100));  // well under below 80 MiB; a step back must land under 90
+  std::vector<BudgetProcess> procs{{10, true, 1}};
+  EXPECT_EQ(b.tick(120 * kMiB, procs).kind, K::ShedNative);
+  procs[0].native = false;
+  EXPECT_EQ(b.tick(70 * kMiB, procs).kind, K::None);
+  EXPECT_EQ(b.next_cost(), 50 * kMiB) << "measured on the tick after the shed";
+  // Well under, but 70 + 50 would be over again: held, however long.
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(b.tick(70 * kMiB, procs).kind, K::None) << i;
+  // The memory fell: the step is guessed to cost less (what it held shrank too).
+  EXPECT_EQ(b.tick(63 * kMiB, procs).kind, K::None);  // 63 + 50 x 63/70 = 108
+  EXPECT_EQ(b.next_cost(), 45 * kMiB);
+  auto a = b.tick(49 * kMiB, procs);  // 49 + 35 <= 90: back at once
+  EXPECT_EQ(a.kind, K::ResumeNative);
+  EXPECT_EQ(b.next_cost(), 0u) << "nothing left shed";
+
+  // A process refused while over never attached: it is guessed at the most a
+  // detach freed.
+  BudgetOptions o = options(100);
+  o.window_s = o.min_window_s = 60;
+  Budget d(o);
+  std::vector<BudgetProcess> two{{10, false, 1}, {11, false, 2}};
+  EXPECT_EQ(d.tick(130 * kMiB, two).kind, K::Detach);  // 10
+  two.erase(two.begin());
+  EXPECT_EQ(d.tick(110 * kMiB, two).kind, K::Detach);  // 11
+  d.refused(12);
+  EXPECT_EQ(d.tick(100 * kMiB, {}).kind, K::None);
+  EXPECT_EQ(d.next_cost(), 10 * kMiB) << "11 freed 10 MiB";
+  for (int i = 0; i < 6; ++i) d.tick(60 * kMiB, {});  // 11, then 10 (20 MiB) back
+  EXPECT_EQ(d.detached(), 1u);
+  EXPECT_EQ(d.next_cost(), 20 * kMiB) << "12: as much as 10 freed";
 }
 
 TEST(Budget, ForgetsProcessesThatWent) {
@@ -153,6 +189,12 @@ struct Node {
     return table.get(pid, &e) ? e.shed : "(not in table)";
   }
 };
+
+// Every step shed or taken back over a run.
+uint64_t transitions(const Node& n) {
+  const AgentCounters c = n.table.counters();
+  return c.shed_native_total + c.shed_window_total + c.shed_detach_total + c.recovered_total;
+}
 
 TEST(BudgetWatcher, StaysUnderItsBudgetInTheDocumentedOrderAndComesBack) {
   // 4 processes: 20 + 4 x 10 + 2 x 8 = 76 MiB of work against 50 MiB.
@@ -213,19 +255,65 @@ TEST(BudgetWatcher, StaysUnderItsBudgetInTheDocumentedOrderAndComesBack) {
   n.w->exit_seen(14);
   EXPECT_EQ(n.shed(14), "(not in table)");
 
-  // The work shrinks back: every step is taken back, in the reverse order.
+  // The work shrinks back: the steps are taken back in the reverse order, as
+  // long as what each freed fits. Halving the window from 150 s freed 100 MiB
+  // while every heap was 20 times larger: even scaled by how the memory fell
+  // since (120 -> 28.5 MiB: 24 MiB) it would not fit under 45, so the window
+  // stays at 75 s, and native tracking (the step before it) stays shed.
   n.host.mem.per_session = 1 << 20;
-  for (int i = 0; i < 200; ++i) n.tick();
+  const uint64_t shed_before = transitions(n) - n.table.counters().recovered_total;
+  for (int i = 0; i < 2000; ++i) {
+    n.tick();
+    ASSERT_LE(n.host.self_memory(), 50 * kMiB) << i;
+  }
   EXPECT_EQ(n.host.open_watches.size(), 4u);
-  for (pid_t p : {10, 11, 12, 13}) {
+  for (pid_t p : {10, 11, 13}) {
     EXPECT_TRUE(n.w->watched(p)) << p;
     EXPECT_EQ(n.shed(p), "") << p;
   }
   EXPECT_EQ(n.host.log.opened[10], 2) << "attached again";
-  EXPECT_DOUBLE_EQ(n.budget->window_s(), 600);
-  EXPECT_EQ(n.host.log.native_resumed[12], 1);
-  EXPECT_EQ(n.table.counters().recovered_total, detached + 4 + 1);
-  EXPECT_LE(n.host.self_memory(), 50 * kMiB);
+  EXPECT_DOUBLE_EQ(n.budget->window_s(), 75);
+  EXPECT_EQ(n.host.self_memory(), 28.5 * kMiB) << "20 + 4 x 1 x 75/600 + PID 10's native 8";
+  EXPECT_EQ(n.budget->next_cost(), 23.75 * kMiB);
+  EXPECT_EQ(n.shed(12), "native");
+  EXPECT_EQ(n.table.counters().recovered_total, detached + 1);
+  EXPECT_EQ(transitions(n) - n.table.counters().recovered_total, shed_before) << "no flapping";
+}
+
+TEST(BudgetWatcher, AStepThatDoesNotFitIsNotTakenBack) {
+  // 20 + 10 + 25 (native) = 55 MiB against 40: without native tracking 30,
+  // under 80% of the budget, but taking it back would make it 55 again.
+  Node n(40);
+  n.host.mem.per_native = 25 << 20;
+  n.host.procs[10] = {"/srv/a"};
+  n.host.procs[10].cgo = true;
+  for (int i = 0; i < 2000; ++i) n.tick();  // more than 40 waits of the longest backoff
+  EXPECT_EQ(transitions(n), 1u) << "shed once, never taken back";
+  EXPECT_EQ(n.host.log.native_shed[10], 1);
+  EXPECT_EQ(n.host.log.native_resumed[10], 0);
+  EXPECT_EQ(n.host.self_memory(), 30 * kMiB);
+  EXPECT_EQ(n.budget->next_cost(), 25 * kMiB);
+}
+
+TEST(BudgetWatcher, AStepThatFitsComesBack) {
+  // 20 + 10 + 8 = 38 MiB against 50, until something else in the daemon
+  // holds 20 MiB more for a while.
+  Node n(50);
+  n.host.procs[10] = {"/srv/a"};
+  n.host.procs[10].cgo = true;
+  for (int i = 0; i < 10; ++i) n.tick();
+  EXPECT_EQ(transitions(n), 0u);
+  n.host.mem.base = 40 << 20;
+  for (int i = 0; i < 10; ++i) n.tick();
+  EXPECT_EQ(transitions(n), 1u) << "58 MiB: native tracking shed, 50 left";
+  EXPECT_EQ(n.host.log.native_shed[10], 1);
+  EXPECT_EQ(n.budget->next_cost(), 8 * kMiB);
+  n.host.mem.base = 20 << 20;
+  for (int i = 0; i < 2000; ++i) n.tick();
+  EXPECT_EQ(n.host.log.native_resumed[10], 1) << "30 + 8 x 30/50 fits under 45";
+  EXPECT_EQ(transitions(n), 2u) << "shed once, taken back once";
+  EXPECT_EQ(n.shed(10), "");
+  EXPECT_EQ(n.host.self_memory(), 38 * kMiB);
 }
 
 TEST(BudgetWatcher, NoBudgetNoShedding) {
