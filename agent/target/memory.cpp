@@ -1,7 +1,10 @@
 #include "target/memory.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -23,6 +26,9 @@ Result<ProcessMemory> ProcessMemory::open(pid_t pid, bool writable) {
     if (fd < 0) return errno_error(errno, "cannot open /proc/{}/mem for writing", pid);
     m.mem_ = UniqueFd(fd);
   }
+  // Linux 5.3+; without it reads are not guarded against a reused PID.
+  if (int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); fd >= 0)
+    m.pidfd_ = UniqueFd(fd);
   // Reads use process_vm_readv; check now that we may read at all.
   char probe;
   iovec local{&probe, 1}, remote{nullptr, 1};
@@ -37,8 +43,15 @@ Result<ProcessMemory> ProcessMemory::open(pid_t pid, bool writable) {
   return m;
 }
 
+bool ProcessMemory::exited() const {
+  if (!pidfd_.valid()) return false;
+  pollfd p{pidfd_.get(), POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0;  // readable once the process has exited
+}
+
 Result<void> ProcessMemory::read(uint64_t addr, void* dst, size_t len) const {
   if (len == 0) return {};
+  if (exited()) return make_error("PID {} exited", pid_);
   iovec local{dst, len}, remote{reinterpret_cast<void*>(addr), len};
   ssize_t n = ::process_vm_readv(pid_, &local, 1, &remote, 1, 0);
   if (n < 0) return errno_error(errno, "cannot read {} bytes at {:#x} in PID {}", len, addr, pid_);
@@ -52,6 +65,7 @@ Result<void> ProcessMemory::read_many(std::span<ReadRequest> reqs) const {
   // the rest after a failed one so one unmapped address doesn't fail them all.
   size_t i = 0;
   while (i < reqs.size()) {
+    if (exited()) return make_error("PID {} exited", pid_);
     size_t n = std::min<size_t>(reqs.size() - i, IOV_MAX);
     std::vector<iovec> local(n), remote(n);
     for (size_t k = 0; k < n; k++) {

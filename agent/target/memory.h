@@ -54,8 +54,15 @@ class ProcessMemory : public MemoryReader {
   }
 
  private:
+  // Whether the process this was opened for has exited. Reads go by PID
+  // (process_vm_readv), and a PID is free for another process once the
+  // exited one is reaped: a read is made only while the pidfd says the
+  // original still runs (it cannot then have been replaced).
+  bool exited() const;
+
   pid_t pid_ = 0;
-  UniqueFd mem_;  // /proc/PID/mem opened O_RDWR; invalid when read-only
+  UniqueFd mem_;    // /proc/PID/mem opened O_RDWR; invalid when read-only
+  UniqueFd pidfd_;  // the original process; invalid where pidfds are missing
 };
 
 // A fake address space for tests and fuzzing: a few regions of bytes.
