@@ -4,16 +4,26 @@
 //	-mode global-map  a global map[string]*Session that only grows
 //	-mode cache2      a cache held through two pointers from a global:
 //	                  main.registry → *Registry → *Cache → []*Entry → *Entry
-//	-mode control     sessions made and dropped: nothing is retained
+//	-mode stack-slice a slice of *Item that only grows, held by nothing but
+//	                  a local of a long-lived goroutine (main.holder)
+//	-mode ticker      per request, an unstopped time.NewTicker whose goroutine
+//	                  (main.startReporter.func1) appends to a slice its closure
+//	                  captured: the tickers' goroutines hold the samples
+//	-mode control     sessions made and dropped, a holder that resets its
+//	                  slice, reporters that stop: nothing is retained
 //
 // It prints, once at start, where its roots are (link-time addresses for a
 // non-PIE build):
 //
 //	roots sessions=0x... registry=0x...
 //
+// the goroutine that holds the slice (stack-slice and control):
+//
+//	holder goid=N
+//
 // and then one line per interval with what it holds:
 //
-//	tick=N sessions=S entries=E
+//	tick=N sessions=S entries=E items=I samples=S reporters=R
 //
 // Garbage is churned so that GC cycles (the heap profile's clock) come often.
 package main
@@ -23,6 +33,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +55,17 @@ type Entry struct {
 	Blob  []byte
 }
 
+type Item struct {
+	ID   int
+	Data [70]int64
+	Note []byte
+}
+
+type Sample struct {
+	Reporter int
+	Values   [70]float64
+}
+
 type Cache struct {
 	mu      sync.Mutex
 	entries []*Entry
@@ -55,7 +77,7 @@ type Registry struct {
 }
 
 var (
-	mode     = flag.String("mode", "global-map", "global-map, cache2 or control")
+	mode     = flag.String("mode", "global-map", "global-map, cache2, stack-slice, ticker or control")
 	rate     = flag.Int("rate", 200, "objects retained per second")
 	churnMB  = flag.Int("churn", 20, "garbage allocated per second, in MB")
 	interval = flag.Duration("interval", time.Second, "how often to print a status line")
@@ -65,6 +87,65 @@ var sessions = map[string]*Session{}
 var registry *Registry
 var sessionsMu sync.Mutex
 var sink unsafe.Pointer
+var items, samples, reporters atomic.Int64
+
+//go:noinline
+func newItem(i int) *Item {
+	return &Item{ID: i, Note: make([]byte, 256)} // ITEM-LINE
+}
+
+//go:noinline
+func newSample(r int) *Sample {
+	return &Sample{Reporter: r} // SAMPLE-LINE
+}
+
+// goid: the calling goroutine's id, from its own traceback ("goroutine 18 [running]:").
+func goid() string {
+	b := make([]byte, 64)
+	b = b[:runtime.Stack(b, false)]
+	return strings.Fields(string(b))[1]
+}
+
+// holder keeps every item it makes in a local slice: the goroutine's stack is
+// the only root. With keep > 0 it drops them past keep (the control).
+func holder(perTick, keep int, ready chan<- string) {
+	ready <- goid()
+	var held []*Item
+	t := time.NewTicker(100 * time.Millisecond)
+	for n := 0; ; {
+		<-t.C
+		for k := 0; k < perTick; k++ {
+			n++
+			held = append(held, newItem(n))
+		}
+		if keep > 0 && len(held) > keep {
+			held = nil
+		}
+		items.Store(int64(len(held)))
+	}
+}
+
+// startReporter is what a request handler does: a ticker and a goroutine
+// that records a sample on every tick into a slice its closure captured.
+// Unless ticks > 0 (the control), neither the ticker nor the goroutine is
+// ever stopped, and the samples pile up.
+func startReporter(id, ticks int) {
+	t := time.NewTicker(100 * time.Millisecond)
+	var got []*Sample
+	reporters.Add(1)
+	go func() {
+		for range t.C {
+			got = append(got, newSample(id))
+			samples.Add(1)
+			if ticks > 0 && len(got) >= ticks {
+				t.Stop()
+				samples.Add(-int64(len(got)))
+				reporters.Add(-1)
+				return
+			}
+		}
+	}()
+}
 
 //go:noinline
 func newSession(i int) *Session {
@@ -94,12 +175,28 @@ func main() {
 	fmt.Printf("roots sessions=%#x registry=%#x\n", uintptr(unsafe.Pointer(&sessions)),
 		uintptr(unsafe.Pointer(&registry)))
 	go churn()
+	switch *mode {
+	case "stack-slice", "control":
+		keep := 0
+		if *mode == "control" {
+			keep = 50
+		}
+		ready := make(chan string)
+		go holder(*rate/10, keep, ready)
+		fmt.Printf("holder goid=%s\n", <-ready)
+	}
 	tick := time.NewTicker(*interval)
 	step := time.NewTicker(100 * time.Millisecond)
 	n := 0
 	for t := 1; ; {
 		select {
 		case <-step.C:
+			switch *mode {
+			case "ticker":
+				startReporter(n, 0)
+			case "control":
+				startReporter(n, 10)
+			}
 			for k := 0; k < *rate/10; k++ {
 				n++
 				switch *mode {
@@ -113,6 +210,7 @@ func main() {
 					c.mu.Lock()
 					c.entries = append(c.entries, newEntry(n))
 					c.mu.Unlock()
+				case "stack-slice", "ticker":
 				case "control":
 					s := newSession(n)
 					sessionsMu.Lock()
@@ -136,7 +234,8 @@ func main() {
 			c.mu.Lock()
 			ne := len(c.entries)
 			c.mu.Unlock()
-			fmt.Printf("tick=%d sessions=%d entries=%d goroutines=%d\n", t, ns, ne, runtime.NumGoroutine())
+			fmt.Printf("tick=%d sessions=%d entries=%d items=%d samples=%d reporters=%d goroutines=%d\n",
+				t, ns, ne, items.Load(), samples.Load(), reporters.Load(), runtime.NumGoroutine())
 			t++
 		}
 	}
