@@ -274,8 +274,10 @@ void RetentionCollector::contribute(report::Report& r) {
   w.seconds = res.seconds;
   w.complete = res.complete;
   w.stopped = res.stopped;
-  spdlog::debug("retention walk: {} objects, {} of {} heap bytes scanned, {} read, {:.2f} s",
-                res.objects, res.bytes_scanned, res.heap_bytes, w.bytes_read, res.seconds);
+  spdlog::debug(
+      "retention walk: {} objects, {} of {} heap bytes scanned, {} read, {:.2f} s; {} paths "
+      "followed through a new object on the re-read",
+      res.objects, res.bytes_scanned, res.heap_bytes, w.bytes_read, res.seconds, res.followed);
 
   auto label = [&](const goruntime::PathStep& s) {
     // A typed object holding several of its type is an array (a slice's or

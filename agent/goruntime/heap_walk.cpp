@@ -297,6 +297,35 @@ void HeapWalker::visit(uint64_t value, int64_t parent, uint64_t slot) {
   if (wanted_->count(base)) found_++;
 }
 
+bool HeapWalker::follow(RetentionPath& p) {
+  std::vector<std::pair<uint64_t, uint64_t>> ptrs;
+  for (size_t k = 0; k < p.steps.size(); k++) {
+    PathStep& s = p.steps[k];
+    uint64_t v = 0;
+    if (!read(s.slot, &v, 8)) return false;
+    if (v >= s.addr && v < s.addr + s.size) continue;
+    // The slot moved on. The wanted object itself must still be pointed at;
+    // an object on the way may have been replaced by one that holds the
+    // next step as well (a slice's grown array, a map's new buckets).
+    if (k + 1 == p.steps.size()) return false;
+    uint64_t base = 0;
+    const HeapSpan* span = spans_.find(v, &base);
+    if (!span) return false;
+    Node n{base, span, -1, 0, 0};
+    ptrs.clear();
+    if (!scan(n, ptrs)) return false;
+    PathStep& next = p.steps[k + 1];
+    auto it = std::find_if(ptrs.begin(), ptrs.end(), [&](const auto& sv) {
+      return sv.second >= next.addr && sv.second < next.addr + next.size;
+    });
+    if (it == ptrs.end()) return false;
+    const uint64_t type = n.type ? n.type : header_type(n);
+    s = {base, span->elemsize, s.slot, type_name(type), type ? type_info(type).size : 0};
+    next.slot = it->first;
+  }
+  return true;
+}
+
 WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
   start_ = std::chrono::steady_clock::now();
   res_ = {};
@@ -380,6 +409,10 @@ WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
     std::reverse(p.steps.begin(), p.steps.end());
     res_.paths.emplace(w, std::move(p));
   }
+  // Objects read from here on must be read afresh.
+  span_cache_.clear();
+  bits_cache_.clear();
+  cache_bytes_ = 0;
   for (auto& [w, p] : res_.paths) {
     std::vector<uint64_t> vals(p.steps.size());
     std::vector<target::ReadRequest> reqs(p.steps.size());
@@ -390,6 +423,10 @@ WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
       res_.bytes_read += 8;
       const PathStep& s = p.steps[k];
       if (!reqs[k].ok || vals[k] < s.addr || vals[k] >= s.addr + s.size) p.confirmed = false;
+    }
+    if (!p.confirmed) {
+      p.confirmed = follow(p);
+      if (p.confirmed) res_.followed++;
     }
   }
   res_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();

@@ -1,13 +1,17 @@
 // The retention walk: from the GC roots (the data and bss sections, by
-// moduledata's pointer masks, then the stacks of goroutines not running,
-// conservatively: every aligned word that points into a heap object) forward over the heap's
-// objects, breadth first with a parent link per object, read from outside while the program runs,
-// until the wanted objects (a leaking stack's sampled objects) are reached or the budget of bytes
-// and time is spent. Pointer layout is the runtime's own (Go 1.22+, allocation headers,
-// mbitmap.go): a small object's heap bits at its span's end, the *_type header of an object over
-// 512 B, span.largeType for a large one; on Go 1.21 the arenas' bitmaps, one bit a heap word
-// (objects then carry no type). Every edge of a returned path is re-read at the end; a path whose
-// slots still hold their pointers is confirmed.
+// moduledata's pointer masks; the stacks of goroutines not running,
+// conservatively: every aligned word that points into a heap object; the
+// finalizer and cleanup specials) forward over the heap's objects, breadth
+// first with a parent link per object, read from outside while the program
+// runs, until the wanted objects (a leaking stack's sampled objects) are
+// reached or the budget of bytes and time is spent. Pointer layout is the
+// runtime's own (Go 1.22+, allocation headers, mbitmap.go): a small object's
+// heap bits at its span's end, the *_type header of an object over 512 B,
+// span.largeType for a large one; on Go 1.21 the arenas' bitmaps, one bit a
+// heap word (objects then carry no type). Every edge of a returned path is
+// re-read at the end; a path whose slots still hold their pointers is
+// confirmed (a slot that now points to a new object holding the next step,
+// as a grown slice's array does, is followed: the path as it is now).
 #pragma once
 
 #include <chrono>
@@ -87,6 +91,7 @@ struct WalkResult {
   uint64_t bytes_scanned = 0;                         // of objects scanned
   uint64_t bytes_read = 0;                            // all reads, the spans' too
   uint64_t stack_bytes = 0;                           // of goroutine stacks scanned
+  size_t followed = 0;  // confirmed paths that the re-read followed through a new object
   // The type of each object a finalizer or cleanup is set on, when it has one.
   std::unordered_map<uint64_t, std::string> special_types;
   size_t objects = 0;    // reached
@@ -132,6 +137,10 @@ class HeapWalker {
   // Pointer words of the object at `n`; false when its layout is unknown.
   bool scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out);  // (slot, value)
   void visit(uint64_t value, int64_t parent, uint64_t slot);
+  // Re-reads a path whose batch re-read failed, step by step, following a
+  // slot that now points to another object when that object holds the next
+  // step too (the path is then as it stands now); true when it holds.
+  bool follow(RetentionPath& p);
   bool over_budget();
 
   const target::MemoryReader& mem_;

@@ -108,8 +108,9 @@ def object_name(minor, typ, site):
     return f"*{typ}" if minor != "1.21" else f"object from {site}"
 
 
-def check_paths(f, root, kind="global", all_confirmed=True):
-    """root: the root's exact name, or for a goroutine a regex it must match."""
+def check_paths(f, root, kind="global", all_confirmed=True, shown=0.9):
+    """root: the root's exact name, or for a goroutine a regex it must match;
+    shown: the share of the reached objects the paths shown (3) must hold."""
     r = f["retention"]
     assert r["sampled_objects"] >= 20, r
     # Nothing is ever freed: every sampled object is reachable from the root.
@@ -119,7 +120,7 @@ def check_paths(f, root, kind="global", all_confirmed=True):
     match = (lambda p: re.fullmatch(root, p["root"])) if kind == "goroutine" else (
         lambda p: p["root"] == root)
     assert all(match(p) and p["root_kind"] == kind for p in r["paths"]), (r, root)
-    assert sum(p["objects"] for p in r["paths"]) >= 0.9 * r["reached"], r
+    assert sum(p["objects"] for p in r["paths"]) >= shown * r["reached"], r
     top = r["paths"][0]
     if all_confirmed:
         assert all(p["confirmed"] == p["objects"] for p in r["paths"]), r["paths"]
@@ -175,7 +176,7 @@ def case_cache2(minor, variant):
         t.stop()
 
 
-def goroutine_paths(rep, function, root):
+def goroutine_paths(rep, function, root, shown=0.9):
     """Every explained finding at `function` with many samples is held by a
     goroutine root matching `root`; returns the top paths."""
     explained(rep, function)
@@ -183,7 +184,7 @@ def goroutine_paths(rep, function, root):
     for f in findings_at(rep, function):
         if not f.get("retention") or f["retention"]["sampled_objects"] < 20:
             continue
-        tops.append(check_paths(f, root, kind="goroutine"))
+        tops.append(check_paths(f, root, kind="goroutine", shown=shown))
     assert tops, f"no finding at {function} with enough samples"
     walk = rep["retention_walk"]
     assert walk["goroutines"] >= 1 and "stacks_why_not" not in walk, walk
@@ -220,7 +221,10 @@ def case_ticker(minor, variant):
         # the frame of the func literal that loops on the ticker's channel.
         root = (r"goroutine \d+ \(created by main\.startReporter at main\.go:\d+\), "
                 r"frame main\.startReporter\.func1")
-        tops, walk = goroutine_paths(rep, "main.newSample", root)
+        # Each goroutine's slice has its own capacity: backing arrays up to
+        # 512 B carry no type and are named by size, so the paths differ by
+        # it, and the 3 shown hold only some of the objects.
+        tops, walk = goroutine_paths(rep, "main.newSample", root, shown=0.3)
         top = tops[0]
         # One path for all of them: the goroutine's id is not part of its name.
         assert top["goroutines"] >= 5, top

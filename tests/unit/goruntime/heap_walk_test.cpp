@@ -143,7 +143,8 @@ class FakeHeap {
                             kType = kTypes + 0x100, kHeapA = 0xc000000000, kHeapB = 0xc000002000,
                             kBucket = 0xb0b0, kObjB = kHeapB + 1024;
 
-  explicit FakeHeap(const HeapLayout& l, uint8_t data_mask = 0b01, uint64_t a_specials = 0)
+  explicit FakeHeap(const HeapLayout& l, uint8_t data_mask = 0b01, uint64_t a_specials = 0,
+                    std::vector<std::pair<uint64_t, uint64_t>> a_words = {})
       : l_(l) {
     std::vector<uint8_t> mheap(static_cast<size_t>(l.mheap_allspans + 24));
     put(mheap, l.mheap_allspans, kAllspans);
@@ -166,7 +167,11 @@ class FakeHeap {
     std::vector<uint8_t> a(8192);
     put(a, 8, kObjB + 8);
     const size_t bits = 8192 - 128 - (l.inline_mark_bits ? l.inline_mark_bits : 0);
-    a[bits] = 0b10;  // word 1 of the span is a pointer
+    a[bits] = 0b10;                          // word 1 of the span is a pointer
+    for (const auto& [word, v] : a_words) {  // more pointer words
+      put(a, static_cast<int64_t>(8 * word), v);
+      a[bits + word / 8] |= static_cast<uint8_t>(1u << (word % 8));
+    }
     mem.map(kHeapA, a);
     std::vector<uint8_t> b(8192);
     put(b, 1024, kType);  // object 1's header
@@ -352,6 +357,52 @@ TEST(HeapWalk, AFinalizerIsARootButNotItsObject) {
     ASSERT_EQ(a3.steps.size(), 1u);
     EXPECT_EQ(a3.steps[0].slot, fn_slot);
     EXPECT_TRUE(a3.confirmed);
+  }
+}
+
+// The program runs on during the walk. A memory whose global moves to
+// another object once the walk has read it: to A1 that holds B1 too (a
+// slice's grown array), the re-read follows it and the path is confirmed as
+// it stands now (through A1); to A2 that does not, the path is unconfirmed.
+class MovingMemory : public target::MemoryReader {
+ public:
+  MovingMemory(const target::MemoryReader& base, uint64_t slot, uint64_t moved)
+      : base_(base), slot_(slot), moved_(moved) {}
+  Result<void> read(uint64_t addr, void* dst, size_t len) const override {
+    // The walk reads the data section whole; the re-read, word by word.
+    if (addr == slot_ && len == 8) {
+      std::memcpy(dst, &moved_, 8);
+      return {};
+    }
+    return base_.read(addr, dst, len);
+  }
+
+ private:
+  const target::MemoryReader& base_;
+  uint64_t slot_, moved_;
+};
+
+TEST(HeapWalk, TheReReadFollowsAMovedSlotOrSaysUnconfirmed) {
+  auto l = heap_layout(version(27));
+  ASSERT_TRUE(l);
+  // A1's word 1 (span word 3) points into B1 as A0's does.
+  constexpr uint64_t kA1 = FakeHeap::kHeapA + 16, kA2 = FakeHeap::kHeapA + 32;
+  FakeHeap h(*l, 0b01, 0, {{3, FakeHeap::kObjB + 16}});
+  for (uint64_t moved : {kA1, kA2}) {
+    SCOPED_TRACE(moved);
+    MovingMemory mem(h.mem, FakeHeap::kData, moved);
+    auto spans = HeapSpans::read(mem, *l, FakeHeap::kMheap);
+    auto roots = read_walk_roots(mem, *l, FakeHeap::kModuledata);
+    ASSERT_TRUE(spans && roots);
+    auto res = HeapWalker(mem, *l, *spans, *roots, {}).walk({FakeHeap::kObjB});
+    const RetentionPath& p = res.paths.at(FakeHeap::kObjB);
+    ASSERT_EQ(p.steps.size(), 2u);
+    EXPECT_EQ(p.confirmed, moved == kA1);
+    EXPECT_EQ(res.followed, moved == kA1 ? 1u : 0u);
+    if (moved == kA1) {
+      EXPECT_EQ(p.steps[0].addr, kA1);
+      EXPECT_EQ(p.steps[1].slot, kA1 + 8);
+    }
   }
 }
 
