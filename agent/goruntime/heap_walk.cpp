@@ -298,7 +298,27 @@ void HeapWalker::visit(uint64_t value, int64_t parent, uint64_t slot) {
 }
 
 bool HeapWalker::follow(RetentionPath& p) {
+  // An object that holds a pointer into `next`: the one at `v`, if any; its
+  // slot for `next` in *at.
   std::vector<std::pair<uint64_t, uint64_t>> ptrs;
+  auto holds = [&](uint64_t v, const PathStep& next, PathStep* out, uint64_t* at) {
+    uint64_t base = 0;
+    const HeapSpan* span = spans_.find(v, &base);
+    if (!span) return false;
+    Node n{base, span, -1, 0, 0};
+    ptrs.clear();
+    if (!scan(n, ptrs)) return false;
+    auto it = std::find_if(ptrs.begin(), ptrs.end(), [&](const auto& sv) {
+      return sv.second >= next.addr && sv.second < next.addr + next.size;
+    });
+    if (it == ptrs.end()) return false;
+    const uint64_t type = n.type ? n.type : header_type(n);
+    *out = {base, span->elemsize, 0, type_name(type), type ? type_info(type).size : 0};
+    *at = it->first;
+    return true;
+  };
+  // A parent with more pointer words than this is not searched for another.
+  constexpr size_t kMaxParentWords = 64;
   for (size_t k = 0; k < p.steps.size(); k++) {
     PathStep& s = p.steps[k];
     uint64_t v = 0;
@@ -306,22 +326,35 @@ bool HeapWalker::follow(RetentionPath& p) {
     if (v >= s.addr && v < s.addr + s.size) continue;
     // The slot moved on. The wanted object itself must still be pointed at;
     // an object on the way may have been replaced by one that holds the
-    // next step as well (a slice's grown array, a map's new buckets).
+    // next step as well: through the same slot (a slice's grown array), or
+    // through another word of the parent (a map whose growth ended:
+    // oldbuckets is nil, buckets holds the entries).
     if (k + 1 == p.steps.size()) return false;
-    uint64_t base = 0;
-    const HeapSpan* span = spans_.find(v, &base);
-    if (!span) return false;
-    Node n{base, span, -1, 0, 0};
-    ptrs.clear();
-    if (!scan(n, ptrs)) return false;
     PathStep& next = p.steps[k + 1];
-    auto it = std::find_if(ptrs.begin(), ptrs.end(), [&](const auto& sv) {
-      return sv.second >= next.addr && sv.second < next.addr + next.size;
-    });
-    if (it == ptrs.end()) return false;
-    const uint64_t type = n.type ? n.type : header_type(n);
-    s = {base, span->elemsize, s.slot, type_name(type), type ? type_info(type).size : 0};
-    next.slot = it->first;
+    PathStep repl;
+    uint64_t at = 0;
+    if (holds(v, next, &repl, &at)) {
+      repl.slot = s.slot;
+    } else {
+      if (k == 0) return false;
+      const PathStep& parent = p.steps[k - 1];
+      uint64_t pbase = 0;
+      const HeapSpan* pspan = spans_.find(parent.addr, &pbase);
+      if (!pspan) return false;
+      Node pn{pbase, pspan, -1, 0, 0};
+      std::vector<std::pair<uint64_t, uint64_t>> words;
+      if (!scan(pn, words) || words.size() > kMaxParentWords) return false;
+      bool found = false;
+      for (const auto& [slot, pv] : words) {
+        if (slot == s.slot || !holds(pv, next, &repl, &at)) continue;
+        repl.slot = slot;
+        found = true;
+        break;
+      }
+      if (!found) return false;
+    }
+    s = repl;
+    next.slot = at;
   }
   return true;
 }
@@ -357,26 +390,38 @@ WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
         visit(u64(&stack[static_cast<size_t>(8 * w)]), -1, lo + 8 * w);
     }
   };
-  scan_stacks(false);
   // Finalizers and cleanups (markrootSpans): their function words, and what
   // a finalized object points to, but not the object itself.
   std::vector<std::pair<uint64_t, uint64_t>> ptrs;
-  for (const auto& sp : roots_.specials) {
-    for (const auto& [slot, v] : sp.words) visit(v, -1, slot);
-    uint64_t base = 0;
-    const HeapSpan* s = spans_.find(sp.object, &base);
-    if (!s) continue;
-    Node n{base, s, -1, 0, 0};
-    if (sp.kind == SpecialRoot::Kind::Finalizer) {
-      ptrs.clear();
-      if (!scan(n, ptrs)) res_.no_layout++;
-      for (const auto& [slot, v] : ptrs) visit(v, -1, slot);
+  auto scan_specials = [&] {
+    for (const auto& sp : roots_.specials) {
+      for (const auto& [slot, v] : sp.words) visit(v, -1, slot);
+      uint64_t base = 0;
+      const HeapSpan* s = spans_.find(sp.object, &base);
+      if (!s) continue;
+      Node n{base, s, -1, 0, 0};
+      if (sp.kind == SpecialRoot::Kind::Finalizer) {
+        ptrs.clear();
+        if (!scan(n, ptrs)) res_.no_layout++;
+        for (const auto& [slot, v] : ptrs) visit(v, -1, slot);
+      }
+      if (const uint64_t t = n.type ? n.type : header_type(n))
+        res_.special_types[sp.object] = type_name(t);
     }
-    if (const uint64_t t = n.type ? n.type : header_type(n))
-      res_.special_types[sp.object] = type_name(t);
-  }
+  };
+  // The roots in tiers, each walked to exhaustion before the next: what a
+  // global holds is named by it even when a stack slot (maybe dead: stacks
+  // are scanned conservatively) points at it too; then the stacks' user
+  // frames and the finalizers and cleanups; last the runtime's own frames at
+  // parked stacks' tops.
   size_t i = 0;
-  for (bool fallback = false;; fallback = true) {
+  for (int tier = 1; tier <= 3; tier++) {
+    if (tier == 2) {
+      scan_stacks(false);
+      scan_specials();
+    } else if (tier == 3) {
+      scan_stacks(true);
+    }
     for (; i < nodes_.size(); i++) {
       if (!wanted.empty() && found_ == wanted.size()) break;
       if ((i & 255) == 0 && over_budget()) break;
@@ -384,9 +429,7 @@ WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
       if (!scan(nodes_[i], ptrs)) res_.no_layout++;
       for (const auto& [slot, v] : ptrs) visit(v, static_cast<int64_t>(i), slot);
     }
-    // Exhausted with wanted objects unreached: the fallback roots, once.
-    if (fallback || i < nodes_.size() || (!wanted.empty() && found_ == wanted.size())) break;
-    scan_stacks(true);
+    if (i < nodes_.size() || (!wanted.empty() && found_ == wanted.size())) break;
   }
   // Found all wanted before the queue emptied: the rest was not needed.
   res_.complete = i >= nodes_.size() || (found_ == wanted.size() && !wanted.empty());

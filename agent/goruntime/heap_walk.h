@@ -44,8 +44,8 @@ struct WalkRoots {
   Section data, bss;
   uint64_t types = 0, etypes = 0;  // moduledata.types: where type names live
   // Goroutine stacks, [lo, hi): from a parked goroutine's saved SP to its
-  // stack's top. Scanned after the globals, so that an object both hold is
-  // named by its global.
+  // stack's top. Roots once the walk from the globals is exhausted, so that
+  // an object both hold is named by its global.
   struct Stack {
     uint64_t lo = 0, hi = 0;
     // Roots only if the walk ends with wanted objects unreached: the

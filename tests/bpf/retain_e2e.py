@@ -8,8 +8,9 @@ address, the oracle for the root's name.
 - global-map: a global map[string]*Session that only grows: the sessions'
   finding is held by main.sessions (by .symtab), or on a stripped build by
   SECTION+0xOFF of the address the target printed; the sampled sessions are
-  all reached, and at least half of the paths shown confirmed by a re-read
-  (the map grows while the walk runs: entries it moved fail the re-read).
+  all reached, and at least half of the top path's objects confirmed by a
+  re-read (the map grows while the walk runs: entries it moved two levels
+  fail the re-read, see check_paths).
 - cache2: a cache held through two pointers from a global (main.registry →
   *Registry → *Cache → []*Entry → *Entry): the root is main.registry, and
   the path goes through a 24 B and a 32 B object (small objects carry no
@@ -97,10 +98,13 @@ def explained(rep, function):
     return f, walk
 
 
-def array_name(minor, elem):
+def array_name(minor, elem, site):
     """A slice's backing array of *elem: typed by its allocation header from
-    1.22; on 1.21 objects carry no type, so by size."""
-    return rf"\[\]\*{re.escape(elem)}" if minor != "1.21" else r"\d+ B object"
+    1.22; on 1.21 objects carry no type, so by size, or by its allocation
+    site when it is a sampled object of a finding (append grows it there)."""
+    if minor != "1.21":
+        return rf"\[\]\*{re.escape(elem)}"
+    return rf"\d+ B object|object from {re.escape(site)}"
 
 
 def object_name(minor, typ, site):
@@ -119,17 +123,29 @@ def check_paths(f, root, kind="global", all_confirmed=True, shown=0.9):
     # every path shown starts at the root, and together they hold the objects.
     match = (lambda p: re.fullmatch(root, p["root"])) if kind == "goroutine" else (
         lambda p: p["root"] == root)
-    assert all(match(p) and p["root_kind"] == kind for p in r["paths"]), (r, root)
-    assert sum(p["objects"] for p in r["paths"]) >= shown * r["reached"], r
-    top = r["paths"][0]
+    ours = [p for p in r["paths"] if match(p) and p["root_kind"] == kind]
+    if kind == "global":
+        assert ours == r["paths"], (r, root)
+    else:
+        # Stacks are scanned conservatively: a dead slot of another frame
+        # that happens to point at one of the objects makes a path of its
+        # own (seen: main.main's frame → one Item of 99). The right root
+        # holds all but a few.
+        assert sum(p["objects"] for p in ours) >= 0.95 * sum(p["objects"] for p in r["paths"]), (
+            r, root)
+    assert sum(p["objects"] for p in ours) >= shown * r["reached"], r
+    top = ours[0]
     if all_confirmed:
         assert all(p["confirmed"] == p["objects"] for p in r["paths"]), r["paths"]
     else:
-        # A map that grows while the walk runs moves its entries (1.22's
-        # evacuation clears the old bucket, 1.24+'s table split replaces the
-        # directory's table pointer): an edge read before the move fails its
-        # re-read after it, and the path is reported unconfirmed, as it must
-        # be. Most hold at this rate.
+        # A map that grows while the walk runs moves its entries. The re-read
+        # follows a move of one level (an evacuated bucket: the new array
+        # holds the entry; a growth that ended: hmap.buckets does), not more
+        # (1.21-1.23: an old bucket evacuated mid-growth is cleared while the
+        # entry's new bucket hangs from another word of the hmap; 1.24+: a
+        # table split replaces the directory's table pointer and the groups
+        # under it): such a path is reported unconfirmed, as it must be.
+        # Most hold at this rate.
         assert top["confirmed"] >= 0.5 * top["objects"], top
     return top
 
@@ -166,7 +182,7 @@ def case_cache2(minor, variant):
                 continue
             top = check_paths(f, root)
             assert top["via"][:2] == ["24 B object", "32 B object"], top
-            assert re.fullmatch(array_name(minor, "main.Entry"), top["via"][2]), top
+            assert re.fullmatch(array_name(minor, "main.Entry", "main.main"), top["via"][2]), top
             ends.add(top["object"] if len(top["via"]) == 3 else top["via"][3])
             print(f"     {minor}-{variant} cache2: {top['root']} → {' → '.join(top['via'])} → "
                   f"{top['object']} ({top['objects']} objects, {top['confirmed']} confirmed)",
@@ -203,7 +219,7 @@ def case_stack_slice(minor, variant):
         ends = set()
         for top in tops:
             assert top["goroutines"] == 1, top
-            assert re.fullmatch(array_name(minor, "main.Item"), top["via"][0]), top
+            assert re.fullmatch(array_name(minor, "main.Item", "main.holder"), top["via"][0]), top
             ends.add(top["object"] if len(top["via"]) == 1 else top["via"][1])
             print(f"     {minor}-{variant} stack-slice: {top['root']} → {' → '.join(top['via'])} → "
                   f"{top['object']} ({top['objects']} objects, {top['confirmed']} confirmed); "
