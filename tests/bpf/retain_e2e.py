@@ -25,9 +25,13 @@ address, the oracle for the root's name.
   ticker goroutine's stack (the closure's context, then the captured slice
   variable): the root is "goroutine ... (created by main.startReporter at
   main.go:N), frame main.startReporter.func1", many goroutines in one path.
+- finalizer: per request a *Conn kept in a global list, with a finalizer
+  whose closure captured a blob nothing else holds: the root is "finalizer
+  of main.Conn object" (1.21: "finalizer of 704 B object", no types), a
+  finalizer special as the GC's markrootSpans makes it a root.
 - control: sessions made and dropped, a holder that resets its slice,
-  reporters that stop: no leak at main.newSession, main.newItem or
-  main.newSample, so nothing to explain.
+  reporters that stop, conns dropped: no leak at main.newSession,
+  main.newItem, main.newSample or main.newBlob, so nothing to explain.
 
 Every path shown must have every edge confirmed by the re-read after the
 walk, but for global-map (see check_paths).
@@ -251,11 +255,31 @@ def case_ticker(minor, variant):
         t.stop()
 
 
+def case_finalizer(minor, variant):
+    path, t, roots = start(minor, variant, "finalizer")
+    try:
+        rep, _ = lhtest.attach_json(t.pid, WINDOW, EXTRA)
+        f, walk = explained(rep, "main.newBlob")
+        root = "finalizer of main.Conn object" if minor != "1.21" else "finalizer of 704 B object"
+        r = f["retention"]
+        assert r["sampled_objects"] >= 20 and r["reached"] >= 0.9 * r["sampled_objects"], r
+        # The blob hangs from the finalizer's closure (a small funcval).
+        assert all(p["root"] == root and p["root_kind"] == "finalizer" for p in r["paths"]), r
+        assert all(p["confirmed"] == p["objects"] for p in r["paths"]), r["paths"]
+        assert walk["specials"] >= r["sampled_objects"], walk
+        top = r["paths"][0]
+        print(f"     {minor}-{variant} finalizer: {top['root']} → {' → '.join(top['via'])} → "
+              f"{top['object']} ({top['objects']} objects, {top['confirmed']} confirmed)",
+              flush=True)
+    finally:
+        t.stop()
+
+
 def case_control(minor, variant):
     _, t, _ = start(minor, variant, "control")
     try:
         rep, _ = lhtest.attach_json(t.pid, WINDOW, EXTRA)
-        for fn in ("main.newSession", "main.newItem", "main.newSample"):
+        for fn in ("main.newSession", "main.newItem", "main.newSample", "main.newBlob"):
             bad = [f for f in findings_at(rep, fn) if f["verdict"] == "leak"]
             assert not bad, f"control: a leak at {fn}: {bad[0].get('retention')}"
     finally:
@@ -277,7 +301,7 @@ def main():
             kinds = [("global-map", case_global_map), ("cache2", case_cache2),
                      ("stack-slice", case_stack_slice), ("ticker", case_ticker)]
             if variant == "default":
-                kinds.append(("control", case_control))
+                kinds += [("finalizer", case_finalizer), ("control", case_control)]
             for kind, fn in kinds:
                 name = f"{kind}-go{minor}-{variant}"
                 if a.filter in name:

@@ -9,8 +9,12 @@
 //	-mode ticker      per request, an unstopped time.NewTicker whose goroutine
 //	                  (main.startReporter.func1) appends to a slice its closure
 //	                  captured: the tickers' goroutines hold the samples
+//	-mode finalizer   per request, a *Conn kept in a global list with a
+//	                  finalizer whose closure captured a blob: only the
+//	                  finalizer holds the blobs
 //	-mode control     sessions made and dropped, a holder that resets its
-//	                  slice, reporters that stop: nothing is retained
+//	                  slice, reporters that stop, conns dropped: nothing is
+//	                  retained
 //
 // It prints, once at start, where its roots are (link-time addresses for a
 // non-PIE build):
@@ -66,6 +70,13 @@ type Sample struct {
 	Values   [70]float64
 }
 
+// Conn is bigger than 512 B: its allocation header names it (Go 1.22+).
+type Conn struct {
+	ID   int
+	Buf  [80]int64
+	Peer *Conn
+}
+
 type Cache struct {
 	mu      sync.Mutex
 	entries []*Entry
@@ -77,7 +88,7 @@ type Registry struct {
 }
 
 var (
-	mode     = flag.String("mode", "global-map", "global-map, cache2, stack-slice, ticker or control")
+	mode     = flag.String("mode", "global-map", "global-map, cache2, stack-slice, ticker, finalizer or control")
 	rate     = flag.Int("rate", 200, "objects retained per second")
 	churnMB  = flag.Int("churn", 20, "garbage allocated per second, in MB")
 	interval = flag.Duration("interval", time.Second, "how often to print a status line")
@@ -87,7 +98,7 @@ var sessions = map[string]*Session{}
 var registry *Registry
 var sessionsMu sync.Mutex
 var sink unsafe.Pointer
-var items, samples, reporters atomic.Int64
+var items, samples, reporters, finalized atomic.Int64
 
 //go:noinline
 func newItem(i int) *Item {
@@ -97,6 +108,25 @@ func newItem(i int) *Item {
 //go:noinline
 func newSample(r int) *Sample {
 	return &Sample{Reporter: r} // SAMPLE-LINE
+}
+
+var conns []*Conn
+
+//go:noinline
+func newBlob(i int) []byte {
+	return make([]byte, 2048+i%7) // BLOB-LINE
+}
+
+// openConn keeps a conn; its finalizer's closure holds a blob that nothing
+// else does. keep > 0 drops the conns past keep (the control).
+func openConn(i, keep int) {
+	c := &Conn{ID: i}
+	blob := newBlob(i)
+	runtime.SetFinalizer(c, func(c *Conn) { finalized.Add(int64(len(blob))) })
+	conns = append(conns, c)
+	if keep > 0 && len(conns) > keep {
+		conns = nil
+	}
 }
 
 // goid: the calling goroutine's id, from its own traceback ("goroutine 18 [running]:").
@@ -211,7 +241,10 @@ func main() {
 					c.entries = append(c.entries, newEntry(n))
 					c.mu.Unlock()
 				case "stack-slice", "ticker":
+				case "finalizer":
+					openConn(n, 0)
 				case "control":
+					openConn(n, 50)
 					s := newSession(n)
 					sessionsMu.Lock()
 					sessions[s.ID] = s
