@@ -47,6 +47,16 @@ std::vector<Frame> GoTarget::symbolize_unwound(const std::vector<uint64_t>& pcs)
   return out;
 }
 
+goruntime::StackArch GoTarget::stack_arch() const {
+  goruntime::StackArch a;
+  a.link_register = elf.machine() == binary::Machine::AArch64;
+  a.frame_size = [this](uint64_t pc) -> std::optional<binary::FrameSize> {
+    if (pc < bias) return std::nullopt;
+    return pclntab.frame_size(pc - bias);
+  };
+  return a;
+}
+
 Frame GoTarget::frame_at(uint64_t pc, bool return_pc) const {
   auto frames = pclntab.frames(pc - bias - (return_pc ? 1 : 0));
   Frame f;

@@ -12,6 +12,7 @@
 #include "binary/elf_file.h"
 #include "binary/pclntab.h"
 #include "goruntime/g_layout_cache.h"
+#include "goruntime/goroutines.h"
 #include "goruntime/profile_layout.h"
 #include "goruntime/runtime_symbols.h"
 #include "target/memory.h"
@@ -45,6 +46,9 @@ struct GoTarget {
   std::vector<Frame> symbolize_unwound(const std::vector<uint64_t>& pcs) const;
   // The innermost frame of one PC; return_pc: look up pc-1 (the call).
   Frame frame_at(uint64_t pc, bool return_pc) const;
+  // How to unwind its goroutines' stacks: arm64's by the functions' frame
+  // sizes (pcsp). Refers to this target: it must outlive the result.
+  goruntime::StackArch stack_arch() const;
 };
 
 // Opens /proc/PID/exe and reads what leakhound needs, with clear errors: no

@@ -161,7 +161,8 @@ class StackView {
 
 }  // namespace
 
-bool GoroutineReader::unwind_by_sp(const Goroutine& g, std::vector<uint64_t>& pcs) const {
+bool GoroutineReader::unwind_by_sp(const Goroutine& g, std::vector<uint64_t>& pcs,
+                                   std::vector<uint64_t>& tops) const {
   // As the runtime's unwinder does on link-register machines
   // (runtime/traceback.go): a frame's caller resumes at the word at its SP
   // (the LR its prologue saved, or that an injected call such as
@@ -185,17 +186,33 @@ bool GoroutineReader::unwind_by_sp(const Goroutine& g, std::vector<uint64_t>& pc
     uint64_t lr = 0;
     if (!stack.read(sp, &lr, 1) || lr == 0) break;
     sp += delta;
+    tops.push_back(sp);  // this frame is [its SP, its caller's)
     pc = lr;
   }
   return true;
 }
 
-std::vector<uint64_t> GoroutineReader::unwind(const Goroutine& g) const {
-  std::vector<uint64_t> pcs;
-  if (static_cast<GStatus>(g.status) == GStatus::Running || g.pc == 0) return pcs;
-  if (arch_.link_register && arch_.frame_size && unwind_by_sp(g, pcs)) return pcs;
+std::vector<uint64_t> GoroutineReader::unwind(const Goroutine& g,
+                                              std::vector<uint64_t>* tops_out) const {
+  std::vector<uint64_t> pcs, tops;
+  auto done = [&] {
+    // The outermost frame reaches the stack's top.
+    tops.resize(pcs.size(), g.stack_hi);
+    if (tops_out) *tops_out = std::move(tops);
+    return pcs;
+  };
+  if (static_cast<GStatus>(g.status) == GStatus::Running || g.pc == 0) return done();
+  if (arch_.link_register && arch_.frame_size && unwind_by_sp(g, pcs, tops)) return done();
   pcs.clear();
+  tops.clear();
   pcs.push_back(g.pc);
+  // A frame record {caller's FP, return PC} at `at` ends the frame below it:
+  // the caller's frame starts past the record (amd64: where the return PC
+  // was pushed).
+  auto push = [&](uint64_t at, uint64_t ret) {
+    tops.push_back(at + 16);
+    pcs.push_back(ret);
+  };
   // On arm64 the innermost frame record is at SP-8 (mcall and reentersyscall
   // save that FP); on amd64 frame records are at or above SP.
   const uint64_t below = arch_.link_register ? 8 : 0;
@@ -216,7 +233,7 @@ std::vector<uint64_t> GoroutineReader::unwind(const Goroutine& g) const {
       uint64_t rec[2];
       if (!stack.read(a, rec, 2)) break;
       if (rec[0] == g.bp) {
-        if (rec[1]) pcs.push_back(rec[1]);
+        if (rec[1]) push(a, rec[1]);
         break;
       }
     }
@@ -228,11 +245,11 @@ std::vector<uint64_t> GoroutineReader::unwind(const Goroutine& g) const {
     uint64_t rec[2];
     if (!stack.read(fp, rec, 2)) break;
     if (rec[1] == 0) break;
-    pcs.push_back(rec[1]);
+    push(fp, rec[1]);
     if (rec[0] <= fp) break;
     fp = rec[0];
   }
-  return pcs;
+  return done();
 }
 
 std::string_view GoroutineReader::state(const Goroutine& g) const {

@@ -67,8 +67,10 @@ class GoroutineReader {
 
   // Return PCs of a goroutine's stack, innermost first (the first is where it
   // resumes). Empty for a running goroutine (its saved state is stale) or when
-  // nothing could be read.
-  std::vector<uint64_t> unwind(const Goroutine& g) const;
+  // nothing could be read. tops, when given, gets one entry a PC: the end
+  // (exclusive) of that frame's part of the stack, the next frame's start;
+  // the outermost frame's is stack.hi. Stack slots map to frames by it.
+  std::vector<uint64_t> unwind(const Goroutine& g, std::vector<uint64_t>* tops = nullptr) const;
 
   // "chan receive", "select", ... for a waiting (or leaked) goroutine; "running",
   // "runnable", "syscall", ... otherwise.
@@ -79,7 +81,8 @@ class GoroutineReader {
  private:
   bool parse(const uint8_t* raw, uint64_t addr, Goroutine& out) const;
   // The arm64 walk by pcsp; false when its first frame is not a known function.
-  bool unwind_by_sp(const Goroutine& g, std::vector<uint64_t>& pcs) const;
+  bool unwind_by_sp(const Goroutine& g, std::vector<uint64_t>& pcs,
+                    std::vector<uint64_t>& tops) const;
 
   const target::MemoryReader& mem_;
   GLayout layout_;

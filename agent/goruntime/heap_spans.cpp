@@ -19,6 +19,13 @@ uint64_t le(const uint8_t* p, size_t n) {
 
 }  // namespace
 
+uint8_t special_finalizer_kind(int go_minor) { return go_minor <= 24 ? 1 : 2; }
+
+uint8_t special_cleanup_kind(int go_minor) {
+  if (go_minor < 24) return 0;
+  return go_minor == 24 ? 6 : 7;
+}
+
 HeapSpans::HeapSpans(std::vector<HeapSpan> spans) : spans_(std::move(spans)) {
   std::sort(spans_.begin(), spans_.end(),
             [](const HeapSpan& a, const HeapSpan& b) { return a.base < b.base; });
@@ -101,9 +108,19 @@ const HeapSpan* HeapSpans::find(uint64_t p, uint64_t* object_base) const {
 }
 
 Result<std::unordered_map<uint64_t, uint64_t>> HeapSpans::sampled_objects(
-    const target::MemoryReader& mem, const HeapLayout& l, HeapSpanLimits limits) {
+    const target::MemoryReader& mem, const HeapLayout& l, HeapSpanLimits limits,
+    std::vector<SpecialRoot>* roots) {
   std::unordered_map<uint64_t, uint64_t> out;
   const uint8_t want = special_profile_kind(l.go_minor);
+  const uint8_t fin = special_finalizer_kind(l.go_minor), cln = special_cleanup_kind(l.go_minor);
+  // The function words of a finalizer or cleanup special follow its header,
+  // as a profile special's bucket does: at specialprofile.b's offset.
+  struct Pending {
+    SpecialRoot root;
+    uint64_t at;
+    size_t words;
+  };
+  std::vector<Pending> pending;
   const size_t sz = static_cast<size_t>(l.specialprofile_bucket + 8);
   std::vector<uint8_t> buf(sz);
   // One list per span, followed level by level so that a batch of reads
@@ -130,15 +147,37 @@ Result<std::unordered_map<uint64_t, uint64_t>> HeapSpans::sampled_objects(
       const uint64_t off = le(p + l.special_offset, static_cast<size_t>(l.special_offset_size));
       // A tiny allocation's special is at its offset inside a 16 B block
       // (malloc.go's tiny allocator): the object is the block.
-      if (p[l.special_kind] == want && off < s.limit - s.base) {
+      const uint8_t kind = p[l.special_kind];
+      if (kind == want && off < s.limit - s.base) {
         const uint64_t b = le(p + l.specialprofile_bucket, 8);
         if (b) out.emplace(s.base + off / s.elemsize * s.elemsize, b);
+      } else if (roots && (kind == fin || (cln && kind == cln)) && off < s.limit - s.base) {
+        SpecialRoot r;
+        r.kind = kind == fin ? SpecialRoot::Kind::Finalizer : SpecialRoot::Kind::Cleanup;
+        r.object = s.base + off / s.elemsize * s.elemsize;
+        const size_t words = kind == fin || l.go_minor < 26 ? 1 : 3;
+        pending.push_back(
+            {std::move(r), live[i].at + static_cast<uint64_t>(l.specialprofile_bucket), words});
       }
       const uint64_t nx = le(p + l.special_next, 8);
       if (nx && live[i].steps + 1 < limits.max_specials_per_span)
         next.push_back({live[i].span, nx, live[i].steps + 1});
     }
     live = std::move(next);
+  }
+  if (!pending.empty()) {
+    std::vector<uint64_t> vals(pending.size() * 3);
+    std::vector<target::ReadRequest> reqs(pending.size());
+    for (size_t i = 0; i < pending.size(); i++)
+      reqs[i] = {pending[i].at, &vals[3 * i], 8 * pending[i].words, false};
+    if (auto e = mem.read_many(reqs); !e) return e.error();
+    for (size_t i = 0; i < pending.size(); i++) {
+      if (!reqs[i].ok) continue;
+      bytes_read_ += 8 * pending[i].words;
+      for (size_t k = 0; k < pending[i].words; k++)
+        pending[i].root.words.emplace_back(pending[i].at + 8 * k, vals[3 * i + k]);
+      roots->push_back(std::move(pending[i].root));
+    }
   }
   return out;
 }

@@ -29,6 +29,22 @@ struct HeapSpan {
   static constexpr uint64_t kPageSize = 8192;  // runtime._PageSize
 };
 
+// A finalizer or cleanup special: a root, as markrootSpans (mgcmark.go)
+// makes it. A finalizer's fn (its closure) and everything the finalized
+// object points to, not the object itself; a cleanup's function words
+// (fn, 1.24-1.25; cleanupFn{call, fn, arg}, 1.26+), not its object.
+struct SpecialRoot {
+  enum class Kind { Finalizer, Cleanup } kind = Kind::Finalizer;
+  uint64_t object = 0;                               // the object it is set on (its base)
+  std::vector<std::pair<uint64_t, uint64_t>> words;  // (slot in the special, value)
+};
+
+// _KindSpecialFinalizer and _KindSpecialCleanup (mheap.go), 0 when the
+// release has none: finalizer 1 up to 1.24, 2 from 1.25 (tiny blocks came
+// first); cleanup 6 in 1.24, 7 from 1.25.
+uint8_t special_finalizer_kind(int go_minor);
+uint8_t special_cleanup_kind(int go_minor);
+
 struct HeapSpanLimits {
   size_t max_spans = size_t{1} << 24;  // 128 GiB of 8 KiB spans
   size_t max_specials_per_span = size_t{1} << 14;
@@ -50,10 +66,11 @@ class HeapSpans {
   uint64_t bytes_read() const { return bytes_read_; }
 
   // Sampled objects: object address → its bucket (runtime addresses), from
-  // the profile specials of every span. Specials of other kinds are skipped.
-  Result<std::unordered_map<uint64_t, uint64_t>> sampled_objects(const target::MemoryReader& mem,
-                                                                 const HeapLayout& layout,
-                                                                 HeapSpanLimits limits = {});
+  // the profile specials of every span. With roots, the finalizer and
+  // cleanup specials go there; specials of other kinds are skipped.
+  Result<std::unordered_map<uint64_t, uint64_t>> sampled_objects(
+      const target::MemoryReader& mem, const HeapLayout& layout, HeapSpanLimits limits = {},
+      std::vector<SpecialRoot>* roots = nullptr);
 
  private:
   std::vector<HeapSpan> spans_;  // sorted by base, non-overlapping

@@ -18,6 +18,7 @@ constexpr uint64_t kMaxMask = uint64_t{1} << 24;
 constexpr uint64_t kMaxObjectScan = uint64_t{64} << 20;
 constexpr uint64_t kChunk = uint64_t{1} << 20;
 constexpr uint64_t kSpanCache = uint64_t{64} << 20;
+constexpr uint64_t kMaxStack = uint64_t{1} << 30;  // runtime.maxstacksize on 64-bit
 
 uint64_t u64(const uint8_t* p) {
   uint64_t v;
@@ -66,6 +67,41 @@ Result<WalkRoots> read_walk_roots(const target::MemoryReader& mem, const HeapLay
   r.types = u64(&md[static_cast<size_t>(l.md_types)]);
   r.etypes = u64(&md[static_cast<size_t>(l.md_etypes)]);
   return r;
+}
+
+Result<uint64_t> read_arena_l2(const target::MemoryReader& mem, const HeapLayout& l,
+                               uint64_t mheap) {
+  uint64_t l2 = 0;
+  if (auto e = mem.read(mheap + static_cast<uint64_t>(l.mheap_arenas), &l2, 8); !e)
+    return make_error("reading runtime.mheap_.arenas: {}", e.error().message);
+  if (!l2 || l2 % 8) return make_error("runtime.mheap_.arenas[0] is {:#x}", l2);
+  return l2;
+}
+
+const std::vector<uint8_t>* HeapWalker::arena_bits(const HeapSpan& s) {
+  // malloc.go (1.21, linux/64-bit): 64 MiB arenas, 1<<22 of them in the L2
+  // array; heapArena.bitmap has one bit per word, low bit first.
+  constexpr uint64_t kArenaBytes = uint64_t{64} << 20, kArenas = uint64_t{1} << 22;
+  if (auto it = bits_cache_.find(s.base); it != bits_cache_.end()) return &it->second;
+  if (!roots_.arena_l2 || s.bytes() > kMaxObjectScan) return nullptr;
+  std::vector<uint8_t> bits(static_cast<size_t>(s.bytes() / 64));
+  // A span may cross arenas (contiguous ones): one read per arena.
+  for (uint64_t at = s.base; at < s.base + s.bytes();) {
+    const uint64_t ai = (at - roots_.arena_base_offset) / kArenaBytes;
+    if (ai >= kArenas) return nullptr;
+    auto [it, fresh] = arenas_.try_emplace(ai, 0);
+    if (fresh && !read(roots_.arena_l2 + 8 * ai, &it->second, 8)) return nullptr;
+    if (!it->second) return nullptr;
+    const uint64_t arena_start = roots_.arena_base_offset + ai * kArenaBytes;
+    const uint64_t end = std::min(s.base + s.bytes(), arena_start + kArenaBytes);
+    // Spans are page-aligned: whole bitmap bytes (8 words each).
+    const uint64_t from = (at - arena_start) / 64, n = (end - at) / 64;
+    if (!read(it->second + from, &bits[static_cast<size_t>((at - s.base) / 64)],
+              static_cast<size_t>(n)))
+      return nullptr;
+    at = end;
+  }
+  return &bits_cache_.emplace(s.base, std::move(bits)).first->second;
 }
 
 bool HeapWalker::read(uint64_t addr, void* dst, size_t len) {
@@ -158,7 +194,7 @@ const std::vector<uint8_t>* HeapWalker::span_bytes(const HeapSpan& s) {
 
 uint64_t HeapWalker::header_type(const Node& n) {
   const HeapSpan& s = *n.span;
-  if (s.noscan()) return 0;
+  if (s.noscan() || l_.go_minor < 22) return 0;
   if (s.size_class() == 0) return s.large_type;
   if (s.elemsize <= kMinSizeForMallocHeader) return 0;
   uint64_t t = 0;
@@ -168,6 +204,35 @@ uint64_t HeapWalker::header_type(const Node& n) {
 bool HeapWalker::scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out) {
   const HeapSpan& s = *n.span;
   if (s.noscan()) return true;
+  if (l_.go_minor < 22) {
+    // Go 1.21: the arena bitmap's bits for the object's words; the words
+    // themselves from the span (small) or in chunks (large).
+    const auto* bits = arena_bits(s);
+    if (!bits) return false;
+    const uint64_t first = (n.base - s.base) / 8, len = std::min(s.elemsize, kMaxObjectScan);
+    const std::vector<uint8_t>* b = s.size_class() ? span_bytes(s) : nullptr;
+    if (s.size_class() && !b) return false;
+    std::vector<uint8_t> chunk;
+    res_.bytes_scanned += len;
+    for (uint64_t off = 0; off < len; off += kChunk) {
+      const uint64_t k = std::min(kChunk, len - off);
+      const uint8_t* p;
+      if (b) {
+        p = &(*b)[static_cast<size_t>(n.base - s.base + off)];
+      } else {
+        chunk.resize(static_cast<size_t>(k));
+        if (!read(n.base + off, chunk.data(), chunk.size())) return false;
+        p = chunk.data();
+      }
+      for (uint64_t w = 0; w < k / 8; w++) {
+        const uint64_t word = first + (off / 8) + w;
+        if (!((*bits)[static_cast<size_t>(word / 8)] >> (word % 8) & 1)) continue;
+        out.emplace_back(n.base + off + 8 * w, u64(p + 8 * w));
+      }
+      if (over_budget()) break;
+    }
+    return true;
+  }
   const bool large = s.size_class() == 0;
   if (!large && s.elemsize <= kMinSizeForMallocHeader) {
     // Heap bits at the span's end, one per word (mbitmap.go heapBitsSlice),
@@ -232,6 +297,68 @@ void HeapWalker::visit(uint64_t value, int64_t parent, uint64_t slot) {
   if (wanted_->count(base)) found_++;
 }
 
+bool HeapWalker::follow(RetentionPath& p) {
+  // An object that holds a pointer into `next`: the one at `v`, if any; its
+  // slot for `next` in *at.
+  std::vector<std::pair<uint64_t, uint64_t>> ptrs;
+  auto holds = [&](uint64_t v, const PathStep& next, PathStep* out, uint64_t* at) {
+    uint64_t base = 0;
+    const HeapSpan* span = spans_.find(v, &base);
+    if (!span) return false;
+    Node n{base, span, -1, 0, 0};
+    ptrs.clear();
+    if (!scan(n, ptrs)) return false;
+    auto it = std::find_if(ptrs.begin(), ptrs.end(), [&](const auto& sv) {
+      return sv.second >= next.addr && sv.second < next.addr + next.size;
+    });
+    if (it == ptrs.end()) return false;
+    const uint64_t type = n.type ? n.type : header_type(n);
+    *out = {base, span->elemsize, 0, type_name(type), type ? type_info(type).size : 0};
+    *at = it->first;
+    return true;
+  };
+  // A parent with more pointer words than this is not searched for another.
+  constexpr size_t kMaxParentWords = 64;
+  for (size_t k = 0; k < p.steps.size(); k++) {
+    PathStep& s = p.steps[k];
+    uint64_t v = 0;
+    if (!read(s.slot, &v, 8)) return false;
+    if (v >= s.addr && v < s.addr + s.size) continue;
+    // The slot moved on. The wanted object itself must still be pointed at;
+    // an object on the way may have been replaced by one that holds the
+    // next step as well: through the same slot (a slice's grown array), or
+    // through another word of the parent (a map whose growth ended:
+    // oldbuckets is nil, buckets holds the entries).
+    if (k + 1 == p.steps.size()) return false;
+    PathStep& next = p.steps[k + 1];
+    PathStep repl;
+    uint64_t at = 0;
+    if (holds(v, next, &repl, &at)) {
+      repl.slot = s.slot;
+    } else {
+      if (k == 0) return false;
+      const PathStep& parent = p.steps[k - 1];
+      uint64_t pbase = 0;
+      const HeapSpan* pspan = spans_.find(parent.addr, &pbase);
+      if (!pspan) return false;
+      Node pn{pbase, pspan, -1, 0, 0};
+      std::vector<std::pair<uint64_t, uint64_t>> words;
+      if (!scan(pn, words) || words.size() > kMaxParentWords) return false;
+      bool found = false;
+      for (const auto& [slot, pv] : words) {
+        if (slot == s.slot || !holds(pv, next, &repl, &at)) continue;
+        repl.slot = slot;
+        found = true;
+        break;
+      }
+      if (!found) return false;
+    }
+    s = repl;
+    next.slot = at;
+  }
+  return true;
+}
+
 WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
   start_ = std::chrono::steady_clock::now();
   res_ = {};
@@ -246,14 +373,63 @@ WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
       if (bit(sec->mask, w)) visit(u64(&bytes[static_cast<size_t>(8 * w)]), -1, sec->start + 8 * w);
     }
   }
+  // Stacks have no pointer masks here (the runtime's are per-PC stack maps):
+  // every aligned word is a candidate, and a word that happens to look like
+  // a pointer into an object makes it reached. Conservative: it may reach
+  // more than the GC would, never less.
+  std::vector<uint8_t> stack;
+  auto scan_stacks = [&](bool fallback) {
+    for (const auto& st : roots_.stacks) {
+      const uint64_t lo = (st.lo + 7) & ~uint64_t{7};
+      if (st.fallback != fallback || st.hi <= lo || st.hi - lo > kMaxStack || over_budget())
+        continue;
+      stack.resize(static_cast<size_t>((st.hi - lo) / 8 * 8));
+      if (stack.empty() || !read(lo, stack.data(), stack.size())) continue;
+      res_.stack_bytes += stack.size();
+      for (uint64_t w = 0; w < stack.size() / 8; w++)
+        visit(u64(&stack[static_cast<size_t>(8 * w)]), -1, lo + 8 * w);
+    }
+  };
+  // Finalizers and cleanups (markrootSpans): their function words, and what
+  // a finalized object points to, but not the object itself.
   std::vector<std::pair<uint64_t, uint64_t>> ptrs;
+  auto scan_specials = [&] {
+    for (const auto& sp : roots_.specials) {
+      for (const auto& [slot, v] : sp.words) visit(v, -1, slot);
+      uint64_t base = 0;
+      const HeapSpan* s = spans_.find(sp.object, &base);
+      if (!s) continue;
+      Node n{base, s, -1, 0, 0};
+      if (sp.kind == SpecialRoot::Kind::Finalizer) {
+        ptrs.clear();
+        if (!scan(n, ptrs)) res_.no_layout++;
+        for (const auto& [slot, v] : ptrs) visit(v, -1, slot);
+      }
+      if (const uint64_t t = n.type ? n.type : header_type(n))
+        res_.special_types[sp.object] = type_name(t);
+    }
+  };
+  // The roots in tiers, each walked to exhaustion before the next: what a
+  // global holds is named by it even when a stack slot (maybe dead: stacks
+  // are scanned conservatively) points at it too; then the stacks' user
+  // frames and the finalizers and cleanups; last the runtime's own frames at
+  // parked stacks' tops.
   size_t i = 0;
-  for (; i < nodes_.size(); i++) {
-    if (!wanted.empty() && found_ == wanted.size()) break;
-    if ((i & 255) == 0 && over_budget()) break;
-    ptrs.clear();
-    if (!scan(nodes_[i], ptrs)) res_.no_layout++;
-    for (const auto& [slot, v] : ptrs) visit(v, static_cast<int64_t>(i), slot);
+  for (int tier = 1; tier <= 3; tier++) {
+    if (tier == 2) {
+      scan_stacks(false);
+      scan_specials();
+    } else if (tier == 3) {
+      scan_stacks(true);
+    }
+    for (; i < nodes_.size(); i++) {
+      if (!wanted.empty() && found_ == wanted.size()) break;
+      if ((i & 255) == 0 && over_budget()) break;
+      ptrs.clear();
+      if (!scan(nodes_[i], ptrs)) res_.no_layout++;
+      for (const auto& [slot, v] : ptrs) visit(v, static_cast<int64_t>(i), slot);
+    }
+    if (i < nodes_.size() || (!wanted.empty() && found_ == wanted.size())) break;
   }
   // Found all wanted before the queue emptied: the rest was not needed.
   res_.complete = i >= nodes_.size() || (found_ == wanted.size() && !wanted.empty());
@@ -276,6 +452,10 @@ WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
     std::reverse(p.steps.begin(), p.steps.end());
     res_.paths.emplace(w, std::move(p));
   }
+  // Objects read from here on must be read afresh.
+  span_cache_.clear();
+  bits_cache_.clear();
+  cache_bytes_ = 0;
   for (auto& [w, p] : res_.paths) {
     std::vector<uint64_t> vals(p.steps.size());
     std::vector<target::ReadRequest> reqs(p.steps.size());
@@ -286,6 +466,10 @@ WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
       res_.bytes_read += 8;
       const PathStep& s = p.steps[k];
       if (!reqs[k].ok || vals[k] < s.addr || vals[k] >= s.addr + s.size) p.confirmed = false;
+    }
+    if (!p.confirmed) {
+      p.confirmed = follow(p);
+      if (p.confirmed) res_.followed++;
     }
   }
   res_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();

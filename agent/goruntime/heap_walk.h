@@ -1,12 +1,17 @@
 // The retention walk: from the GC roots (the data and bss sections, by
-// moduledata's pointer masks) forward over the heap's objects, breadth
+// moduledata's pointer masks; the stacks of goroutines not running,
+// conservatively: every aligned word that points into a heap object; the
+// finalizer and cleanup specials) forward over the heap's objects, breadth
 // first with a parent link per object, read from outside while the program
 // runs, until the wanted objects (a leaking stack's sampled objects) are
 // reached or the budget of bytes and time is spent. Pointer layout is the
 // runtime's own (Go 1.22+, allocation headers, mbitmap.go): a small object's
 // heap bits at its span's end, the *_type header of an object over 512 B,
-// span.largeType for a large one. Every edge of a returned path is re-read
-// at the end; a path whose slots still hold their pointers is confirmed.
+// span.largeType for a large one; on Go 1.21 the arenas' bitmaps, one bit a
+// heap word (objects then carry no type). Every edge of a returned path is
+// re-read at the end; a path whose slots still hold their pointers is
+// confirmed (a slot that now points to a new object holding the next step,
+// as a grown slice's array does, is followed: the path as it is now).
 #pragma once
 
 #include <chrono>
@@ -38,7 +43,30 @@ struct WalkRoots {
   };
   Section data, bss;
   uint64_t types = 0, etypes = 0;  // moduledata.types: where type names live
+  // Goroutine stacks, [lo, hi): from a parked goroutine's saved SP to its
+  // stack's top. Roots once the walk from the globals is exhausted, so that
+  // an object both hold is named by its global.
+  struct Stack {
+    uint64_t lo = 0, hi = 0;
+    // Roots only if the walk ends with wanted objects unreached: the
+    // runtime's own frames at a parked stack's top (gopark, chanrecv, ...),
+    // whose dead slots often hold what user code held a moment before
+    // (scanned conservatively, they would claim it first).
+    bool fallback = false;
+  };
+  std::vector<Stack> stacks;
+  // Finalizer and cleanup specials (HeapSpans::sampled_objects), last.
+  std::vector<SpecialRoot> specials;
+  // Go 1.21 (no allocation headers): every heap word's pointer bit is in its
+  // arena's heapArena.bitmap (its first field), one bit per word. arena_l2:
+  // mheap_.arenas[0], the array of *heapArena (arenaL1Bits is 0 on Linux);
+  // arena_base_offset: arenaBaseOffset (amd64 0xffff800000000000, arm64 0).
+  uint64_t arena_l2 = 0, arena_base_offset = 0;
 };
+
+// mheap_.arenas[0] (runtime address of mheap_): for WalkRoots::arena_l2.
+Result<uint64_t> read_arena_l2(const target::MemoryReader& mem, const HeapLayout& layout,
+                               uint64_t mheap);
 
 // Reads moduledata (runtime address) and the masks it points at.
 Result<WalkRoots> read_walk_roots(const target::MemoryReader& mem, const HeapLayout& layout,
@@ -53,7 +81,7 @@ struct PathStep {
 };
 
 struct RetentionPath {
-  std::vector<PathStep> steps;  // steps[0] is held by a global (its slot), last is the object
+  std::vector<PathStep> steps;  // steps[0] is held by a root (its slot), last is the object
   bool confirmed = false;
 };
 
@@ -62,7 +90,11 @@ struct WalkResult {
   uint64_t heap_bytes = 0;                            // in-use spans
   uint64_t bytes_scanned = 0;                         // of objects scanned
   uint64_t bytes_read = 0;                            // all reads, the spans' too
-  size_t objects = 0;                                 // reached
+  uint64_t stack_bytes = 0;                           // of goroutine stacks scanned
+  size_t followed = 0;  // confirmed paths that the re-read followed through a new object
+  // The type of each object a finalizer or cleanup is set on, when it has one.
+  std::unordered_map<uint64_t, std::string> special_types;
+  size_t objects = 0;    // reached
   size_t no_layout = 0;  // objects whose pointer layout could not be read
   double seconds = 0;
   bool complete = false;  // every reachable object was visited, or every wanted one reached
@@ -100,9 +132,15 @@ class HeapWalker {
   uint64_t header_type(const Node& n);
   bool read(uint64_t addr, void* dst, size_t len);
   const std::vector<uint8_t>* span_bytes(const HeapSpan& s);
+  // Go 1.21: a span's pointer bits from the arena bitmaps, one per word.
+  const std::vector<uint8_t>* arena_bits(const HeapSpan& s);
   // Pointer words of the object at `n`; false when its layout is unknown.
   bool scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out);  // (slot, value)
   void visit(uint64_t value, int64_t parent, uint64_t slot);
+  // Re-reads a path whose batch re-read failed, step by step, following a
+  // slot that now points to another object when that object holds the next
+  // step too (the path is then as it stands now); true when it holds.
+  bool follow(RetentionPath& p);
   bool over_budget();
 
   const target::MemoryReader& mem_;
@@ -115,6 +153,8 @@ class HeapWalker {
   std::unordered_map<uint64_t, uint32_t> seen_;
   std::unordered_map<uint64_t, TypeInfo> types_;
   std::unordered_map<uint64_t, std::vector<uint8_t>> span_cache_;
+  std::unordered_map<uint64_t, std::vector<uint8_t>> bits_cache_;  // by span base
+  std::unordered_map<uint64_t, uint64_t> arenas_;                  // index → *heapArena
   uint64_t cache_bytes_ = 0;
   const std::unordered_set<uint64_t>* wanted_ = nullptr;
   size_t found_ = 0;

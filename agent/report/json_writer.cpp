@@ -232,12 +232,10 @@ json finding_core(const HeapFinding& f) {
 json retention_to_json(const Retention& r) {
   json paths = json::array();
   for (const RetentionPath& p : r.paths) {
-    paths.push_back({{"root", p.root},
-                     {"root_kind", p.root_kind},
-                     {"via", p.via},
-                     {"object", p.object},
-                     {"objects", p.objects},
-                     {"confirmed", p.confirmed}});
+    json j = {{"root", p.root},     {"root_kind", p.root_kind}, {"via", p.via},
+              {"object", p.object}, {"objects", p.objects},     {"confirmed", p.confirmed}};
+    if (p.root_kind == "goroutine") j["goroutines"] = p.goroutines;
+    paths.push_back(std::move(j));
   }
   return {
       {"sampled_objects", r.sampled_objects}, {"reached", r.reached}, {"paths", std::move(paths)}};
@@ -250,11 +248,16 @@ json retention_walk_to_json(const RetentionWalk& w) {
             {"bytes_read", w.bytes_read},
             {"objects", w.objects},
             {"no_layout", w.no_layout},
+            {"goroutines", w.goroutines},
+            {"goroutines_running", w.goroutines_running},
+            {"stack_bytes", w.stack_bytes},
+            {"specials", w.specials},
             {"seconds", finite(w.seconds)},
             {"complete", w.complete},
             {"layout_source", w.layout_source}};
   if (!w.stopped.empty()) j["stopped"] = w.stopped;
   if (!w.why_not.empty()) j["why_not"] = w.why_not;
+  if (!w.stacks_why_not.empty()) j["stacks_why_not"] = w.stacks_why_not;
   return j;
 }
 

@@ -18,8 +18,12 @@ namespace leakhound::report {
 // What holds a heap finding's objects (collect/retention): paths from a GC
 // root to its sampled objects, grouped by the names along them.
 struct RetentionPath {
-  std::string root;              // the global: "main.sessions", or ".bss+0x1f0" when stripped
-  std::string root_kind;         // "global"
+  // The global ("main.sessions", or ".bss+0x1f0" when stripped), or the
+  // goroutine and the frame whose stack slot holds the first object:
+  // "goroutine 42 (created by main.startWorker at worker.go:31), frame main.worker".
+  std::string root;
+  std::string root_kind;         // "global", "goroutine", "finalizer", "cleanup"
+  size_t goroutines = 0;         // goroutine roots: distinct goroutines in the group
   std::vector<std::string> via;  // the objects between the root and the object
   std::string object;            // the sampled object's name
   size_t objects = 0;            // sampled objects reached along this path
@@ -39,6 +43,12 @@ struct RetentionWalk {
   uint64_t heap_bytes = 0, scanned_bytes = 0, bytes_read = 0;
   size_t objects = 0;    // heap objects reached
   size_t no_layout = 0;  // of which the pointer layout was unreadable
+  // Goroutine stacks as roots: scanned (not running), skipped because
+  // running (their saved SP is stale), their bytes; why none were, if so.
+  size_t goroutines = 0, goroutines_running = 0;
+  uint64_t stack_bytes = 0;
+  std::string stacks_why_not;
+  size_t specials = 0;  // finalizer and cleanup specials, roots too
   double seconds = 0;
   bool complete = false;  // every wanted object reached, or the heap exhausted
   std::string stopped;    // else the budget that ran out

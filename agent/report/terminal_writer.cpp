@@ -119,12 +119,13 @@ void write_retention(std::ostream& out, const Retention& r, const Style& st) {
   }
   if (r.paths.empty()) {
     out << st(kDim, fmt::format("      held by: none of its {} sampled objects was reached from a "
-                                "global (goroutine stacks are not walked yet)\n",
+                                "global or a goroutine's stack\n",
                                 r.sampled_objects));
     return;
   }
   for (const RetentionPath& p : r.paths) {
-    std::string chain = fmt::format("{} ({})", p.root, p.root_kind);
+    std::string chain = p.root_kind == "global" ? fmt::format("{} (global)", p.root) : p.root;
+    if (p.goroutines > 1) chain += fmt::format(" and {} more goroutines", p.goroutines - 1);
     for (const auto& v : p.via) chain += " → " + v;
     chain += " → " + p.object;
     out << fmt::format(
@@ -219,10 +220,14 @@ void write_heap(std::ostream& out, const Report& r, const TerminalOptions& opt, 
         << "\n";
   }
   if (const RetentionWalk& w = r.retention_walk; w.ran) {
-    out << st(kDim, fmt::format("  retention walk: {} of {} heap scanned in {:.1f} s ({} read{})",
+    std::string stacks = w.stacks_why_not.empty()
+                             ? fmt::format("; {} goroutine stacks scanned ({} running, skipped)",
+                                           w.goroutines, w.goroutines_running)
+                             : "; goroutine stacks not scanned: " + w.stacks_why_not;
+    out << st(kDim, fmt::format("  retention walk: {} of {} heap scanned in {:.1f} s ({} read{}{})",
                                 human_bytes(static_cast<double>(w.scanned_bytes)),
                                 human_bytes(static_cast<double>(w.heap_bytes)), w.seconds,
-                                human_bytes(static_cast<double>(w.bytes_read)),
+                                human_bytes(static_cast<double>(w.bytes_read)), stacks,
                                 w.complete ? "" : "; stopped by the " + w.stopped))
         << "\n";
   } else if (!w.why_not.empty()) {

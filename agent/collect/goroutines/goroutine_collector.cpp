@@ -70,17 +70,6 @@ bool left_by_killed(const GoTarget& t) {
   return rec && rec->find(goruntime::WriteKind::TracebackAncestors);
 }
 
-// arm64 stacks are walked by the functions' frame sizes (pcsp).
-goruntime::StackArch stack_arch(const GoTarget& t) {
-  goruntime::StackArch a;
-  a.link_register = t.elf.machine() == binary::Machine::AArch64;
-  a.frame_size = [&t](uint64_t pc) -> std::optional<binary::FrameSize> {
-    if (pc < t.bias) return std::nullopt;
-    return t.pclntab.frame_size(pc - t.bias);
-  };
-  return a;
-}
-
 }  // namespace
 
 GoroutineCollector::GoroutineCollector(const GoTarget& t, const target::MemoryReader& mem,
@@ -89,7 +78,7 @@ GoroutineCollector::GoroutineCollector(const GoTarget& t, const target::MemoryRe
       mem_(mem),
       opts_(opts),
       reader_(mem, std::move(layout), t.runtime_addr(t.syms.allgs), t.runtime_addr(t.syms.allglen),
-              {}, stack_arch(t)),
+              {}, t.stack_arch()),
       start_(std::chrono::steady_clock::now()),
       next_allowed_(start_) {}
 

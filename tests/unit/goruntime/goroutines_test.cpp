@@ -201,6 +201,11 @@ TEST_F(Fixture, UnwindsAParkedStack) {
   ASSERT_TRUE(s);
   ASSERT_EQ(s->live.size(), 1u);
   EXPECT_EQ(reader().unwind(s->live[0]), (std::vector<uint64_t>{0x4000, 0x4100, 0x4200, 0x4300}));
+  // Each frame ends where its caller's starts, past the frame record it
+  // found the caller by; the outermost at the stack's top.
+  std::vector<uint64_t> tops;
+  reader().unwind(s->live[0], &tops);
+  EXPECT_EQ(tops, (std::vector<uint64_t>{gopark_rec + 16, chanrecv_bp + 16, f_bp + 16, hi}));
 }
 
 // arm64: mcall saves gopark's SP and FP, its frame record {chanrecv's FP,
@@ -241,7 +246,9 @@ TEST_F(Fixture, UnwindsAnArm64Stack) {
                   }};
   Goroutine g = s->live[0];
   g.bp = 0;  // not needed
-  EXPECT_EQ(GoroutineReader(mem, l, kAllgs, kAllglen, {}, by_sp).unwind(g), want);
+  std::vector<uint64_t> tops;
+  EXPECT_EQ(GoroutineReader(mem, l, kAllgs, kAllglen, {}, by_sp).unwind(g, &tops), want);
+  EXPECT_EQ(tops, (std::vector<uint64_t>{chanrecv_sp, f_sp, f_sp + 0x40, hi}));
   // A frame that would end above the stack, or an unknown return PC, ends the walk.
   sizes[0x4100] = {0x2000};
   EXPECT_EQ(GoroutineReader(mem, l, kAllgs, kAllglen, {}, by_sp).unwind(g),

@@ -143,7 +143,9 @@ class FakeHeap {
                             kType = kTypes + 0x100, kHeapA = 0xc000000000, kHeapB = 0xc000002000,
                             kBucket = 0xb0b0, kObjB = kHeapB + 1024;
 
-  explicit FakeHeap(const HeapLayout& l, uint8_t data_mask = 0b01) : l_(l) {
+  explicit FakeHeap(const HeapLayout& l, uint8_t data_mask = 0b01, uint64_t a_specials = 0,
+                    std::vector<std::pair<uint64_t, uint64_t>> a_words = {})
+      : l_(l) {
     std::vector<uint8_t> mheap(static_cast<size_t>(l.mheap_allspans + 24));
     put(mheap, l.mheap_allspans, kAllspans);
     put(mheap, l.mheap_allspans + 8, 2);
@@ -153,7 +155,7 @@ class FakeHeap {
     put(all, 8, kSpanB);
     mem.map(kAllspans, all);
     // Span A: size class 2 (16 B objects), scannable, heap bits at its end.
-    mem.map(kSpanA, span(kHeapA, 16, (8192 - 128) / 16, 2 << 1, 0));
+    mem.map(kSpanA, span(kHeapA, 16, (8192 - 128) / 16, 2 << 1, a_specials));
     // Span B: 1 KiB objects with allocation headers; object 1 is sampled.
     mem.map(kSpanB, span(kHeapB, 1024, 8, 40 << 1, kSpecial));
     std::vector<uint8_t> sp(static_cast<size_t>(l.specialprofile_bucket + 8));
@@ -165,7 +167,11 @@ class FakeHeap {
     std::vector<uint8_t> a(8192);
     put(a, 8, kObjB + 8);
     const size_t bits = 8192 - 128 - (l.inline_mark_bits ? l.inline_mark_bits : 0);
-    a[bits] = 0b10;  // word 1 of the span is a pointer
+    a[bits] = 0b10;                          // word 1 of the span is a pointer
+    for (const auto& [word, v] : a_words) {  // more pointer words
+      put(a, static_cast<int64_t>(8 * word), v);
+      a[bits + word / 8] |= static_cast<uint8_t>(1u << (word % 8));
+    }
     mem.map(kHeapA, a);
     std::vector<uint8_t> b(8192);
     put(b, 1024, kType);  // object 1's header
@@ -203,6 +209,17 @@ class FakeHeap {
   static void put(std::vector<uint8_t>& v, int64_t off, uint64_t x, size_t n = 8) {
     std::memcpy(&v[static_cast<size_t>(off)], &x, n);
   }
+
+ public:
+  // A finalizer special at `at` on object A0 whose fn word is `fn`.
+  void finalizer_on_a0(uint64_t at, uint64_t fn) {
+    std::vector<uint8_t> sp(static_cast<size_t>(l_.specialprofile_bucket + 8));
+    sp[static_cast<size_t>(l_.special_kind)] = special_finalizer_kind(l_.go_minor);
+    put(sp, l_.specialprofile_bucket, fn);  // specialfinalizer.fn follows the header
+    mem.map(at, sp);
+  }
+
+ private:
   std::vector<uint8_t> span(uint64_t base, uint64_t elemsize, uint64_t nelems, uint8_t spanclass,
                             uint64_t specials) const {
     std::vector<uint8_t> s(static_cast<size_t>(l_.span_large_type + 8));
@@ -269,6 +286,125 @@ TEST(HeapWalk, AnUnreachableObjectHasNoPathAndTheBudgetStops) {
   auto res2 = HeapWalker(h2.mem, *l, *spans2, *roots2, tiny).walk({FakeHeap::kObjB});
   EXPECT_FALSE(res2.complete);
   EXPECT_EQ(res2.stopped, "byte budget");
+}
+
+// A goroutine stack is a root, scanned conservatively: with the global not
+// a pointer, the object is reached from the stack word that points into A0
+// (interior), and no other word of the stack (small integers, a pointer past
+// the span's objects) makes an edge. Globals come first: with the global a
+// pointer again, the path starts there (and the stack is not even read).
+TEST(HeapWalk, AGoroutineStackIsAConservativeRoot) {
+  auto l = heap_layout(version(27));
+  ASSERT_TRUE(l);
+  for (uint8_t mask : {0b00, 0b01}) {
+    SCOPED_TRACE(mask);
+    FakeHeap h(*l, mask);
+    constexpr uint64_t kStack = 0xc000100000;
+    std::vector<uint8_t> stack(64);
+    const uint64_t words[8] = {7, 0, FakeHeap::kHeapA + 8100, 1, FakeHeap::kHeapA + 9, 0, 3, 0};
+    std::memcpy(stack.data(), words, sizeof words);
+    h.mem.map(kStack, stack);
+    auto spans = HeapSpans::read(h.mem, *l, FakeHeap::kMheap);
+    auto roots = read_walk_roots(h.mem, *l, FakeHeap::kModuledata);
+    ASSERT_TRUE(spans && roots);
+    roots->stacks.push_back({kStack + 8, kStack + 64});  // from the saved SP
+    auto res = HeapWalker(h.mem, *l, *spans, *roots, {}).walk({FakeHeap::kObjB});
+    // Stacks are roots only once what the globals reach is walked.
+    EXPECT_EQ(res.stack_bytes, mask ? 0u : 56u);
+    ASSERT_EQ(res.paths.size(), 1u);
+    const RetentionPath& p = res.paths.at(FakeHeap::kObjB);
+    ASSERT_EQ(p.steps.size(), 2u);
+    EXPECT_EQ(p.steps[0].slot, mask ? FakeHeap::kData : kStack + 32);
+    EXPECT_EQ(p.steps[0].addr, FakeHeap::kHeapA);
+    EXPECT_TRUE(p.confirmed);
+    // Reached: A0 and B1 only (the word past span A's objects is no edge).
+    EXPECT_EQ(res.objects, 2u);
+  }
+}
+
+// A finalizer is a root as markrootSpans makes it: its fn word, and what
+// the finalized object (A0) points to (B1), but not the object itself.
+TEST(HeapWalk, AFinalizerIsARootButNotItsObject) {
+  for (int minor : {22, 27}) {
+    SCOPED_TRACE(minor);
+    auto l = heap_layout(version(minor));
+    ASSERT_TRUE(l);
+    constexpr uint64_t kFin = 0x61000, kA3 = FakeHeap::kHeapA + 48;
+    FakeHeap h(*l, 0b00, kFin);
+    h.finalizer_on_a0(kFin, kA3);  // its closure: A3
+    auto spans = HeapSpans::read(h.mem, *l, FakeHeap::kMheap);
+    ASSERT_TRUE(spans);
+    std::vector<SpecialRoot> specials;
+    auto sampled = spans->sampled_objects(h.mem, *l, {}, &specials);
+    ASSERT_TRUE(sampled);
+    EXPECT_EQ(sampled->size(), 1u);
+    ASSERT_EQ(specials.size(), 1u);
+    EXPECT_EQ(specials[0].kind, SpecialRoot::Kind::Finalizer);
+    EXPECT_EQ(specials[0].object, FakeHeap::kHeapA);
+    const uint64_t fn_slot = kFin + static_cast<uint64_t>(l->specialprofile_bucket);
+    ASSERT_EQ(specials[0].words.size(), 1u);
+    EXPECT_EQ(specials[0].words[0], (std::pair<uint64_t, uint64_t>{fn_slot, kA3}));
+    auto roots = read_walk_roots(h.mem, *l, FakeHeap::kModuledata);
+    ASSERT_TRUE(roots);
+    roots->specials = specials;
+    auto res = HeapWalker(h.mem, *l, *spans, *roots, {}).walk({FakeHeap::kObjB, kA3});
+    EXPECT_EQ(res.objects, 2u);  // A3 and B1, not A0
+    ASSERT_EQ(res.paths.size(), 2u);
+    const RetentionPath& b = res.paths.at(FakeHeap::kObjB);
+    ASSERT_EQ(b.steps.size(), 1u);
+    EXPECT_EQ(b.steps[0].slot, FakeHeap::kHeapA + 8);  // A0's word: the root
+    EXPECT_TRUE(b.confirmed);
+    const RetentionPath& a3 = res.paths.at(kA3);
+    ASSERT_EQ(a3.steps.size(), 1u);
+    EXPECT_EQ(a3.steps[0].slot, fn_slot);
+    EXPECT_TRUE(a3.confirmed);
+  }
+}
+
+// The program runs on during the walk. A memory whose global moves to
+// another object once the walk has read it: to A1 that holds B1 too (a
+// slice's grown array), the re-read follows it and the path is confirmed as
+// it stands now (through A1); to A2 that does not, the path is unconfirmed.
+class MovingMemory : public target::MemoryReader {
+ public:
+  MovingMemory(const target::MemoryReader& base, uint64_t slot, uint64_t moved)
+      : base_(base), slot_(slot), moved_(moved) {}
+  Result<void> read(uint64_t addr, void* dst, size_t len) const override {
+    // The walk reads the data section whole; the re-read, word by word.
+    if (addr == slot_ && len == 8) {
+      std::memcpy(dst, &moved_, 8);
+      return {};
+    }
+    return base_.read(addr, dst, len);
+  }
+
+ private:
+  const target::MemoryReader& base_;
+  uint64_t slot_, moved_;
+};
+
+TEST(HeapWalk, TheReReadFollowsAMovedSlotOrSaysUnconfirmed) {
+  auto l = heap_layout(version(27));
+  ASSERT_TRUE(l);
+  // A1's word 1 (span word 3) points into B1 as A0's does.
+  constexpr uint64_t kA1 = FakeHeap::kHeapA + 16, kA2 = FakeHeap::kHeapA + 32;
+  FakeHeap h(*l, 0b01, 0, {{3, FakeHeap::kObjB + 16}});
+  for (uint64_t moved : {kA1, kA2}) {
+    SCOPED_TRACE(moved);
+    MovingMemory mem(h.mem, FakeHeap::kData, moved);
+    auto spans = HeapSpans::read(mem, *l, FakeHeap::kMheap);
+    auto roots = read_walk_roots(mem, *l, FakeHeap::kModuledata);
+    ASSERT_TRUE(spans && roots);
+    auto res = HeapWalker(mem, *l, *spans, *roots, {}).walk({FakeHeap::kObjB});
+    const RetentionPath& p = res.paths.at(FakeHeap::kObjB);
+    ASSERT_EQ(p.steps.size(), 2u);
+    EXPECT_EQ(p.confirmed, moved == kA1);
+    EXPECT_EQ(res.followed, moved == kA1 ? 1u : 0u);
+    if (moved == kA1) {
+      EXPECT_EQ(p.steps[0].addr, kA1);
+      EXPECT_EQ(p.steps[1].slot, kA1 + 8);
+    }
+  }
 }
 
 }  // namespace
