@@ -50,6 +50,14 @@ static __always_inline lh_u32 constraint(void *ctx) {
 	return LH_OOM_CONSTRAINT_GLOBAL;
 }
 
+/* mm_struct's counters as percpu_counters (Linux 6.2+; every kernel with
+ * mark_victim's task argument has them). Declared here so that this also
+ * compiles against a vmlinux.h of an older kernel, where rss_stat is a struct
+ * (bpf/vmlinux/arm64: Debian bookworm's 6.1); CO-RE maps it to mm_struct. */
+struct mm_struct___v62 {
+	struct percpu_counter rss_stat[NR_MM_COUNTERS];
+} __attribute__((preserve_access_index));
+
 SEC("tp_btf/mark_victim")
 int BPF_PROG(lh_mark_victim, struct task_struct *task, uid_t uid) {
 	lh_u32 c = constraint(ctx);
@@ -63,11 +71,12 @@ int BPF_PROG(lh_mark_victim, struct task_struct *task, uid_t uid) {
 	e->boot_ns = bpf_ktime_get_boot_ns();
 	e->start_boottime_ns = BPF_CORE_READ(task, start_boottime);
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	struct mm_struct___v62 *mm62 = (void *)mm;
 	e->total_vm_pages = mm ? BPF_CORE_READ(mm, total_vm) : 0;
 	/* percpu_counter's count: get_mm_counter's value, the tracepoint's own. */
-	e->file_pages = mm ? BPF_CORE_READ(mm, rss_stat[MM_FILEPAGES].count) : 0;
-	e->anon_pages = mm ? BPF_CORE_READ(mm, rss_stat[MM_ANONPAGES].count) : 0;
-	e->shmem_pages = mm ? BPF_CORE_READ(mm, rss_stat[MM_SHMEMPAGES].count) : 0;
+	e->file_pages = mm ? BPF_CORE_READ(mm62, rss_stat[MM_FILEPAGES].count) : 0;
+	e->anon_pages = mm ? BPF_CORE_READ(mm62, rss_stat[MM_ANONPAGES].count) : 0;
+	e->shmem_pages = mm ? BPF_CORE_READ(mm62, rss_stat[MM_SHMEMPAGES].count) : 0;
 	e->constraint = c;
 	e->killer_tgid = bpf_get_current_pid_tgid() >> 32;
 	BPF_CORE_READ_STR_INTO(&e->comm, task, comm);

@@ -9,6 +9,7 @@
 #include "native.skel.h"
 #include "probes/libbpf_log.h"
 #include "probes/percpu_counters.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 namespace leakhound::probes {
@@ -89,6 +90,7 @@ Result<NativeProbes> NativeProbes::attach(const NativeProbeConfig& cfg) {
   std::set<uint64_t> done;
   for (bool ret : {true, false}) {
     done.clear();
+    if (!ret) p.entries_.first = unix_us();
     for (const auto& s : specs()) {
       auto it = offsets.find(s.name);
       if (it == offsets.end() || !done.insert(it->second).second) continue;
@@ -99,6 +101,7 @@ Result<NativeProbes> NativeProbes::attach(const NativeProbeConfig& cfg) {
       p.links_.push_back(std::move(*l));
     }
   }
+  p.entries_.last = unix_us();
   p.probes_ = p.links_.size();
   spdlog::debug("native: {} probes attached to {}", p.links_.size(), cfg.binary);
   return p;

@@ -79,6 +79,12 @@ class NativeProbes final : public NativeTables {
   std::vector<uint64_t> counters() const override;
   void detach() override;
   size_t probe_count() const { return probes_; }
+  // When the entry probes went in (util unix_us): a call entered before
+  // `first` was not traced, one entered after `last` is.
+  struct Span {
+    int64_t first = 0, last = 0;
+  };
+  Span entries_attached_unix_us() const { return entries_; }
 
  private:
   NativeProbes() = default;
@@ -88,6 +94,7 @@ class NativeProbes final : public NativeTables {
   std::unique_ptr<native, SkelDeleter> skel_;
   std::vector<Link> links_;  // destroyed before the skeleton (declared after)
   size_t probes_ = 0;
+  Span entries_;
 };
 
 }  // namespace leakhound::probes

@@ -323,6 +323,8 @@ json native_stats_to_json(const NativeStats& s, double duration_s) {
             {"outstanding_bytes", s.outstanding_bytes},
             {"outstanding_allocs", s.outstanding_allocs},
             {"max_allocs", s.max_allocs},
+            {"attached_unix_us", {{"from", s.attached_from_us}, {"to", s.attached_to_us}}},
+            {"read_unix_us", {{"from", s.read_from_us}, {"to", s.read_to_us}}},
             {"dropped",
              {{"total", s.dropped()},
               {"table_full", s.dropped_table_full},

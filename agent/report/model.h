@@ -100,6 +100,12 @@ struct NativeStats {
   uint64_t outstanding_bytes = 0, outstanding_allocs = 0;  // at the end, since attach
   uint32_t max_allocs = 0;                                 // size of the outstanding table
   double cost_ns_per_call = -1;  // one probe hit, measured at attach (-1: not measured)
+  // Instants (unix us) bracketing when the entry probes went in, and the read
+  // of the outstanding table the figures come from: what was allocated
+  // between them is what the findings count (a target's clocked counter can
+  // be compared with them exactly).
+  int64_t attached_from_us = 0, attached_to_us = 0;
+  int64_t read_from_us = 0, read_to_us = 0;
   uint64_t dropped() const {
     return dropped_table_full + dropped_stack + dropped_go_stack + dropped_pending;
   }

@@ -18,6 +18,14 @@ std::string version_text() {
   for (const Arch& a : kArches) {
     s += fmt::format("{:<14} {}\n", fmt::format("{}:", a.go_name), a.tested);
   }
+  s += "what was run where:\n" + runs_table();
+  return s;
+}
+
+std::string runs_table() {
+  std::string s = "| where | arch | Go | what ran and passed |\n| --- | --- | --- | --- |\n";
+  for (const RunWhere& r : kRuns)
+    s += fmt::format("| {} | {} | {} | {} |\n", r.where, r.arch, r.go, r.what);
   return s;
 }
 

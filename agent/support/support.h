@@ -12,5 +12,8 @@ namespace leakhound::support {
 std::string go_range();
 // The text of `leakhound --version`; README's support block is checked against it.
 std::string version_text();
+// "What was run where" (kRuns) as a Markdown table: the end of version_text,
+// and docs/testing.md's table.
+std::string runs_table();
 
 }  // namespace leakhound::support

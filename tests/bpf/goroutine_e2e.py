@@ -111,7 +111,8 @@ def check_parents(rep):
 
 def census(t):
     """The target's own count per creation site ("file:line" -> n)."""
-    t.wait_for(r"^census-end", timeout=60)
+    # As long as it takes the target to settle: it prints each step.
+    t.wait_for(r"^census-end", timeout=60, progress=r"^quiescing ")
     out, on = {}, False
     for _, l in t.lines:
         if l.startswith("quiescent"):

@@ -99,13 +99,24 @@ class Target:
         for line in self.proc.stdout:
             self.lines.append((time.monotonic(), line.rstrip("\n")))
 
-    def wait_for(self, pattern, timeout=30):
+    def wait_for(self, pattern, timeout=30, progress=None):
+        """The first line matching pattern. progress: a pattern of the lines
+        the target prints as it gets on toward it; each new one restarts the
+        timeout, so a slow machine (an emulated guest) only takes longer and
+        just a target that stopped getting on fails."""
         deadline = time.monotonic() + timeout
         rx = re.compile(pattern)
+        prx = re.compile(progress) if progress else None
+        seen = 0
         while time.monotonic() < deadline:
-            for _, l in list(self.lines):
+            lines = list(self.lines)
+            for _, l in lines:
                 if rx.search(l):
                     return l
+            if prx:
+                n = sum(1 for _, l in lines if prx.search(l))
+                if n > seen:
+                    seen, deadline = n, time.monotonic() + timeout
             if self.proc.poll() is not None:
                 break
             time.sleep(0.05)

@@ -172,6 +172,8 @@ Result<std::unique_ptr<NativeCollector>> NativeCollector::start(const target::Pr
   if (!p) return p.error();
   c->stats_.tracked = true;
   c->stats_.probes = p->probe_count();
+  c->stats_.attached_from_us = p->entries_attached_unix_us().first;
+  c->stats_.attached_to_us = p->entries_attached_unix_us().last;
   c->probes_ = std::make_unique<probes::NativeProbes>(std::move(*p));
   c->start_ns_ = c->now_ns_();
   spdlog::info("native: tracking {} ({} probes){}", c->allocator_.path, c->stats_.probes,
@@ -188,14 +190,18 @@ std::unique_ptr<NativeCollector> NativeCollector::over(const target::Process& pr
   std::unique_ptr<NativeCollector> c(new NativeCollector(proc, go, opts, std::move(now_ns)));
   c->probes_ = std::move(tables);
   c->stats_.tracked = true;
+  c->stats_.attached_from_us = c->stats_.attached_to_us = unix_us();
   c->start_ns_ = c->now_ns_();
   return c;
 }
 
 Result<void> NativeCollector::poll() {
   if (!probes_ || stopped_) return {};
+  const int64_t read_from = unix_us();
   auto blocks = probes_->read_outstanding(static_cast<uint32_t>(proc_.pid()));
   if (!blocks) return blocks.error();
+  stats_.read_from_us = read_from;
+  stats_.read_to_us = unix_us();
   const double t = static_cast<double>(now_ns_() - start_ns_) / 1e9;
   // What the probes cost the target since the last poll; past the budget the
   // probes come off (unless --native asked for them whatever the cost).

@@ -12,11 +12,17 @@
 //                      anonymous mapping of -mmap-size bytes (default 65536)
 //   -interval S        seconds between status lines (default 1)
 //   -duration S        exit after this long (default 0: run until killed)
+//   -stamps 1          print the counters with the clock at every change
 //
 // Output, one line at a time:
 //   ready pid=P variant=V leak_size=S
 //   tick=N elapsed_s=X leaked_bytes=B leaked_allocs=A        (every -interval)
 //   leaked_bytes=B leaked_allocs=A                           (on SIGUSR1)
+//   leaked leaked_bytes=B leaked_allocs=A mapped_bytes=M from_us=T0 to_us=T1
+//                                                            (-stamps 1: at every change)
+// The stamped line says the calls that took the counters to B and M were made
+// between T0 and T1 (wall clock, microseconds since the Unix epoch), so a test
+// can tell what they were at any instant, however late it reads the line.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
@@ -47,6 +53,12 @@ static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long long unix_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static double arg_num(int argc, char** argv, const char* name, double def) {
@@ -80,6 +92,7 @@ int main(int argc, char** argv) {
   long mmap_size = (long)arg_num(argc, argv, "mmap-size", 65536);
   double interval = arg_num(argc, argv, "interval", 1);
   double duration = arg_num(argc, argv, "duration", 0);
+  int stamps = arg_num(argc, argv, "stamps", 0) != 0;
   if (leak_size < 1 || interval <= 0) {
     fprintf(stderr, "cleak: -leak-size must be >= 1 and -interval > 0\n");
     return 2;
@@ -105,7 +118,9 @@ int main(int argc, char** argv) {
   printf("ready pid=%d variant=%s leak_size=%ld\n", (int)getpid(), VARIANT, leak_size);
   long tick = 0;
   for (;;) {
+    long long from_us = unix_us();
     double el = now_s() - start;
+    long before_leaks = leaked_allocs, before_maps = mapped;
     long want_leaks = (long)(el * leak_rate);
     while (leaked_allocs < want_leaks) {
       char* name = leaky_parse_record(records[leaked_allocs % 4], (size_t)leak_size);
@@ -117,6 +132,9 @@ int main(int argc, char** argv) {
       leaky_map_region((size_t)mmap_size);
       mapped++;
     }
+    if (stamps && (leaked_allocs != before_leaks || mapped != before_maps))
+      printf("leaked leaked_bytes=%ld leaked_allocs=%ld mapped_bytes=%ld from_us=%lld to_us=%lld\n",
+             leaked_allocs * leak_size, leaked_allocs, mapped * mmap_size, from_us, unix_us());
     long want_bal = (long)(el * balanced_rate);
     while (balanced < want_bal) {
       leaky_balanced(64 + (size_t)(balanced * 97) % 4000);

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "collect/report_assembly.h"
+#include "util/clock.h"
 
 namespace leakhound::collect {
 namespace {
@@ -106,9 +107,19 @@ TEST(NativeCollector, ReportsKeepProbesTrimCutsStopDetachesOnce) {
   EXPECT_EQ(r1.native_stats.outstanding_bytes, 10u * 8192 + 4 * 512);
   EXPECT_EQ(detached, 0) << "a report must not take the probes off";
 
+  const int64_t before_us = unix_us();
   tick(4);
+  const int64_t after_us = unix_us();
   report::Report r2;
   c->contribute(r2);
+  // The figures are the last poll's read, stamped on the wall clock (tests
+  // compare them with a target's clocked counter).
+  const auto& st = r2.native_stats;
+  EXPECT_LE(st.attached_from_us, st.attached_to_us);
+  EXPECT_LE(st.attached_to_us, before_us);
+  EXPECT_LE(before_us, st.read_from_us);
+  EXPECT_LE(st.read_from_us, st.read_to_us);
+  EXPECT_LE(st.read_to_us, after_us);
   const auto* leak2 = with_frame(r2, "lh_fake_leaky_alloc");
   ASSERT_NE(leak2, nullptr);
   EXPECT_EQ(leak2->inuse_bytes, 14u * 8192);

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -50,6 +51,37 @@ TEST(Support, ReadmeBlockIsTheVersionText) {
   std::string v = version_text();
   std::string want = v.substr(v.find('\n') + 1);  // the first line holds the build
   EXPECT_EQ(block, want) << "README.md's support block differs from `leakhound --version`";
+}
+
+// The table of what was run where: docs/testing.md shows what --version
+// prints (README's support block has it through the test above), on the
+// architectures and Go releases Support.cmake names.
+TEST(Support, TestingDocShowsTheRunsTable) {
+  std::string doc = read(kRoot / "docs" / "testing.md");
+  const std::string begin = "<!-- runs:begin -->\n", end = "<!-- runs:end -->";
+  auto b = doc.find(begin);
+  auto e = doc.find(end);
+  ASSERT_NE(b, std::string::npos) << "docs/testing.md has no runs table";
+  ASSERT_NE(e, std::string::npos);
+  EXPECT_EQ(doc.substr(b + begin.size(), e - b - begin.size()), runs_table())
+      << "docs/testing.md's table of what was run where differs from cmake/Support.cmake";
+  EXPECT_NE(version_text().find(runs_table()), std::string::npos);
+}
+
+TEST(Support, RunsAreOnSupportedArchesAndReleases) {
+  const std::regex release(R"(\b1\.(\d+))");
+  for (const RunWhere& r : kRuns) {
+    EXPECT_TRUE(std::any_of(std::begin(kArches), std::end(kArches),
+                            [&](const Arch& a) { return std::string(a.go_name) == r.arch; }))
+        << r.where << ": " << r.arch;
+    const std::string go = r.go;
+    int n = 0;
+    for (std::sregex_iterator it(go.begin(), go.end(), release), end; it != end; ++it, ++n) {
+      EXPECT_GE(std::stoi((*it)[1]), kGoMinMinor) << r.where << ": " << go;
+      EXPECT_LE(std::stoi((*it)[1]), kGoMaxMinor) << r.where << ": " << go;
+    }
+    EXPECT_GT(n, 0) << r.where << " names no Go release";
+  }
 }
 
 // Phrases that state the supported Go range in prose.

@@ -24,8 +24,12 @@
 //	ready pid=P go=VERSION leak_size=S prealloc=N
 //	tick=N elapsed_s=X leaked_bytes=B leaked_allocs=A prealloc_live=L   (every -interval)
 //	leaked_bytes=B leaked_allocs=A                                      (on SIGUSR1)
+//	leaked leaked_bytes=B leaked_allocs=A from_us=T0 to_us=T1           (-stamps: at every change)
 //
 // leaked_bytes counts leak-size+1 bytes per leaked allocation (the malloc size).
+// With -stamps the counter is clocked: the allocations that took it to B were
+// made between T0 and T1 (wall clock, microseconds since the Unix epoch), so
+// a test can tell what it was at any instant, however late it reads the line.
 package main
 
 /*
@@ -65,6 +69,7 @@ var (
 	preallocFrees = flag.Float64("prealloc-free-rate", 20, "pre-allocated buffers freed per second")
 	interval      = flag.Duration("interval", time.Second, "how often to print a status line")
 	duration      = flag.Duration("duration", 0, "exit after this long (0: run until killed)")
+	stamps        = flag.Bool("stamps", false, "print the leak counter with the clock at every change")
 )
 
 var (
@@ -108,8 +113,14 @@ func paced(start time.Time, rate float64, tick time.Duration, step func(n int64)
 func leaker(start time.Time) {
 	s := strings.Repeat("x", *leakSize)
 	paced(start, *leakRate, 10*time.Millisecond, func(n int64) {
+		from := time.Now().UnixMicro()
 		for i := int64(0); i < n; i++ {
 			leakCString(s)
+		}
+		if *stamps {
+			b, a := status()
+			say("leaked leaked_bytes=%d leaked_allocs=%d from_us=%d to_us=%d", b, a, from,
+				time.Now().UnixMicro())
 		}
 	})
 }

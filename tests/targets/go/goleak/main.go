@@ -52,6 +52,8 @@
 // With -quiesce-after D, after D (or on SIGUSR1) the target stops all spawning, waits until
 // its goroutine count is stable and prints its own census once:
 //
+//	quiescing numgoroutine=N bursts=B      (while it settles, at every change)
+//	quiescing census                       (settled: counting)
 //	quiescent numgoroutine=N
 //	site FILE:LINE COUNT CREATOR            (per creation site, sorted by FILE:LINE)
 //	site main COUNT -                       (goroutines without "created by")
@@ -455,11 +457,19 @@ func census() (map[site]int, int) {
 
 // quiesce stops spawning, waits until the goroutine count is stable and
 // prints the census. It runs on the main goroutine, so nothing ends after it.
+// Its progress is printed as it changes (a test waits as long as the target
+// gets on, however slow the machine: an emulated guest settles 4,800
+// goroutines for over a minute).
 func quiesce() {
 	close(stop)
 	drivers.Wait()
+	last := ""
 	for {
 		time.Sleep(200 * time.Millisecond)
+		if st := fmt.Sprintf("quiescing numgoroutine=%d bursts=%d", runtime.NumGoroutine(), burstLive.Load()); st != last {
+			say("%s", st)
+			last = st
+		}
 		if burstLive.Load() > 0 || time.Since(time.Unix(0, burstLastEnd.Load())) < time.Second {
 			continue
 		}
@@ -469,6 +479,7 @@ func quiesce() {
 			break
 		}
 	}
+	say("quiescing census")
 	sites, total := census()
 	keys := make([]site, 0, len(sites))
 	for s := range sites {
