@@ -98,7 +98,15 @@ var sessions = map[string]*Session{}
 var registry *Registry
 var sessionsMu sync.Mutex
 var sink unsafe.Pointer
-var items, samples, reporters, finalized atomic.Int64
+
+// counter is atomic.Int64 for Go 1.18, which lacks it (the targets build with 1.18-1.27).
+type counter struct{ v int64 }
+
+func (c *counter) Add(d int64) int64 { return atomic.AddInt64(&c.v, d) }
+func (c *counter) Load() int64       { return atomic.LoadInt64(&c.v) }
+func (c *counter) Store(x int64)     { atomic.StoreInt64(&c.v, x) }
+
+var items, samples, reporters, finalized counter
 
 //go:noinline
 func newItem(i int) *Item {
