@@ -362,10 +362,47 @@ bool HeapWalker::follow(RetentionPath& p) {
 WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
   start_ = std::chrono::steady_clock::now();
   res_ = {};
-  wanted_ = &wanted;
-  found_ = 0;
   res_.heap_bytes = spans_.in_use_bytes();
   res_.bytes_read = spans_.bytes_read();
+  const bool exhausted = pass(wanted);
+  // Found all wanted before the queue emptied: the rest was not needed.
+  res_.complete = exhausted || (found_ == wanted.size() && !wanted.empty());
+  if (res_.complete) res_.stopped.clear();
+  res_.objects = nodes_.size();
+  add_paths(wanted);
+  // The program moves pointers while they are read: a growing map's entries
+  // leave an old bucket already read for a new one not read yet, and are
+  // missed. A walk that ended with wanted objects unreached walks once more,
+  // afresh, for those alone.
+  if (exhausted && !wanted.empty() && res_.paths.size() < wanted.size()) {
+    std::unordered_set<uint64_t> missed;
+    for (uint64_t w : wanted) {
+      if (!res_.paths.count(w)) missed.insert(w);
+    }
+    nodes_.clear();
+    seen_.clear();
+    drop_caches();
+    const size_t before = res_.paths.size();
+    pass(missed);
+    add_paths(missed);
+    res_.second_pass = res_.paths.size() - before;
+  }
+  // Objects read from here on must be read afresh.
+  drop_caches();
+  confirm_paths();
+  res_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  return res_;
+}
+
+void HeapWalker::drop_caches() {
+  span_cache_.clear();
+  bits_cache_.clear();
+  cache_bytes_ = 0;
+}
+
+bool HeapWalker::pass(const std::unordered_set<uint64_t>& wanted) {
+  wanted_ = &wanted;
+  found_ = 0;
   for (const auto* sec : {&roots_.data, &roots_.bss}) {
     std::vector<uint8_t> bytes(static_cast<size_t>(sec->end - sec->start));
     if (bytes.empty() || !read(sec->start, bytes.data(), bytes.size())) continue;
@@ -431,13 +468,10 @@ WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
     }
     if (i < nodes_.size() || (!wanted.empty() && found_ == wanted.size())) break;
   }
-  // Found all wanted before the queue emptied: the rest was not needed.
-  res_.complete = i >= nodes_.size() || (found_ == wanted.size() && !wanted.empty());
-  if (res_.complete) res_.stopped.clear();
-  res_.objects = nodes_.size();
+  return i >= nodes_.size();
+}
 
-  // The paths, then each edge re-read: the slot must still point into the object.
-  std::vector<uint64_t> slots;
+void HeapWalker::add_paths(const std::unordered_set<uint64_t>& wanted) {
   for (uint64_t w : wanted) {
     auto it = seen_.find(w);
     if (it == seen_.end()) continue;
@@ -452,10 +486,10 @@ WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
     std::reverse(p.steps.begin(), p.steps.end());
     res_.paths.emplace(w, std::move(p));
   }
-  // Objects read from here on must be read afresh.
-  span_cache_.clear();
-  bits_cache_.clear();
-  cache_bytes_ = 0;
+}
+
+// Each edge re-read: the slot must still point into the object.
+void HeapWalker::confirm_paths() {
   for (auto& [w, p] : res_.paths) {
     std::vector<uint64_t> vals(p.steps.size());
     std::vector<target::ReadRequest> reqs(p.steps.size());
@@ -472,8 +506,6 @@ WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
       if (p.confirmed) res_.followed++;
     }
   }
-  res_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  return res_;
 }
 
 }  // namespace leakhound::goruntime

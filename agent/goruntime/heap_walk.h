@@ -11,7 +11,9 @@
 // heap word (objects then carry no type). Every edge of a returned path is
 // re-read at the end; a path whose slots still hold their pointers is
 // confirmed (a slot that now points to a new object holding the next step,
-// as a grown slice's array does, is followed: the path as it is now).
+// as a grown slice's array does, is followed: the path as it is now). A walk
+// that exhausts the heap with wanted objects unreached (the program moved a
+// pointer between two reads) walks once more for those.
 #pragma once
 
 #include <chrono>
@@ -91,7 +93,8 @@ struct WalkResult {
   uint64_t bytes_scanned = 0;                         // of objects scanned
   uint64_t bytes_read = 0;                            // all reads, the spans' too
   uint64_t stack_bytes = 0;                           // of goroutine stacks scanned
-  size_t followed = 0;  // confirmed paths that the re-read followed through a new object
+  size_t followed = 0;     // confirmed paths that the re-read followed through a new object
+  size_t second_pass = 0;  // wanted objects that only a second walk reached
   // The type of each object a finalizer or cleanup is set on, when it has one.
   std::unordered_map<uint64_t, std::string> special_types;
   size_t objects = 0;    // reached
@@ -142,6 +145,13 @@ class HeapWalker {
   // step too (the path is then as it stands now); true when it holds.
   bool follow(RetentionPath& p);
   bool over_budget();
+  // One walk from the roots, tier by tier; true when the queue was exhausted
+  // (not stopped by the budget or by every wanted object reached).
+  bool pass(const std::unordered_set<uint64_t>& wanted);
+  // The current walk's path to each wanted object it reached, not yet held.
+  void add_paths(const std::unordered_set<uint64_t>& wanted);
+  void confirm_paths();
+  void drop_caches();
 
   const target::MemoryReader& mem_;
   const HeapLayout& l_;

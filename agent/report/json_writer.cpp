@@ -252,6 +252,7 @@ json retention_walk_to_json(const RetentionWalk& w) {
             {"goroutines_running", w.goroutines_running},
             {"stack_bytes", w.stack_bytes},
             {"specials", w.specials},
+            {"second_pass", w.second_pass},
             {"seconds", finite(w.seconds)},
             {"complete", w.complete},
             {"layout_source", w.layout_source}};

@@ -48,7 +48,8 @@ struct RetentionWalk {
   size_t goroutines = 0, goroutines_running = 0;
   uint64_t stack_bytes = 0;
   std::string stacks_why_not;
-  size_t specials = 0;  // finalizer and cleanup specials, roots too
+  size_t specials = 0;     // finalizer and cleanup specials, roots too
+  size_t second_pass = 0;  // wanted objects reached only by a second walk
   double seconds = 0;
   bool complete = false;  // every wanted object reached, or the heap exhausted
   std::string stopped;    // else the budget that ran out

@@ -162,7 +162,8 @@ def case_global_map(minor, variant):
         top = check_paths(f, expected_root(path, variant, "main.sessions", roots["sessions"]),
                           all_confirmed=False)
         print(f"     {minor}-{variant} global-map: {top['objects']} of "
-              f"{f['retention']['sampled_objects']} via {top['root']} → "
+              f"{f['retention']['sampled_objects']} ({f['retention']['reached']} reached, "
+              f"{walk['second_pass']} by a second walk) via {top['root']} → "
               f"{' → '.join(top['via'])} → {top['object']}; {top['confirmed']} confirmed; walk "
               f"{walk['scanned_bytes']} of {walk['heap_bytes']} B in {walk['seconds']:.2f} s",
               flush=True)

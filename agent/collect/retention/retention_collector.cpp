@@ -243,6 +243,7 @@ void RetentionCollector::contribute(report::Report& r) {
   w.no_layout = res.no_layout;
   w.stack_bytes = res.stack_bytes;
   w.specials = roots->specials.size();
+  w.second_pass = res.second_pass;
   // The finalizer and cleanup roots by slot: their function words, and a
   // finalized object's own words (end → start, kind, object).
   struct SpecialSlot {
@@ -277,8 +278,9 @@ void RetentionCollector::contribute(report::Report& r) {
   w.stopped = res.stopped;
   spdlog::debug(
       "retention walk: {} objects, {} of {} heap bytes scanned, {} read, {:.2f} s; {} paths "
-      "followed through a new object on the re-read",
-      res.objects, res.bytes_scanned, res.heap_bytes, w.bytes_read, res.seconds, res.followed);
+      "followed through a new object on the re-read, {} objects reached by a second walk",
+      res.objects, res.bytes_scanned, res.heap_bytes, w.bytes_read, res.seconds, res.followed,
+      res.second_pass);
 
   auto label = [&](const goruntime::PathStep& s) {
     // A typed object holding several of its type is an array (a slice's or

@@ -220,7 +220,9 @@ TEST_P(Arm64Stacks, MatchTheRuntimesOwnTraceback) {
   };
 
   // Until every leak (4 per mode) and main (in its status loop's select, done
-  // writing the ready line) have parked: stopped, read, resumed.
+  // writing the ready line) have parked, and os/signal's loop has entered its
+  // blocking syscall (it starts late on a loaded machine): stopped, read,
+  // resumed.
   std::map<uint64_t, std::pair<std::string, std::vector<std::string>>>
       ours;  // goid -> state, frames
   for (;;) {
@@ -229,15 +231,16 @@ TEST_P(Arm64Stacks, MatchTheRuntimesOwnTraceback) {
     ASSERT_TRUE(snap) << snap.error().message;
     ours.clear();
     size_t leaks = 0;
-    bool main_parked = false;
+    bool main_parked = false, in_syscall = false;
     for (const auto& g : snap->live) {
       const auto st = static_cast<GStatus>(g.status);
       main_parked |= entry(g) == "runtime.main" && st == GStatus::Waiting;
+      in_syscall |= !is_system_entry(entry(g)) && st == GStatus::Syscall;
       if (is_system_entry(entry(g)) || (st != GStatus::Waiting && st != GStatus::Syscall)) continue;
       ours[g.goid] = {std::string(reader.state(g)), symbolize(*pcln, reader.unwind(g))};
       leaks += entry(g).starts_with("main.leak");
     }
-    if (leaks >= 12 && main_parked) break;
+    if (leaks >= 12 && main_parked && in_syscall) break;
     guest.cont();
     usleep(100'000);
   }

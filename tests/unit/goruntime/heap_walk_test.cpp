@@ -407,5 +407,54 @@ TEST(HeapWalk, TheReReadFollowsAMovedSlotOrSaysUnconfirmed) {
   }
 }
 
+// A map growing while the walk reads it: its entry has left the old bucket
+// that the walk read and is in a new one the walk had not reached. Here the
+// global reads as A2 (holding nothing) the first time the data section is
+// read, as A0 (holding B1) after: the first walk exhausts the heap without
+// B1, the second reaches it, and the path is the one that stands now.
+class FlippingMemory : public target::MemoryReader {
+ public:
+  FlippingMemory(const target::MemoryReader& base, uint64_t data, uint64_t first)
+      : base_(base), data_(data), first_(first) {}
+  Result<void> read(uint64_t addr, void* dst, size_t len) const override {
+    if (auto r = base_.read(addr, dst, len); !r) return r;
+    if (addr == data_ && len == 16 && reads_++ == 0) std::memcpy(dst, &first_, 8);
+    return {};
+  }
+
+ private:
+  const target::MemoryReader& base_;
+  uint64_t data_, first_;
+  mutable int reads_ = 0;
+};
+
+TEST(HeapWalk, ASecondWalkReachesWhatTheFirstMissedAsThePointersMoved) {
+  auto l = heap_layout(version(27));
+  ASSERT_TRUE(l);
+  FakeHeap h(*l);
+  FlippingMemory mem(h.mem, FakeHeap::kData, FakeHeap::kHeapA + 32);
+  auto spans = HeapSpans::read(mem, *l, FakeHeap::kMheap);
+  auto roots = read_walk_roots(mem, *l, FakeHeap::kModuledata);
+  ASSERT_TRUE(spans && roots);
+  auto res = HeapWalker(mem, *l, *spans, *roots, {}).walk({FakeHeap::kObjB});
+  EXPECT_TRUE(res.complete);
+  EXPECT_EQ(res.second_pass, 1u);
+  EXPECT_EQ(res.objects, 1u);  // the first walk's: A2 alone
+  ASSERT_EQ(res.paths.size(), 1u);
+  const RetentionPath& p = res.paths.at(FakeHeap::kObjB);
+  ASSERT_EQ(p.steps.size(), 2u);
+  EXPECT_EQ(p.steps[0].addr, FakeHeap::kHeapA);
+  EXPECT_TRUE(p.confirmed);
+  // Nothing moved: the object is simply unreachable, and a second walk
+  // (run, as the first ended without it) finds nothing either.
+  FakeHeap h2(*l, 0b00);
+  auto spans2 = HeapSpans::read(h2.mem, *l, FakeHeap::kMheap);
+  auto roots2 = read_walk_roots(h2.mem, *l, FakeHeap::kModuledata);
+  ASSERT_TRUE(spans2 && roots2);
+  auto res2 = HeapWalker(h2.mem, *l, *spans2, *roots2, {}).walk({FakeHeap::kObjB});
+  EXPECT_TRUE(res2.paths.empty());
+  EXPECT_EQ(res2.second_pass, 0u);
+}
+
 }  // namespace
 }  // namespace leakhound::goruntime
