@@ -60,7 +60,7 @@ Result<report::Report> run_attach(const AttachOptions& opts, const AttachHooks& 
   }
   report::Report r = s.finish();
   r.duration_s = std::min(elapsed(), opts.duration_s);
-  if (stop_requested()) r.notes.push_back("collection interrupted: partial window");
+  if (stop_requested()) r.notes.emplace_back("collection interrupted: partial window");
   if (r.target_exited) r.notes.push_back(exit_note(s.process(), r.duration_s));
   return r;
 }

@@ -54,7 +54,7 @@ AncestryControl::AncestryControl(AncestryControl&& o) noexcept
       written_(std::exchange(o.written_, 0)) {}
 
 AncestryControl::~AncestryControl() {
-  if (auto r = restore(); !r) spdlog::error("{}", r.error().message);
+  undo_in_destructor([this] { return restore(); });
 }
 
 Result<void> AncestryControl::enable(int32_t depth) {

@@ -79,7 +79,7 @@ class GoroutineReader {
   const GLayout& layout() const { return layout_; }
 
  private:
-  bool parse(const uint8_t* raw, uint64_t addr, Goroutine& out) const;
+  bool parse(const uint8_t* raw, uint64_t addr, Goroutine& g) const;
   // The arm64 walk by pcsp; false when its first frame is not a known function.
   bool unwind_by_sp(const Goroutine& g, std::vector<uint64_t>& pcs,
                     std::vector<uint64_t>& tops) const;

@@ -121,7 +121,7 @@ Result<std::unordered_map<uint64_t, uint64_t>> HeapSpans::sampled_objects(
     size_t words;
   };
   std::vector<Pending> pending;
-  const size_t sz = static_cast<size_t>(l.specialprofile_bucket + 8);
+  const size_t sz = static_cast<size_t>(l.specialprofile_bucket) + 8;
   std::vector<uint8_t> buf(sz);
   // One list per span, followed level by level so that a batch of reads
   // serves every span at once (most lists are one or two long).

@@ -34,7 +34,7 @@ bool bit(const std::vector<uint8_t>& mask, uint64_t i) {
 
 Result<WalkRoots> read_walk_roots(const target::MemoryReader& mem, const HeapLayout& l,
                                   uint64_t moduledata) {
-  const size_t sz = static_cast<size_t>(std::max(l.md_gcdatamask, l.md_gcbssmask) + 16);
+  const size_t sz = static_cast<size_t>(std::max(l.md_gcdatamask, l.md_gcbssmask)) + 16;
   std::vector<uint8_t> md(sz);
   if (auto e = mem.read(moduledata, md.data(), sz); !e)
     return make_error("reading moduledata at {:#x}: {}", moduledata, e.error().message);
@@ -132,7 +132,7 @@ const HeapWalker::TypeInfo& HeapWalker::type_info(uint64_t type) {
   TypeInfo& t = it->second;
   if (!fresh) return t;
   uint8_t b[48] = {};
-  const size_t sz = static_cast<size_t>(l_.type_str + 4);
+  const size_t sz = static_cast<size_t>(l_.type_str) + 4;
   if (!type || sz > sizeof b || !read(type, b, sz)) return t;
   t.size = u64(b + l_.type_size);
   t.ptrbytes = u64(b + l_.type_ptrbytes);

@@ -40,7 +40,7 @@ GoroutineLeakCheck::GoroutineLeakCheck(GoroutineLeakCheck&& o) noexcept
       triggers_(o.triggers_) {}
 
 GoroutineLeakCheck::~GoroutineLeakCheck() {
-  if (auto r = restore(); !r) spdlog::error("{}", r.error().message);
+  undo_in_destructor([this] { return restore(); });
 }
 
 Result<bool> GoroutineLeakCheck::pending() const {

@@ -54,7 +54,7 @@ struct MemStatsSnapshot {
 
 // Reads one snapshot; `runtime` addresses (link-time + bias).
 Result<MemStatsSnapshot> read_memstats(const target::MemoryReader& mem, const MemStatsLayout& l,
-                                       uint64_t memstats_addr, uint64_t gc_controller_addr);
+                                       uint64_t memstats_addr, uint64_t gc_addr);
 
 // gcControllerState.memoryLimitHeapGoal (mgcpacer.go, 1.19+): the heap goal
 // that keeps mapped memory under the limit, less a headroom of 1 MiB

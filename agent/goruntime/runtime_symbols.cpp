@@ -499,7 +499,7 @@ Result<RuntimeSymbols> resolve_runtime_symbols(const binary::ElfFile& elf,
       out.notes.push_back(v.error().message);
     }
   } else if (!out.allglen) {
-    out.notes.push_back("runtime.allglen: not searched because runtime.allgs was not found");
+    out.notes.emplace_back("runtime.allglen: not searched because runtime.allgs was not found");
   }
   return out;
 }

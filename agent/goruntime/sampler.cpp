@@ -47,7 +47,7 @@ SamplerControl::SamplerControl(SamplerControl&& o) noexcept
       left_over_(o.left_over_) {}
 
 SamplerControl::~SamplerControl() {
-  if (auto r = restore(); !r) spdlog::error("{}", r.error().message);
+  undo_in_destructor([this] { return restore(); });
 }
 
 Result<int64_t> SamplerControl::current_rate() const {

@@ -62,6 +62,6 @@ class OomWatch {
 
 // [lo, hi) of a kernel function's code in a /proc/kallsyms text: its address
 // to the next symbol's; {0, 0} when absent or the addresses are hidden.
-std::pair<uint64_t, uint64_t> kallsyms_range(std::string_view kallsyms, std::string_view name);
+std::pair<uint64_t, uint64_t> kallsyms_range(std::string_view text, std::string_view name);
 
 }  // namespace leakhound::probes

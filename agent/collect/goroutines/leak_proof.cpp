@@ -102,12 +102,12 @@ void LeakProof::apply(std::map<SiteKey, report::GoroutineFinding>& sites, report
     lc.requests = check_->triggers();
     lc.ran = ran_;
     if (lc.requests > 0 && !ran_) {
-      r.notes.push_back(
+      r.notes.emplace_back(
           "no GC cycle in the window: the runtime's goroutine leak check did not run (the "
           "program allocated too little to start one; once a program has run one GC, the runtime "
           "forces another after 2 minutes without, so a window of 2m or more sees one)");
     } else if (lc.requests > 1 && last_pending_) {
-      r.notes.push_back(
+      r.notes.emplace_back(
           opts_.window_s > 0
               ? "the goroutine leak check asked for before the end of the window did not run (no "
                 "GC cycle since): proofs are from the earlier one"

@@ -23,7 +23,7 @@ namespace leakhound::collect {
 // Waits that only end when another goroutine acts: channel operations,
 // select with cases, sync.Mutex/RWMutex/WaitGroup/Cond, semaphores. IO
 // waits, sleeps, timers and `select {}` (parked on purpose) do not count.
-bool is_stuck_wait(std::string_view wait_reason);
+bool is_stuck_wait(std::string_view r);
 
 // One live goroutine of a site at the last read.
 struct BlockedGoroutine {

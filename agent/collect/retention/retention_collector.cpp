@@ -349,7 +349,7 @@ void RetentionCollector::contribute(report::Report& r) {
       if (g) {
         p.root = stack_root(*g, slot, &key);
         p.root_kind = "goroutine";
-        key = "goroutine\n" + key;
+        key.insert(0, "goroutine\n");
         confirmed = confirmed && stack_holds(*g, slot);
       } else if (auto sp = special_root(slot)) {
         p.root = *sp;

@@ -38,6 +38,7 @@ std::vector<detect::Point> native_total(const std::vector<report::NativeFinding>
     }
   }
   std::vector<detect::Point> out;
+  out.reserve(total.size());
   for (const auto& [t, v] : total) out.push_back({t, v});
   return out;
 }
@@ -136,6 +137,7 @@ void forecast_gomemlimit(const std::vector<RuntimeMemReading>& rd, int go_minor,
                : static_cast<uint64_t>(static_cast<double>(f.saturation_live_bytes) / (1 + gogc));
   f.bound_now = last.heap_goal < last.gogc_goal || gogc < 0;
   std::vector<detect::Point> live;
+  live.reserve(rd.size());
   for (const auto& x : rd) live.push_back({x.t_s, static_cast<double>(x.ms.heap_marked)});
   f.live_per_s = ols_slope(live);
   const double now = static_cast<double>(last.heap_marked);

@@ -29,7 +29,7 @@ std::vector<detect::Point> native_total(const std::vector<report::NativeFinding>
 // Fills everything in `b` but `layout` from the readings, the report's heap
 // findings (the stack growing fastest) and native outstanding (r.native, when
 // r.native_stats.tracked).
-void reconcile_rss(const std::vector<RuntimeMemReading>& readings, const report::Report& r,
+void reconcile_rss(const std::vector<RuntimeMemReading>& rd, const report::Report& r,
                    report::RssBreakdown& b);
 
 // GOMEMLIMIT's forecast (docs/report-format.md, *GOMEMLIMIT forecast*): the
@@ -37,7 +37,7 @@ void reconcile_rss(const std::vector<RuntimeMemReading>& readings, const report:
 // (memory_limit_heap_goal); the GC runs back to back once the live heap
 // reaches it (saturation), and the limit rather than GOGC sets the goal once
 // live * (1 + GOGC/100) passes it (bound). Times at the live heap's fitted slope.
-void forecast_gomemlimit(const std::vector<RuntimeMemReading>& readings, int go_minor,
+void forecast_gomemlimit(const std::vector<RuntimeMemReading>& rd, int go_minor,
                          report::GoMemLimitForecast& f);
 
 }  // namespace leakhound::collect
