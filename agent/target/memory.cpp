@@ -117,7 +117,12 @@ Result<void> ProcessMemory::read_many(std::span<ReadRequest> reqs) const {
 
 Result<void> ProcessMemory::write(uint64_t addr, const void* src, size_t len) const {
   if (!writable_) return make_error("internal: write into PID {} refused (read-only)", pid_);
+  // The fd is bound to the original's memory, so a write can never reach a
+  // process that took its PID; one is not even attempted once it has exited
+  // (a caller reads, journals, then writes: the target may exit in between).
+  if (exited()) return make_error("PID {} exited", pid_);
   ssize_t n = ::pwrite(mem_.get(), src, len, static_cast<off_t>(addr));
+  if (n == 0 && len > 0) return make_error("PID {} exited", pid_);
   if (n < 0) return errno_error(errno, "cannot write {} bytes at {:#x} in PID {}", len, addr, pid_);
   if (static_cast<size_t>(n) != len)
     return make_error("short write at {:#x} in PID {}", addr, pid_);
