@@ -95,6 +95,35 @@ TEST(ProcessMemory, WritesWhenWritable) {
   EXPECT_EQ(cell, 99u);
 }
 
+namespace {
+
+// A child that waits for one byte on a pipe: 'x' execs sleep, anything else
+// exits. tell() sends it.
+struct Child {
+  pid_t pid = -1;
+  int to = -1;
+  Child() {
+    int go[2];
+    if (pipe(go) != 0) return;
+    pid = fork();
+    if (pid == 0) {
+      char c = 0;
+      close(go[1]);
+      if (read(go[0], &c, 1) == 1 && c == 'x') execl("/bin/sleep", "sleep", "5", nullptr);
+      _exit(0);
+    }
+    close(go[0]);
+    to = go[1];
+  }
+  bool tell(char c) {
+    const bool ok = write(to, &c, 1) == 1;
+    close(to);
+    return ok;
+  }
+};
+
+}  // namespace
+
 // A read never reaches another process: once the one opened has exited
 // (here reaped too, so its PID is free), small reads (the /proc/PID/mem fd,
 // bound to its memory) and large ones (process_vm_readv, checked against
@@ -105,18 +134,9 @@ TEST(ProcessMemory, NoReadAfterTheProcessExitedOrExeced) {
   static std::vector<uint8_t> big(3 * ProcessMemory::kMemFdReadMax, 7);
   for (bool exec : {false, true}) {
     SCOPED_TRACE(exec);
-    int go[2];
-    ASSERT_EQ(pipe(go), 0);
-    pid_t child = fork();
-    ASSERT_GE(child, 0);
-    if (child == 0) {
-      char c;
-      close(go[1]);
-      if (read(go[0], &c, 1) == 1 && c == 'x') execl("/bin/sleep", "sleep", "5", nullptr);
-      if (c == 'q') _exit(0);
-      _exit(1);
-    }
-    close(go[0]);
+    Child ch;
+    ASSERT_GT(ch.pid, 0);
+    const pid_t child = ch.pid;
     auto m = ProcessMemory::open(child, false);
     ASSERT_TRUE(m) << m.error().message;
     auto v = m->read_value<uint64_t>(reinterpret_cast<uint64_t>(&cell));
@@ -125,8 +145,7 @@ TEST(ProcessMemory, NoReadAfterTheProcessExitedOrExeced) {
     std::vector<uint8_t> got(big.size());
     ASSERT_TRUE(m->read(reinterpret_cast<uint64_t>(big.data()), got.data(), got.size()));
     EXPECT_EQ(got, big);
-    ASSERT_EQ(write(go[1], exec ? "x" : "q", 1), 1);
-    close(go[1]);
+    ASSERT_TRUE(ch.tell(exec ? 'x' : 'q'));
     if (!exec) {
       ASSERT_EQ(waitpid(child, nullptr, 0), child);
     } else {
@@ -154,22 +173,13 @@ TEST(ProcessMemory, NoReadAfterTheProcessExitedOrExeced) {
 // exec keeps the PID and its start time but replaces the program: the
 // addresses read before mean nothing after, so the process counts as gone.
 TEST(Process, NotAliveAfterExec) {
-  int go[2];
-  ASSERT_EQ(pipe(go), 0);
-  pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    char c;
-    close(go[1]);
-    if (read(go[0], &c, 1) == 1) execl("/bin/sleep", "sleep", "5", nullptr);
-    _exit(1);
-  }
-  close(go[0]);
+  Child ch;
+  ASSERT_GT(ch.pid, 0);
+  const pid_t child = ch.pid;
   auto p = Process::open(child);
   ASSERT_TRUE(p) << p.error().message;
   EXPECT_TRUE(p->alive());
-  ASSERT_EQ(write(go[1], "x", 1), 1);
-  close(go[1]);
+  ASSERT_TRUE(ch.tell('x'));
   // Wait (bounded by a count, not a clock) for the exec to land.
   bool replaced = false;
   for (int i = 0; i < 2000 && !replaced; i++) {
