@@ -1,20 +1,22 @@
 #include "collect/process/process_collector.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "collect/session.h"
 #include "target/proc_stats.h"
 
 namespace leakhound::collect {
 
-ProcessCollector::ProcessCollector(pid_t pid, ProcessOptions opts)
+ProcessCollector::ProcessCollector(pid_t pid, ProcessOptions opts, std::function<int64_t()> now_ns)
     : pid_(pid),
       opts_(opts),
-      start_(std::chrono::steady_clock::now()),
+      now_ns_(std::move(now_ns)),
+      start_ns_(now_ns_()),
       cgroup_(target::read_memory_limit(pid)) {}
 
 Result<void> ProcessCollector::poll() {
-  double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double t = static_cast<double>(now_ns_() - start_ns_) / 1e9;
   auto fds = target::count_fds(pid_);
   if (!fds) return fds.error();
   auto threads = target::read_threads(pid_);

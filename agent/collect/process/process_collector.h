@@ -4,7 +4,8 @@
 
 #include <sys/types.h>
 
-#include <chrono>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "detect/trend.h"
 #include "report/model.h"
 #include "target/cgroup.h"
+#include "util/clock.h"
 #include "util/result.h"
 
 namespace leakhound::collect {
@@ -29,7 +31,8 @@ Result<std::unique_ptr<Capability>> open_process(OpenContext& ctx, report::Repor
 
 class ProcessCollector final : public Capability {
  public:
-  ProcessCollector(pid_t pid, ProcessOptions opts);
+  // now_ns: the clock of the series (monotonic; a fake one in tests).
+  ProcessCollector(pid_t pid, ProcessOptions opts, std::function<int64_t()> now_ns = &monotonic_ns);
   std::string_view name() const override { return "process"; }
   // /proc reads race the target's exit: the session notices that itself.
   spdlog::level::level_enum poll_error_level() const override { return spdlog::level::debug; }
@@ -42,7 +45,8 @@ class ProcessCollector final : public Capability {
   void forecast(report::MemoryForecast& m) const;
   pid_t pid_;
   ProcessOptions opts_;
-  std::chrono::steady_clock::time_point start_;
+  std::function<int64_t()> now_ns_;
+  int64_t start_ns_;
   std::map<std::string, std::vector<detect::Point>> series_;
   Result<target::MemoryLimit> cgroup_;
   std::vector<detect::Point> usage_;
