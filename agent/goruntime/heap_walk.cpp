@@ -18,6 +18,10 @@ constexpr uint64_t kMaxMask = uint64_t{1} << 24;
 constexpr uint64_t kMaxObjectScan = uint64_t{64} << 20;
 constexpr uint64_t kChunk = uint64_t{1} << 20;
 constexpr uint64_t kSpanCache = uint64_t{64} << 20;
+// The walk reads the objects it is about to scan in batches of this many,
+// or of this many bytes: each batch is one read_many (IOV_MAX ranges a call).
+constexpr size_t kBatchNodes = 1024;
+constexpr uint64_t kBatchBytes = uint64_t{1} << 20;
 constexpr uint64_t kMaxStack = uint64_t{1} << 30;  // runtime.maxstacksize on 64-bit
 
 uint64_t u64(const uint8_t* p) {
@@ -201,7 +205,62 @@ uint64_t HeapWalker::header_type(const Node& n) {
   return read(n.base, &t, 8) ? t : 0;
 }
 
-bool HeapWalker::scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out) {
+void HeapWalker::fetch(const Node* nodes, size_t n, std::vector<Fetched>& out,
+                       std::vector<uint8_t>& buf) {
+  out.assign(n, {});
+  if (l_.go_minor < 22) return;
+  struct Want {
+    uint64_t addr, len;
+    const uint8_t** dst;
+  };
+  std::vector<Want> wants;
+  wants.reserve(2 * n);
+  for (size_t k = 0; k < n; k++) {
+    const HeapSpan& s = *nodes[k].span;
+    if (s.noscan() || s.size_class() == 0) continue;
+    wants.push_back({nodes[k].base, s.elemsize, &out[k].data});
+    if (s.elemsize > kMinSizeForMallocHeader) continue;
+    uint64_t at = s.base + s.bytes() - s.bytes() / 64;
+    if (l_.inline_mark_bits && s.elemsize >= 16) at -= static_cast<uint64_t>(l_.inline_mark_bits);
+    const uint64_t first = (nodes[k].base - s.base) / 8, last = first + s.elemsize / 8 - 1;
+    wants.push_back({at + first / 8, last / 8 - first / 8 + 1, &out[k].bits});
+  }
+  std::sort(wants.begin(), wants.end(),
+            [](const Want& a, const Want& b) { return a.addr < b.addr; });
+  // Ranges that overlap or touch (neighbouring objects, one span's bits)
+  // are one read.
+  struct Range {
+    uint64_t addr, end, off;
+  };
+  std::vector<Range> ranges;
+  uint64_t total = 0;
+  for (const Want& w : wants) {
+    if (!ranges.empty() && w.addr <= ranges.back().end) {
+      const uint64_t end = std::max(ranges.back().end, w.addr + w.len);
+      total += end - ranges.back().end;
+      ranges.back().end = end;
+    } else {
+      ranges.push_back({w.addr, w.addr + w.len, total});
+      total += w.len;
+    }
+  }
+  buf.resize(static_cast<size_t>(total));
+  std::vector<target::ReadRequest> reqs(ranges.size());
+  for (size_t k = 0; k < ranges.size(); k++)
+    reqs[k] = {ranges[k].addr, &buf[static_cast<size_t>(ranges[k].off)],
+               static_cast<size_t>(ranges[k].end - ranges[k].addr), false};
+  if (!mem_.read_many(reqs)) return;
+  for (const auto& r : reqs) {
+    if (r.ok) res_.bytes_read += r.len;
+  }
+  size_t k = 0;
+  for (const Want& w : wants) {
+    while (ranges[k].end < w.addr + w.len) k++;  // the range it was merged into
+    if (reqs[k].ok) *w.dst = &buf[static_cast<size_t>(ranges[k].off + (w.addr - ranges[k].addr))];
+  }
+}
+
+bool HeapWalker::scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out, const Fetched* f) {
   const HeapSpan& s = *n.span;
   if (s.noscan()) return true;
   if (l_.go_minor < 22) {
@@ -234,31 +293,34 @@ bool HeapWalker::scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out) 
     return true;
   }
   const bool large = s.size_class() == 0;
+  // An object not fetched with its batch (a root's, a re-read's): alone.
+  std::vector<Fetched> one;
+  std::vector<uint8_t> one_buf;
+  if (!large && (!f || !f->data)) {
+    fetch(&n, 1, one, one_buf);
+    f = &one[0];
+  }
   if (!large && s.elemsize <= kMinSizeForMallocHeader) {
     // Heap bits at the span's end, one per word (mbitmap.go heapBitsSlice),
     // before the green tea GC's inline mark bits (spanHeapBitsRange).
-    const auto* b = span_bytes(s);
-    if (!b) return false;
-    const uint64_t bitmap = s.bytes() / 64;
-    uint64_t at = s.bytes() - bitmap;
-    if (l_.inline_mark_bits && s.elemsize >= 16) at -= static_cast<uint64_t>(l_.inline_mark_bits);
+    if (!f->data || !f->bits) return false;
     const uint64_t first = (n.base - s.base) / 8;
     for (uint64_t w = 0; w < s.elemsize / 8; w++) {
       const uint64_t word = first + w;
-      if (!((*b)[static_cast<size_t>(at + word / 8)] >> (word % 8) & 1)) continue;
-      out.emplace_back(n.base + 8 * w, u64(&(*b)[static_cast<size_t>(8 * word)]));
+      if (!(f->bits[word / 8 - first / 8] >> (word % 8) & 1)) continue;
+      out.emplace_back(n.base + 8 * w, u64(f->data + 8 * w));
     }
     res_.bytes_scanned += s.elemsize;
     return true;
   }
   uint64_t data = n.base, len = s.elemsize;
-  const std::vector<uint8_t>* b = nullptr;
+  const uint8_t* b = nullptr;  // the object's bytes after its header
   if (large) {
     n.type = s.large_type;
   } else {
-    b = span_bytes(s);
-    if (!b) return false;
-    n.type = u64(&(*b)[static_cast<size_t>(n.base - s.base)]);
+    if (!f->data) return false;
+    n.type = u64(f->data);
+    b = f->data + kMallocHeaderSize;
     data += kMallocHeaderSize;
     len -= kMallocHeaderSize;
   }
@@ -273,7 +335,7 @@ bool HeapWalker::scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out) 
     const uint64_t k = std::min(kChunk, len - off);
     const uint8_t* p;
     if (b) {
-      p = &(*b)[static_cast<size_t>(data + off - s.base)];
+      p = b + off;
     } else {
       chunk.resize(static_cast<size_t>(k));
       if (!read(data + off, chunk.data(), chunk.size())) return false;
@@ -452,6 +514,9 @@ bool HeapWalker::pass(const std::unordered_set<uint64_t>& wanted) {
   // frames and the finalizers and cleanups; last the runtime's own frames at
   // parked stacks' tops.
   size_t i = 0;
+  std::vector<Fetched> fetched;
+  std::vector<uint8_t> fetched_buf;
+  size_t fetched_from = 0, fetched_to = 0;  // nodes_[from, to) are in `fetched`
   for (int tier = 1; tier <= 3; tier++) {
     if (tier == 2) {
       scan_stacks(false);
@@ -462,8 +527,18 @@ bool HeapWalker::pass(const std::unordered_set<uint64_t>& wanted) {
     for (; i < nodes_.size(); i++) {
       if (!wanted.empty() && found_ == wanted.size()) break;
       if ((i & 255) == 0 && over_budget()) break;
+      if (i >= fetched_to) {
+        uint64_t bytes = 0;
+        size_t j = i;
+        for (; j < nodes_.size() && j - i < kBatchNodes && bytes < kBatchBytes; j++) {
+          if (nodes_[j].span->size_class()) bytes += nodes_[j].span->elemsize;
+        }
+        fetch(&nodes_[i], j - i, fetched, fetched_buf);
+        fetched_from = i;
+        fetched_to = j;
+      }
       ptrs.clear();
-      if (!scan(nodes_[i], ptrs)) res_.no_layout++;
+      if (!scan(nodes_[i], ptrs, &fetched[i - fetched_from])) res_.no_layout++;
       for (const auto& [slot, v] : ptrs) visit(v, static_cast<int64_t>(i), slot);
     }
     if (i < nodes_.size() || (!wanted.empty() && found_ == wanted.size())) break;
