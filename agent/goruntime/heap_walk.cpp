@@ -354,9 +354,17 @@ bool HeapWalker::scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out, 
 void HeapWalker::visit(uint64_t value, int64_t parent, uint64_t slot) {
   uint64_t base = 0;
   const HeapSpan* s = spans_.find(value, &base);
-  if (!s || !seen_.try_emplace(base, static_cast<uint32_t>(nodes_.size())).second) return;
+  if (!s) return;
+  const uint64_t k = first_object_[static_cast<size_t>(s - spans_.spans().data())] +
+                     (base - s->base) / s->elemsize;
+  uint64_t& word = seen_[static_cast<size_t>(k / 64)];
+  if (word >> (k % 64) & 1) return;
+  word |= uint64_t{1} << (k % 64);
+  if (wanted_->count(base)) {
+    found_++;
+    wanted_nodes_.emplace(base, static_cast<uint32_t>(nodes_.size()));
+  }
   nodes_.push_back({base, s, parent, slot, 0});
-  if (wanted_->count(base)) found_++;
 }
 
 bool HeapWalker::follow(RetentionPath& p) {
@@ -425,6 +433,15 @@ WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
   start_ = std::chrono::steady_clock::now();
   res_ = {};
   res_.heap_bytes = spans_.in_use_bytes();
+  first_object_.clear();
+  uint64_t objects = 0;
+  for (const auto& s : spans_.spans()) {
+    first_object_.push_back(objects);
+    objects += s.elemsize ? (s.limit - s.base) / s.elemsize : 0;  // find's object slots
+  }
+  seen_.assign(static_cast<size_t>((objects + 63) / 64), 0);
+  wanted_nodes_.clear();
+  nodes_.clear();
   res_.bytes_read = spans_.bytes_read();
   const bool exhausted = pass(wanted);
   // Found all wanted before the queue emptied: the rest was not needed.
@@ -442,7 +459,8 @@ WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
       if (!res_.paths.count(w)) missed.insert(w);
     }
     nodes_.clear();
-    seen_.clear();
+    std::fill(seen_.begin(), seen_.end(), 0);
+    wanted_nodes_.clear();
     drop_caches();
     const size_t before = res_.paths.size();
     pass(missed);
@@ -548,8 +566,8 @@ bool HeapWalker::pass(const std::unordered_set<uint64_t>& wanted) {
 
 void HeapWalker::add_paths(const std::unordered_set<uint64_t>& wanted) {
   for (uint64_t w : wanted) {
-    auto it = seen_.find(w);
-    if (it == seen_.end()) continue;
+    auto it = wanted_nodes_.find(w);
+    if (it == wanted_nodes_.end()) continue;
     RetentionPath p;
     for (int64_t k = it->second; k >= 0 && p.steps.size() < 4096; k = nodes_[k].parent) {
       const Node& n = nodes_[static_cast<size_t>(k)];

@@ -175,7 +175,12 @@ class HeapWalker {
   WalkBudget budget_;
   std::chrono::steady_clock::time_point start_;
   std::vector<Node> nodes_;
-  std::unordered_map<uint64_t, uint32_t> seen_;
+  // Objects reached: one bit per object slot of every span, numbered span by
+  // span (first_object_[i]: span i's first), cheaper than a hash set of
+  // millions; and the node of each wanted object reached.
+  std::vector<uint64_t> first_object_;
+  std::vector<uint64_t> seen_;
+  std::unordered_map<uint64_t, uint32_t> wanted_nodes_;
   std::unordered_map<uint64_t, TypeInfo> types_;
   std::unordered_map<uint64_t, std::vector<uint8_t>> span_cache_;
   std::unordered_map<uint64_t, std::vector<uint8_t>> bits_cache_;  // by span base
