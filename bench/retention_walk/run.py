@@ -11,10 +11,11 @@ goroutine that never allocates prints its throughput every 20 ms.
 
 Phases, one target:
   detached  --quiet s with no leakhound and no forced GC;
-  attached  `leakhound attach PID --duration D --json --retainers` with the
-            target forcing a GC every --gc-every (the heap profile's clock:
-            the leak's verdict needs points), until --quiet s before the
-            window's end; then no GC, leakhound polling;
+  attached  `leakhound -v attach PID --duration D --json --retainers` with
+            the target forcing a GC every --gc-every (the heap profile's
+            clock: the leak's verdict needs points), until --quiet s before
+            the window's end (timed from the log's "the window begins");
+            then no GC, leakhound polling;
   walk      at the window's end: the span read, the walk, the re-reads
             (report.retention_walk.walked_unix_us);
   after     --quiet s once leakhound has exited.
