@@ -18,6 +18,10 @@ constexpr uint64_t kMaxMask = uint64_t{1} << 24;
 constexpr uint64_t kMaxObjectScan = uint64_t{64} << 20;
 constexpr uint64_t kChunk = uint64_t{1} << 20;
 constexpr uint64_t kSpanCache = uint64_t{64} << 20;
+// The walk reads the objects it is about to scan in batches of this many,
+// or of this many bytes: each batch is one read_many (IOV_MAX ranges a call).
+constexpr size_t kBatchNodes = 1024;
+constexpr uint64_t kBatchBytes = uint64_t{1} << 20;
 constexpr uint64_t kMaxStack = uint64_t{1} << 30;  // runtime.maxstacksize on 64-bit
 
 uint64_t u64(const uint8_t* p) {
@@ -201,7 +205,62 @@ uint64_t HeapWalker::header_type(const Node& n) {
   return read(n.base, &t, 8) ? t : 0;
 }
 
-bool HeapWalker::scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out) {
+void HeapWalker::fetch(const Node* nodes, size_t n, std::vector<Fetched>& out,
+                       std::vector<uint8_t>& buf) {
+  out.assign(n, {});
+  if (l_.go_minor < 22) return;
+  struct Want {
+    uint64_t addr, len;
+    const uint8_t** dst;
+  };
+  std::vector<Want> wants;
+  wants.reserve(2 * n);
+  for (size_t k = 0; k < n; k++) {
+    const HeapSpan& s = *nodes[k].span;
+    if (s.noscan() || s.size_class() == 0) continue;
+    wants.push_back({nodes[k].base, s.elemsize, &out[k].data});
+    if (s.elemsize > kMinSizeForMallocHeader) continue;
+    uint64_t at = s.base + s.bytes() - s.bytes() / 64;
+    if (l_.inline_mark_bits && s.elemsize >= 16) at -= static_cast<uint64_t>(l_.inline_mark_bits);
+    const uint64_t first = (nodes[k].base - s.base) / 8, last = first + s.elemsize / 8 - 1;
+    wants.push_back({at + first / 8, last / 8 - first / 8 + 1, &out[k].bits});
+  }
+  std::sort(wants.begin(), wants.end(),
+            [](const Want& a, const Want& b) { return a.addr < b.addr; });
+  // Ranges that overlap or touch (neighbouring objects, one span's bits)
+  // are one read.
+  struct Range {
+    uint64_t addr, end, off;
+  };
+  std::vector<Range> ranges;
+  uint64_t total = 0;
+  for (const Want& w : wants) {
+    if (!ranges.empty() && w.addr <= ranges.back().end) {
+      const uint64_t end = std::max(ranges.back().end, w.addr + w.len);
+      total += end - ranges.back().end;
+      ranges.back().end = end;
+    } else {
+      ranges.push_back({w.addr, w.addr + w.len, total});
+      total += w.len;
+    }
+  }
+  buf.resize(static_cast<size_t>(total));
+  std::vector<target::ReadRequest> reqs(ranges.size());
+  for (size_t k = 0; k < ranges.size(); k++)
+    reqs[k] = {ranges[k].addr, &buf[static_cast<size_t>(ranges[k].off)],
+               static_cast<size_t>(ranges[k].end - ranges[k].addr), false};
+  if (!mem_.read_many(reqs)) return;
+  for (const auto& r : reqs) {
+    if (r.ok) res_.bytes_read += r.len;
+  }
+  size_t k = 0;
+  for (const Want& w : wants) {
+    while (ranges[k].end < w.addr + w.len) k++;  // the range it was merged into
+    if (reqs[k].ok) *w.dst = &buf[static_cast<size_t>(ranges[k].off + (w.addr - ranges[k].addr))];
+  }
+}
+
+bool HeapWalker::scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out, const Fetched* f) {
   const HeapSpan& s = *n.span;
   if (s.noscan()) return true;
   if (l_.go_minor < 22) {
@@ -234,31 +293,34 @@ bool HeapWalker::scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out) 
     return true;
   }
   const bool large = s.size_class() == 0;
+  // An object not fetched with its batch (a root's, a re-read's): alone.
+  std::vector<Fetched> one;
+  std::vector<uint8_t> one_buf;
+  if (!large && (!f || !f->data)) {
+    fetch(&n, 1, one, one_buf);
+    f = &one[0];
+  }
   if (!large && s.elemsize <= kMinSizeForMallocHeader) {
     // Heap bits at the span's end, one per word (mbitmap.go heapBitsSlice),
     // before the green tea GC's inline mark bits (spanHeapBitsRange).
-    const auto* b = span_bytes(s);
-    if (!b) return false;
-    const uint64_t bitmap = s.bytes() / 64;
-    uint64_t at = s.bytes() - bitmap;
-    if (l_.inline_mark_bits && s.elemsize >= 16) at -= static_cast<uint64_t>(l_.inline_mark_bits);
+    if (!f->data || !f->bits) return false;
     const uint64_t first = (n.base - s.base) / 8;
     for (uint64_t w = 0; w < s.elemsize / 8; w++) {
       const uint64_t word = first + w;
-      if (!((*b)[static_cast<size_t>(at + word / 8)] >> (word % 8) & 1)) continue;
-      out.emplace_back(n.base + 8 * w, u64(&(*b)[static_cast<size_t>(8 * word)]));
+      if (!(f->bits[word / 8 - first / 8] >> (word % 8) & 1)) continue;
+      out.emplace_back(n.base + 8 * w, u64(f->data + 8 * w));
     }
     res_.bytes_scanned += s.elemsize;
     return true;
   }
   uint64_t data = n.base, len = s.elemsize;
-  const std::vector<uint8_t>* b = nullptr;
+  const uint8_t* b = nullptr;  // the object's bytes after its header
   if (large) {
     n.type = s.large_type;
   } else {
-    b = span_bytes(s);
-    if (!b) return false;
-    n.type = u64(&(*b)[static_cast<size_t>(n.base - s.base)]);
+    if (!f->data) return false;
+    n.type = u64(f->data);
+    b = f->data + kMallocHeaderSize;
     data += kMallocHeaderSize;
     len -= kMallocHeaderSize;
   }
@@ -273,7 +335,7 @@ bool HeapWalker::scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out) 
     const uint64_t k = std::min(kChunk, len - off);
     const uint8_t* p;
     if (b) {
-      p = &(*b)[static_cast<size_t>(data + off - s.base)];
+      p = b + off;
     } else {
       chunk.resize(static_cast<size_t>(k));
       if (!read(data + off, chunk.data(), chunk.size())) return false;
@@ -292,9 +354,17 @@ bool HeapWalker::scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out) 
 void HeapWalker::visit(uint64_t value, int64_t parent, uint64_t slot) {
   uint64_t base = 0;
   const HeapSpan* s = spans_.find(value, &base);
-  if (!s || !seen_.try_emplace(base, static_cast<uint32_t>(nodes_.size())).second) return;
+  if (!s) return;
+  const uint64_t k = first_object_[static_cast<size_t>(s - spans_.spans().data())] +
+                     (base - s->base) / s->elemsize;
+  uint64_t& word = seen_[static_cast<size_t>(k / 64)];
+  if (word >> (k % 64) & 1) return;
+  word |= uint64_t{1} << (k % 64);
+  if (wanted_->count(base)) {
+    found_++;
+    wanted_nodes_.emplace(base, static_cast<uint32_t>(nodes_.size()));
+  }
   nodes_.push_back({base, s, parent, slot, 0});
-  if (wanted_->count(base)) found_++;
 }
 
 bool HeapWalker::follow(RetentionPath& p) {
@@ -363,6 +433,15 @@ WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
   start_ = std::chrono::steady_clock::now();
   res_ = {};
   res_.heap_bytes = spans_.in_use_bytes();
+  first_object_.clear();
+  uint64_t objects = 0;
+  for (const auto& s : spans_.spans()) {
+    first_object_.push_back(objects);
+    objects += s.elemsize ? (s.limit - s.base) / s.elemsize : 0;  // find's object slots
+  }
+  seen_.assign(static_cast<size_t>((objects + 63) / 64), 0);
+  wanted_nodes_.clear();
+  nodes_.clear();
   res_.bytes_read = spans_.bytes_read();
   const bool exhausted = pass(wanted);
   // Found all wanted before the queue emptied: the rest was not needed.
@@ -380,7 +459,8 @@ WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
       if (!res_.paths.count(w)) missed.insert(w);
     }
     nodes_.clear();
-    seen_.clear();
+    std::fill(seen_.begin(), seen_.end(), 0);
+    wanted_nodes_.clear();
     drop_caches();
     const size_t before = res_.paths.size();
     pass(missed);
@@ -452,6 +532,9 @@ bool HeapWalker::pass(const std::unordered_set<uint64_t>& wanted) {
   // frames and the finalizers and cleanups; last the runtime's own frames at
   // parked stacks' tops.
   size_t i = 0;
+  std::vector<Fetched> fetched;
+  std::vector<uint8_t> fetched_buf;
+  size_t fetched_from = 0, fetched_to = 0;  // nodes_[from, to) are in `fetched`
   for (int tier = 1; tier <= 3; tier++) {
     if (tier == 2) {
       scan_stacks(false);
@@ -462,8 +545,18 @@ bool HeapWalker::pass(const std::unordered_set<uint64_t>& wanted) {
     for (; i < nodes_.size(); i++) {
       if (!wanted.empty() && found_ == wanted.size()) break;
       if ((i & 255) == 0 && over_budget()) break;
+      if (i >= fetched_to) {
+        uint64_t bytes = 0;
+        size_t j = i;
+        for (; j < nodes_.size() && j - i < kBatchNodes && bytes < kBatchBytes; j++) {
+          if (nodes_[j].span->size_class()) bytes += nodes_[j].span->elemsize;
+        }
+        fetch(&nodes_[i], j - i, fetched, fetched_buf);
+        fetched_from = i;
+        fetched_to = j;
+      }
       ptrs.clear();
-      if (!scan(nodes_[i], ptrs)) res_.no_layout++;
+      if (!scan(nodes_[i], ptrs, &fetched[i - fetched_from])) res_.no_layout++;
       for (const auto& [slot, v] : ptrs) visit(v, static_cast<int64_t>(i), slot);
     }
     if (i < nodes_.size() || (!wanted.empty() && found_ == wanted.size())) break;
@@ -473,8 +566,8 @@ bool HeapWalker::pass(const std::unordered_set<uint64_t>& wanted) {
 
 void HeapWalker::add_paths(const std::unordered_set<uint64_t>& wanted) {
   for (uint64_t w : wanted) {
-    auto it = seen_.find(w);
-    if (it == seen_.end()) continue;
+    auto it = wanted_nodes_.find(w);
+    if (it == wanted_nodes_.end()) continue;
     RetentionPath p;
     for (int64_t k = it->second; k >= 0 && p.steps.size() < 4096; k = nodes_[k].parent) {
       const Node& n = nodes_[static_cast<size_t>(k)];

@@ -134,11 +134,26 @@ class HeapWalker {
   // The *_type of an object that carries one (a header, or a large span's).
   uint64_t header_type(const Node& n);
   bool read(uint64_t addr, void* dst, size_t len);
+  // Go 1.21: a span's bytes, read whole and cached (up to kSpanCache).
   const std::vector<uint8_t>* span_bytes(const HeapSpan& s);
+  // A small object's bytes (its header too) and, up to 512 B, the bytes of
+  // its span's heap bits that cover its words (from the byte that holds its
+  // first word's bit). Null when not read (noscan, large, Go 1.21, a failed
+  // read): scan then reads what it needs itself.
+  struct Fetched {
+    const uint8_t* data = nullptr;
+    const uint8_t* bits = nullptr;
+  };
+  // Reads what scan needs of each of `nodes` in one batch of reads: only
+  // the objects and their heap bits, not their spans (a walk meets a big
+  // heap's spans in no order: whole spans were read again and again), and
+  // ranges that touch merged into one. Fills out (one per node) and buf.
+  void fetch(const Node* nodes, size_t n, std::vector<Fetched>& out, std::vector<uint8_t>& buf);
   // Go 1.21: a span's pointer bits from the arena bitmaps, one per word.
   const std::vector<uint8_t>* arena_bits(const HeapSpan& s);
   // Pointer words of the object at `n`; false when its layout is unknown.
-  bool scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out);  // (slot, value)
+  bool scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out,  // (slot, value)
+            const Fetched* f = nullptr);
   void visit(uint64_t value, int64_t parent, uint64_t slot);
   // Re-reads a path whose batch re-read failed, step by step, following a
   // slot that now points to another object when that object holds the next
@@ -160,7 +175,12 @@ class HeapWalker {
   WalkBudget budget_;
   std::chrono::steady_clock::time_point start_;
   std::vector<Node> nodes_;
-  std::unordered_map<uint64_t, uint32_t> seen_;
+  // Objects reached: one bit per object slot of every span, numbered span by
+  // span (first_object_[i]: span i's first), cheaper than a hash set of
+  // millions; and the node of each wanted object reached.
+  std::vector<uint64_t> first_object_;
+  std::vector<uint64_t> seen_;
+  std::unordered_map<uint64_t, uint32_t> wanted_nodes_;
   std::unordered_map<uint64_t, TypeInfo> types_;
   std::unordered_map<uint64_t, std::vector<uint8_t>> span_cache_;
   std::unordered_map<uint64_t, std::vector<uint8_t>> bits_cache_;  // by span base

@@ -254,8 +254,10 @@ json retention_walk_to_json(const RetentionWalk& w) {
             {"specials", w.specials},
             {"second_pass", w.second_pass},
             {"seconds", finite(w.seconds)},
+            {"cpu_seconds", finite(w.cpu_seconds)},
             {"complete", w.complete},
             {"layout_source", w.layout_source}};
+  if (w.ran) j["walked_unix_us"] = {{"from", w.from_us}, {"to", w.to_us}};
   if (!w.stopped.empty()) j["stopped"] = w.stopped;
   if (!w.why_not.empty()) j["why_not"] = w.why_not;
   if (!w.stacks_why_not.empty()) j["stacks_why_not"] = w.stacks_why_not;

@@ -51,6 +51,10 @@ struct RetentionWalk {
   size_t specials = 0;     // finalizer and cleanup specials, roots too
   size_t second_pass = 0;  // wanted objects reached only by a second walk
   double seconds = 0;
+  // When it ran (unix us): from the read of the span list to the last re-read;
+  // the CPU time leakhound spent on it meanwhile (its reads' copies too).
+  int64_t from_us = 0, to_us = 0;
+  double cpu_seconds = 0;
   bool complete = false;  // every wanted object reached, or the heap exhausted
   std::string stopped;    // else the budget that ran out
   std::string layout_source;

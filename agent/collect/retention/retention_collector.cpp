@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "collect/session.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 namespace leakhound::collect {
@@ -174,6 +175,8 @@ void RetentionCollector::contribute(report::Report& r) {
   report::RetentionWalk& w = r.retention_walk;
   w = {};
   w.layout_source = layout_source_;
+  w.from_us = unix_us();
+  const int64_t cpu_from = thread_cpu_ns();
   auto spans = goruntime::HeapSpans::read(mem_, layout_, mheap_);
   if (!spans) {
     w.why_not = spans.error().message;
@@ -235,6 +238,8 @@ void RetentionCollector::contribute(report::Report& r) {
   }
   goruntime::HeapWalker walker(mem_, layout_, *spans, *roots, opts_.budget);
   goruntime::WalkResult res = walker.walk(wanted);
+  w.to_us = unix_us();
+  w.cpu_seconds = static_cast<double>(thread_cpu_ns() - cpu_from) / 1e9;
   w.ran = true;
   w.heap_bytes = res.heap_bytes;
   w.scanned_bytes = res.bytes_scanned;

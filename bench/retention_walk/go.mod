@@ -1,0 +1,3 @@
+module leakhound.bench/retentionwalk
+
+go 1.26

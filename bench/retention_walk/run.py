@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""The retention walk's cost (`leakhound attach --retainers`): its time and the
+bytes it reads from the target, and the target's throughput while it runs
+against the windows just before it, in one run.
+
+The target (main.go, built with the Go toolchain on PATH) holds --heap-mb of
+pointer-rich live heap (128 B nodes with two pointers, 1 KiB blobs with 16)
+and leaks --leak-kb KiB/s of 1 KiB objects into a growing list of chunks that
+the walk reaches only after the live heap (it goes breadth first). One worker
+goroutine that never allocates prints its throughput every 20 ms.
+
+Phases, one target:
+  detached  --quiet s with no leakhound and no forced GC;
+  attached  `leakhound -v attach PID --duration D --json --retainers` with
+            the target forcing a GC every --gc-every (the heap profile's
+            clock: the leak's verdict needs points), until --quiet s before
+            the window's end (timed from the log's "the window begins");
+            then no GC, leakhound polling;
+  walk      at the window's end: the span read, the walk, the re-reads
+            (report.retention_walk.walked_unix_us);
+  after     --quiet s once leakhound has exited.
+The ratio is the worker's throughput during the walk over the attached,
+GC-free window just before it (and over the detached window). The target and
+leakhound each run in a session of their own, as two services would: with
+the kernel's autogroup scheduling, processes of one session share one CPU
+share, and the walk's CPU time would come out of the target's.
+
+Usage (root): sudo bench/retention_walk/run.py [--heap-mb 100] [--duration 20]
+              [--gc-every 1] [--quiet 4] [--sample-rate 65536] [--procs 2]"""
+import argparse
+import importlib.util
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+LEAKHOUND = os.environ.get("LEAKHOUND", os.path.join(ROOT, "build", "leakhound"))
+BINARY = os.path.join(ROOT, "build", "bench-retention-walk")
+
+# throughput(work, start_us, end_us): bench/leak_check_cost's, the same
+# per-tick pro-rating.
+_spec = importlib.util.spec_from_file_location(
+    "leak_check_cost", os.path.join(os.path.dirname(HERE), "leak_check_cost", "run.py"))
+_lcc = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_lcc)
+throughput = _lcc.throughput
+
+
+class Target:
+    def __init__(self, a):
+        env = {**os.environ, "GOMAXPROCS": str(a.procs)}
+        self.p = subprocess.Popen([BINARY, "-heap-mb", str(a.heap_mb), "-leak-kb", str(a.leak_kb),
+                                   "-gc-every", f"{a.gc_every:g}s"],
+                                  stdout=subprocess.PIPE, text=True, env=env,
+                                  start_new_session=True)
+        self.lock = threading.Lock()
+        self.work = []    # (unix_us, ops since the previous line)
+        self.cycles = []  # (start_us, end_us) of forced GC cycles
+        self.ready_us = None
+        self.ready = threading.Event()
+        threading.Thread(target=self._stdout, daemon=True).start()
+
+    def _stdout(self):
+        for line in self.p.stdout:
+            kv = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
+            with self.lock:
+                if line.startswith("work "):
+                    self.work.append((int(kv["unix_us"]), int(kv["ops"])))
+                elif line.startswith("cycle "):
+                    self.cycles.append((int(kv["start_us"]), int(kv["end_us"])))
+                elif line.startswith("ready "):
+                    self.ready_us = int(kv["unix_us"])
+                    self.ready.set()
+
+    def stop(self):
+        self.p.kill()
+        self.p.wait()
+
+
+def tick_rates(work, start, end):
+    """The worker's rate in each 20 ms tick that lies wholly inside [start, end]."""
+    out, prev = [], None
+    for t, n in work:
+        if prev is not None and prev >= start and t <= end and t > prev:
+            out.append(n / ((t - prev) / 1e6))
+        prev = t
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--heap-mb", type=int, default=100)
+    ap.add_argument("--leak-kb", type=int, default=512, help="leak rate, KiB/s")
+    ap.add_argument("--duration", type=float, default=20.0, help="attach window, s")
+    ap.add_argument("--gc-every", type=float, default=1.0, help="forced GC period, s")
+    ap.add_argument("--quiet", type=float, default=4.0,
+                    help="GC-free seconds: detached, before the walk, after leakhound exits")
+    ap.add_argument("--sample-rate", type=int, default=65536)
+    ap.add_argument("--procs", type=int, default=2, help="the target's GOMAXPROCS")
+    ap.add_argument("--max-seconds", type=float, default=3600, help="--retainers-max-time, s")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run as root: leakhound attaches BPF probes")
+    if a.duration <= a.quiet + 5 * a.gc_every:
+        sys.exit("--duration must leave at least 5 forced GC cycles before the quiet window")
+    subprocess.run(["go", "build", "-o", BINARY, "."], cwd=HERE, check=True,
+                   env={**os.environ, "CGO_ENABLED": "0"})
+
+    t = Target(a)
+    lh = None
+    try:
+        if not t.ready.wait(timeout=1200):
+            sys.exit("the target did not build its heap")
+        time.sleep(a.quiet)
+        t.p.send_signal(signal.SIGUSR1)  # forced GCs on
+        attach_us = int(time.time() * 1e6)
+        lh = subprocess.Popen(
+            [LEAKHOUND, "-v", "attach", str(t.p.pid), "--duration", f"{a.duration:g}s", "--json",
+             "--retainers", "--sample-rate", str(a.sample_rate), "--retainers-max-bytes", "64GiB",
+             "--retainers-max-time", f"{a.max_seconds:g}s"], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, start_new_session=True)
+        # Threads read the report and the log (-v: "the window begins", after
+        # the setup, which takes seconds on a busy machine).
+        result = {"err": []}
+        begins = threading.Event()
+
+        def log():
+            for line in lh.stderr:
+                result["err"].append(line)
+                if "the window begins" in line:
+                    begins.set()
+
+        readers = [threading.Thread(target=lambda: result.update(out=lh.stdout.read())),
+                   threading.Thread(target=log)]
+        for r in readers:
+            r.start()
+        while not begins.wait(0.2):
+            if lh.poll() is not None:
+                break
+        time.sleep(a.duration - a.quiet)
+        t.p.send_signal(signal.SIGUSR2)  # forced GCs off
+        for r in readers:
+            r.join()
+        lh.wait()
+        exit_us = int(time.time() * 1e6)
+        if lh.returncode != 0:
+            sys.exit(f"leakhound attach exited {lh.returncode}: {''.join(result['err'])[-800:]}")
+        time.sleep(a.quiet)
+    finally:
+        if lh and lh.poll() is None:
+            lh.kill()
+            lh.wait()
+        t.stop()
+
+    rep = json.loads(result["out"])
+    with open(BINARY + "-report.json", "w") as f:
+        f.write(result["out"])  # for a look at what leakhound saw
+    w = rep.get("retention_walk") or {}
+    with t.lock:
+        n_gc = sum(1 for s, _ in t.cycles if s > attach_us)
+    if not w.get("ran"):
+        sys.exit(f"the retention walk did not run: {json.dumps(w)}; {n_gc} forced GCs while "
+                 f"attached; findings: "
+                 f"{[(f['verdict'], f['stack'][0]['function']) for f in rep.get('heap', [])][:5]}")
+    with t.lock:
+        work, cycles = list(t.work), list(t.cycles)
+    w_from, w_to = w["walked_unix_us"]["from"], w["walked_unix_us"]["to"]
+    last_gc = max((e for s, e in cycles if s < w_from), default=attach_us)
+    q = int(a.quiet * 1e6)
+    windows = {
+        "detached": (t.ready_us + 500_000, t.ready_us + q),
+        "before": (max(last_gc + 100_000, w_from - q), w_from),
+        "walk": (w_from, w_to),
+        "after": (exit_us + 100_000, exit_us + q),
+    }
+    gc_in_walk = sum(1 for s, e in cycles if s < w_to and e > w_from)
+    rates = {k: throughput(work, s, e) for k, (s, e) in windows.items()}
+    ticks = tick_rates(work, w_from, w_to)
+    reached = [(f["retention"]["reached"], f["retention"]["sampled_objects"],
+                f["retention"]["paths"][0]["root"] if f["retention"]["paths"] else None)
+               for f in rep.get("heap", []) if f.get("retention")]
+
+    out = {"bench": "retention_walk", "heap_mb": a.heap_mb, "procs": a.procs,
+           "load": round(os.getloadavg()[0], 1),
+           "walk": {k: w.get(k) for k in ("seconds", "cpu_seconds", "heap_bytes", "scanned_bytes", "bytes_read",
+                                          "objects", "no_layout", "complete", "stopped",
+                                          "second_pass")},
+           "walk_wall_s": round((w_to - w_from) / 1e6, 3), "gc_cycles_in_walk": gc_in_walk,
+           "retention": reached,
+           "windows_s": {k: round((e - s) / 1e6, 2) for k, (s, e) in windows.items()},
+           "ops_per_s": {k: round(v, 1) if v else None for k, v in rates.items()}}
+    if rates["walk"] and rates["before"]:
+        out["ratio_walk_over_before"] = round(rates["walk"] / rates["before"], 3)
+    if rates["walk"] and rates["detached"]:
+        out["ratio_walk_over_detached"] = round(rates["walk"] / rates["detached"], 3)
+    if ticks and rates["before"]:
+        out["walk_ticks"] = len(ticks)
+        out["worst_tick_over_before"] = round(min(ticks) / rates["before"], 3)
+        out["median_tick_over_before"] = round(statistics.median(ticks) / rates["before"], 3)
+
+    mib = lambda b: f"{b / 2**20:,.0f} MiB"
+    print(f"target: {a.heap_mb} MiB live heap (+ a {a.leak_kb} KiB/s leak), GOMAXPROCS={a.procs}; "
+          f"load {out['load']}")
+    print(f"walk: {w['seconds']:.2f} s ({out['walk_wall_s']:.2f} s with the span read and the "
+          f"re-reads; {w.get('cpu_seconds', 0):.2f} s of CPU), {mib(w['heap_bytes'])} heap, {mib(w['scanned_bytes'])} scanned, "
+          f"{mib(w['bytes_read'])} read, {w['objects']:,} objects, complete={w['complete']}"
+          f"{', stopped: ' + w['stopped'] if w.get('stopped') else ''}; GC cycles during it: "
+          f"{gc_in_walk}")
+    for r, n, root in reached:
+        print(f"leak: {r} of {n} sampled objects reached, through {root}")
+    for k in windows:
+        v = rates[k]
+        print(f"  {k:<9}{out['windows_s'][k]:>7.2f} s  "
+              f"{(f'{v:,.0f} ops/s' if v else 'no data'):>18}")
+    if "ratio_walk_over_before" in out:
+        print(f"throughput during the walk / before it: {out['ratio_walk_over_before']:.3f} "
+              f"(/ detached: {out.get('ratio_walk_over_detached', float('nan')):.3f}; "
+              f"20 ms ticks in the walk: median {out.get('median_tick_over_before', 0):.3f}, "
+              f"worst {out.get('worst_tick_over_before', 0):.3f})")
+    print(json.dumps(out, separators=(",", ":")))
+
+
+if __name__ == "__main__":
+    main()
