@@ -159,8 +159,12 @@ def case_global_map(minor, variant):
     try:
         rep, _ = lhtest.attach_json(t.pid, WINDOW, EXTRA)
         f, walk = explained(rep, "main.newSession")
+        # On 1.21 no object carries a type: a map's bucket arrays are named by
+        # size (or, when sampled, by the site that grew the map), and a map
+        # growing during the walk has two arrays and their overflow buckets:
+        # the objects spread over up to six path shapes, of which 3 are shown.
         top = check_paths(f, expected_root(path, variant, "main.sessions", roots["sessions"]),
-                          all_confirmed=False)
+                          all_confirmed=False, shown=0.6 if minor == "1.21" else 0.9)
         print(f"     {minor}-{variant} global-map: {top['objects']} of "
               f"{f['retention']['sampled_objects']} ({f['retention']['reached']} reached, "
               f"{walk['second_pass']} by a second walk) via {top['root']} → "
