@@ -8,7 +8,9 @@ package main
 // from runtime/metrics (Go 1.20+): F = dG/dC since the last line whose totals
 // moved. The runtime publishes its CPU classes at the end of each GC cycle
 // (metrics.go cpuStatsAggregate.compute), so F covers the GC cycles that ended
-// in between, and is -1 when none did. heap_live is /gc/heap/live:bytes
+// in between, and is -1 when none did. frac_busy leaves out the idle mark
+// workers' time (GC work on processors the program left idle): the share
+// runtime.MemStats.GCCPUFraction and the GC CPU limiter count. heap_live is /gc/heap/live:bytes
 // (Go 1.21+; -1 before). Before Go 1.20 it prints "gcfrac unsupported".
 
 import (
@@ -21,9 +23,10 @@ var gcfracSamples = []metrics.Sample{
 	{Name: "/cpu/classes/gc/total:cpu-seconds"},
 	{Name: "/cpu/classes/total:cpu-seconds"},
 	{Name: "/gc/heap/live:bytes"},
+	{Name: "/cpu/classes/gc/mark/idle:cpu-seconds"},
 }
 
-var lastGC, lastTotal float64
+var lastGC, lastTotal, lastIdle float64
 
 func printGCFrac() {
 	metrics.Read(gcfracSamples)
@@ -37,11 +40,13 @@ func printGCFrac() {
 	if gcfracSamples[2].Value.Kind() == metrics.KindUint64 {
 		live = int64(gcfracSamples[2].Value.Uint64())
 	}
-	frac := -1.0
+	idle := gcfracSamples[3].Value.Float64()
+	frac, busy := -1.0, -1.0
 	if total > lastTotal {
 		frac = (gc - lastGC) / (total - lastTotal)
-		lastGC, lastTotal = gc, total
+		busy = (gc - idle - lastGC + lastIdle) / (total - lastTotal)
+		lastGC, lastTotal, lastIdle = gc, total, idle
 	}
-	fmt.Printf("gcfrac unix_us=%d heap_live=%d gc_cpu_s=%.6f total_cpu_s=%.6f frac=%.4f\n",
-		time.Now().UnixMicro(), live, gc, total, frac)
+	fmt.Printf("gcfrac unix_us=%d heap_live=%d gc_cpu_s=%.6f total_cpu_s=%.6f frac=%.4f frac_busy=%.4f\n",
+		time.Now().UnixMicro(), live, gc, total, frac, busy)
 }
