@@ -22,7 +22,7 @@ type msLayout struct {
 	deltaSize, committed, inHeap, inStacks, inWorkBufs, inPtrScalarBits int64
 	// runtime.gcControllerState
 	gcPercent, memoryLimit, heapMinimum, heapGoal, heapLive, heapMarked int64
-	mappedReady, heapFree, totalAlloc, totalFree                        int64
+	mappedReady, heapFree, totalAlloc, totalFree, runway                int64
 }
 
 func analyzeMemStats(d *dwarf.Data, version string, minor int) (*msLayout, error) {
@@ -95,6 +95,7 @@ func analyzeMemStats(d *dwarf.Data, version string, minor int) (*msLayout, error
 	get(gc, &l.heapFree, "heapFree", 8, true)       // 1.19+
 	get(gc, &l.totalAlloc, "totalAlloc", 8, true)   // 1.19+
 	get(gc, &l.totalFree, "totalFree", 8, true)     // 1.19+
+	get(gc, &l.runway, "runway", 8, true)           // 1.19+ (a local in 1.18)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -129,5 +130,6 @@ func renderMemStats(ls []*msLayout) string {
 		f("heap_free", l.heapFree)
 		f("total_alloc", l.totalAlloc)
 		f("total_free", l.totalFree)
+		f("runway", l.runway)
 	})
 }
