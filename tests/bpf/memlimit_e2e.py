@@ -12,13 +12,17 @@ CPU fraction passes 50%, and the forecast instant must be within 20% of that
 instant, both counted from the start of leakhound's window (its "attached;
 the window begins" line).
 
-"Passes 50%": the first of 4 consecutive measured intervals (~1 s) above 0.5.
-One interval alone is not enough: a GC cycle stretched by the scheduler on a
-shared machine can put a single interval over 50% long before the spiral,
-while in the spiral the fraction stays above it (it only rises as the live
-heap grows past the goal). Intervals in which no GC cycle ended carry no
-measurement (the runtime publishes its CPU classes at the end of each cycle)
-and are skipped.
+"Passes 50%": the runtime publishes its CPU classes at the end of each GC
+cycle, so the fraction is known per span between two cycle ends (a line whose
+totals moved), from a few hundred ms to several seconds on a loaded machine.
+The crossing is the first span above 0.5 from which the spans stay above it
+for at least 1 s and 3 cycles (a single span can be pushed over by a cycle
+the scheduler stretched long before the spiral; in the spiral the fraction
+stays above),
+and its instant is interpolated between the midpoints of that span and the
+one before, at their fractions: a span's fraction is its average, so taking
+its start or end would err by up to a whole span, seconds when the machine
+is loaded and cycles are long.
 
 Go 1.20+ (the runtime's CPU classes); CI runs the oldest such release and
 the newest, default build. The wait for the crossing is bounded by the
@@ -35,29 +39,39 @@ import lhtest
 
 MIB = 1 << 20
 LIMIT = 96 * MIB
-ABOVE = 4  # consecutive intervals above 50%
+ABOVE_S = 1.0  # the fraction stays above 50% for at least this long
+ABOVE_N = 3  # ... and over at least this many GC cycles
 TOLERANCE = 0.2
 
 
-def gcfrac_lines(t):
-    """(unix seconds, live heap, fraction) of each measured interval."""
-    out = []
+def spans(t):
+    """(start, end, fraction, live heap at the end) between the cycle ends the
+    target's gcfrac lines show, in unix seconds (live: -1 before Go 1.21)."""
+    snaps = []
     for _, l in list(t.lines):
         if l.startswith("gcfrac unix_us="):
             d = dict(kv.split("=", 1) for kv in l.split()[1:])
-            frac = float(d["frac"])
-            if frac >= 0:
-                out.append((int(d["unix_us"]) / 1e6, int(d["heap_live"]), frac))
-    return out
+            g, c = float(d["gc_cpu_s"]), float(d["total_cpu_s"])
+            if not snaps or c > snaps[-1][2]:
+                snaps.append((int(d["unix_us"]) / 1e6, g, c, int(d["heap_live"])))
+    return [(a[0], b[0], (b[1] - a[1]) / (b[2] - a[2]), b[3]) for a, b in zip(snaps, snaps[1:])]
 
 
-def crossing(lines):
-    """The first interval of ABOVE consecutive ones above 50%, or None."""
-    run = 0
-    for i, (_, _, f) in enumerate(lines):
-        run = run + 1 if f > 0.5 else 0
-        if run == ABOVE:
-            return lines[i - ABOVE + 1]
+def crossing(sp):
+    """(instant, live heap, span length) where the GC CPU fraction passes 50%
+    for good (see above), or None while it has not."""
+    for i, (t0, _, f, live) in enumerate(sp):
+        if f <= 0.5 or i == 0:
+            continue
+        above = next((j for j in range(i + ABOVE_N - 1, len(sp)) if sp[j][1] - t0 >= ABOVE_S),
+                     None)
+        if above is None:
+            return None  # not known yet
+        if all(sp[j][2] > 0.5 for j in range(i, above + 1)):
+            p0, p1 = sp[i - 1], sp[i]
+            m0, m1 = (p0[0] + p0[1]) / 2, (p1[0] + p1[1]) / 2
+            at = m0 + (0.5 - p0[2]) / (p1[2] - p0[2]) * (m1 - m0)
+            return at, live, p1[1] - p1[0]
     return None
 
 
@@ -92,7 +106,7 @@ def case_forecast(minor, variant):
         # target stops printing, or when its live heap is past twice the
         # limit without the GC having passed 50% (the spiral never came).
         printed, stalled_since = 0, time.monotonic()
-        while not (hit := crossing(gcfrac_lines(t))):
+        while not (hit := crossing(spans(t))):
             n = sum(1 for _, l in list(t.lines) if l.startswith("gcfrac "))
             if n > printed:
                 printed, stalled_since = n, time.monotonic()
@@ -100,8 +114,8 @@ def case_forecast(minor, variant):
             ticks = t.ticks()
             leaked = int(ticks[-1][1]["leaked_bytes"]) if ticks else 0
             assert leaked < 2 * LIMIT, \
-                f"leaked {leaked / MIB:.0f} MiB, GC CPU never above 50% for {ABOVE} " \
-                f"intervals: {[round(f, 2) for _, _, f in gcfrac_lines(t)[-20:]]}"
+                f"leaked {leaked / MIB:.0f} MiB, GC CPU never above 50% for {ABOVE_S} s: " \
+                f"{[round(f, 2) for _, _, f, _ in spans(t)[-20:]]}"
             assert t.proc.poll() is None, f"target exited: {t.lines[-3:]}"
             time.sleep(0.25)
         measured = hit[0] - base
@@ -112,7 +126,7 @@ def case_forecast(minor, variant):
               f"MiB = saturation {lim['saturation_live_bytes'] / MIB:.1f} MiB / (1 + runway "
               f"{lim['runway_share']:.3f}); non-heap {lim['non_heap_bytes'] / MIB:.1f} MiB, live "
               f"{lim['live_growth_bytes_per_s'] / MIB:+.2f} MiB/s); GC CPU > 50% at "
-              f"{measured:.1f} s{live}: {err_rel:+.1%} (saturation alone: "
+              f"{measured:.1f} s{live}, span {hit[2]:.2f} s: {err_rel:+.1%} (saturation alone: "
               f"{at_saturation:.1f} s, {(at_saturation - measured) / measured:+.1%})", flush=True)
         assert abs(err_rel) <= TOLERANCE, \
             f"forecast {forecast:.1f} s, measured {measured:.1f} s ({err_rel:+.1%})"
