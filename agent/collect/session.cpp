@@ -74,7 +74,7 @@ Result<std::unique_ptr<Session>> Session::open(const SessionOptions& opts) {
   // The C allocator is looked for before anything is done to the target:
   // when --native cannot be honoured, or a C program has none, nothing has
   // been written. Its probes go on after the heap's (see kCapabilities).
-  OpenContext ctx{opts, p, go, *s->mem_, std::nullopt};
+  OpenContext ctx{opts, p, go, *s->mem_, std::nullopt, false};
   if (opts.native.mode != NativeMode::Off) {
     auto a = find_allocator(p, p_exe);
     if (a) {
@@ -191,8 +191,9 @@ Result<void> Session::resume_native() {
   const target::Process& p = process();
   auto a = find_allocator(p, go_ ? go_->elf : *c_exe_);
   if (!a) return a.error();
+  OpenContext ctx{opts_, p, go_.get(), *mem_, std::move(*a), true};
   report::Report scratch;  // its notes are the open's, already in base_
-  auto n = NativeCollector::start(p, go_.get(), std::move(*a), opts_.native, scratch);
+  auto n = open_native(ctx, scratch);
   if (!n) return n.error();
   base_.native_stats.why_not.clear();
   caps_.insert(caps_.begin(), std::move(*n));  // detach order: native first

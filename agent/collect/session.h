@@ -54,6 +54,9 @@ struct OpenContext {
   // The C allocator (native tracking), found before anything was written
   // into the target; moved out by the native capability.
   std::optional<Allocator> allocator;
+  // A capability that cannot start is an error, never a why_not: the
+  // daemon's budget resuming what it shed must know.
+  bool required = false;
 };
 
 class Session {

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <limits>
 
 namespace leakhound::target {
 
@@ -21,25 +22,34 @@ Result<void> MemoryReader::read_many(std::span<ReadRequest> reqs) const {
 Result<ProcessMemory> ProcessMemory::open(pid_t pid, bool writable) {
   ProcessMemory m;
   m.pid_ = pid;
-  if (writable) {
-    int fd = ::open(fmt::format("/proc/{}/mem", pid).c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0) return errno_error(errno, "cannot open /proc/{}/mem for writing", pid);
-    m.mem_ = UniqueFd(fd);
-  }
-  // Linux 5.3+; without it reads are not guarded against a reused PID.
+  m.writable_ = writable;
+  // Linux 5.3+; without it large reads are not guarded against a reused PID.
+  // Taken before the mem fd: if that one is then of another process, the
+  // pidfd's original has exited and every read says so.
   if (int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); fd >= 0)
     m.pidfd_ = UniqueFd(fd);
-  // Reads use process_vm_readv; check now that we may read at all.
-  char probe;
-  iovec local{&probe, 1}, remote{nullptr, 1};
-  if (::process_vm_readv(pid, &local, 1, &remote, 1, 0) < 0 && (errno == EPERM || errno == ESRCH)) {
-    int err = errno;
-    if (err == ESRCH) return make_error("PID {} exited", pid);
+  const auto permission = [pid] {
     return make_error(
         "permission denied reading the memory of PID {}: run leakhound as root (or "
         "with CAP_SYS_PTRACE)",
         pid);
+  };
+  int fd =
+      ::open(fmt::format("/proc/{}/mem", pid).c_str(), (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ESRCH) return make_error("PID {} exited", pid);
+    if (errno == EACCES || errno == EPERM) return permission();
+    return errno_error(errno, "cannot open /proc/{}/mem", pid);
   }
+  m.mem_ = UniqueFd(fd);
+  // Large reads use process_vm_readv; check now that we may read at all.
+  char probe;
+  iovec local{&probe, 1}, remote{nullptr, 1};
+  if (::process_vm_readv(pid, &local, 1, &remote, 1, 0) < 0 && (errno == EPERM || errno == ESRCH)) {
+    if (errno == ESRCH) return make_error("PID {} exited", pid);
+    return permission();
+  }
+  if (m.exited()) return make_error("PID {} exited", pid);
   return m;
 }
 
@@ -51,9 +61,18 @@ bool ProcessMemory::exited() const {
 
 Result<void> ProcessMemory::read(uint64_t addr, void* dst, size_t len) const {
   if (len == 0) return {};
-  if (exited()) return make_error("PID {} exited", pid_);
-  iovec local{dst, len}, remote{reinterpret_cast<void*>(addr), len};
-  ssize_t n = ::process_vm_readv(pid_, &local, 1, &remote, 1, 0);
+  ssize_t n = 0;
+  if (len <= kMemFdReadMax) {
+    // Past the original's exit its memory is gone: 0 bytes, never another's.
+    if (addr > static_cast<uint64_t>(std::numeric_limits<off_t>::max()))
+      return make_error("cannot read {} bytes at {:#x} in PID {}", len, addr, pid_);
+    n = ::pread(mem_.get(), dst, len, static_cast<off_t>(addr));
+    if (n == 0) return make_error("PID {} exited", pid_);
+  } else {
+    iovec local{dst, len}, remote{reinterpret_cast<void*>(addr), len};
+    n = ::process_vm_readv(pid_, &local, 1, &remote, 1, 0);
+    if (exited()) return make_error("PID {} exited", pid_);
+  }
   if (n < 0) return errno_error(errno, "cannot read {} bytes at {:#x} in PID {}", len, addr, pid_);
   if (static_cast<size_t>(n) != len)
     return make_error("short read of {} bytes at {:#x} in PID {}", len, addr, pid_);
@@ -65,7 +84,6 @@ Result<void> ProcessMemory::read_many(std::span<ReadRequest> reqs) const {
   // the rest after a failed one so one unmapped address doesn't fail them all.
   size_t i = 0;
   while (i < reqs.size()) {
-    if (exited()) return make_error("PID {} exited", pid_);
     size_t n = std::min<size_t>(reqs.size() - i, IOV_MAX);
     std::vector<iovec> local(n), remote(n);
     for (size_t k = 0; k < n; k++) {
@@ -92,11 +110,13 @@ Result<void> ProcessMemory::read_many(std::span<ReadRequest> reqs) const {
     }
     i += k;
   }
+  // Once for the batch: every range was read while the original still ran.
+  if (exited()) return make_error("PID {} exited", pid_);
   return {};
 }
 
 Result<void> ProcessMemory::write(uint64_t addr, const void* src, size_t len) const {
-  if (!mem_.valid()) return make_error("internal: write into PID {} refused (read-only)", pid_);
+  if (!writable_) return make_error("internal: write into PID {} refused (read-only)", pid_);
   ssize_t n = ::pwrite(mem_.get(), src, len, static_cast<off_t>(addr));
   if (n < 0) return errno_error(errno, "cannot write {} bytes at {:#x} in PID {}", len, addr, pid_);
   if (static_cast<size_t>(n) != len)

@@ -48,20 +48,29 @@ class ProcessMemory : public MemoryReader {
   Result<void> read_many(std::span<ReadRequest> reqs) const override;
   // Writes through /proc/PID/mem; refused when opened read-only (--read-only).
   Result<void> write(uint64_t addr, const void* src, size_t len) const;
+  // Reads of up to this many bytes go through /proc/PID/mem (cheaper there
+  // than process_vm_readv: 2.9 against 3.7 µs for 8 B on the test VM);
+  // larger ones through process_vm_readv (12.7 against 23 µs for 32 KiB).
+  static constexpr size_t kMemFdReadMax = 4096;
   template <typename T>
   Result<void> write_value(uint64_t addr, const T& v) const {
     return write(addr, &v, sizeof v);
   }
 
  private:
-  // Whether the process this was opened for has exited. Reads go by PID
-  // (process_vm_readv), and a PID is free for another process once the
-  // exited one is reaped: a read is made only while the pidfd says the
-  // original still runs (it cannot then have been replaced).
+  // Whether the process this was opened for has exited. process_vm_readv
+  // goes by PID, and a PID is free for another process once the exited one
+  // is reaped: its result is kept only if the pidfd says, after the read,
+  // that the original still runs (it cannot then have been replaced). The
+  // /proc/PID/mem fd is bound to the original's memory (an exec replaces
+  // it too): its reads need no check. (An exec keeps the pidfd: a large read
+  // racing one reads the new program; Process::alive, checked before every
+  // poll, says it is gone.)
   bool exited() const;
 
   pid_t pid_ = 0;
-  UniqueFd mem_;    // /proc/PID/mem opened O_RDWR; invalid when read-only
+  bool writable_ = false;
+  UniqueFd mem_;    // /proc/PID/mem, O_RDWR when writable, else O_RDONLY
   UniqueFd pidfd_;  // the original process; invalid where pidfds are missing
 };
 

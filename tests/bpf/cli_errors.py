@@ -288,7 +288,8 @@ def case_inspect():
             assert code == 0, err
             for want in ("go version:    go1.27", "module:        leakhound.test/targets",
                          f"supports Go {lhtest.MINORS[0]} to {lhtest.MINORS[-1]}",
-                         f"stripped:      {stripped}", f"heap sampler:  {sampler}"):
+                         f"stripped:      {stripped}", f"heap sampler:  {sampler}",
+                         "tested:        amd64 host (Linux 6.18): every unit test and e2e suite"):
                 assert want in out, f"{variant}: '{want}' not in:\n{out}"
             assert "not found" not in out.split("runtime.allgs")[0], out
             layout = "go1.27 table" if variant == "strip" else "the binary's DWARF"

@@ -31,151 +31,131 @@ import (
 	"strings"
 )
 
-// layout is one entry of the table; fields follow GLayout (g_layout.h).
-type layout struct {
-	version   string // "go1.21.13"
-	minor     int
-	gSize     int64
-	stackLo   int64
-	stackHi   int64
-	schedSP   int64
-	schedPC   int64
-	schedBP   int64
-	sysSP     int64
-	sysPC     int64
-	sysBP     int64 // -1: absent
-	status    int64
-	goid      int64
-	since     int64
-	reason    int64
-	parent    int64 // -1: absent
-	gopc      int64
-	ancestors int64
-	startpc   int64
-	gM        int64 // g.m
-	mG0       int64 // m.g0
-	mCurg     int64 // m.curg
-	// runtime.work's goroutine leak detector (1.26+): offsets in
-	// runtime.workType of goroutineLeak.pending and .count; -1: absent.
-	leakPending int64
-	leakCount   int64
-	waitStrs    []string
+const absent = -1
+
+// gSpecs: the fields of GLayout (g_layout.h), in its order.
+var gSpecs = []spec{
+	{cname: "g_size", at: loc{"runtime.g", ""}},
+	{cname: "stack_lo", at: loc{"runtime.g", "stack.lo"}, size: 8},
+	{cname: "stack_hi", at: loc{"runtime.g", "stack.hi"}, size: 8},
+	{cname: "sched_sp", at: loc{"runtime.g", "sched.sp"}, size: 8},
+	{cname: "sched_pc", at: loc{"runtime.g", "sched.pc"}, size: 8},
+	{cname: "sched_bp", at: loc{"runtime.g", "sched.bp"}, size: 8},
+	{cname: "syscallsp", at: loc{"runtime.g", "syscallsp"}, size: 8},
+	{cname: "syscallpc", at: loc{"runtime.g", "syscallpc"}, size: 8},
+	{cname: "syscallbp", at: loc{"runtime.g", "syscallbp"}, size: 8, optional: true},
+	{cname: "atomicstatus", at: loc{"runtime.g", "atomicstatus"}, size: 4}, // atomic.Uint32: its value is at +0
+	{cname: "goid", at: loc{"runtime.g", "goid"}, size: 8},
+	{cname: "waitsince", at: loc{"runtime.g", "waitsince"}, size: 8},
+	{cname: "waitreason", at: loc{"runtime.g", "waitreason"}, size: 1},
+	{cname: "parent_goid", at: loc{"runtime.g", "parentGoid"}, size: 8, optional: true},
+	{cname: "gopc", at: loc{"runtime.g", "gopc"}, size: 8},
+	{cname: "ancestors", at: loc{"runtime.g", "ancestors"}, size: 8},
+	{cname: "startpc", at: loc{"runtime.g", "startpc"}, size: 8},
+	{cname: "g_m", at: loc{"runtime.g", "m"}, size: 8},
+	{cname: "m_g0", at: loc{"runtime.m", "g0"}, size: 8},
+	{cname: "m_curg", at: loc{"runtime.m", "curg"}, size: 8},
+	// runtime.work's goroutine leak detector (1.26+): goroutineLeak.pending
+	// (an atomic.Bool: one byte) and .count. Before 1.20 runtime.work has
+	// an anonymous struct type: no named workType.
+	{cname: "leak_pending", at: loc{"runtime.workType", "goroutineLeak.pending"}, size: 1, optional: true},
+	{cname: "leak_count", at: loc{"runtime.workType", "goroutineLeak.count"}, size: 8, optional: true},
 }
 
-const absent = -1
+// table is one release's entry of a generated table.
+type table struct {
+	version  string // "go1.21.13"
+	minor    int
+	entries  []entry
+	waitStrs []string // the g table's wait reasons
+}
+
+var kinds = map[string]func(*elf.File, *resolver, *table) error{
+	"": func(f *elf.File, r *resolver, t *table) error {
+		var err error
+		if t.entries, err = r.resolve(gSpecs); err != nil {
+			return err
+		}
+		if sp, size := value(t.entries, "startpc"), value(t.entries, "g_size"); sp+8 > size {
+			return fmt.Errorf("startpc at %d is beyond sizeof(g) %d", sp, size)
+		}
+		if t.waitStrs, err = waitReasonStrings(f, r.d); err != nil {
+			return fmt.Errorf("runtime.waitReasonStrings: %w", err)
+		}
+		return nil
+	},
+	"-memstats": func(_ *elf.File, r *resolver, t *table) (err error) {
+		t.entries, err = analyzeMemStats(r)
+		return err
+	},
+	"-heap": func(_ *elf.File, r *resolver, t *table) (err error) {
+		t.entries, err = analyzeHeap(r)
+		return err
+	},
+}
 
 func main() {
 	args := os.Args[1:]
-	memstats := len(args) > 0 && args[0] == "-memstats"
-	heap := len(args) > 0 && args[0] == "-heap"
-	if memstats || heap {
-		args = args[1:]
+	kind := ""
+	if len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		kind, args = args[0], args[1:]
 	}
-	if heap {
-		mainHeap(args)
-		return
-	}
-	if len(args) < 1 {
+	analyzeKind, ok := kinds[kind]
+	if !ok || len(args) < 1 {
 		fmt.Fprintln(os.Stderr, "usage: gen-offsets [-memstats|-heap] BINARY...")
 		os.Exit(2)
 	}
-	var layouts []*layout
-	var msLayouts []*msLayout
+	var ts []*table
 	seen := map[int]string{}
 	for _, path := range args {
-		l, ms, err := analyze(path, memstats)
+		t, err := analyze(path, analyzeKind)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "gen-offsets: %s: %v\n", path, err)
 			os.Exit(1)
 		}
-		if prev, ok := seen[l.minor]; ok {
-			fmt.Fprintf(os.Stderr, "gen-offsets: %s and %s are both Go 1.%d: give one binary per minor release\n", prev, path, l.minor)
+		if prev, ok := seen[t.minor]; ok {
+			fmt.Fprintf(os.Stderr, "gen-offsets: %s and %s are both Go 1.%d: give one binary per minor release\n", prev, path, t.minor)
 			os.Exit(1)
 		}
-		seen[l.minor] = path
-		layouts = append(layouts, l)
-		if ms != nil {
-			msLayouts = append(msLayouts, ms)
-		}
+		seen[t.minor] = path
+		ts = append(ts, t)
 	}
-	if memstats {
-		sort.Slice(msLayouts, func(i, j int) bool { return msLayouts[i].minor < msLayouts[j].minor })
-		os.Stdout.WriteString(renderMemStats(msLayouts))
-		return
-	}
-	sort.Slice(layouts, func(i, j int) bool { return layouts[i].minor < layouts[j].minor })
-	os.Stdout.WriteString(render(layouts))
+	sort.Slice(ts, func(i, j int) bool { return ts[i].minor < ts[j].minor })
+	os.Stdout.WriteString(render(ts))
 }
 
 var versionRE = regexp.MustCompile(`^go1\.(\d+)(\.\d+)?$`)
 
-func analyze(path string, memstats bool) (*layout, *msLayout, error) {
+func analyze(path string, fill func(*elf.File, *resolver, *table) error) (*table, error) {
 	bi, err := buildinfo.ReadFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading Go build info: %w", err)
+		return nil, fmt.Errorf("reading Go build info: %w", err)
 	}
 	m := versionRE.FindStringSubmatch(bi.GoVersion)
 	if m == nil {
-		return nil, nil, fmt.Errorf("Go version %q is not a release (go1.N or go1.N.P)", bi.GoVersion)
+		return nil, fmt.Errorf("Go version %q is not a release (go1.N or go1.N.P)", bi.GoVersion)
 	}
 	minor, _ := strconv.Atoi(m[1])
-
 	f, err := elf.Open(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer f.Close()
 	if f.Class != elf.ELFCLASS64 || f.ByteOrder != binary.LittleEndian {
-		return nil, nil, errors.New("not a 64-bit little-endian ELF file")
+		return nil, errors.New("not a 64-bit little-endian ELF file")
 	}
 	if f.Section(".debug_info") == nil && f.Section(".zdebug_info") == nil {
-		return nil, nil, errors.New("no DWARF (.debug_info): stripped binary? build it without -ldflags=-s -w")
+		return nil, errors.New("no DWARF (.debug_info): stripped binary? build it without -ldflags=-s -w")
 	}
 	d, err := f.DWARF()
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading DWARF: %w", err)
+		return nil, fmt.Errorf("reading DWARF: %w", err)
 	}
-
-	l := &layout{version: bi.GoVersion, minor: minor}
-	g, err := findStruct(d, "runtime.g")
-	if err != nil {
-		return nil, nil, err
+	t := &table{version: bi.GoVersion, minor: minor}
+	if err := fill(f, newResolver(d), t); err != nil {
+		return nil, err
 	}
-	if err := fillG(l, g); err != nil {
-		return nil, nil, fmt.Errorf("runtime.g: %w", err)
-	}
-	mt, err := findStruct(d, "runtime.m")
-	if err != nil {
-		return nil, nil, err
-	}
-	g0, e1 := offset(mt, "g0", 8, false)
-	curg, e2 := offset(mt, "curg", 8, false)
-	if err := errors.Join(e1, e2); err != nil {
-		return nil, nil, fmt.Errorf("runtime.m: %w", err)
-	}
-	l.mG0, l.mCurg = g0, curg
-	// Before 1.20 runtime.work has an anonymous struct type: no named
-	// workType, and no leak detector either (1.26+).
-	l.leakPending, l.leakCount = -1, -1
-	if work, err := findStruct(d, "runtime.workType"); err == nil {
-		if l.leakPending, l.leakCount, err = leakOffsets(work); err != nil {
-			return nil, nil, fmt.Errorf("runtime.workType: %w", err)
-		}
-	} else if !strings.HasPrefix(err.Error(), "no DWARF struct type") {
-		return nil, nil, err
-	}
-	l.waitStrs, err = waitReasonStrings(f, d)
-	if err != nil {
-		return nil, nil, fmt.Errorf("runtime.waitReasonStrings: %w", err)
-	}
-	if !memstats {
-		return l, nil, nil
-	}
-	ms, err := analyzeMemStats(d, bi.GoVersion, minor)
-	if err != nil {
-		return nil, nil, err
-	}
-	return l, ms, nil
+	return t, nil
 }
 
 // findStruct returns the struct type with the given name.
@@ -234,112 +214,6 @@ func offset(st *dwarf.StructType, name string, size int64, optional bool) (int64
 		return 0, fmt.Errorf("%s.%s has size %d, want %d (type %s)", st.StructName, name, got, size, f.Type)
 	}
 	return f.ByteOffset, nil
-}
-
-// sub returns the offset of struct field name and its struct type.
-func sub(st *dwarf.StructType, name, typeName string) (int64, *dwarf.StructType, error) {
-	f := field(st, name)
-	if f == nil {
-		return 0, nil, fmt.Errorf("%s has no field %s", st.StructName, name)
-	}
-	t := f.Type
-	for {
-		td, ok := t.(*dwarf.TypedefType)
-		if !ok {
-			break
-		}
-		t = td.Type
-	}
-	s, ok := t.(*dwarf.StructType)
-	if !ok || s.StructName != typeName {
-		return 0, nil, fmt.Errorf("%s.%s has type %s, want struct %s", st.StructName, name, f.Type, typeName)
-	}
-	return f.ByteOffset, s, nil
-}
-
-func fillG(l *layout, g *dwarf.StructType) error {
-	l.gSize = g.ByteSize
-	var err error
-	must := func(dst *int64, v int64, e error) {
-		if err == nil {
-			*dst, err = v, e
-		}
-	}
-
-	stackOff, stack, e := sub(g, "stack", "runtime.stack")
-	if e != nil {
-		return e
-	}
-	lo, e1 := offset(stack, "lo", 8, false)
-	hi, e2 := offset(stack, "hi", 8, false)
-	if err := errors.Join(e1, e2); err != nil {
-		return err
-	}
-	l.stackLo, l.stackHi = stackOff+lo, stackOff+hi
-
-	schedOff, sched, e := sub(g, "sched", "runtime.gobuf")
-	if e != nil {
-		return e
-	}
-	sp, e1 := offset(sched, "sp", 8, false)
-	pc, e2 := offset(sched, "pc", 8, false)
-	bp, e3 := offset(sched, "bp", 8, false)
-	if err := errors.Join(e1, e2, e3); err != nil {
-		return err
-	}
-	l.schedSP, l.schedPC, l.schedBP = schedOff+sp, schedOff+pc, schedOff+bp
-
-	v, e := offset(g, "syscallsp", 8, false)
-	must(&l.sysSP, v, e)
-	v, e = offset(g, "syscallpc", 8, false)
-	must(&l.sysPC, v, e)
-	v, e = offset(g, "syscallbp", 8, true)
-	must(&l.sysBP, v, e)
-	v, e = offset(g, "atomicstatus", 4, false) // atomic.Uint32: its value is at +0
-	must(&l.status, v, e)
-	v, e = offset(g, "goid", 8, false)
-	must(&l.goid, v, e)
-	v, e = offset(g, "waitsince", 8, false)
-	must(&l.since, v, e)
-	v, e = offset(g, "waitreason", 1, false)
-	must(&l.reason, v, e)
-	v, e = offset(g, "parentGoid", 8, true)
-	must(&l.parent, v, e)
-	v, e = offset(g, "gopc", 8, false)
-	must(&l.gopc, v, e)
-	v, e = offset(g, "ancestors", 8, false)
-	must(&l.ancestors, v, e)
-	v, e = offset(g, "startpc", 8, false)
-	must(&l.startpc, v, e)
-	v, e = offset(g, "m", 8, false)
-	must(&l.gM, v, e)
-	if err != nil {
-		return err
-	}
-	if l.startpc+8 > l.gSize {
-		return fmt.Errorf("startpc at %d is beyond sizeof(g) %d", l.startpc, l.gSize)
-	}
-	return nil
-}
-
-// leakOffsets returns the offsets of goroutineLeak.pending (an atomic.Bool:
-// one byte) and goroutineLeak.count (an int) in runtime.workType, or -1, -1
-// for releases without the detector (before 1.26).
-func leakOffsets(work *dwarf.StructType) (int64, int64, error) {
-	f := field(work, "goroutineLeak")
-	if f == nil {
-		return absent, absent, nil
-	}
-	s, ok := f.Type.(*dwarf.StructType)
-	if !ok {
-		return 0, 0, fmt.Errorf("goroutineLeak has type %s, want a struct", f.Type)
-	}
-	pending, e1 := offset(s, "pending", 1, false)
-	count, e2 := offset(s, "count", 8, false)
-	if err := errors.Join(e1, e2); err != nil {
-		return 0, 0, fmt.Errorf("goroutineLeak: %w", err)
-	}
-	return f.ByteOffset + pending, f.ByteOffset + count, nil
 }
 
 // waitReasonStrings reads the runtime's [N]string table from the file.
@@ -455,61 +329,34 @@ func cString(s string) string {
 }
 
 // render prints the table, formatted as clang-format (.clang-format) would
-// format it inside the initializer in g_layout.cpp: one field and one wait
-// reason a line (trailing commas keep clang-format from packing them).
-func render(ls []*layout) string {
-	return renderTable(ls, func(l *layout) string { return l.version }, func(l *layout, f entryField, b *strings.Builder) {
-		f("go_minor", int64(l.minor))
-		f("g_size", l.gSize)
-		f("stack_lo", l.stackLo)
-		f("stack_hi", l.stackHi)
-		f("sched_sp", l.schedSP)
-		f("sched_pc", l.schedPC)
-		f("sched_bp", l.schedBP)
-		f("syscallsp", l.sysSP)
-		f("syscallpc", l.sysPC)
-		f("syscallbp", l.sysBP)
-		f("atomicstatus", l.status)
-		f("goid", l.goid)
-		f("waitsince", l.since)
-		f("waitreason", l.reason)
-		f("parent_goid", l.parent)
-		f("gopc", l.gopc)
-		f("ancestors", l.ancestors)
-		f("startpc", l.startpc)
-		f("g_m", l.gM)
-		f("m_g0", l.mG0)
-		f("m_curg", l.mCurg)
-		f("leak_pending", l.leakPending)
-		f("leak_count", l.leakCount)
-		fmt.Fprintf(b, "%s    .wait_reasons =\n", tableIndent)
-		fmt.Fprintf(b, "%s        {\n", tableIndent)
-		for _, s := range l.waitStrs {
-			fmt.Fprintf(b, "%s            %s,\n", tableIndent, cString(s))
-		}
-		fmt.Fprintf(b, "%s        },\n", tableIndent)
-	})
-}
-
-// A table entry's "    .name = value," line.
-type entryField func(name string, v int64)
-
-const tableIndent = "      "
-
-// renderTable prints a generated table: the comment naming the releases it
-// comes from, then one "{ ... }," entry per release, whose lines body writes.
-func renderTable[T any](ls []T, version func(T) string, body func(T, entryField, *strings.Builder)) string {
+// format it inside the initializer of its vector: the comment naming the
+// releases it comes from, then one "{ ... }," entry per release, one field
+// and one wait reason a line (trailing commas keep clang-format from
+// packing them).
+func render(ts []*table) string {
 	var b strings.Builder
-	versions := make([]string, len(ls))
-	for i, l := range ls {
-		versions[i] = version(l)
+	versions := make([]string, len(ts))
+	for i, t := range ts {
+		versions[i] = t.version
 	}
 	comment(&b, "Generated by scripts/gen-offsets.sh from the DWARF of "+strings.Join(versions, ", ")+
 		" binaries; do not edit.")
-	for _, l := range ls {
-		fmt.Fprintf(&b, "%s{\n", tableIndent)
-		body(l, func(name string, v int64) { fmt.Fprintf(&b, "%s    .%s = %d,\n", tableIndent, name, v) }, &b)
-		fmt.Fprintf(&b, "%s},\n", tableIndent)
+	const indent = "      "
+	for _, t := range ts {
+		fmt.Fprintf(&b, "%s{\n", indent)
+		fmt.Fprintf(&b, "%s    .go_minor = %d,\n", indent, t.minor)
+		for _, e := range t.entries {
+			fmt.Fprintf(&b, "%s    .%s = %d,\n", indent, e.name, e.value)
+		}
+		if t.waitStrs != nil {
+			fmt.Fprintf(&b, "%s    .wait_reasons =\n", indent)
+			fmt.Fprintf(&b, "%s        {\n", indent)
+			for _, s := range t.waitStrs {
+				fmt.Fprintf(&b, "%s            %s,\n", indent, cString(s))
+			}
+			fmt.Fprintf(&b, "%s        },\n", indent)
+		}
+		fmt.Fprintf(&b, "%s},\n", indent)
 	}
 	return b.String()
 }
@@ -525,53 +372,4 @@ func comment(b *strings.Builder, text string) {
 		line += " " + w
 	}
 	b.WriteString(line + "\n")
-}
-
-func mainHeap(args []string) {
-	if len(args) < 1 {
-		fmt.Fprintln(os.Stderr, "usage: gen-offsets -heap BINARY...")
-		os.Exit(2)
-	}
-	var ls []*heapLayout
-	seen := map[int]string{}
-	for _, path := range args {
-		d, version, minor, err := openDWARF(path)
-		if err == nil {
-			var l *heapLayout
-			if l, err = analyzeHeap(d, version, minor); err == nil {
-				if prev, ok := seen[minor]; ok {
-					err = fmt.Errorf("%s is Go 1.%d too: give one binary per minor release", prev, minor)
-				}
-				seen[minor] = path
-				ls = append(ls, l)
-			}
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "gen-offsets: %s: %v\n", path, err)
-			os.Exit(1)
-		}
-	}
-	sort.Slice(ls, func(i, j int) bool { return ls[i].minor < ls[j].minor })
-	os.Stdout.WriteString(renderHeap(ls))
-}
-
-func openDWARF(path string) (*dwarf.Data, string, int, error) {
-	bi, err := buildinfo.ReadFile(path)
-	if err != nil {
-		return nil, "", 0, fmt.Errorf("reading Go build info: %w", err)
-	}
-	m := versionRE.FindStringSubmatch(bi.GoVersion)
-	if m == nil {
-		return nil, "", 0, fmt.Errorf("Go version %q is not a release (go1.N or go1.N.P)", bi.GoVersion)
-	}
-	minor, _ := strconv.Atoi(m[1])
-	f, err := elf.Open(path)
-	if err != nil {
-		return nil, "", 0, err
-	}
-	d, err := f.DWARF()
-	if err != nil {
-		return nil, "", 0, fmt.Errorf("reading DWARF: %w", err)
-	}
-	return d, bi.GoVersion, minor, nil
 }

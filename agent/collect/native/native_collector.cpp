@@ -411,7 +411,7 @@ Result<std::unique_ptr<Capability>> open_native(OpenContext& ctx, report::Report
   auto n = NativeCollector::start(ctx.proc, ctx.go, std::move(*ctx.allocator), ctx.opts.native, r);
   ctx.allocator.reset();
   if (n) return std::unique_ptr<Capability>(std::move(*n));
-  if (ctx.opts.native.mode == NativeOptions::Mode::On || !ctx.go) return n.error();
+  if (ctx.required || ctx.opts.native.mode == NativeOptions::Mode::On || !ctx.go) return n.error();
   r.native_stats.why_not = n.error().message;
   spdlog::debug("native: {}", n.error().message);
   return std::unique_ptr<Capability>();

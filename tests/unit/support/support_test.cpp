@@ -84,6 +84,31 @@ TEST(Support, RunsAreOnSupportedArchesAndReleases) {
   }
 }
 
+TEST(Support, CoversReadsRangesAndLists) {
+  EXPECT_TRUE(covers("1.18-1.27", 18));
+  EXPECT_TRUE(covers("1.18-1.27", 22));
+  EXPECT_TRUE(covers("1.18-1.27", 27));
+  EXPECT_FALSE(covers("1.18-1.27", 17));
+  EXPECT_FALSE(covers("1.18-1.27", 28));
+  EXPECT_TRUE(covers("1.18, 1.27", 27));
+  EXPECT_FALSE(covers("1.18, 1.27", 22));
+  EXPECT_TRUE(covers("1.19.8, 1.20.14, 1.24.4", 20));
+  EXPECT_TRUE(covers("1.19.8, 1.20.14, 1.24.4", 24));
+  EXPECT_FALSE(covers("1.19.8, 1.20.14, 1.24.4", 21));
+  EXPECT_FALSE(covers("", 21));
+  EXPECT_FALSE(covers("go1.21", 21));
+  // Every row covers some supported release on its architecture.
+  for (const RunWhere& r : kRuns) {
+    bool any = false;
+    for (int m = kGoMinMinor; m <= kGoMaxMinor; m++) {
+      const auto rows = runs_for(r.arch, m);
+      any |= std::find(rows.begin(), rows.end(), &r) != rows.end();
+    }
+    EXPECT_TRUE(any) << r.where;
+  }
+  EXPECT_TRUE(runs_for("riscv64", kGoMaxMinor).empty());
+}
+
 // Phrases that state the supported Go range in prose.
 TEST(Support, DocsStateTheSameRange) {
   const std::regex range(R"(Go 1\.(\d+) to 1\.(\d+))");

@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <vector>
+
 #include "target/memory.h"
 
 using namespace leakhound::target;
@@ -91,6 +93,62 @@ TEST(ProcessMemory, WritesWhenWritable) {
   ASSERT_TRUE(m) << m.error().message;
   ASSERT_TRUE(m->write_value<uint64_t>(reinterpret_cast<uint64_t>(&cell), 99));
   EXPECT_EQ(cell, 99u);
+}
+
+// A read never reaches another process: once the one opened has exited
+// (here reaped too, so its PID is free), small reads (the /proc/PID/mem fd,
+// bound to its memory) and large ones (process_vm_readv, checked against
+// the pidfd after the read) say it exited; an exec replaces the memory the
+// fd is bound to, so small reads say so too.
+TEST(ProcessMemory, NoReadAfterTheProcessExitedOrExeced) {
+  static uint64_t cell = 42;
+  static std::vector<uint8_t> big(3 * ProcessMemory::kMemFdReadMax, 7);
+  for (bool exec : {false, true}) {
+    SCOPED_TRACE(exec);
+    int go[2];
+    ASSERT_EQ(pipe(go), 0);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      char c;
+      close(go[1]);
+      if (read(go[0], &c, 1) == 1 && c == 'x') execl("/bin/sleep", "sleep", "5", nullptr);
+      if (c == 'q') _exit(0);
+      _exit(1);
+    }
+    close(go[0]);
+    auto m = ProcessMemory::open(child, false);
+    ASSERT_TRUE(m) << m.error().message;
+    auto v = m->read_value<uint64_t>(reinterpret_cast<uint64_t>(&cell));
+    ASSERT_TRUE(v) << v.error().message;
+    EXPECT_EQ(*v, 42u);
+    std::vector<uint8_t> got(big.size());
+    ASSERT_TRUE(m->read(reinterpret_cast<uint64_t>(big.data()), got.data(), got.size()));
+    EXPECT_EQ(got, big);
+    ASSERT_EQ(write(go[1], exec ? "x" : "q", 1), 1);
+    close(go[1]);
+    if (!exec) {
+      ASSERT_EQ(waitpid(child, nullptr, 0), child);
+    } else {
+      // Bounded by a count, not a clock: until the exec has replaced it.
+      for (int i = 0; i < 2000 && m->read_value<uint64_t>(reinterpret_cast<uint64_t>(&cell)); i++)
+        usleep(1000);
+    }
+    auto after = m->read_value<uint64_t>(reinterpret_cast<uint64_t>(&cell));
+    ASSERT_FALSE(after);
+    EXPECT_NE(after.error().message.find("exited"), std::string::npos) << after.error().message;
+    if (!exec) {
+      auto r = m->read(reinterpret_cast<uint64_t>(big.data()), got.data(), got.size());
+      ASSERT_FALSE(r);
+      EXPECT_NE(r.error().message.find("exited"), std::string::npos) << r.error().message;
+      uint64_t a = 0;
+      ReadRequest reqs[] = {{reinterpret_cast<uint64_t>(&cell), &a, 8}};
+      EXPECT_FALSE(m->read_many(reqs));
+    } else {
+      kill(child, SIGKILL);
+      waitpid(child, nullptr, 0);
+    }
+  }
 }
 
 // exec keeps the PID and its start time but replaces the program: the
