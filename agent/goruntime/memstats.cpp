@@ -153,7 +153,7 @@ Result<MemStatsSnapshot> read_memstats(const target::MemoryReader& mem, const Me
   uint64_t gc_end = 0;
   for (int64_t off : {opt(l.gc_percent), opt(l.memory_limit), opt(l.heap_minimum), opt(l.heap_goal),
                       opt(l.heap_live), opt(l.heap_marked), opt(l.mapped_ready), opt(l.heap_free),
-                      opt(l.total_alloc), opt(l.total_free)})
+                      opt(l.total_alloc), opt(l.total_free), opt(l.runway)})
     if (off >= 0) gc_end = std::max(gc_end, static_cast<uint64_t>(off) + 8);
   if (ms_end64 > (1u << 16) || gc_end > (1u << 12))
     return make_error("runtime.memstats layout out of range ({} / {} bytes)", ms_end64, gc_end);
@@ -203,6 +203,7 @@ Result<MemStatsSnapshot> read_memstats(const target::MemoryReader& mem, const Me
     s.mapped_ready = u64(gc, l.mapped_ready);
     s.heap_alloc = u64(gc, l.total_alloc) - u64(gc, l.total_free);
   }
+  s.runway = u64(gc, l.runway);
   if (l.memory_limit >= 0) {
     s.memory_limit = get(gc, static_cast<uint32_t>(l.memory_limit), int64_t{});
     if (*s.memory_limit < std::numeric_limits<int64_t>::max() && l.mapped_ready >= 0) {

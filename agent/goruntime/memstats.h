@@ -48,6 +48,8 @@ struct MemStatsSnapshot {
   std::optional<int64_t> memory_limit;  // GOMEMLIMIT (1.19+); INT64_MAX: none
   uint64_t mapped_ready = 0;            // 1.19+: all memory mapped and not released (0: unknown)
   uint64_t heap_alloc = 0;              // 1.19+: bytes in heap objects (totalAlloc - totalFree)
+  // 1.19+: what the pacer expects allocated during a mark (trigger = goal - runway).
+  uint64_t runway = 0;
   uint32_t numgc = 0;
   double gc_cpu_fraction = 0;  // GCCPUFraction since the program started
 };

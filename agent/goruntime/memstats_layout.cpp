@@ -85,6 +85,7 @@ Result<MemStatsLayout> memstats_layout_from_dwarf(const binary::DwarfTypes& dwar
       {&l.heap_free, true, &*gc, "heapFree", 8, "runtime.gcControllerState"},
       {&l.total_alloc, true, &*gc, "totalAlloc", 8, "runtime.gcControllerState"},
       {&l.total_free, true, &*gc, "totalFree", 8, "runtime.gcControllerState"},
+      {&l.runway, true, &*gc, "runway", 8, "runtime.gcControllerState"},
   };
   bool have_goal = false;
   for (const Want& w : wants) {

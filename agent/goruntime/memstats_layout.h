@@ -43,6 +43,7 @@ struct MemStatsLayout {
   int32_t heap_free = kAbsent;     // 1.19+: free heap pages not released
   int32_t total_alloc = kAbsent;   // 1.19+: bytes ever allocated in heap objects
   int32_t total_free = kAbsent;    // 1.19+: ... and freed
+  int32_t runway = kAbsent;        // uint64, 1.19+: what the pacer expects allocated in a mark
 };
 
 // The table's layout for a release; errors before Go 1.18; for releases newer

@@ -208,7 +208,11 @@ json gomemlimit_to_json(const GoMemLimitForecast& f) {
           {"live_growth_bytes_per_s", finite(f.live_per_s)},
           {"bound_now", f.bound_now},
           {"seconds_to_bound", eta(f.seconds_to_bound)},
-          {"seconds_to_saturation", eta(f.seconds_to_saturation)}};
+          {"seconds_to_saturation", eta(f.seconds_to_saturation)},
+          {"runway_bytes", f.runway_bytes},
+          {"runway_share", finite(f.runway_share)},
+          {"spiral_live_bytes", f.spiral_live_bytes},
+          {"seconds_to_spiral", eta(f.seconds_to_spiral)}};
 }
 
 // The contract's Finding (heap and native alike) and its verdict's statistics;

@@ -248,6 +248,14 @@ struct GoMemLimitForecast {
   double seconds_to_bound = -1;        // -1: not growing, or already there (see bound)
   double seconds_to_saturation = -1;
   bool bound_now = false;  // the limit already sets the goal
+  // The pacer's runway (what it expects allocated during a mark) at the last
+  // reading, and its median share of the live heap over the readings.
+  uint64_t runway_bytes = 0;
+  double runway_share = 0;
+  // Live heap from which the room under the limit's goal is no more than the
+  // runway (scaled with the live heap): each cycle starts as the last ends.
+  uint64_t spiral_live_bytes = 0;
+  double seconds_to_spiral = -1;
 };
 
 // The Go runtime's goroutine leak detector (Go 1.26+), asked to run from

@@ -56,17 +56,20 @@ std::vector<std::string> rss_breakdown_lines(const RssBreakdown& b) {
 std::string gomemlimit_line(const GoMemLimitForecast& f) {
   if (!f.limited) return "";
   std::string head = fmt::format(
-      "GOMEMLIMIT {}: the GC would run continuously once the live heap reaches {} (non-heap {})",
+      "GOMEMLIMIT {}: the GC would run continuously once the live heap reaches {} (the limit's "
+      "goal {} less the GC's runway {}; non-heap {})",
       human_bytes(static_cast<double>(f.limit_bytes)),
+      human_bytes(static_cast<double>(f.spiral_live_bytes)),
       human_bytes(static_cast<double>(f.saturation_live_bytes)),
+      human_bytes(static_cast<double>(f.saturation_live_bytes - f.spiral_live_bytes)),
       human_bytes(static_cast<double>(f.non_heap_bytes)));
-  if (f.seconds_to_saturation == 0) return head + "; it is there now";
-  if (f.seconds_to_saturation < 0) return head + "; the live heap is not growing";
+  if (f.seconds_to_spiral == 0) return head + "; it is there now";
+  if (f.seconds_to_spiral < 0) return head + "; the live heap is not growing";
   std::string bound = f.bound_now ? "the limit already sets the GC's goal"
                                   : fmt::format("the limit sets the GC's goal in ~{}",
                                                 human_eta(f.seconds_to_bound));
   return head + fmt::format("; live heap growing {}: {}, continuous GC in ~{}",
-                            human_rate(f.live_per_s), bound, human_eta(f.seconds_to_saturation));
+                            human_rate(f.live_per_s), bound, human_eta(f.seconds_to_spiral));
 }
 
 }  // namespace leakhound::report

@@ -486,7 +486,7 @@ void write_process(std::ostream& out, const Report& r, const Style& st) {
   }
   // The runtime's own limit next to the cgroup's.
   if (std::string g = gomemlimit_line(r.gomemlimit); !g.empty()) {
-    out << (r.gomemlimit.seconds_to_saturation >= 0 ? st(kYellow, g) : g) << "\n";
+    out << (r.gomemlimit.seconds_to_spiral >= 0 ? st(kYellow, g) : g) << "\n";
   }
   for (const std::string& line : rss_breakdown_lines(r.rss)) out << line << "\n";
   if (r.process.empty()) return;

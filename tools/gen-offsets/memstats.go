@@ -44,6 +44,8 @@ var memstatsSpecs = []spec{
 	{cname: "heap_free", at: loc{gcCtl, "heapFree"}, size: 8, optional: true},       // 1.19+
 	{cname: "total_alloc", at: loc{gcCtl, "totalAlloc"}, size: 8, optional: true},   // 1.19+
 	{cname: "total_free", at: loc{gcCtl, "totalFree"}, size: 8, optional: true},     // 1.19+
+	// What the pacer expects allocated during a mark (a local in 1.18).
+	{cname: "runway", at: loc{gcCtl, "runway"}, size: 8, optional: true}, // 1.19+
 }
 
 func analyzeMemStats(r *resolver) ([]entry, error) {

@@ -148,6 +148,23 @@ void forecast_gomemlimit(const std::vector<RuntimeMemReading>& rd, int go_minor,
   };
   f.seconds_to_saturation = eta(f.saturation_live_bytes);
   f.seconds_to_bound = eta(f.bound_live_bytes);
+  // runway = consMark x 3 x (heap + stack + globals scan work), mgcpacer.go:
+  // it grows with the live heap, so its share of it carries over to the
+  // spiral; the median of the readings' shares (each is one cycle's estimate).
+  f.runway_bytes = last.runway;
+  std::vector<double> shares;
+  for (const auto& x : rd)
+    if (x.ms.heap_marked > 0 && x.ms.runway > 0)
+      shares.push_back(static_cast<double>(x.ms.runway) / static_cast<double>(x.ms.heap_marked));
+  if (!shares.empty()) {
+    auto mid = shares.begin() + static_cast<std::ptrdiff_t>(shares.size() / 2);
+    std::nth_element(shares.begin(), mid, shares.end());
+    f.runway_share = *mid;
+  }
+  // live + share x live = saturation.
+  f.spiral_live_bytes =
+      static_cast<uint64_t>(static_cast<double>(f.saturation_live_bytes) / (1 + f.runway_share));
+  f.seconds_to_spiral = eta(f.spiral_live_bytes);
 }
 
 }  // namespace leakhound::collect

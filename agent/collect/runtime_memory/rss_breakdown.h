@@ -36,7 +36,11 @@ void reconcile_rss(const std::vector<RuntimeMemReading>& rd, const report::Repor
 // memory limit's heap goal is limit - non-heap memory - a headroom
 // (memory_limit_heap_goal); the GC runs back to back once the live heap
 // reaches it (saturation), and the limit rather than GOGC sets the goal once
-// live * (1 + GOGC/100) passes it (bound). Times at the live heap's fitted slope.
+// live * (1 + GOGC/100) passes it (bound). The spiral comes a runway before
+// saturation: the pacer starts a cycle `runway` bytes before the goal, so once
+// the room left is no more than the runway (a share of the live heap, as the
+// scan work it is made from) the next cycle is due as the last one ends.
+// Times at the live heap's fitted slope.
 void forecast_gomemlimit(const std::vector<RuntimeMemReading>& rd, int go_minor,
                          report::GoMemLimitForecast& f);
 

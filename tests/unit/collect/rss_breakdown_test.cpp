@@ -148,6 +148,22 @@ TEST(GoMemLimitForecast, TimesAtTheLiveHeapsSlope) {
   EXPECT_NEAR(f.seconds_to_saturation, (sat - live) / kMiB, 1e-3);
   EXPECT_NEAR(f.seconds_to_bound, (sat / 2 - live) / kMiB, 1e-3);
   EXPECT_FALSE(f.bound_now);
+  // No runway read: the spiral is saturation itself.
+  EXPECT_EQ(f.runway_share, 0);
+  EXPECT_EQ(f.spiral_live_bytes, f.saturation_live_bytes);
+  EXPECT_EQ(f.seconds_to_spiral, f.seconds_to_saturation);
+
+  // The pacer's runway, 5% of the live heap at every reading but one outlier
+  // (the median ignores it): the spiral comes where live x 1.05 = saturation.
+  for (size_t i = 0; i < rd.size(); i++)
+    rd[i].ms.runway = i == 1 ? rd[i].ms.heap_marked : rd[i].ms.heap_marked / 20;
+  forecast_gomemlimit(rd, 21, f);
+  EXPECT_NEAR(f.runway_share, 0.05, 1e-3);
+  EXPECT_EQ(f.runway_bytes, rd.back().ms.runway);
+  EXPECT_NEAR(static_cast<double>(f.spiral_live_bytes), sat / 1.05, 1024);
+  EXPECT_NEAR(f.seconds_to_spiral, (sat / 1.05 - live) / kMiB, 1e-3);
+  EXPECT_LT(f.seconds_to_spiral, f.seconds_to_saturation);
+  for (auto& x : rd) x.ms.runway = 0;
 
   // No limit (math.MaxInt64), or Go 1.18 (none read): no forecast.
   for (auto& x : rd) x.ms.memory_limit = std::numeric_limits<int64_t>::max();

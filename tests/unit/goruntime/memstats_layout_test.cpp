@@ -60,6 +60,7 @@ void expect_same(const MemStatsLayout& a, const MemStatsLayout& b) {
   EXPECT_EQ(a.heap_free, b.heap_free);
   EXPECT_EQ(a.total_alloc, b.total_alloc);
   EXPECT_EQ(a.total_free, b.total_free);
+  EXPECT_EQ(a.runway, b.runway);
 }
 
 TEST(MemStatsLayout, TableCoversEveryRelease) {
@@ -210,9 +211,11 @@ TEST(MemStats, TheMemoryLimitLowersTheGoal) {
   FakeRuntime::put(f.gc, f.l.heap_free, uint64_t{10} << 20);
   FakeRuntime::put(f.gc, f.l.total_alloc, uint64_t{1000} << 20);
   FakeRuntime::put(f.gc, f.l.total_free, uint64_t{930} << 20);  // 70 MiB in objects
+  FakeRuntime::put(f.gc, f.l.runway, uint64_t{3} << 20);
   auto mem = f.mem();
   auto s = read_memstats(mem, f.l, 0x10000, 0x80000);
   ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->runway, uint64_t{3} << 20);
   // non-heap = 90 - 10 - 70 = 10 MiB; goal = 100 - 10 = 90 MiB, less 3% (2.7 MiB).
   const uint64_t goal = (uint64_t{90} << 20) - (uint64_t{90} << 20) / 100 * 3;
   EXPECT_EQ(s->heap_goal, goal);

@@ -47,16 +47,38 @@ var (
 	ancestryProbe = flag.Bool("ancestry-probe", false, "print ancestry=0|1 in each status line (whether the runtime records goroutine creators)")
 	leakFor       = flag.Duration("leak-for", 0, "stop leaking after this long (0: never)")
 	memstats      = flag.Bool("memstats", false, "also print runtime.ReadMemStats at each interval")
+	leakPtrs      = flag.Bool("leak-ptrs", false, "leak linked 64-byte nodes instead of []byte: a live heap the GC must scan, as real leaks are")
+	gcfrac        = flag.Bool("gcfrac", false, "also print the GC CPU fraction from runtime/metrics at each interval (gcfrac.go)")
 )
 
 // retained holds every leaked object: the leak.
 var retained [][]byte
+
+// node is the -leak-ptrs unit: pointers the GC follows, so its mark work grows
+// with the leak (a []byte is noscan: marking it costs nothing). A leaked batch
+// is a slice of nodes, as a map or a cache holds its entries: shallow, so the
+// mark workers share it (a long linked list would be marked by one at a time).
+type node struct {
+	first *node
+	pad   [56]byte
+}
+
+var retainedNodes [][]*node
 var leakedBytes counter
 
 // leakOne is the leaking function; tests look for it at the top of the stack.
 //
 //go:noinline
 func leakOne(size int) {
+	if *leakPtrs {
+		nodes := make([]*node, size/64)
+		for i := range nodes {
+			nodes[i] = &node{first: nodes[0]}
+		}
+		retainedNodes = append(retainedNodes, nodes)
+		leakedBytes.Add(int64(size))
+		return
+	}
 	buf := make([]byte, size) // LEAK-LINE
 	// Written through, as real data is: a page never touched is not resident,
 	// and the RSS e2e (rss_e2e.py) reconciles RSS with the heap.
@@ -151,6 +173,9 @@ func main() {
 				tick, el, lb, float64(lb)/el, runtime.MemProfileRate, time.Now().UnixMicro(), anc)
 			if *memstats {
 				printMemStats(el)
+			}
+			if *gcfrac {
+				printGCFrac()
 			}
 		case <-sigs:
 			fmt.Println("exit signal")
