@@ -78,9 +78,26 @@ class GoHeapObject {
   uint32_t max_buckets_ = 0;
 };
 
+// What the heap capability reads from its probes, per process: behind an
+// interface so that the capability runs on fakes in tests (the probes go when
+// the last owner drops it).
+class HeapEvents {
+ public:
+  virtual ~HeapEvents() = default;
+  // Stops counting process tgid (a shared set stays for its other processes).
+  virtual void forget(uint32_t tgid) const = 0;
+  // GC cycles of process tgid since attach.
+  virtual Result<GcState> read_gc(uint32_t tgid) const = 0;
+  virtual bool sample_events() const = 0;
+  // Events per bucket address of process tgid since attach (sample_events only).
+  virtual Result<std::unordered_map<uint64_t, BucketCounts>> read_counts(uint32_t tgid) const = 0;
+  // Events lost (map full), summed over CPUs (every process of the object).
+  virtual uint64_t dropped() const = 0;
+};
+
 // One set of uprobes (on one binary, or one process of it) and the object
 // whose programs they run.
-class GoHeapProbes {
+class GoHeapProbes final : public HeapEvents {
  public:
   // With an object of its own (attach: one process).
   static Result<GoHeapProbes> attach(const GoHeapConfig& cfg);
@@ -91,20 +108,17 @@ class GoHeapProbes {
 
   GoHeapProbes(GoHeapProbes&&) noexcept;
   GoHeapProbes& operator=(GoHeapProbes&&) noexcept;
-  ~GoHeapProbes();
+  ~GoHeapProbes() override;
 
   // attach() watches cfg.pid itself.
   Result<void> watch(uint32_t tgid) const { return obj_->watch(tgid); }
-  void forget(uint32_t tgid) const { obj_->forget(tgid); }
-  // GC cycles of process tgid since attach.
-  Result<GcState> read_gc(uint32_t tgid) const { return obj_->read_gc(tgid); }
-  bool sample_events() const { return obj_->sample_events(); }
-  // Events per bucket address of process tgid since attach (sample_events only).
-  Result<std::unordered_map<uint64_t, BucketCounts>> read_counts(uint32_t tgid) const {
+  void forget(uint32_t tgid) const override { obj_->forget(tgid); }
+  Result<GcState> read_gc(uint32_t tgid) const override { return obj_->read_gc(tgid); }
+  bool sample_events() const override { return obj_->sample_events(); }
+  Result<std::unordered_map<uint64_t, BucketCounts>> read_counts(uint32_t tgid) const override {
     return obj_->read_counts(tgid);
   }
-  // Events lost (map full), summed over CPUs (every process of the object).
-  uint64_t dropped() const { return obj_->dropped(); }
+  uint64_t dropped() const override { return obj_->dropped(); }
 
  private:
   GoHeapProbes() = default;

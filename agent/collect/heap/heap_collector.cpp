@@ -21,7 +21,8 @@ Unsampled unsample(double count, double bytes, int64_t rate) {
   return {count * scale, bytes * scale};
 }
 
-HeapCollector::HeapCollector(const GoTarget& t, HeapOptions opts) : t_(t), opts_(opts) {}
+HeapCollector::HeapCollector(const GoTarget& t, HeapOptions opts, std::function<int64_t()> now_ns)
+    : t_(t), opts_(opts), now_ns_(std::move(now_ns)) {}
 
 HeapCollector::~HeapCollector() {
   release_probes();  // detach before the sampler is restored
@@ -36,7 +37,48 @@ Result<std::unique_ptr<HeapCollector>> HeapCollector::start(const GoTarget& t,
                                                             const target::ProcessMemory& mem,
                                                             const HeapOptions& opts,
                                                             report::Report& r) {
-  std::unique_ptr<HeapCollector> c(new HeapCollector(t, opts));
+  const auto& s = t.syms;
+  auto attach = [&]() -> Result<std::shared_ptr<probes::HeapEvents>> {
+    // Offsets into the executable file, where uprobes attach.
+    auto file_offset = [&](uint64_t addr) -> Result<uint64_t> {
+      if (addr == 0) return uint64_t{0};
+      return t.elf.vaddr_to_offset(addr);
+    };
+    auto off_flush = file_offset(s.fn_mprof_flush);
+    auto off_spb = file_offset(opts.sample_events ? s.fn_setprofilebucket : 0);
+    auto off_free = file_offset(opts.sample_events ? s.fn_mprof_free : 0);
+    if (!off_flush || !off_spb || !off_free)
+      return make_error("PID {}: cannot map probe addresses to the file", t.proc.pid());
+    probes::GoHeapConfig pc{t.proc.exe_link(), t.proc.pid(),       *off_flush,      *off_spb,
+                            *off_free,         opts.sample_events, opts.max_buckets};
+    // Shared per file; an executable that could not be stat'ed gets its own set.
+    if (opts.probe_cache && t.proc.exe_ino() != 0) {
+      auto shared = opts.probe_cache->get(pc, t.proc.exe_dev(), t.proc.exe_ino());
+      if (!shared) return shared.error();
+      if (auto w = (*shared)->watch(static_cast<uint32_t>(t.proc.pid())); !w) return w.error();
+      return std::shared_ptr<probes::HeapEvents>(std::move(*shared));
+    }
+    auto probes = probes::GoHeapProbes::attach(pc);
+    if (!probes) return probes.error();
+    return std::shared_ptr<probes::HeapEvents>(
+        std::make_shared<probes::GoHeapProbes>(std::move(*probes)));
+  };
+  return start_with(t, mem, opts, attach, monotonic_ns, r);
+}
+
+Result<std::unique_ptr<HeapCollector>> HeapCollector::over(
+    const GoTarget& t, const target::ProcessMemory& mem, const HeapOptions& opts,
+    std::shared_ptr<probes::HeapEvents> events, std::function<int64_t()> now_ns,
+    report::Report& r) {
+  return start_with(
+      t, mem, opts, [&]() -> Result<std::shared_ptr<probes::HeapEvents>> { return events; },
+      std::move(now_ns), r);
+}
+
+Result<std::unique_ptr<HeapCollector>> HeapCollector::start_with(
+    const GoTarget& t, const target::ProcessMemory& mem, const HeapOptions& opts,
+    const AttachFn& attach, std::function<int64_t()> now_ns, report::Report& r) {
+  std::unique_ptr<HeapCollector> c(new HeapCollector(t, opts, std::move(now_ns)));
   const auto& s = t.syms;
   if (!s.mem_profile_rate || !s.mbuckets)
     return make_error("PID {}: the runtime's heap-profile variables were not found", t.proc.pid());
@@ -87,33 +129,13 @@ Result<std::unique_ptr<HeapCollector>> HeapCollector::start(const GoTarget& t,
   }
   r.sample_rate = c->rate_;
 
-  // Offsets into the executable file, where uprobes attach.
-  auto file_offset = [&](uint64_t addr) -> Result<uint64_t> {
-    if (addr == 0) return uint64_t{0};
-    return t.elf.vaddr_to_offset(addr);
-  };
-  auto off_flush = file_offset(s.fn_mprof_flush);
-  auto off_spb = file_offset(opts.sample_events ? s.fn_setprofilebucket : 0);
-  auto off_free = file_offset(opts.sample_events ? s.fn_mprof_free : 0);
-  if (!off_flush || !off_spb || !off_free)
-    return make_error("PID {}: cannot map probe addresses to the file", t.proc.pid());
-  probes::GoHeapConfig pc{t.proc.exe_link(), t.proc.pid(),       *off_flush,      *off_spb,
-                          *off_free,         opts.sample_events, opts.max_buckets};
-  // Shared per file; an executable that could not be stat'ed gets its own set.
-  if (opts.probe_cache && t.proc.exe_ino() != 0) {
-    auto shared = opts.probe_cache->get(pc, t.proc.exe_dev(), t.proc.exe_ino());
-    if (!shared) return shared.error();
-    if (auto w = (*shared)->watch(static_cast<uint32_t>(t.proc.pid())); !w) return w.error();
-    c->probes_ = std::move(*shared);
-  } else {
-    auto probes = probes::GoHeapProbes::attach(pc);
-    if (!probes) return probes.error();
-    c->probes_ = std::make_shared<probes::GoHeapProbes>(std::move(*probes));
-  }
+  auto probes = attach();
+  if (!probes) return probes.error();
+  c->probes_ = std::move(*probes);
 
   c->reader_ = std::make_unique<goruntime::BucketReader>(mem, t.layout, t.runtime_addr(s.mbuckets));
   c->active_ = true;
-  c->start_ns_ = static_cast<uint64_t>(monotonic_ns());
+  c->start_ns_ = static_cast<uint64_t>(c->now_ns_());
   c->epochs_.push_back({0, c->rate_});
   if (c->budget_on_) {
     // The buckets may hold samples of an earlier leakhound's window: the
@@ -131,7 +153,7 @@ Result<void> HeapCollector::restore() {
 }
 
 double HeapCollector::now_s() const {
-  const auto now = static_cast<uint64_t>(monotonic_ns());
+  const auto now = static_cast<uint64_t>(now_ns_());
   return now > start_ns_ ? static_cast<double>(now - start_ns_) / 1e9 : 0;
 }
 

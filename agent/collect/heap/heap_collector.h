@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -67,6 +68,14 @@ class HeapCollector final : public Capability {
   static Result<std::unique_ptr<HeapCollector>> start(const GoTarget& t,
                                                       const target::ProcessMemory& mem,
                                                       const HeapOptions& opts, report::Report& r);
+  // The same over probes already in place (tests: fake GC events and a fake
+  // CLOCK_MONOTONIC), the sampler in `mem` read and written as by start.
+  static Result<std::unique_ptr<HeapCollector>> over(const GoTarget& t,
+                                                     const target::ProcessMemory& mem,
+                                                     const HeapOptions& opts,
+                                                     std::shared_ptr<probes::HeapEvents> events,
+                                                     std::function<int64_t()> now_ns,
+                                                     report::Report& r);
   ~HeapCollector() override;
 
   std::string_view name() const override { return "heap"; }
@@ -92,7 +101,13 @@ class HeapCollector final : public Capability {
     // none yet); see judged_series.
     double first_free_t = -1;
   };
-  HeapCollector(const GoTarget& t, HeapOptions opts);
+  using AttachFn = std::function<Result<std::shared_ptr<probes::HeapEvents>>()>;
+  HeapCollector(const GoTarget& t, HeapOptions opts, std::function<int64_t()> now_ns);
+  // start and over: the sampler, then the probes from `attach`, then the
+  // first snapshot.
+  static Result<std::unique_ptr<HeapCollector>> start_with(
+      const GoTarget& t, const target::ProcessMemory& mem, const HeapOptions& opts,
+      const AttachFn& attach, std::function<int64_t()> now_ns, report::Report& r);
   Result<void> snapshot(double t_s);
   double now_s() const;
   // The sample budget: measures the allocation rate and moves the sampler's
@@ -107,7 +122,8 @@ class HeapCollector final : public Capability {
   const GoTarget& t_;
   HeapOptions opts_;
   std::optional<goruntime::SamplerControl> sampler_;
-  std::shared_ptr<probes::GoHeapProbes> probes_;
+  std::function<int64_t()> now_ns_;  // CLOCK_MONOTONIC ns (the probes' clock)
+  std::shared_ptr<probes::HeapEvents> probes_;
   void release_probes();  // stops counting this process; detaches a set of its own
   std::unique_ptr<goruntime::BucketReader> reader_;
   int64_t rate_ = 0;

@@ -6,37 +6,15 @@
 
 #include <cstring>
 
+#include "fake_buckets.h"
+
 using namespace leakhound;
 using namespace leakhound::goruntime;
+using namespace leakhound::goruntime::testing;
 
 namespace {
 
 constexpr uint64_t kHead = 0x1000;  // address of runtime.mbuckets
-
-struct FakeBucket {
-  uint64_t addr, allnext, size;
-  std::vector<uint64_t> stack;
-  uint64_t allocs, frees, alloc_bytes, free_bytes;
-  uint64_t typ = 1;
-};
-
-std::vector<uint8_t> encode(const FakeBucket& b, const ProfileLayout& l) {
-  std::vector<uint8_t> out(l.bucket_header + 8 * b.stack.size() + l.memrecord_size);
-  auto put = [&](size_t off, uint64_t v) { std::memcpy(out.data() + off, &v, 8); };
-  put(l.off_allnext, b.allnext);
-  put(l.off_typ, b.typ);
-  put(l.off_size, b.size);
-  put(l.off_nstk, b.stack.size());
-  for (size_t i = 0; i < b.stack.size(); i++) put(l.bucket_header + 8 * i, b.stack[i]);
-  size_t rec = l.bucket_header + 8 * b.stack.size();
-  put(rec, b.allocs);
-  put(rec + 8, b.frees);
-  if (l.record_has_bytes) {
-    put(rec + 16, b.alloc_bytes);
-    put(rec + 24, b.free_bytes);
-  }
-  return out;
-}
 
 void set_head(target::FakeMemory& m, uint64_t v) {
   std::vector<uint8_t> h(8);
