@@ -2,12 +2,15 @@
 
 #include "collect/session.h"
 #include "target/proc_stats.h"
+#include "util/clock.h"
 
 namespace leakhound::collect {
 
 Result<std::unique_ptr<RuntimeMemoryCollector>> RuntimeMemoryCollector::start(
     const GoTarget& t, const target::MemoryReader& mem) {
-  std::unique_ptr<RuntimeMemoryCollector> c(new RuntimeMemoryCollector(mem, t.proc.pid()));
+  const pid_t pid = t.proc.pid();
+  std::unique_ptr<RuntimeMemoryCollector> c(new RuntimeMemoryCollector(
+      mem, [pid] { return target::read_rss_bytes(pid); }, monotonic_ns));
   // Resolved with runtime.g's layout (once per executable in the daemon).
   if (t.g_layout && t.g_layout->memstats) {
     c->layout_ = *t.g_layout->memstats;
@@ -25,16 +28,29 @@ Result<std::unique_ptr<RuntimeMemoryCollector>> RuntimeMemoryCollector::start(
   // One reading now proves the addresses before the window starts.
   auto first = goruntime::read_memstats(mem, c->layout_, c->memstats_, c->gc_controller_);
   if (!first) return first.error();
-  c->start_ = std::chrono::steady_clock::now();
+  c->start_ns_ = c->now_ns_();
+  return c;
+}
+
+std::unique_ptr<RuntimeMemoryCollector> RuntimeMemoryCollector::over(
+    const target::MemoryReader& mem, goruntime::MemStatsLayout layout, uint64_t memstats,
+    uint64_t gc_controller, std::function<Result<uint64_t>()> read_rss,
+    std::function<int64_t()> now_ns) {
+  std::unique_ptr<RuntimeMemoryCollector> c(
+      new RuntimeMemoryCollector(mem, std::move(read_rss), std::move(now_ns)));
+  c->layout_ = std::move(layout);
+  c->memstats_ = memstats;
+  c->gc_controller_ = gc_controller;
+  c->start_ns_ = c->now_ns_();
   return c;
 }
 
 Result<void> RuntimeMemoryCollector::poll() {
   RuntimeMemReading x;
-  x.t_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  x.t_s = static_cast<double>(now_ns_() - start_ns_) / 1e9;
   auto ms = goruntime::read_memstats(mem_, layout_, memstats_, gc_controller_);
   if (!ms) return ms.error();
-  auto rss = target::read_rss_bytes(pid_);
+  auto rss = read_rss_();
   if (!rss) return rss.error();
   x.ms = *ms;
   x.rss = *rss;

@@ -5,8 +5,8 @@
 // so the report's heap and native findings are there to be named.
 #pragma once
 
-#include <sys/types.h>
-
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +28,14 @@ class RuntimeMemoryCollector final : public Capability {
   // Resolves the layout and the two globals; errors name what is missing.
   static Result<std::unique_ptr<RuntimeMemoryCollector>> start(const GoTarget& t,
                                                                const target::MemoryReader& mem);
+  // Over a layout and addresses already resolved (tests: the runtime's
+  // statistics in fake memory, a fake RSS and CLOCK_MONOTONIC in ns). The
+  // first poll is the caller's.
+  static std::unique_ptr<RuntimeMemoryCollector> over(const target::MemoryReader& mem,
+                                                      goruntime::MemStatsLayout layout,
+                                                      uint64_t memstats, uint64_t gc_controller,
+                                                      std::function<Result<uint64_t>()> read_rss,
+                                                      std::function<int64_t()> now_ns);
   std::string_view name() const override { return "runtime_memory"; }
   // A read can race a rotation of the runtime's heap-stat deltas now and then.
   spdlog::level::level_enum poll_error_level() const override { return spdlog::level::debug; }
@@ -37,13 +45,17 @@ class RuntimeMemoryCollector final : public Capability {
   void stop(report::Report& r) override { contribute(r); }  // holds nothing in the target
 
  private:
-  RuntimeMemoryCollector(const target::MemoryReader& mem, pid_t pid) : mem_(mem), pid_(pid) {}
+  RuntimeMemoryCollector(const target::MemoryReader& mem,
+                         std::function<Result<uint64_t>()> read_rss,
+                         std::function<int64_t()> now_ns)
+      : mem_(mem), read_rss_(std::move(read_rss)), now_ns_(std::move(now_ns)) {}
   const target::MemoryReader& mem_;
-  pid_t pid_;
+  std::function<Result<uint64_t>()> read_rss_;  // the process's RSS, bytes
+  std::function<int64_t()> now_ns_;
   goruntime::MemStatsLayout layout_;
   std::string source_;
   uint64_t memstats_ = 0, gc_controller_ = 0;  // runtime addresses
-  std::chrono::steady_clock::time_point start_;
+  int64_t start_ns_ = 0;
   std::vector<RuntimeMemReading> readings_;
 };
 
