@@ -122,15 +122,24 @@ Result<std::unique_ptr<RetentionCollector>> RetentionCollector::start(
   // no answer rather than a wrong one.
   if (!t.build.go_version.at_least(1, 21))
     return make_error("retention paths need Go >= 1.21 (this is {})", t.build.go_version.raw);
-  std::unique_ptr<RetentionCollector> c(new RetentionCollector(t, mem, opts));
-  auto l = goruntime::resolve_heap_layout(t.elf, t.build.go_version, &c->layout_source_);
+  std::string source;
+  auto l = goruntime::resolve_heap_layout(t.elf, t.build.go_version, &source);
   if (!l) return l.error();
-  c->layout_ = *l;
   auto mh = goruntime::resolve_mheap(t.elf, t.pclntab, static_cast<uint32_t>(l->mheap_arenas));
   if (!mh) return mh.error();
-  c->mheap_ = t.runtime_addr(*mh);
   if (!t.pclntab.moduledata()) return make_error("the runtime's moduledata was not found");
-  c->moduledata_ = t.runtime_addr(t.pclntab.moduledata());
+  return over(t, mem, opts, std::move(*l), std::move(source), t.runtime_addr(*mh),
+              t.runtime_addr(t.pclntab.moduledata()));
+}
+
+std::unique_ptr<RetentionCollector> RetentionCollector::over(
+    const GoTarget& t, const target::MemoryReader& mem, const RetentionOptions& opts,
+    goruntime::HeapLayout layout, std::string layout_source, uint64_t mheap, uint64_t moduledata) {
+  std::unique_ptr<RetentionCollector> c(new RetentionCollector(t, mem, opts));
+  c->layout_ = std::move(layout);
+  c->layout_source_ = std::move(layout_source);
+  c->mheap_ = mheap;
+  c->moduledata_ = moduledata;
   for (const auto& s : t.elf.symbols()) {
     if (s.type == STT_OBJECT && s.value && s.size) c->globals_[s.value] = {s.size, s.name};
   }
