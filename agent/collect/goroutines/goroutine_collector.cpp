@@ -73,18 +73,20 @@ bool left_by_killed(const GoTarget& t) {
 }  // namespace
 
 GoroutineCollector::GoroutineCollector(const GoTarget& t, const target::MemoryReader& mem,
-                                       GoroutineOptions opts, goruntime::GLayout layout)
+                                       GoroutineOptions opts, goruntime::GLayout layout,
+                                       std::function<int64_t()> now_ns)
     : t_(t),
       mem_(mem),
       opts_(opts),
       reader_(mem, std::move(layout), t.runtime_addr(t.syms.allgs), t.runtime_addr(t.syms.allglen),
               {}, t.stack_arch()),
-      start_(std::chrono::steady_clock::now()),
-      next_allowed_(start_) {}
+      now_ns_(std::move(now_ns)),
+      start_ns_(now_ns_()),
+      next_allowed_ns_(start_ns_) {}
 
 Result<std::unique_ptr<GoroutineCollector>> GoroutineCollector::start(
     const GoTarget& t, const target::MemoryReader& mem, const GoroutineOptions& opts,
-    report::Report& r) {
+    report::Report& r, std::function<int64_t()> now_ns) {
   if (!t.syms.allgs)
     return make_error("runtime.allgs was not found in the binary: goroutines cannot be listed");
   if (!t.g_layout) return make_error("{}", t.g_layout_error);
@@ -95,7 +97,8 @@ Result<std::unique_ptr<GoroutineCollector>> GoroutineCollector::start(
         "read with go1.{}'s layout (best effort)",
         t.build.go_version.raw, layout.layout.go_minor));
   spdlog::debug("runtime.g layout from {}", layout.source);
-  std::unique_ptr<GoroutineCollector> c(new GoroutineCollector(t, mem, opts, layout.layout));
+  std::unique_ptr<GoroutineCollector> c(
+      new GoroutineCollector(t, mem, opts, layout.layout, std::move(now_ns)));
   if (opts.events) {
     auto p = attach_probes(t, c->reader_.layout(), opts.max_sites);
     if (!p) return make_error("--goroutine-events: {}", p.error().message);
@@ -115,7 +118,7 @@ Result<std::unique_ptr<GoroutineCollector>> GoroutineCollector::start(
       spdlog::debug("tracebackancestors: {}", a.error().message);
     }
   }
-  c->start_ = std::chrono::steady_clock::now();
+  c->start_ns_ = c->now_ns_();
   if (c->probes_) {
     auto base = c->probes_->read_sites(static_cast<uint32_t>(t.proc.pid()));
     if (!base) return make_error("--goroutine-events: {}", base.error().message);
@@ -126,11 +129,11 @@ Result<std::unique_ptr<GoroutineCollector>> GoroutineCollector::start(
 }
 
 double GoroutineCollector::now_s() const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  return static_cast<double>(now_ns_() - start_ns_) / 1e9;
 }
 
 Result<goruntime::AllgSnapshot> GoroutineCollector::snapshot() {
-  auto began = std::chrono::steady_clock::now();
+  const int64_t began = now_ns_();
   const int64_t cpu_began = thread_cpu_ns();
   double t = now_s();
   auto snap = reader_.read();
@@ -146,15 +149,14 @@ Result<goruntime::AllgSnapshot> GoroutineCollector::snapshot() {
   // The duty is of leakhound's own CPU: wall time also counts the time it sat
   // preempted, which on a loaded or emulated machine (the arm64 guest: 5
   // snapshots in a 10 s window) stretched the interval to seconds.
-  const std::chrono::nanoseconds cost(thread_cpu_ns() - cpu_began);
-  next_allowed_ = began + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                              cost / opts_.max_duty);
+  const double cost_ns = static_cast<double>(thread_cpu_ns() - cpu_began);
+  next_allowed_ns_ = began + static_cast<int64_t>(cost_ns / opts_.max_duty);
   return snap;
 }
 
 Result<void> GoroutineCollector::poll() {
   if (proof_) proof_->poll(now_s());
-  if (std::chrono::steady_clock::now() < next_allowed_) return {};
+  if (now_ns_() < next_allowed_ns_) return {};
   auto s = snapshot();
   if (!s) return s.error();
   return {};
@@ -292,7 +294,7 @@ void GoroutineCollector::contribute(report::Report& r) {
   // States and stacks of the goroutines alive at the end.
   std::map<SiteKey, std::vector<BlockedGoroutine>> blocked;
   if (final) {
-    const int64_t now_ns = monotonic_ns();
+    const int64_t now_ns = now_ns_();
     std::map<SiteKey, std::map<std::string, uint64_t>> states;
     std::map<SiteKey, std::map<std::vector<uint64_t>, uint64_t>> stacks;
     std::map<SiteKey, size_t> sampled;

@@ -4,8 +4,8 @@
 // also creations and exits per site counted by uprobes as they happen.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -21,6 +21,7 @@
 #include "probes/goroutine_probes.h"
 #include "report/model.h"
 #include "target/memory.h"
+#include "util/clock.h"
 
 namespace leakhound::collect {
 
@@ -58,10 +59,10 @@ class GoroutineCollector final : public Capability {
  public:
   // Resolves what it needs (allgs, g layout), attaches the probes if asked,
   // and takes the first snapshot. Errors when goroutines cannot be read at all.
-  static Result<std::unique_ptr<GoroutineCollector>> start(const GoTarget& t,
-                                                           const target::MemoryReader& mem,
-                                                           const GoroutineOptions& opts,
-                                                           report::Report& r);
+  // now_ns: CLOCK_MONOTONIC (the runtime's nanotime: wait ages), a fake in tests.
+  static Result<std::unique_ptr<GoroutineCollector>> start(
+      const GoTarget& t, const target::MemoryReader& mem, const GoroutineOptions& opts,
+      report::Report& r, std::function<int64_t()> now_ns = monotonic_ns);
 
   std::string_view name() const override { return "goroutines"; }
   // allgs changes under every read: a failed one is retried at the next poll.
@@ -79,7 +80,7 @@ class GoroutineCollector final : public Capability {
 
  private:
   GoroutineCollector(const GoTarget& t, const target::MemoryReader& mem, GoroutineOptions opts,
-                     goruntime::GLayout layout);
+                     goruntime::GLayout layout, std::function<int64_t()> now_ns);
   Result<goruntime::AllgSnapshot> snapshot();
   // The creation chain of the site's newest goroutine (report::Creator).
   void fill_chain(const std::unordered_map<uint64_t, const goruntime::Goroutine*>& by_goid,
@@ -97,8 +98,9 @@ class GoroutineCollector final : public Capability {
   // and exits are counted from there, so they cover the same span as the series
   // (the probes run a while before it, while the rest of attach goes on).
   std::map<SiteKey, probes::SiteCounts> probe_baseline_;
-  std::chrono::steady_clock::time_point start_;
-  std::chrono::steady_clock::time_point next_allowed_;
+  std::function<int64_t()> now_ns_;
+  int64_t start_ns_ = 0;
+  int64_t next_allowed_ns_ = 0;
   // Live count per site at each snapshot; a site absent from one had none.
   std::vector<std::pair<double, std::map<SiteKey, uint64_t>>> counts_;
   size_t rejected_ = 0;
