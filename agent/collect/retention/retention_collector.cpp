@@ -128,15 +128,18 @@ Result<std::unique_ptr<RetentionCollector>> RetentionCollector::start(
   auto mh = goruntime::resolve_mheap(t.elf, t.pclntab, static_cast<uint32_t>(l->mheap_arenas));
   if (!mh) return mh.error();
   if (!t.pclntab.moduledata()) return make_error("the runtime's moduledata was not found");
-  return over(t, mem, opts, std::move(*l), std::move(source), t.runtime_addr(*mh),
+  return over(t, mem, opts, *l, std::move(source), t.runtime_addr(*mh),
               t.runtime_addr(t.pclntab.moduledata()));
 }
 
-std::unique_ptr<RetentionCollector> RetentionCollector::over(
-    const GoTarget& t, const target::MemoryReader& mem, const RetentionOptions& opts,
-    goruntime::HeapLayout layout, std::string layout_source, uint64_t mheap, uint64_t moduledata) {
+std::unique_ptr<RetentionCollector> RetentionCollector::over(const GoTarget& t,
+                                                             const target::MemoryReader& mem,
+                                                             const RetentionOptions& opts,
+                                                             const goruntime::HeapLayout& layout,
+                                                             std::string layout_source,
+                                                             uint64_t mheap, uint64_t moduledata) {
   std::unique_ptr<RetentionCollector> c(new RetentionCollector(t, mem, opts));
-  c->layout_ = std::move(layout);
+  c->layout_ = layout;
   c->layout_source_ = std::move(layout_source);
   c->mheap_ = mheap;
   c->moduledata_ = moduledata;

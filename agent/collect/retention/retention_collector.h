@@ -41,9 +41,12 @@ class RetentionCollector final : public Capability {
                                                            const RetentionOptions& opts);
   // Over a heap layout and runtime addresses already resolved (start's, or a
   // test's fake heap): runtime.mheap_ and the first moduledata.
-  static std::unique_ptr<RetentionCollector> over(
-      const GoTarget& t, const target::MemoryReader& mem, const RetentionOptions& opts,
-      goruntime::HeapLayout layout, std::string layout_source, uint64_t mheap, uint64_t moduledata);
+  static std::unique_ptr<RetentionCollector> over(const GoTarget& t,
+                                                  const target::MemoryReader& mem,
+                                                  const RetentionOptions& opts,
+                                                  const goruntime::HeapLayout& layout,
+                                                  std::string layout_source, uint64_t mheap,
+                                                  uint64_t moduledata);
   std::string_view name() const override { return "retention"; }
   Result<void> poll() override { return {}; }
   void trim(double) override {}

@@ -33,12 +33,12 @@ Result<std::unique_ptr<RuntimeMemoryCollector>> RuntimeMemoryCollector::start(
 }
 
 std::unique_ptr<RuntimeMemoryCollector> RuntimeMemoryCollector::over(
-    const target::MemoryReader& mem, goruntime::MemStatsLayout layout, uint64_t memstats,
+    const target::MemoryReader& mem, const goruntime::MemStatsLayout& layout, uint64_t memstats,
     uint64_t gc_controller, std::function<Result<uint64_t>()> read_rss,
     std::function<int64_t()> now_ns) {
   std::unique_ptr<RuntimeMemoryCollector> c(
       new RuntimeMemoryCollector(mem, std::move(read_rss), std::move(now_ns)));
-  c->layout_ = std::move(layout);
+  c->layout_ = layout;
   c->memstats_ = memstats;
   c->gc_controller_ = gc_controller;
   c->start_ns_ = c->now_ns_();

@@ -32,7 +32,7 @@ class RuntimeMemoryCollector final : public Capability {
   // statistics in fake memory, a fake RSS and CLOCK_MONOTONIC in ns). The
   // first poll is the caller's.
   static std::unique_ptr<RuntimeMemoryCollector> over(const target::MemoryReader& mem,
-                                                      goruntime::MemStatsLayout layout,
+                                                      const goruntime::MemStatsLayout& layout,
                                                       uint64_t memstats, uint64_t gc_controller,
                                                       std::function<Result<uint64_t>()> read_rss,
                                                       std::function<int64_t()> now_ns);
