@@ -161,6 +161,31 @@ void per_process(Families& out, const ProcessEntry& e, size_t top_k) {
               "(absent: no limit, or not growing).",
               G, id, m.seconds_to_limit);
   }
+  if (const report::RssBreakdown& b = r.rss; b.read) {
+    // The parts add up to part="rss" (least squares over the window).
+    const char* help =
+        "Growth of the process's RSS over the window and its parts (part=\"rss\" is the sum of "
+        "the others): Go heap live, GC headroom, goroutine stacks, runtime metadata, native "
+        "outstanding, the C allocator's overhead, unexplained.";
+    std::vector<std::pair<const char*, double>> parts = {{"rss", b.rss_per_s},
+                                                         {"heap_live", b.heap_live_per_s},
+                                                         {"gc_headroom", b.gc_headroom_per_s},
+                                                         {"stacks", b.stacks_per_s},
+                                                         {"runtime_metadata", b.metadata_per_s}};
+    if (b.native_tracked) parts.emplace_back("native", b.native_per_s);
+    if (b.native_resident) parts.emplace_back("native_allocator", b.native_allocator_per_s);
+    parts.emplace_back("unexplained", b.unexplained_per_s);
+    for (const auto& [part, v] : parts)
+      out.add("leakhound_rss_growth_bytes_per_second", help, G, with(id, {{"part", part}}), v);
+    out.add("leakhound_rss_explained_ratio",
+            "Share of the RSS growth its parts explain (1 - |unexplained| / rss; 0 when flat).", G,
+            id, b.explained);
+  }
+  if (const report::GoMemLimitForecast& f = r.gomemlimit; f.limited && f.seconds_to_spiral >= 0)
+    out.add("leakhound_gomemlimit_forecast_seconds",
+            "Seconds until the live heap, at its growth over the window, leaves the GC no room "
+            "under GOMEMLIMIT (it then runs continuously); absent: no GOMEMLIMIT, or not growing.",
+            G, id, f.seconds_to_spiral);
   if (r.native_stats.tracked)
     out.add("leakhound_native_outstanding_bytes",
             "C allocations (malloc family, anonymous mmap) outstanding since attach.", G, id,

@@ -103,7 +103,12 @@ struct NativeStats {
   uint64_t go_stacks = 0;      // allocations attributed to a goroutine
   uint64_t dropped_table_full = 0, dropped_stack = 0, dropped_go_stack = 0, dropped_pending = 0;
   uint64_t outstanding_bytes = 0, outstanding_allocs = 0;  // at the end, since attach
-  uint32_t max_allocs = 0;                                 // size of the outstanding table
+  // What the allocator keeps resident (collect/native/allocator_resident.h):
+  // the RSS of the mappings that held an allocation, at each poll and the last.
+  std::vector<detect::Point> resident_series;
+  uint64_t resident_bytes = 0;
+  size_t resident_mappings = 0;
+  uint32_t max_allocs = 0;       // size of the outstanding table
   double cost_ns_per_call = -1;  // one probe hit, measured at attach (-1: not measured)
   // Instants (unix us) bracketing when the entry probes went in, and the read
   // of the outstanding table the figures come from: what was allocated
@@ -215,11 +220,16 @@ struct RssBreakdown {
   double stacks_per_s = 0;       // goroutine stacks in use
   double metadata_per_s = 0;     // spans, mcaches, profiling buckets, GC metadata, other
   double native_per_s = 0;       // native outstanding (the native capability, when it ran)
+  // The C allocator's resident mappings less native outstanding: chunk
+  // overhead, free chunks kept, blocks from before attach (when measured).
+  double native_allocator_per_s = 0;
   double unexplained_per_s = 0;  // rss - the sum of the above
   bool native_tracked = false;
+  bool native_resident = false;  // the allocator's mappings were measured
   // Values at the last reading, bytes.
   uint64_t rss_bytes = 0, heap_live_bytes = 0, heap_inuse_bytes = 0, heap_free_bytes = 0;
   uint64_t heap_goal_bytes = 0, stacks_bytes = 0, metadata_bytes = 0, native_bytes = 0;
+  uint64_t native_resident_bytes = 0;
   int32_t gogc = 100;          // -1: off
   int64_t gomemlimit = -1;     // -1: none (or Go 1.18, which has none)
   double gc_cpu_fraction = 0;  // the runtime's GCCPUFraction (since the program started)

@@ -17,10 +17,12 @@ std::vector<std::string> rss_breakdown_lines(const RssBreakdown& b) {
   std::vector<std::string> out;
   out.push_back(fmt::format(
       "RSS {}: Go heap live {}, GC headroom {} ({}{}), stacks {}, runtime metadata {}, native "
-      "{}{}, unexplained {}",
+      "{}{}{}, unexplained {}",
       human_rate(b.rss_per_s), human_rate(b.heap_live_per_s), human_rate(b.gc_headroom_per_s), gogc,
       limit, human_rate(b.stacks_per_s), human_rate(b.metadata_per_s), human_rate(b.native_per_s),
-      b.native_tracked ? "" : " (not tracked)", human_rate(b.unexplained_per_s)));
+      b.native_tracked ? "" : " (not tracked)",
+      b.native_resident ? ", C allocator overhead " + human_rate(b.native_allocator_per_s) : "",
+      human_rate(b.unexplained_per_s)));
   out.push_back(fmt::format(
       "  now: RSS {}, heap live {} (goal {}), heap in use {} + free {}, stacks {}, metadata {}{}; "
       "GC CPU {} since start ({:+.2f} points/min over the window)",
@@ -31,7 +33,13 @@ std::vector<std::string> rss_breakdown_lines(const RssBreakdown& b) {
       human_bytes(static_cast<double>(b.heap_free_bytes)),
       human_bytes(static_cast<double>(b.stacks_bytes)),
       human_bytes(static_cast<double>(b.metadata_bytes)),
-      b.native_tracked ? ", native " + human_bytes(static_cast<double>(b.native_bytes)) : "",
+      b.native_tracked
+          ? ", native " + human_bytes(static_cast<double>(b.native_bytes)) +
+                (b.native_resident
+                     ? " (allocator resident " +
+                           human_bytes(static_cast<double>(b.native_resident_bytes)) + ")"
+                     : "")
+          : "",
       percent(b.gc_cpu_fraction), b.gc_cpu_fraction_per_s * 100 * 60));
   if (b.rss_per_s > 0) {
     std::string top;

@@ -95,4 +95,53 @@ Result<uint64_t> read_rss_bytes(pid_t pid) {
   return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
+namespace {
+
+bool parse_hex(std::string_view s, uint64_t& v) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
+  return ec == std::errc() && p == s.data() + s.size() && !s.empty();
+}
+
+}  // namespace
+
+Result<std::vector<MappingRss>> parse_smaps_rss(std::string_view text) {
+  std::vector<MappingRss> out;
+  bool have_rss = true;
+  while (!text.empty()) {
+    const size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    if (line.empty()) continue;
+    const std::string_view first = line.substr(0, line.find(' '));
+    if (first.back() != ':') {  // a mapping's header: start-end perms offset dev inode path
+      const size_t dash = first.find('-');
+      MappingRss m;
+      if (dash == std::string_view::npos || !parse_hex(first.substr(0, dash), m.start) ||
+          !parse_hex(first.substr(dash + 1), m.end))
+        return make_error("malformed /proc/PID/smaps line: {}", line);
+      if (!have_rss) return make_error("no Rss: line for a mapping in /proc/PID/smaps");
+      out.push_back(m);
+      have_rss = false;
+      continue;
+    }
+    if (first != "Rss:" || out.empty()) continue;
+    std::string_view v = line.substr(first.size());
+    while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+    uint64_t kb = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), kb);
+    if (ec != std::errc() || std::string_view(p, v.data() + v.size()) != " kB")
+      return make_error("malformed /proc/PID/smaps line: {}", line);
+    out.back().rss = kb * 1024;
+    have_rss = true;
+  }
+  if (!have_rss) return make_error("no Rss: line for a mapping in /proc/PID/smaps");
+  return out;
+}
+
+Result<std::vector<MappingRss>> read_smaps_rss(pid_t pid) {
+  auto text = read_text(fmt::format("/proc/{}/smaps", pid));
+  if (!text) return text.error();
+  return parse_smaps_rss(*text);
+}
+
 }  // namespace leakhound::target

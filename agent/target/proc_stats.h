@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "util/result.h"
 
@@ -33,5 +34,15 @@ Result<uint64_t> read_threads(pid_t pid);
 
 // Resident set size in bytes (/proc/PID/statm, second field × page size).
 Result<uint64_t> read_rss_bytes(pid_t pid);
+
+// One mapping of /proc/PID/smaps and its resident bytes ("Rss:").
+struct MappingRss {
+  uint64_t start = 0, end = 0;
+  uint64_t rss = 0;
+};
+// Parses the text of /proc/PID/smaps: every mapping with its Rss, in address
+// order; a header or Rss line that does not parse is an Error.
+Result<std::vector<MappingRss>> parse_smaps_rss(std::string_view text);
+Result<std::vector<MappingRss>> read_smaps_rss(pid_t pid);
 
 }  // namespace leakhound::target

@@ -16,7 +16,9 @@
   shell loop, a C program, a second daemon and the daemon itself are never
   attached. The second daemon includes the C program by --include-exe and
   reports its leak. Being --read-only, it never asks a Go runtime for its
-  goroutine leak check.
+  goroutine leak check. The cgo target's RSS breakdown is on /metrics
+  (leakhound_rss_growth_bytes_per_second, every part, native growing, the
+  parts adding up to part="rss"; leakhound_rss_explained_ratio in [0, 1]).
 - proof: a daemon with a short --leak-check-every watches a Go 1.26 and a
   Go 1.27 target leaking on a private channel: both get
   leakhound_goroutines_leaked for that site on /metrics and a gc_proof finding
@@ -391,6 +393,20 @@ def case_native(minors):
         assert inuse[-1] > inuse[0] and metric[-1] > metric[0], \
             f"the C leak did not grow from report to report: {seen}"
         assert f["verdict"] in ("leak", "growing"), f"cgo leak judged {f['verdict']}: {f['trend']}"
+        # Where its RSS goes, on /metrics: every part, native growing, the
+        # parts adding up to the RSS growth (one scrape: one report).
+        text = d1.metrics()
+        parts = {m.group(1): float(m.group(2)) for m in re.finditer(
+            rf'^leakhound_rss_growth_bytes_per_second{{pid="{go_prog.pid}"[^}}]*part="(\w+)"'
+            r'[^}]*} (\S+)$', text, re.M)}
+        want = {"rss", "heap_live", "gc_headroom", "stacks", "runtime_metadata", "native",
+                "native_allocator", "unexplained"}
+        assert set(parts) == want, f"RSS parts on /metrics: {parts}"
+        assert parts["native"] > 0, parts
+        total = sum(v for k, v in parts.items() if k != "rss")
+        assert abs(total - parts["rss"]) <= 1e-6 * max(abs(parts["rss"]), 1), parts
+        ratio = metric_value(text, "leakhound_rss_explained_ratio", go_prog.pid)
+        assert ratio is not None and 0 <= ratio <= 1, ratio
         # --read-only: the runtime's goroutine leak check is never asked for.
         lc = rep["goroutine_stats"]["leak_check"]
         assert lc["requests"] == 0 and "--read-only" in lc["why_not"], lc
@@ -410,7 +426,8 @@ def case_native(minors):
         procs_api = {p["pid"] for p in d1.json("/api/v1/processes")["processes"]}
         assert not procs_api & set(never.values()), f"/api/v1/processes lists {procs_api}"
         print(f"  native: {len(seen)} reports, C leak outstanding {[round(v / 1024) for v in metric]} "
-              f"KiB", flush=True)
+              f"KiB; RSS parts (KiB/s) {({k: round(v / 1024, 1) for k, v in parts.items()})}, "
+              f"explained {ratio:.2f}", flush=True)
     finally:
         for p in procs:
             if isinstance(p, lhtest.Target):

@@ -12,6 +12,7 @@
 #include "goruntime/g_layout.h"
 #include "probes/native_calibration.h"
 #include "target/native_symbolizer.h"
+#include "target/proc_stats.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -240,7 +241,25 @@ Result<void> NativeCollector::poll() {
     tr.samples.push_back(s);
     tr.oldest_ns = oldest[k];
   }
+  measure_resident(*blocks, t);
   return {};
+}
+
+// The allocator's mappings, found through the blocks outstanding now, and
+// their RSS; a poll whose /proc reads fail (the process exiting) has no point.
+void NativeCollector::measure_resident(const std::vector<probes::OutstandingAlloc>& blocks,
+                                       double t) {
+  auto maps = proc_.maps();
+  if (!maps) return;
+  std::sort(maps->begin(), maps->end(),
+            [](const auto& a, const auto& b) { return a.start < b.start; });
+  std::vector<uint64_t> addrs;
+  addrs.reserve(blocks.size());
+  for (const auto& b : blocks) addrs.push_back(b.addr);
+  resident_.note(addrs, *maps);
+  auto smaps = target::read_smaps_rss(proc_.pid());
+  if (!smaps || !proc_.alive()) return;
+  resident_.record(t, *smaps);
 }
 
 std::vector<Frame> NativeCollector::symbolize(const Key& k,
@@ -288,6 +307,7 @@ void NativeCollector::trim(double keep_s) {
   const auto drop = static_cast<uint32_t>(first - times_.begin());
   if (drop == 0) return;
   times_.erase(times_.begin(), first);
+  resident_.trim(cutoff);
   // Samples are numbered by poll: renumber from the first one kept.
   for (auto it = tracks_.begin(); it != tracks_.end();) {
     auto& v = it->second.samples;
@@ -323,6 +343,10 @@ void NativeCollector::contribute(report::Report& r) {
   stats.dropped_stack = counters[LH_NATIVE_DROP_STACK];
   stats.dropped_go_stack = counters[LH_NATIVE_DROP_GO_STACK];
   stats.dropped_pending = counters[LH_NATIVE_DROP_PENDING];
+  stats.resident_series = resident_.series();
+  stats.resident_bytes =
+      stats.resident_series.empty() ? 0 : static_cast<uint64_t>(stats.resident_series.back().value);
+  stats.resident_mappings = resident_.mappings();
   r.dropped_events += stats.dropped();
 
   // Read through the PID: kept only when the target is still alive after

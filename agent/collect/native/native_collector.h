@@ -17,6 +17,7 @@
 #include "binary/elf_file.h"
 #include "collect/capability.h"
 #include "collect/go_target.h"
+#include "collect/native/allocator_resident.h"
 #include "detect/trend.h"
 #include "probes/native_probes.h"
 #include "report/model.h"
@@ -99,6 +100,7 @@ class NativeCollector final : public Capability {
   NativeCollector(const target::Process& proc, const GoTarget* go, NativeOptions opts,
                   std::function<int64_t()> now_ns)
       : proc_(proc), go_(go), opts_(opts), now_ns_(std::move(now_ns)) {}
+  void measure_resident(const std::vector<probes::OutstandingAlloc>& blocks, double t);
   std::vector<Frame> symbolize(const Key& k, const std::vector<target::Mapping>& maps,
                                bool* go_attributed) const;
 
@@ -112,6 +114,7 @@ class NativeCollector final : public Capability {
   std::optional<target::NativeSymbolizer> symbolizer_;
   int64_t start_ns_ = 0;
   std::vector<double> times_;  // seconds since start, per poll
+  AllocatorResident resident_;
   std::map<Key, Track> tracks_;
   uint64_t last_calls_ = 0;
   double last_t_ = 0;

@@ -79,12 +79,23 @@ void reconcile_rss(const std::vector<RuntimeMemReading>& rd, const report::Repor
   b.native_tracked = r.native_stats.tracked;
   b.native_per_s = 0;
   b.native_bytes = 0;
+  b.native_resident = false;
+  b.native_allocator_per_s = 0;
+  b.native_resident_bytes = 0;
   if (b.native_tracked) {
     b.native_per_s = ols_slope(native_total(r.native));
     b.native_bytes = r.native_stats.outstanding_bytes;
+    // The allocator pays more than was asked of it: what its mappings hold
+    // resident beyond the outstanding bytes (chunk overhead, free chunks it
+    // keeps in its arenas, blocks from before attach).
+    if (r.native_stats.resident_series.size() >= 2) {
+      b.native_resident = true;
+      b.native_allocator_per_s = ols_slope(r.native_stats.resident_series) - b.native_per_s;
+      b.native_resident_bytes = r.native_stats.resident_bytes;
+    }
   }
-  const double parts =
-      b.heap_live_per_s + b.gc_headroom_per_s + b.stacks_per_s + b.metadata_per_s + b.native_per_s;
+  const double parts = b.heap_live_per_s + b.gc_headroom_per_s + b.stacks_per_s + b.metadata_per_s +
+                       b.native_per_s + b.native_allocator_per_s;
   b.unexplained_per_s = b.rss_per_s - parts;
   b.explained =
       b.rss_per_s > 0 ? std::max(0.0, 1.0 - std::fabs(b.unexplained_per_s) / b.rss_per_s) : 0;

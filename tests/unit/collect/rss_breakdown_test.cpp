@@ -114,6 +114,32 @@ TEST(RssBreakdown, NativeGrowthIsCountedAndTheRestIsUnexplained) {
   EXPECT_NEAR(b.explained, 1 - std::fabs(b.unexplained_per_s) / b.rss_per_s, 1e-6);
 }
 
+TEST(RssBreakdown, WhatTheAllocatorKeepsBeyondOutstandingIsItsOwnPart) {
+  report::Report r;
+  r.native_stats.tracked = true;
+  report::NativeFinding n;
+  for (int i = 0; i < 30; i++) n.series.push_back({i * 0.5, 0.5 * kMiB * i * 0.5});
+  r.native = {n};
+  // The allocator's mappings grow 0.8 MiB/s for 0.5 MiB/s asked of it.
+  for (int i = 0; i < 30; i++)
+    r.native_stats.resident_series.push_back({i * 0.5, 4 * kMiB + 0.8 * kMiB * i * 0.5});
+  r.native_stats.resident_bytes = 7 << 20;
+  report::RssBreakdown b;
+  reconcile_rss(heap_leak(1 * kMiB, 0.8 * kMiB), r, b);
+  ASSERT_TRUE(b.native_resident);
+  EXPECT_NEAR(b.native_per_s, 0.5 * kMiB, 2);
+  EXPECT_NEAR(b.native_allocator_per_s, 0.3 * kMiB, 2);
+  EXPECT_NEAR(b.unexplained_per_s, 0, 4);
+  EXPECT_GT(b.explained, 0.999);
+  EXPECT_EQ(b.native_resident_bytes, uint64_t{7} << 20);
+  // Unmeasured: no allocator part, the growth stays unexplained.
+  r.native_stats.resident_series.resize(1);
+  reconcile_rss(heap_leak(1 * kMiB, 0.8 * kMiB), r, b);
+  EXPECT_FALSE(b.native_resident);
+  EXPECT_EQ(b.native_allocator_per_s, 0);
+  EXPECT_NEAR(b.unexplained_per_s, 0.3 * kMiB, 4);
+}
+
 TEST(RssBreakdown, FlatOrTooFewReadings) {
   report::Report r;
   report::RssBreakdown b;

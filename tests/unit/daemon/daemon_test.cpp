@@ -1,7 +1,9 @@
 #include "daemon/daemon.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <regex>
 #include <sstream>
 
@@ -195,6 +197,67 @@ TEST(Metrics, GoroutineSitesMemoryForecastAndNode) {
     EXPECT_NE(l.find(R"(node="node-a")"), std::string::npos) << l;
   }
   EXPECT_GT(series, 20u);
+}
+
+TEST(Metrics, RssBreakdownPartsAndGoMemLimitForecast) {
+  ProcessEntry e = entry(10, 1);
+  auto r = std::make_shared<report::Report>(*e.report);
+  r->rss.read = true;
+  r->rss.rss_per_s = 2048;
+  r->rss.heap_live_per_s = 512;
+  r->rss.gc_headroom_per_s = 512;
+  r->rss.stacks_per_s = 256;
+  r->rss.metadata_per_s = 64;
+  r->rss.native_tracked = true;
+  r->rss.native_per_s = 500;
+  r->rss.native_resident = true;
+  r->rss.native_allocator_per_s = 150;
+  r->rss.unexplained_per_s = 54;
+  r->rss.explained = 0.998;
+  r->gomemlimit.limited = true;
+  r->gomemlimit.seconds_to_spiral = 600;
+  e.report = r;
+  ProcessEntry go_only = entry(11, 1);  // no native tracking, no GOMEMLIMIT
+  auto g = std::make_shared<report::Report>(*go_only.report);
+  g->rss.read = true;
+  g->rss.rss_per_s = 100;
+  g->rss.stacks_per_s = 90;
+  g->rss.unexplained_per_s = 10;
+  g->rss.explained = 0.9;
+  go_only.report = g;
+  const std::string text =
+      render_metrics({e, go_only, entry(12, 1)}, AgentCounters{}, AgentSelf{}, MetricsOptions{});
+  auto value = [&](const std::string& prefix) -> std::optional<double> {
+    std::istringstream in(text);
+    for (std::string l; std::getline(in, l);)
+      if (l.starts_with(prefix)) return std::stod(l.substr(l.rfind(' ') + 1));
+    return std::nullopt;
+  };
+  auto part = [&](int pid, const char* p) {
+    return value(fmt::format("leakhound_rss_growth_bytes_per_second{{pid=\"{}\"", pid) +
+                 R"(,exe="app",container_id="",pod_uid="",pod="api-7d9f\"x",namespace="prod",)" +
+                 fmt::format("part=\"{}\"}}", p));
+  };
+  // Every part, each the report's; they add up to part="rss".
+  EXPECT_EQ(part(10, "rss"), 2048) << text;
+  double sum = 0;
+  for (const char* p : {"heap_live", "gc_headroom", "stacks", "runtime_metadata", "native",
+                        "native_allocator", "unexplained"}) {
+    ASSERT_TRUE(part(10, p)) << p << "\n" << text;
+    sum += *part(10, p);
+  }
+  EXPECT_EQ(sum, 2048);
+  EXPECT_EQ(part(10, "native_allocator"), 150);
+  EXPECT_EQ(value("leakhound_rss_explained_ratio{pid=\"10\""), 0.998);
+  EXPECT_EQ(value("leakhound_gomemlimit_forecast_seconds{pid=\"10\""), 600);
+  // Parts not measured are absent, not 0; no forecast without GOMEMLIMIT;
+  // nothing for a process whose runtime statistics were not read.
+  EXPECT_EQ(part(11, "stacks"), 90);
+  EXPECT_FALSE(part(11, "native"));
+  EXPECT_FALSE(part(11, "native_allocator"));
+  EXPECT_FALSE(value("leakhound_gomemlimit_forecast_seconds{pid=\"11\""));
+  EXPECT_FALSE(value("leakhound_rss_growth_bytes_per_second{pid=\"12\""));
+  EXPECT_FALSE(value("leakhound_rss_explained_ratio{pid=\"12\""));
 }
 
 TEST(Metrics, MemoryBudgetAndWhatItShed) {

@@ -81,3 +81,40 @@ TEST(ReadRss, NonZero) {
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_GT(*r, 0u);
 }
+
+TEST(ParseSmapsRss, EveryMappingWithItsRss) {
+  auto m = parse_smaps_rss(
+      "00400000-00452000 r-xp 00000000 08:02 173521 /usr/bin/dbus-daemon\n"
+      "Size:                328 kB\n"
+      "Rss:                 100 kB\n"
+      "Pss:                  50 kB\n"
+      "VmFlags: rd ex mr mw me dw\n"
+      "7f4ce0000000-7f4ce0121000 rw-p 00000000 00:00 0 \n"
+      "Size:               1156 kB\n"
+      "Rss:                1152 kB\n"
+      "VmFlags: rd wr mr mw me nr\n");
+  ASSERT_TRUE(m) << m.error().message;
+  ASSERT_EQ(m->size(), 2u);
+  EXPECT_EQ((*m)[0].start, 0x400000u);
+  EXPECT_EQ((*m)[0].end, 0x452000u);
+  EXPECT_EQ((*m)[0].rss, 100u * 1024);
+  EXPECT_EQ((*m)[1].start, 0x7f4ce0000000u);
+  EXPECT_EQ((*m)[1].rss, 1152u * 1024);
+}
+
+TEST(ParseSmapsRss, Malformed) {
+  EXPECT_FALSE(parse_smaps_rss("zz-10 rw-p 0 00:00 0\nRss: 4 kB\n"));
+  EXPECT_FALSE(parse_smaps_rss("00-10 rw-p 0 00:00 0\nRss: four kB\n"));
+  EXPECT_FALSE(parse_smaps_rss("00-10 rw-p 0 00:00 0\nSize: 4 kB\n"));  // no Rss
+}
+
+TEST(ReadSmapsRss, SeesThisProcessesHeap) {
+  std::vector<char> block(8 << 20, 1);  // touched: resident
+  auto m = read_smaps_rss(::getpid());
+  ASSERT_TRUE(m) << m.error().message;
+  const auto a = reinterpret_cast<uint64_t>(block.data());
+  uint64_t rss = 0;
+  for (const auto& x : *m)
+    if (x.start <= a && a < x.end) rss = x.rss;
+  EXPECT_GE(rss, block.size() / 2);
+}

@@ -25,6 +25,8 @@
 //	tick=N elapsed_s=X leaked_bytes=B leaked_allocs=A prealloc_live=L   (every -interval)
 //	leaked_bytes=B leaked_allocs=A                                      (on SIGUSR1)
 //	leaked leaked_bytes=B leaked_allocs=A from_us=T0 to_us=T1           (-stamps: at every change)
+//	mallinfo elapsed_s=X arena=A hblkhd=H uordblks=U fordblks=F keepcost=K
+//	                                     (-mallinfo: glibc's mallinfo2() after each tick line)
 //
 // leaked_bytes counts leak-size+1 bytes per leaked allocation (the malloc size).
 // With -stamps the counter is clocked: the allocations that took it to B were
@@ -70,6 +72,7 @@ var (
 	interval      = flag.Duration("interval", time.Second, "how often to print a status line")
 	duration      = flag.Duration("duration", 0, "exit after this long (0: run until killed)")
 	stamps        = flag.Bool("stamps", false, "print the leak counter with the clock at every change")
+	mallinfo      = flag.Bool("mallinfo", false, "print glibc's mallinfo2() at every status line")
 )
 
 var (
@@ -187,6 +190,12 @@ func main() {
 			b, a := status()
 			say("tick=%d elapsed_s=%.3f leaked_bytes=%d leaked_allocs=%d prealloc_live=%d",
 				tick, time.Since(start).Seconds(), b, a, preallocLive.Load())
+			if *mallinfo {
+				var m [5]C.ulonglong
+				C.cgoleak_mallinfo(&m[0])
+				say("mallinfo elapsed_s=%.3f arena=%d hblkhd=%d uordblks=%d fordblks=%d keepcost=%d",
+					time.Since(start).Seconds(), m[0], m[1], m[2], m[3], m[4])
+			}
 		case <-usr1:
 			b, a := status()
 			say("leaked_bytes=%d leaked_allocs=%d", b, a)

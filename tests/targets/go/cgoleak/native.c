@@ -3,6 +3,7 @@
 // compiler cannot pair up and remove a malloc/free.
 #include "native.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,4 +79,13 @@ int cgoleak_prealloc_free(int k) {
     pre[pre_next++] = NULL;
   }
   return pre_n - pre_next;
+}
+
+void cgoleak_mallinfo(unsigned long long out[5]) {
+  struct mallinfo2 m = mallinfo2();
+  out[0] = m.arena;
+  out[1] = m.hblkhd;
+  out[2] = m.uordblks;
+  out[3] = m.fordblks;
+  out[4] = m.keepcost;
 }

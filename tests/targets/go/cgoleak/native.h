@@ -20,4 +20,10 @@ int cgoleak_prealloc(int n);
 // allocation order. Returns how many are still allocated.
 int cgoleak_prealloc_free(int k);
 
+// cgoleak_mallinfo fills out[0..4] with glibc's mallinfo2(): arena (bytes
+// the arenas took from the system by brk/mmap), hblkhd (mmapped chunks),
+// uordblks (in use, chunk overhead included), fordblks (free in the arenas),
+// keepcost (the main arena's releasable top).
+void cgoleak_mallinfo(unsigned long long out[5]);
+
 #endif

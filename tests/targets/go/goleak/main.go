@@ -48,6 +48,7 @@
 //
 //	ready pid=P modes=M go=VERSION          (after -pre leaks per mode exist)
 //	tick=N elapsed_s=X numgoroutine=N fds=N (every -interval)
+//	memstats elapsed_s=X stack_inuse=S stack_sys=Y heap_inuse=H  (-memstats: after each tick line)
 //
 // With -quiesce-after D, after D (or on SIGUSR1) the target stops all spawning, waits until
 // its goroutine count is stable and prints its own census once:
@@ -103,6 +104,7 @@ var (
 	duration     = flag.Duration("duration", 0, "exit after this long (0: run until killed)")
 	churnMB      = flag.Float64("churn-mb", 20, "churn mode: MiB of garbage allocated per second")
 	blockMain    = flag.Bool("block-main", false, "main blocks in select {} once ready")
+	memstats     = flag.Bool("memstats", false, "also print runtime.ReadMemStats' stack figures at each interval")
 )
 
 var (
@@ -616,6 +618,12 @@ func statusLoop(start time.Time, ticker *time.Ticker, deadline, quiet <-chan tim
 			tick++
 			say("tick=%d elapsed_s=%.3f numgoroutine=%d fds=%d",
 				tick, time.Since(start).Seconds(), runtime.NumGoroutine(), countFDs())
+			if *memstats {
+				var m runtime.MemStats
+				runtime.ReadMemStats(&m)
+				say("memstats elapsed_s=%.3f stack_inuse=%d stack_sys=%d heap_inuse=%d",
+					time.Since(start).Seconds(), m.StackInuse, m.StackSys, m.HeapInuse)
+			}
 		case <-quiet:
 			quiet, usr1 = nil, nil
 			quiesce()
