@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
+
+#include "util/clock.h"
 
 namespace leakhound::goruntime {
 namespace {
@@ -129,6 +132,18 @@ bool HeapWalker::over_budget() {
     return true;
   }
   return false;
+}
+
+void HeapWalker::pace() {
+  if (!(budget_.cpu_share > 0 && budget_.cpu_share < 1)) return;
+  const double cpu = static_cast<double>(thread_cpu_ns() - cpu_start_ns_) / 1e9;
+  const std::chrono::duration<double> wall = std::chrono::steady_clock::now() - start_;
+  // Sleeps of a few ms at a time (a batch is ~1-4 ms of CPU): the target sees
+  // short gaps, not long stalls followed by a burst.
+  const double owe = std::min(cpu / budget_.cpu_share, budget_.max_seconds) - wall.count();
+  if (owe < 0.001) return;
+  std::this_thread::sleep_for(std::chrono::duration<double>(owe));
+  res_.paused_seconds += owe;
 }
 
 const HeapWalker::TypeInfo& HeapWalker::type_info(uint64_t type) {
@@ -431,6 +446,7 @@ bool HeapWalker::follow(RetentionPath& p) {
 
 WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
   start_ = std::chrono::steady_clock::now();
+  cpu_start_ns_ = thread_cpu_ns();
   res_ = {};
   res_.heap_bytes = spans_.in_use_bytes();
   first_object_.clear();
@@ -551,6 +567,7 @@ bool HeapWalker::pass(const std::unordered_set<uint64_t>& wanted) {
         for (; j < nodes_.size() && j - i < kBatchNodes && bytes < kBatchBytes; j++) {
           if (nodes_[j].span->size_class()) bytes += nodes_[j].span->elemsize;
         }
+        pace();
         fetch(&nodes_[i], j - i, fetched, fetched_buf);
         fetched_from = i;
         fetched_to = j;

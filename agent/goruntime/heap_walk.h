@@ -34,6 +34,11 @@ struct WalkBudget {
   uint64_t max_bytes = uint64_t{1} << 30;  // read from the target
   double max_seconds = 10;
   size_t max_objects = size_t{1} << 24;
+  // The share of one core the walk may take, paced by its own CPU time: it
+  // sleeps between batches so that its CPU time stays within this share of
+  // its wall time. On a saturated node every CPU second the walk takes is
+  // one the programs there do not get; 1: unpaced.
+  double cpu_share = 1;
 };
 
 // The roots: the module's data and bss (runtime addresses) and their masks,
@@ -100,6 +105,7 @@ struct WalkResult {
   size_t objects = 0;    // reached
   size_t no_layout = 0;  // objects whose pointer layout could not be read
   double seconds = 0;
+  double paused_seconds = 0;  // slept by the pacing (WalkBudget::cpu_share)
   bool complete = false;  // every reachable object was visited, or every wanted one reached
   std::string stopped;    // why not: "byte budget", "time budget", "object budget"
 };
@@ -160,6 +166,9 @@ class HeapWalker {
   // step too (the path is then as it stands now); true when it holds.
   bool follow(RetentionPath& p);
   bool over_budget();
+  // Sleeps as long as keeps the walk's CPU time within budget_.cpu_share of
+  // its wall time (never past the time budget).
+  void pace();
   // One walk from the roots, tier by tier; true when the queue was exhausted
   // (not stopped by the budget or by every wanted object reached).
   bool pass(const std::unordered_set<uint64_t>& wanted);
@@ -174,6 +183,7 @@ class HeapWalker {
   const WalkRoots& roots_;
   WalkBudget budget_;
   std::chrono::steady_clock::time_point start_;
+  int64_t cpu_start_ns_ = 0;
   std::vector<Node> nodes_;
   // Objects reached: one bit per object slot of every span, numbered span by
   // span (first_object_[i]: span i's first), cheaper than a hash set of

@@ -25,8 +25,15 @@ leakhound each run in a session of their own, as two services would: with
 the kernel's autogroup scheduling, processes of one session share one CPU
 share, and the walk's CPU time would come out of the target's.
 
+Each --cpu share is one attach of its own against the same target, one
+after the other (--retainers-cpu: the walk pauses between batches to keep
+its CPU time within that share of one core). --hogs N runs N CPU-bound
+processes throughout, each in a session of its own: a busy node, where the
+walk's CPU competes with the target's.
+
 Usage (root): sudo bench/retention_walk/run.py [--heap-mb 100] [--duration 20]
-              [--gc-every 1] [--quiet 4] [--sample-rate 65536] [--procs 2]"""
+              [--gc-every 1] [--quiet 4] [--sample-rate 65536] [--procs 2]
+              [--cpu 1,0.5] [--hogs 0]"""
 import argparse
 import importlib.util
 import json
@@ -93,38 +100,17 @@ def tick_rates(work, start, end):
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--heap-mb", type=int, default=100)
-    ap.add_argument("--leak-kb", type=int, default=512, help="leak rate, KiB/s")
-    ap.add_argument("--duration", type=float, default=20.0, help="attach window, s")
-    ap.add_argument("--gc-every", type=float, default=1.0, help="forced GC period, s")
-    ap.add_argument("--quiet", type=float, default=4.0,
-                    help="GC-free seconds: detached, before the walk, after leakhound exits")
-    ap.add_argument("--sample-rate", type=int, default=65536)
-    ap.add_argument("--procs", type=int, default=2, help="the target's GOMAXPROCS")
-    ap.add_argument("--max-seconds", type=float, default=3600, help="--retainers-max-time, s")
-    a = ap.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("run as root: leakhound attaches BPF probes")
-    if a.duration <= a.quiet + 5 * a.gc_every:
-        sys.exit("--duration must leave at least 5 forced GC cycles before the quiet window")
-    subprocess.run(["go", "build", "-o", BINARY, "."], cwd=HERE, check=True,
-                   env={**os.environ, "CGO_ENABLED": "0"})
-
-    t = Target(a)
-    lh = None
+def one_walk(t, a, share):
+    """One attach with --retainers at --retainers-cpu `share`: the walk's
+    figures and the worker's throughput around it."""
+    t.p.send_signal(signal.SIGUSR1)  # forced GCs on
+    attach_us = int(time.time() * 1e6)
+    lh = subprocess.Popen(
+        [LEAKHOUND, "-v", "attach", str(t.p.pid), "--duration", f"{a.duration:g}s", "--json",
+         "--retainers", "--sample-rate", str(a.sample_rate), "--retainers-max-bytes", "64GiB",
+         "--retainers-max-time", f"{a.max_seconds:g}s", "--retainers-cpu", f"{share:g}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        if not t.ready.wait(timeout=1200):
-            sys.exit("the target did not build its heap")
-        time.sleep(a.quiet)
-        t.p.send_signal(signal.SIGUSR1)  # forced GCs on
-        attach_us = int(time.time() * 1e6)
-        lh = subprocess.Popen(
-            [LEAKHOUND, "-v", "attach", str(t.p.pid), "--duration", f"{a.duration:g}s", "--json",
-             "--retainers", "--sample-rate", str(a.sample_rate), "--retainers-max-bytes", "64GiB",
-             "--retainers-max-time", f"{a.max_seconds:g}s"], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, start_new_session=True)
         # Threads read the report and the log (-v: "the window begins", after
         # the setup, which takes seconds on a busy machine).
         result = {"err": []}
@@ -153,13 +139,12 @@ def main():
             sys.exit(f"leakhound attach exited {lh.returncode}: {''.join(result['err'])[-800:]}")
         time.sleep(a.quiet)
     finally:
-        if lh and lh.poll() is None:
+        if lh.poll() is None:
             lh.kill()
             lh.wait()
-        t.stop()
 
     rep = json.loads(result["out"])
-    with open(BINARY + "-report.json", "w") as f:
+    with open(f"{BINARY}-report-{share:g}.json", "w") as f:
         f.write(result["out"])  # for a look at what leakhound saw
     w = rep.get("retention_walk") or {}
     with t.lock:
@@ -186,11 +171,10 @@ def main():
                 f["retention"]["paths"][0]["root"] if f["retention"]["paths"] else None)
                for f in rep.get("heap", []) if f.get("retention")]
 
-    out = {"bench": "retention_walk", "heap_mb": a.heap_mb, "procs": a.procs,
-           "load": round(os.getloadavg()[0], 1),
-           "walk": {k: w.get(k) for k in ("seconds", "cpu_seconds", "heap_bytes", "scanned_bytes", "bytes_read",
-                                          "objects", "no_layout", "complete", "stopped",
-                                          "second_pass")},
+    out = {"cpu_share": share, "load": round(os.getloadavg()[0], 1),
+           "walk": {k: w.get(k) for k in ("seconds", "cpu_seconds", "paused_seconds",
+                                          "heap_bytes", "scanned_bytes", "bytes_read", "objects",
+                                          "no_layout", "complete", "stopped", "second_pass")},
            "walk_wall_s": round((w_to - w_from) / 1e6, 3), "gc_cycles_in_walk": gc_in_walk,
            "retention": reached,
            "windows_s": {k: round((e - s) / 1e6, 2) for k, (s, e) in windows.items()},
@@ -205,10 +189,10 @@ def main():
         out["median_tick_over_before"] = round(statistics.median(ticks) / rates["before"], 3)
 
     mib = lambda b: f"{b / 2**20:,.0f} MiB"
-    print(f"target: {a.heap_mb} MiB live heap (+ a {a.leak_kb} KiB/s leak), GOMAXPROCS={a.procs}; "
-          f"load {out['load']}")
+    print(f"--retainers-cpu {share:g}; load {out['load']}")
     print(f"walk: {w['seconds']:.2f} s ({out['walk_wall_s']:.2f} s with the span read and the "
-          f"re-reads; {w.get('cpu_seconds', 0):.2f} s of CPU), {mib(w['heap_bytes'])} heap, {mib(w['scanned_bytes'])} scanned, "
+          f"re-reads; {w.get('cpu_seconds', 0):.2f} s of CPU, {w.get('paused_seconds', 0):.2f} s "
+          f"paused), {mib(w['heap_bytes'])} heap, {mib(w['scanned_bytes'])} scanned, "
           f"{mib(w['bytes_read'])} read, {w['objects']:,} objects, complete={w['complete']}"
           f"{', stopped: ' + w['stopped'] if w.get('stopped') else ''}; GC cycles during it: "
           f"{gc_in_walk}")
@@ -222,8 +206,56 @@ def main():
         print(f"throughput during the walk / before it: {out['ratio_walk_over_before']:.3f} "
               f"(/ detached: {out.get('ratio_walk_over_detached', float('nan')):.3f}; "
               f"20 ms ticks in the walk: median {out.get('median_tick_over_before', 0):.3f}, "
-              f"worst {out.get('worst_tick_over_before', 0):.3f})")
-    print(json.dumps(out, separators=(",", ":")))
+              f"worst {out.get('worst_tick_over_before', 0):.3f})", flush=True)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--heap-mb", type=int, default=100)
+    ap.add_argument("--leak-kb", type=int, default=512, help="leak rate, KiB/s")
+    ap.add_argument("--duration", type=float, default=20.0, help="attach window, s")
+    ap.add_argument("--gc-every", type=float, default=1.0, help="forced GC period, s")
+    ap.add_argument("--quiet", type=float, default=4.0,
+                    help="GC-free seconds: detached, before the walk, after leakhound exits")
+    ap.add_argument("--sample-rate", type=int, default=65536)
+    ap.add_argument("--procs", type=int, default=2, help="the target's GOMAXPROCS")
+    ap.add_argument("--max-seconds", type=float, default=3600, help="--retainers-max-time, s")
+    ap.add_argument("--cpu", default="1,0.5",
+                    help="--retainers-cpu of each attach, one after the other, same target")
+    ap.add_argument("--hogs", type=int, default=0,
+                    help="CPU-bound processes running throughout, each in a session of its own "
+                         "(a busy node: the walk's CPU then competes with the target's)")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run as root: leakhound attaches BPF probes")
+    if a.duration <= a.quiet + 5 * a.gc_every:
+        sys.exit("--duration must leave at least 5 forced GC cycles before the quiet window")
+    subprocess.run(["go", "build", "-o", BINARY, "."], cwd=HERE, check=True,
+                   env={**os.environ, "CGO_ENABLED": "0"})
+
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+            for _ in range(a.hogs)]
+    t = Target(a)
+    runs = []
+    try:
+        if not t.ready.wait(timeout=1200):
+            sys.exit("the target did not build its heap")
+        time.sleep(a.quiet)
+        print(f"target: {a.heap_mb} MiB live heap (+ a {a.leak_kb} KiB/s leak), "
+              f"GOMAXPROCS={a.procs}; {a.hogs} CPU hogs; {os.cpu_count()} CPUs", flush=True)
+        for share in (float(x) for x in a.cpu.split(",")):
+            runs.append(one_walk(t, a, share))
+    finally:
+        t.stop()
+        for h in hogs:
+            h.kill()
+            h.wait()
+    print("ratio during the walk / before it, by --retainers-cpu: " +
+          ", ".join(f"{r['cpu_share']:g}: {r.get('ratio_walk_over_before', float('nan')):.3f}"
+                    for r in runs))
+    print(json.dumps({"bench": "retention_walk", "heap_mb": a.heap_mb, "procs": a.procs,
+                      "hogs": a.hogs, "runs": runs}, separators=(",", ":")))
 
 
 if __name__ == "__main__":
