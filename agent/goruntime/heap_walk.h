@@ -106,8 +106,8 @@ struct WalkResult {
   size_t no_layout = 0;  // objects whose pointer layout could not be read
   double seconds = 0;
   double paused_seconds = 0;  // slept by the pacing (WalkBudget::cpu_share)
-  bool complete = false;  // every reachable object was visited, or every wanted one reached
-  std::string stopped;    // why not: "byte budget", "time budget", "object budget"
+  bool complete = false;      // every reachable object was visited, or every wanted one reached
+  std::string stopped;        // why not: "byte budget", "time budget", "object budget"
 };
 
 class HeapWalker {

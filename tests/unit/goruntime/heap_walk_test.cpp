@@ -457,7 +457,6 @@ TEST(HeapWalk, ASecondWalkReachesWhatTheFirstMissedAsThePointersMoved) {
   EXPECT_EQ(res2.second_pass, 0u);
 }
 
-
 // --retainers-cpu: a walk paced to a share of a core sleeps between its
 // batches so that its CPU time stays within that share of its wall time (a
 // lower bound on the wall time, which sleeping guarantees); unpaced, it
