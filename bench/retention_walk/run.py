@@ -71,7 +71,31 @@ class Target:
         self.cycles = []  # (start_us, end_us) of forced GC cycles
         self.ready_us = None
         self.ready = threading.Event()
+        self.sched = []  # (unix_us, CPU ns run, ns waited for a CPU), all threads
         threading.Thread(target=self._stdout, daemon=True).start()
+        threading.Thread(target=self._schedstat, daemon=True).start()
+
+    def _schedstat(self):
+        """Every 20 ms, the target's threads' time on a CPU and time runnable
+        but waiting for one (/proc/PID/task/*/schedstat): the throughput's two
+        factors, its work per CPU second (what the walk's reads could disturb:
+        caches, the page-table lock) and the CPU it got (what the walk's own
+        CPU takes on a busy host)."""
+        task = f"/proc/{self.p.pid}/task"
+        while self.p.poll() is None:
+            run = wait = 0
+            try:
+                for tid in os.listdir(task):
+                    with open(f"{task}/{tid}/schedstat") as f:
+                        r, w, _ = f.read().split()
+                    run += int(r)
+                    wait += int(w)
+            except OSError:
+                pass  # a thread gone mid-scan: next time
+            else:
+                with self.lock:
+                    self.sched.append((int(time.time() * 1e6), run, wait))
+            time.sleep(0.02)
 
     def _stdout(self):
         for line in self.p.stdout:
@@ -88,6 +112,17 @@ class Target:
     def stop(self):
         self.p.kill()
         self.p.wait()
+
+
+def sched_between(sched, start, end):
+    """(CPU s run, s waited) by the target's threads between two instants,
+    from the first sample at or after start to the last at or before end,
+    and that span in s."""
+    inside = [s for s in sched if start <= s[0] <= end]
+    if len(inside) < 2:
+        return None
+    (t0, r0, w0), (t1, r1, w1) = inside[0], inside[-1]
+    return (r1 - r0) / 1e9, (w1 - w0) / 1e9, (t1 - t0) / 1e6
 
 
 def tick_rates(work, start, end):
@@ -154,7 +189,7 @@ def one_walk(t, a, share):
                  f"attached; findings: "
                  f"{[(f['verdict'], f['stack'][0]['function']) for f in rep.get('heap', [])][:5]}")
     with t.lock:
-        work, cycles = list(t.work), list(t.cycles)
+        work, cycles, sched = list(t.work), list(t.cycles), list(t.sched)
     w_from, w_to = w["walked_unix_us"]["from"], w["walked_unix_us"]["to"]
     last_gc = max((e for s, e in cycles if s < w_from), default=attach_us)
     q = int(a.quiet * 1e6)
@@ -166,6 +201,7 @@ def one_walk(t, a, share):
     }
     gc_in_walk = sum(1 for s, e in cycles if s < w_to and e > w_from)
     rates = {k: throughput(work, s, e) for k, (s, e) in windows.items()}
+    cpu = {k: sched_between(sched, s, e) for k, (s, e) in windows.items()}
     ticks = tick_rates(work, w_from, w_to)
     reached = [(f["retention"]["reached"], f["retention"]["sampled_objects"],
                 f["retention"]["paths"][0]["root"] if f["retention"]["paths"] else None)
@@ -178,7 +214,17 @@ def one_walk(t, a, share):
            "walk_wall_s": round((w_to - w_from) / 1e6, 3), "gc_cycles_in_walk": gc_in_walk,
            "retention": reached,
            "windows_s": {k: round((e - s) / 1e6, 2) for k, (s, e) in windows.items()},
-           "ops_per_s": {k: round(v, 1) if v else None for k, v in rates.items()}}
+           "ops_per_s": {k: round(v, 1) if v else None for k, v in rates.items()},
+           # The target's CPU per wall second and its wait for a CPU per wall second.
+           "target_cpu_per_s": {k: round(c[0] / c[2], 3) if c else None for k, c in cpu.items()},
+           "target_wait_per_s": {k: round(c[1] / c[2], 3) if c else None
+                                 for k, c in cpu.items()}}
+    # Work per CPU second: ops/s over CPU/s (the worker is nearly all of the
+    # target's CPU).
+    per_cpu = {k: rates[k] / out["target_cpu_per_s"][k]
+               for k in windows if rates[k] and out["target_cpu_per_s"][k]}
+    if "walk" in per_cpu and "before" in per_cpu:
+        out["work_per_cpu_walk_over_before"] = round(per_cpu["walk"] / per_cpu["before"], 3)
     if rates["walk"] and rates["before"]:
         out["ratio_walk_over_before"] = round(rates["walk"] / rates["before"], 3)
     if rates["walk"] and rates["detached"]:
@@ -199,14 +245,18 @@ def one_walk(t, a, share):
     for r, n, root in reached:
         print(f"leak: {r} of {n} sampled objects reached, through {root}")
     for k in windows:
-        v = rates[k]
+        v, c, wt = rates[k], out["target_cpu_per_s"][k], out["target_wait_per_s"][k]
         print(f"  {k:<9}{out['windows_s'][k]:>7.2f} s  "
-              f"{(f'{v:,.0f} ops/s' if v else 'no data'):>18}")
+              f"{(f'{v:,.0f} ops/s' if v else 'no data'):>18}"
+              f"{f'   target on a CPU {c:.2f} s/s, waiting for one {wt:.2f} s/s' if c else ''}")
     if "ratio_walk_over_before" in out:
         print(f"throughput during the walk / before it: {out['ratio_walk_over_before']:.3f} "
               f"(/ detached: {out.get('ratio_walk_over_detached', float('nan')):.3f}; "
               f"20 ms ticks in the walk: median {out.get('median_tick_over_before', 0):.3f}, "
               f"worst {out.get('worst_tick_over_before', 0):.3f})", flush=True)
+    if "work_per_cpu_walk_over_before" in out:
+        print(f"work per CPU second during the walk / before it: "
+              f"{out['work_per_cpu_walk_over_before']:.3f}", flush=True)
     return out
 
 
@@ -251,9 +301,13 @@ def main():
         for h in hogs:
             h.kill()
             h.wait()
-    print("ratio during the walk / before it, by --retainers-cpu: " +
-          ", ".join(f"{r['cpu_share']:g}: {r.get('ratio_walk_over_before', float('nan')):.3f}"
-                    for r in runs))
+    print("by --retainers-cpu: throughput during the walk / before it; work per CPU second; "
+          "the target's wait for a CPU, s/s, before → during")
+    for r in runs:
+        wt = r["target_wait_per_s"]
+        print(f"  {r['cpu_share']:g}: {r.get('ratio_walk_over_before', float('nan')):.3f}; "
+              f"{r.get('work_per_cpu_walk_over_before', float('nan')):.3f}; "
+              f"{wt['before'] or 0:.2f} → {wt['walk'] or 0:.2f}")
     print(json.dumps({"bench": "retention_walk", "heap_mb": a.heap_mb, "procs": a.procs,
                       "hogs": a.hogs, "runs": runs}, separators=(",", ":")))
 
