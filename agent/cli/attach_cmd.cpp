@@ -35,7 +35,7 @@ struct AttachArgs {
   bool retainers = false;
   std::string retainers_max_bytes = "1GiB";
   std::string retainers_max_time = "10s";
-  double retainers_cpu = 0.5;
+  double retainers_cpu = 1;
   bool json = false;
   bool read_only = false;
   bool no_color = false;
@@ -233,8 +233,8 @@ Runner add_attach(CLI::App& app, const GlobalOptions&) {
       ->capture_default_str();
   app.add_option("--retainers-cpu", a->retainers_cpu,
                  "the share of one core the retention walk may take: it pauses between batches "
-                 "to stay within it, so that on a busy node the program keeps its CPU (1: "
-                 "unpaced)")
+                 "to stay within it, so that on a busy node the program keeps its CPU; a slower "
+                 "walk races more with a program that moves what it walks (1: unpaced)")
       ->capture_default_str()
       ->check(CLI::Range(0.01, 1.0));
   auto* native = app.add_flag(

@@ -16,6 +16,7 @@
 // pointer between two reads) walks once more for those.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -114,7 +115,10 @@ class HeapWalker {
  public:
   HeapWalker(const target::MemoryReader& mem, const HeapLayout& layout, const HeapSpans& spans,
              const WalkRoots& roots, WalkBudget budget)
-      : mem_(mem), l_(layout), spans_(spans), roots_(roots), budget_(budget) {}
+      : mem_(mem), l_(layout), spans_(spans), roots_(roots), budget_(budget) {
+    // A node's parent is an int32_t.
+    budget_.max_objects = std::min<size_t>(budget_.max_objects, INT32_MAX);
+  }
 
   // Walks until every object in `wanted` is reached (then stops early) or
   // the heap is exhausted or the budget is spent.
@@ -129,13 +133,18 @@ class HeapWalker {
     std::vector<uint8_t> mask;  // one bit per word of [0, ptrbytes)
     std::string name;
   };
+  // One object reached, 24 bytes: a walk of millions keeps them all (the
+  // paths are read back through `parent`).
   struct Node {
     uint64_t base;
-    const HeapSpan* span;
-    int64_t parent;  // -1: held by a global
     uint64_t slot;
-    uint64_t type;  // *_type when known
+    int32_t parent;  // -1: held by a root
+    uint32_t span;   // index in spans_.spans()
   };
+  Node node(uint64_t base, const HeapSpan* s, int32_t parent, uint64_t slot) const {
+    return {base, slot, parent, static_cast<uint32_t>(s - spans_.spans().data())};
+  }
+  const HeapSpan& span_of(const Node& n) const { return spans_.spans()[n.span]; }
   const TypeInfo& type_info(uint64_t type);
   // The *_type of an object that carries one (a header, or a large span's).
   uint64_t header_type(const Node& n);
@@ -158,9 +167,10 @@ class HeapWalker {
   // Go 1.21: a span's pointer bits from the arena bitmaps, one per word.
   const std::vector<uint8_t>* arena_bits(const HeapSpan& s);
   // Pointer words of the object at `n`; false when its layout is unknown.
-  bool scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out,  // (slot, value)
-            const Fetched* f = nullptr);
-  void visit(uint64_t value, int64_t parent, uint64_t slot);
+  // *type: its *_type when it carries one and scanning read it.
+  bool scan(const Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out,  // (slot, value)
+            const Fetched* f = nullptr, uint64_t* type = nullptr);
+  void visit(uint64_t value, int32_t parent, uint64_t slot);
   // Re-reads a path whose batch re-read failed, step by step, following a
   // slot that now points to another object when that object holds the next
   // step too (the path is then as it stands now); true when it holds.
