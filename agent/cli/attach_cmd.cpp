@@ -35,6 +35,7 @@ struct AttachArgs {
   bool retainers = false;
   std::string retainers_max_bytes = "1GiB";
   std::string retainers_max_time = "10s";
+  double retainers_cpu = 1;
   bool json = false;
   bool read_only = false;
   bool no_color = false;
@@ -131,6 +132,7 @@ int run(const AttachArgs& a) {
   opts.retention.enabled = a.retainers;
   opts.retention.budget.max_bytes = *retainers_max_bytes;
   opts.retention.budget.max_seconds = *retainers_max_time;
+  opts.retention.budget.cpu_share = a.retainers_cpu;
   using NativeMode = collect::NativeOptions::Mode;
   opts.native.mode = a.no_native ? NativeMode::Off : a.native ? NativeMode::On : NativeMode::Auto;
   opts.native.track_mmap = !a.no_native_mmap;
@@ -229,6 +231,12 @@ Runner add_attach(CLI::App& app, const GlobalOptions&) {
   app.add_option("--retainers-max-time", a->retainers_max_time,
                  "stop the retention walk after this long")
       ->capture_default_str();
+  app.add_option("--retainers-cpu", a->retainers_cpu,
+                 "the share of one core the retention walk may take: it pauses between batches "
+                 "to stay within it, so that on a busy node the program keeps its CPU; a slower "
+                 "walk races more with a program that moves what it walks (1: unpaced)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 1.0));
   auto* native = app.add_flag(
       "--native", a->native,
       "trace the C allocator (malloc family, anonymous mmap) and fail if it cannot be; by default "

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
+
+#include "util/clock.h"
 
 namespace leakhound::goruntime {
 namespace {
@@ -131,6 +134,18 @@ bool HeapWalker::over_budget() {
   return false;
 }
 
+void HeapWalker::pace() {
+  if (!(budget_.cpu_share > 0 && budget_.cpu_share < 1)) return;
+  const double cpu = static_cast<double>(thread_cpu_ns() - cpu_start_ns_) / 1e9;
+  const std::chrono::duration<double> wall = std::chrono::steady_clock::now() - start_;
+  // Sleeps of a few ms at a time (a batch is ~1-4 ms of CPU): the target sees
+  // short gaps, not long stalls followed by a burst.
+  const double owe = std::min(cpu / budget_.cpu_share, budget_.max_seconds) - wall.count();
+  if (owe < 0.001) return;
+  std::this_thread::sleep_for(std::chrono::duration<double>(owe));
+  res_.paused_seconds += owe;
+}
+
 const HeapWalker::TypeInfo& HeapWalker::type_info(uint64_t type) {
   auto [it, fresh] = types_.try_emplace(type);
   TypeInfo& t = it->second;
@@ -197,7 +212,7 @@ const std::vector<uint8_t>* HeapWalker::span_bytes(const HeapSpan& s) {
 }
 
 uint64_t HeapWalker::header_type(const Node& n) {
-  const HeapSpan& s = *n.span;
+  const HeapSpan& s = span_of(n);
   if (s.noscan() || l_.go_minor < 22) return 0;
   if (s.size_class() == 0) return s.large_type;
   if (s.elemsize <= kMinSizeForMallocHeader) return 0;
@@ -216,7 +231,7 @@ void HeapWalker::fetch(const Node* nodes, size_t n, std::vector<Fetched>& out,
   std::vector<Want> wants;
   wants.reserve(2 * n);
   for (size_t k = 0; k < n; k++) {
-    const HeapSpan& s = *nodes[k].span;
+    const HeapSpan& s = span_of(nodes[k]);
     if (s.noscan() || s.size_class() == 0) continue;
     wants.push_back({nodes[k].base, s.elemsize, &out[k].data});
     if (s.elemsize > kMinSizeForMallocHeader) continue;
@@ -260,8 +275,9 @@ void HeapWalker::fetch(const Node* nodes, size_t n, std::vector<Fetched>& out,
   }
 }
 
-bool HeapWalker::scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out, const Fetched* f) {
-  const HeapSpan& s = *n.span;
+bool HeapWalker::scan(const Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out,
+                      const Fetched* f, uint64_t* type) {
+  const HeapSpan& s = span_of(n);
   if (s.noscan()) return true;
   if (l_.go_minor < 22) {
     // Go 1.21: the arena bitmap's bits for the object's words; the words
@@ -315,17 +331,19 @@ bool HeapWalker::scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out, 
   }
   uint64_t data = n.base, len = s.elemsize;
   const uint8_t* b = nullptr;  // the object's bytes after its header
+  uint64_t ty;
   if (large) {
-    n.type = s.large_type;
+    ty = s.large_type;
   } else {
     if (!f->data) return false;
-    n.type = u64(f->data);
+    ty = u64(f->data);
     b = f->data + kMallocHeaderSize;
     data += kMallocHeaderSize;
     len -= kMallocHeaderSize;
   }
-  if (!n.type) return false;  // not yet typed (mid-allocation) or freed
-  const TypeInfo& t = type_info(n.type);
+  if (type) *type = ty;
+  if (!ty) return false;  // not yet typed (mid-allocation) or freed
+  const TypeInfo& t = type_info(ty);
   if (!t.ok) return false;
   if (!t.ptrbytes) return true;
   len = std::min(len, kMaxObjectScan);
@@ -351,7 +369,7 @@ bool HeapWalker::scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out, 
   return true;
 }
 
-void HeapWalker::visit(uint64_t value, int64_t parent, uint64_t slot) {
+void HeapWalker::visit(uint64_t value, int32_t parent, uint64_t slot) {
   uint64_t base = 0;
   const HeapSpan* s = spans_.find(value, &base);
   if (!s) return;
@@ -364,7 +382,7 @@ void HeapWalker::visit(uint64_t value, int64_t parent, uint64_t slot) {
     found_++;
     wanted_nodes_.emplace(base, static_cast<uint32_t>(nodes_.size()));
   }
-  nodes_.push_back({base, s, parent, slot, 0});
+  nodes_.push_back(node(base, s, parent, slot));
 }
 
 bool HeapWalker::follow(RetentionPath& p) {
@@ -375,14 +393,15 @@ bool HeapWalker::follow(RetentionPath& p) {
     uint64_t base = 0;
     const HeapSpan* span = spans_.find(v, &base);
     if (!span) return false;
-    Node n{base, span, -1, 0, 0};
+    const Node n = node(base, span, -1, 0);
     ptrs.clear();
-    if (!scan(n, ptrs)) return false;
+    uint64_t type = 0;
+    if (!scan(n, ptrs, nullptr, &type)) return false;
     auto it = std::find_if(ptrs.begin(), ptrs.end(), [&](const auto& sv) {
       return sv.second >= next.addr && sv.second < next.addr + next.size;
     });
     if (it == ptrs.end()) return false;
-    const uint64_t type = n.type ? n.type : header_type(n);
+    if (!type) type = header_type(n);
     *out = {base, span->elemsize, 0, type_name(type), type ? type_info(type).size : 0};
     *at = it->first;
     return true;
@@ -411,7 +430,7 @@ bool HeapWalker::follow(RetentionPath& p) {
       uint64_t pbase = 0;
       const HeapSpan* pspan = spans_.find(parent.addr, &pbase);
       if (!pspan) return false;
-      Node pn{pbase, pspan, -1, 0, 0};
+      const Node pn = node(pbase, pspan, -1, 0);
       std::vector<std::pair<uint64_t, uint64_t>> words;
       if (!scan(pn, words) || words.size() > kMaxParentWords) return false;
       bool found = false;
@@ -431,6 +450,7 @@ bool HeapWalker::follow(RetentionPath& p) {
 
 WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
   start_ = std::chrono::steady_clock::now();
+  cpu_start_ns_ = thread_cpu_ns();
   res_ = {};
   res_.heap_bytes = spans_.in_use_bytes();
   first_object_.clear();
@@ -516,20 +536,21 @@ bool HeapWalker::pass(const std::unordered_set<uint64_t>& wanted) {
       uint64_t base = 0;
       const HeapSpan* s = spans_.find(sp.object, &base);
       if (!s) continue;
-      Node n{base, s, -1, 0, 0};
+      const Node n = node(base, s, -1, 0);
+      uint64_t type = 0;
       if (sp.kind == SpecialRoot::Kind::Finalizer) {
         ptrs.clear();
-        if (!scan(n, ptrs)) res_.no_layout++;
+        if (!scan(n, ptrs, nullptr, &type)) res_.no_layout++;
         for (const auto& [slot, v] : ptrs) visit(v, -1, slot);
       }
-      if (const uint64_t t = n.type ? n.type : header_type(n))
+      if (const uint64_t t = type ? type : header_type(n))
         res_.special_types[sp.object] = type_name(t);
     }
   };
   // The roots in tiers, each walked to exhaustion before the next: what a
   // global holds is named by it even when a stack slot (maybe dead: stacks
-  // are scanned conservatively) points at it too; then the stacks' user
-  // frames and the finalizers and cleanups; last the runtime's own frames at
+  // are scanned conservatively) points at it too; then the finalizers and
+  // cleanups and the stacks' user frames; last the runtime's own frames at
   // parked stacks' tops.
   size_t i = 0;
   std::vector<Fetched> fetched;
@@ -537,8 +558,11 @@ bool HeapWalker::pass(const std::unordered_set<uint64_t>& wanted) {
   size_t fetched_from = 0, fetched_to = 0;  // nodes_[from, to) are in `fetched`
   for (int tier = 1; tier <= 3; tier++) {
     if (tier == 2) {
-      scan_stacks(false);
+      // The specials first: they are precise roots, where a conservatively
+      // scanned stack may hold a dead slot (a parked runtime goroutine's
+      // frame) that points at what a finalizer or cleanup holds.
       scan_specials();
+      scan_stacks(false);
     } else if (tier == 3) {
       scan_stacks(true);
     }
@@ -549,15 +573,16 @@ bool HeapWalker::pass(const std::unordered_set<uint64_t>& wanted) {
         uint64_t bytes = 0;
         size_t j = i;
         for (; j < nodes_.size() && j - i < kBatchNodes && bytes < kBatchBytes; j++) {
-          if (nodes_[j].span->size_class()) bytes += nodes_[j].span->elemsize;
+          if (const HeapSpan& s = span_of(nodes_[j]); s.size_class()) bytes += s.elemsize;
         }
+        pace();
         fetch(&nodes_[i], j - i, fetched, fetched_buf);
         fetched_from = i;
         fetched_to = j;
       }
       ptrs.clear();
       if (!scan(nodes_[i], ptrs, &fetched[i - fetched_from])) res_.no_layout++;
-      for (const auto& [slot, v] : ptrs) visit(v, static_cast<int64_t>(i), slot);
+      for (const auto& [slot, v] : ptrs) visit(v, static_cast<int32_t>(i), slot);
     }
     if (i < nodes_.size() || (!wanted.empty() && found_ == wanted.size())) break;
   }
@@ -571,10 +596,11 @@ void HeapWalker::add_paths(const std::unordered_set<uint64_t>& wanted) {
     RetentionPath p;
     for (int64_t k = it->second; k >= 0 && p.steps.size() < 4096; k = nodes_[k].parent) {
       const Node& n = nodes_[static_cast<size_t>(k)];
-      // A wanted object is reached, not scanned: its type is read now.
-      const uint64_t type = n.type ? n.type : header_type(n);
+      // The types are read again (one word an object over 512 B): only a
+      // path's steps need them, not the millions of nodes.
+      const uint64_t type = header_type(n);
       p.steps.push_back(
-          {n.base, n.span->elemsize, n.slot, type_name(type), type ? type_info(type).size : 0});
+          {n.base, span_of(n).elemsize, n.slot, type_name(type), type ? type_info(type).size : 0});
     }
     std::reverse(p.steps.begin(), p.steps.end());
     res_.paths.emplace(w, std::move(p));

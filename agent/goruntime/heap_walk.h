@@ -16,6 +16,7 @@
 // pointer between two reads) walks once more for those.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -34,6 +35,11 @@ struct WalkBudget {
   uint64_t max_bytes = uint64_t{1} << 30;  // read from the target
   double max_seconds = 10;
   size_t max_objects = size_t{1} << 24;
+  // The share of one core the walk may take, paced by its own CPU time: it
+  // sleeps between batches so that its CPU time stays within this share of
+  // its wall time. On a saturated node every CPU second the walk takes is
+  // one the programs there do not get; 1: unpaced.
+  double cpu_share = 1;
 };
 
 // The roots: the module's data and bss (runtime addresses) and their masks,
@@ -100,15 +106,19 @@ struct WalkResult {
   size_t objects = 0;    // reached
   size_t no_layout = 0;  // objects whose pointer layout could not be read
   double seconds = 0;
-  bool complete = false;  // every reachable object was visited, or every wanted one reached
-  std::string stopped;    // why not: "byte budget", "time budget", "object budget"
+  double paused_seconds = 0;  // slept by the pacing (WalkBudget::cpu_share)
+  bool complete = false;      // every reachable object was visited, or every wanted one reached
+  std::string stopped;        // why not: "byte budget", "time budget", "object budget"
 };
 
 class HeapWalker {
  public:
   HeapWalker(const target::MemoryReader& mem, const HeapLayout& layout, const HeapSpans& spans,
              const WalkRoots& roots, WalkBudget budget)
-      : mem_(mem), l_(layout), spans_(spans), roots_(roots), budget_(budget) {}
+      : mem_(mem), l_(layout), spans_(spans), roots_(roots), budget_(budget) {
+    // A node's parent is an int32_t.
+    budget_.max_objects = std::min<size_t>(budget_.max_objects, INT32_MAX);
+  }
 
   // Walks until every object in `wanted` is reached (then stops early) or
   // the heap is exhausted or the budget is spent.
@@ -123,13 +133,18 @@ class HeapWalker {
     std::vector<uint8_t> mask;  // one bit per word of [0, ptrbytes)
     std::string name;
   };
+  // One object reached, 24 bytes: a walk of millions keeps them all (the
+  // paths are read back through `parent`).
   struct Node {
     uint64_t base;
-    const HeapSpan* span;
-    int64_t parent;  // -1: held by a global
     uint64_t slot;
-    uint64_t type;  // *_type when known
+    int32_t parent;  // -1: held by a root
+    uint32_t span;   // index in spans_.spans()
   };
+  Node node(uint64_t base, const HeapSpan* s, int32_t parent, uint64_t slot) const {
+    return {base, slot, parent, static_cast<uint32_t>(s - spans_.spans().data())};
+  }
+  const HeapSpan& span_of(const Node& n) const { return spans_.spans()[n.span]; }
   const TypeInfo& type_info(uint64_t type);
   // The *_type of an object that carries one (a header, or a large span's).
   uint64_t header_type(const Node& n);
@@ -152,14 +167,18 @@ class HeapWalker {
   // Go 1.21: a span's pointer bits from the arena bitmaps, one per word.
   const std::vector<uint8_t>* arena_bits(const HeapSpan& s);
   // Pointer words of the object at `n`; false when its layout is unknown.
-  bool scan(Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out,  // (slot, value)
-            const Fetched* f = nullptr);
-  void visit(uint64_t value, int64_t parent, uint64_t slot);
+  // *type: its *_type when it carries one and scanning read it.
+  bool scan(const Node& n, std::vector<std::pair<uint64_t, uint64_t>>& out,  // (slot, value)
+            const Fetched* f = nullptr, uint64_t* type = nullptr);
+  void visit(uint64_t value, int32_t parent, uint64_t slot);
   // Re-reads a path whose batch re-read failed, step by step, following a
   // slot that now points to another object when that object holds the next
   // step too (the path is then as it stands now); true when it holds.
   bool follow(RetentionPath& p);
   bool over_budget();
+  // Sleeps as long as keeps the walk's CPU time within budget_.cpu_share of
+  // its wall time (never past the time budget).
+  void pace();
   // One walk from the roots, tier by tier; true when the queue was exhausted
   // (not stopped by the budget or by every wanted object reached).
   bool pass(const std::unordered_set<uint64_t>& wanted);
@@ -174,6 +193,7 @@ class HeapWalker {
   const WalkRoots& roots_;
   WalkBudget budget_;
   std::chrono::steady_clock::time_point start_;
+  int64_t cpu_start_ns_ = 0;
   std::vector<Node> nodes_;
   // Objects reached: one bit per object slot of every span, numbered span by
   // span (first_object_[i]: span i's first), cheaper than a hash set of

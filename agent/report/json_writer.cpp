@@ -263,6 +263,8 @@ json retention_walk_to_json(const RetentionWalk& w) {
             {"second_pass", w.second_pass},
             {"seconds", finite(w.seconds)},
             {"cpu_seconds", finite(w.cpu_seconds)},
+            {"cpu_share", finite(w.cpu_share)},
+            {"paused_seconds", finite(w.paused_seconds)},
             {"complete", w.complete},
             {"layout_source", w.layout_source}};
   if (w.ran) j["walked_unix_us"] = {{"from", w.from_us}, {"to", w.to_us}};

@@ -55,6 +55,9 @@ struct RetentionWalk {
   // the CPU time leakhound spent on it meanwhile (its reads' copies too).
   int64_t from_us = 0, to_us = 0;
   double cpu_seconds = 0;
+  // The pacing: the share of a core allowed (--retainers-cpu), and the time
+  // the walk slept to keep to it.
+  double cpu_share = 1, paused_seconds = 0;
   bool complete = false;  // every wanted object reached, or the heap exhausted
   std::string stopped;    // else the budget that ran out
   std::string layout_source;

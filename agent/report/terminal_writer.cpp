@@ -224,11 +224,16 @@ void write_heap(std::ostream& out, const Report& r, const TerminalOptions& opt, 
                              ? fmt::format("; {} goroutine stacks scanned ({} running, skipped)",
                                            w.goroutines, w.goroutines_running)
                              : "; goroutine stacks not scanned: " + w.stacks_why_not;
-    out << st(kDim, fmt::format("  retention walk: {} of {} heap scanned in {:.1f} s ({} read{}{})",
-                                human_bytes(static_cast<double>(w.scanned_bytes)),
-                                human_bytes(static_cast<double>(w.heap_bytes)), w.seconds,
-                                human_bytes(static_cast<double>(w.bytes_read)), stacks,
-                                w.complete ? "" : "; stopped by the " + w.stopped))
+    const std::string paced = w.cpu_share < 1
+                                  ? fmt::format("; {:.1f} s of CPU, paced to {:.0f}% of a core",
+                                                w.cpu_seconds, w.cpu_share * 100)
+                                  : "";
+    out << st(kDim,
+              fmt::format("  retention walk: {} of {} heap scanned in {:.1f} s ({} read{}{}{})",
+                          human_bytes(static_cast<double>(w.scanned_bytes)),
+                          human_bytes(static_cast<double>(w.heap_bytes)), w.seconds,
+                          human_bytes(static_cast<double>(w.bytes_read)), paced, stacks,
+                          w.complete ? "" : "; stopped by the " + w.stopped))
         << "\n";
   } else if (!w.why_not.empty()) {
     out << st(kDim, "  retention walk: not run: " + w.why_not) << "\n";

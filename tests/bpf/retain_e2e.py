@@ -29,6 +29,9 @@ address, the oracle for the root's name.
   whose closure captured a blob nothing else holds: the root is "finalizer
   of main.Conn object" (1.21: "finalizer of 704 B object", no types), a
   finalizer special as the GC's markrootSpans makes it a root.
+- cleanup (Go 1.24+, runtime.AddCleanup): the same with the blob passed as
+  the cleanup's argument, which the runtime keeps in the cleanup's closure:
+  the root is "cleanup of main.Conn object".
 - control: sessions made and dropped, a holder that resets its slice,
   reporters that stop, conns dropped: no leak at main.newSession,
   main.newItem, main.newSample or main.newBlob, so nothing to explain.
@@ -260,24 +263,33 @@ def case_ticker(minor, variant):
         t.stop()
 
 
-def case_finalizer(minor, variant):
-    path, t, roots = start(minor, variant, "finalizer")
+def special_case(minor, variant, kind):
+    """finalizer or cleanup: the blobs hang from the special's closure (a
+    small funcval) and nothing else."""
+    path, t, roots = start(minor, variant, kind)
     try:
         rep, _ = lhtest.attach_json(t.pid, WINDOW, EXTRA)
         f, walk = explained(rep, "main.newBlob")
-        root = "finalizer of main.Conn object" if minor != "1.21" else "finalizer of 704 B object"
+        root = f"{kind} of main.Conn object" if minor != "1.21" else f"{kind} of 704 B object"
         r = f["retention"]
         assert r["sampled_objects"] >= 20 and r["reached"] >= 0.9 * r["sampled_objects"], r
-        # The blob hangs from the finalizer's closure (a small funcval).
-        assert all(p["root"] == root and p["root_kind"] == "finalizer" for p in r["paths"]), r
+        assert all(p["root"] == root and p["root_kind"] == kind for p in r["paths"]), r
         assert all(p["confirmed"] == p["objects"] for p in r["paths"]), r["paths"]
         assert walk["specials"] >= r["sampled_objects"], walk
         top = r["paths"][0]
-        print(f"     {minor}-{variant} finalizer: {top['root']} → {' → '.join(top['via'])} → "
+        print(f"     {minor}-{variant} {kind}: {top['root']} → {' → '.join(top['via'])} → "
               f"{top['object']} ({top['objects']} objects, {top['confirmed']} confirmed)",
               flush=True)
     finally:
         t.stop()
+
+
+def case_finalizer(minor, variant):
+    special_case(minor, variant, "finalizer")
+
+
+def case_cleanup(minor, variant):
+    special_case(minor, variant, "cleanup")
 
 
 def case_control(minor, variant):
@@ -307,6 +319,8 @@ def main():
                      ("stack-slice", case_stack_slice), ("ticker", case_ticker)]
             if variant == "default":
                 kinds += [("finalizer", case_finalizer), ("control", case_control)]
+                if tuple(map(int, minor.split("."))) >= (1, 24):
+                    kinds.append(("cleanup", case_cleanup))
             for kind, fn in kinds:
                 name = f"{kind}-go{minor}-{variant}"
                 if a.filter in name:

@@ -261,6 +261,8 @@ void RetentionCollector::contribute(report::Report& r) {
   w.stack_bytes = res.stack_bytes;
   w.specials = roots->specials.size();
   w.second_pass = res.second_pass;
+  w.cpu_share = opts_.budget.cpu_share;
+  w.paused_seconds = res.paused_seconds;
   // The finalizer and cleanup roots by slot: their function words, and a
   // finalized object's own words (end → start, kind, object).
   struct SpecialSlot {

@@ -17,6 +17,7 @@
 #include "goruntime/heap_spans.h"
 #include "goruntime/runtime_symbols.h"
 #include "target/memory.h"
+#include "util/clock.h"
 
 namespace leakhound::goruntime {
 namespace {
@@ -354,6 +355,42 @@ TEST(HeapWalk, ASecondWalkReachesWhatTheFirstMissedAsThePointersMoved) {
   auto res2 = HeapWalker(h2.mem, *l, *spans2, *roots2, {}).walk({FakeHeap::kObjB});
   EXPECT_TRUE(res2.paths.empty());
   EXPECT_EQ(res2.second_pass, 0u);
+}
+
+// --retainers-cpu: a walk paced to a share of a core sleeps between its
+// batches so that its CPU time stays within that share of its wall time (a
+// lower bound on the wall time, which sleeping guarantees); unpaced, it
+// never sleeps. A chain of 400 objects, each reached from the one before,
+// is 400 batches of one.
+TEST(HeapWalk, APacedWalkKeepsItsCpuWithinItsShare) {
+  auto l = heap_layout(version(27));
+  ASSERT_TRUE(l);
+  constexpr uint64_t kChain = 400;
+  std::vector<std::pair<uint64_t, uint64_t>> words;
+  for (uint64_t k = 0; k < kChain; k++) words.emplace_back(2 * k, FakeHeap::kHeapA + 16 * (k + 1));
+  for (double share : {1.0, 0.05}) {
+    SCOPED_TRACE(share);
+    FakeHeap h(*l, 0b01, 0, words);
+    auto spans = HeapSpans::read(h.mem, *l, FakeHeap::kMheap);
+    auto roots = read_walk_roots(h.mem, *l, FakeHeap::kModuledata);
+    ASSERT_TRUE(spans && roots);
+    WalkBudget b;
+    b.cpu_share = share;
+    const int64_t cpu0 = thread_cpu_ns();
+    auto res = HeapWalker(h.mem, *l, *spans, *roots, b).walk({});
+    const double cpu = static_cast<double>(thread_cpu_ns() - cpu0) / 1e9;
+    EXPECT_TRUE(res.complete);
+    EXPECT_EQ(res.objects, kChain + 2);  // the chain, its end, and object B
+    if (share == 1.0) {
+      EXPECT_EQ(res.paused_seconds, 0);
+    } else {
+      EXPECT_GT(res.paused_seconds, 0);
+      EXPECT_LE(res.paused_seconds, res.seconds);
+      // Within the share but for the last batch's CPU (under 1 ms owed is
+      // not slept) and the roots read before the first batch.
+      EXPECT_LE(cpu, share * res.seconds + 0.002) << cpu << " s of CPU in " << res.seconds;
+    }
+  }
 }
 
 }  // namespace

@@ -12,9 +12,11 @@
 //	-mode finalizer   per request, a *Conn kept in a global list with a
 //	                  finalizer whose closure captured a blob: only the
 //	                  finalizer holds the blobs
+//	-mode cleanup     the same with runtime.AddCleanup (Go 1.24+): only the
+//	                  cleanup's argument holds the blobs
 //	-mode control     sessions made and dropped, a holder that resets its
-//	                  slice, reporters that stop, conns dropped: nothing is
-//	                  retained
+//	                  slice, reporters that stop, conns of both kinds dropped:
+//	                  nothing is retained
 //
 // It prints, once at start, where its roots are (link-time addresses for a
 // non-PIE build):
@@ -88,7 +90,7 @@ type Registry struct {
 }
 
 var (
-	mode     = flag.String("mode", "global-map", "global-map, cache2, stack-slice, ticker, finalizer or control")
+	mode     = flag.String("mode", "global-map", "global-map, cache2, stack-slice, ticker, finalizer, cleanup or control")
 	rate     = flag.Int("rate", 200, "objects retained per second")
 	churnMB  = flag.Int("churn", 20, "garbage allocated per second, in MB")
 	interval = flag.Duration("interval", time.Second, "how often to print a status line")
@@ -212,6 +214,10 @@ func main() {
 	registry = &Registry{name: "main", cache: &Cache{}}
 	fmt.Printf("roots sessions=%#x registry=%#x\n", uintptr(unsafe.Pointer(&sessions)),
 		uintptr(unsafe.Pointer(&registry)))
+	if *mode == "cleanup" && !haveCleanup {
+		fmt.Fprintln(os.Stderr, "-mode cleanup needs runtime.AddCleanup (Go 1.24+)")
+		os.Exit(2)
+	}
 	go churn()
 	switch *mode {
 	case "stack-slice", "control":
@@ -251,8 +257,11 @@ func main() {
 				case "stack-slice", "ticker":
 				case "finalizer":
 					openConn(n, 0)
+				case "cleanup":
+					openCleanupConn(n, 0)
 				case "control":
 					openConn(n, 50)
+					openCleanupConn(n, 50)
 					s := newSession(n)
 					sessionsMu.Lock()
 					sessions[s.ID] = s
