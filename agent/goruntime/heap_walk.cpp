@@ -371,9 +371,9 @@ bool HeapWalker::scan(const Node& n, std::vector<std::pair<uint64_t, uint64_t>>&
 
 void HeapWalker::visit(uint64_t value, int32_t parent, uint64_t slot) {
   uint64_t base = 0;
-  const HeapSpan* s = spans_.find(value, &base);
+  const HeapSpan* s = spans_->find(value, &base);
   if (!s) return;
-  const uint64_t k = first_object_[static_cast<size_t>(s - spans_.spans().data())] +
+  const uint64_t k = first_object_[static_cast<size_t>(s - spans_->spans().data())] +
                      (base - s->base) / s->elemsize;
   uint64_t& word = seen_[static_cast<size_t>(k / 64)];
   if (word >> (k % 64) & 1) return;
@@ -391,7 +391,7 @@ bool HeapWalker::follow(RetentionPath& p) {
   std::vector<std::pair<uint64_t, uint64_t>> ptrs;
   auto holds = [&](uint64_t v, const PathStep& next, PathStep* out, uint64_t* at) {
     uint64_t base = 0;
-    const HeapSpan* span = spans_.find(v, &base);
+    const HeapSpan* span = spans_->find(v, &base);
     if (!span) return false;
     const Node n = node(base, span, -1, 0);
     ptrs.clear();
@@ -428,7 +428,7 @@ bool HeapWalker::follow(RetentionPath& p) {
       if (k == 0) return false;
       const PathStep& parent = p.steps[k - 1];
       uint64_t pbase = 0;
-      const HeapSpan* pspan = spans_.find(parent.addr, &pbase);
+      const HeapSpan* pspan = spans_->find(parent.addr, &pbase);
       if (!pspan) return false;
       const Node pn = node(pbase, pspan, -1, 0);
       std::vector<std::pair<uint64_t, uint64_t>> words;
@@ -452,17 +452,17 @@ WalkResult HeapWalker::walk(const std::unordered_set<uint64_t>& wanted) {
   start_ = std::chrono::steady_clock::now();
   cpu_start_ns_ = thread_cpu_ns();
   res_ = {};
-  res_.heap_bytes = spans_.in_use_bytes();
+  res_.heap_bytes = spans_->in_use_bytes();
   first_object_.clear();
   uint64_t objects = 0;
-  for (const auto& s : spans_.spans()) {
+  for (const auto& s : spans_->spans()) {
     first_object_.push_back(objects);
     objects += s.elemsize ? (s.limit - s.base) / s.elemsize : 0;  // find's object slots
   }
   seen_.assign(static_cast<size_t>((objects + 63) / 64), 0);
   wanted_nodes_.clear();
   nodes_.clear();
-  res_.bytes_read = spans_.bytes_read();
+  res_.bytes_read = spans_->bytes_read();
   const bool exhausted = pass(wanted);
   // Found all wanted before the queue emptied: the rest was not needed.
   res_.complete = exhausted || (found_ == wanted.size() && !wanted.empty());
@@ -534,7 +534,7 @@ bool HeapWalker::pass(const std::unordered_set<uint64_t>& wanted) {
     for (const auto& sp : roots_.specials) {
       for (const auto& [slot, v] : sp.words) visit(v, -1, slot);
       uint64_t base = 0;
-      const HeapSpan* s = spans_.find(sp.object, &base);
+      const HeapSpan* s = spans_->find(sp.object, &base);
       if (!s) continue;
       const Node n = node(base, s, -1, 0);
       uint64_t type = 0;
@@ -550,22 +550,20 @@ bool HeapWalker::pass(const std::unordered_set<uint64_t>& wanted) {
   // The roots in tiers, each walked to exhaustion before the next: what a
   // global holds is named by it even when a stack slot (maybe dead: stacks
   // are scanned conservatively) points at it too; then the finalizers and
-  // cleanups and the stacks' user frames; last the runtime's own frames at
+  // cleanups; then the stacks' user frames; last the runtime's own frames at
   // parked stacks' tops.
   size_t i = 0;
   std::vector<Fetched> fetched;
   std::vector<uint8_t> fetched_buf;
   size_t fetched_from = 0, fetched_to = 0;  // nodes_[from, to) are in `fetched`
-  for (int tier = 1; tier <= 3; tier++) {
-    if (tier == 2) {
-      // The specials first: they are precise roots, where a conservatively
-      // scanned stack may hold a dead slot (a parked runtime goroutine's
-      // frame) that points at what a finalizer or cleanup holds.
-      scan_specials();
-      scan_stacks(false);
-    } else if (tier == 3) {
-      scan_stacks(true);
-    }
+  for (int tier = 1; tier <= 4; tier++) {
+    // The specials, walked to exhaustion before the stacks: they are precise
+    // roots, where a conservatively scanned stack may hold a dead slot (the
+    // finalizer goroutine's frame) pointing straight at what a finalizer's
+    // closure holds two steps away.
+    if (tier == 2) scan_specials();
+    if (tier == 3) scan_stacks(false);
+    if (tier == 4) scan_stacks(true);
     for (; i < nodes_.size(); i++) {
       if (!wanted.empty() && found_ == wanted.size()) break;
       if ((i & 255) == 0 && over_budget()) break;
@@ -609,6 +607,7 @@ void HeapWalker::add_paths(const std::unordered_set<uint64_t>& wanted) {
 
 // Each edge re-read: the slot must still point into the object.
 void HeapWalker::confirm_paths() {
+  bool refreshed = false;
   for (auto& [w, p] : res_.paths) {
     std::vector<uint64_t> vals(p.steps.size());
     std::vector<target::ReadRequest> reqs(p.steps.size());
@@ -621,6 +620,15 @@ void HeapWalker::confirm_paths() {
       if (!reqs[k].ok || vals[k] < s.addr || vals[k] >= s.addr + s.size) p.confirmed = false;
     }
     if (!p.confirmed) {
+      if (!refreshed && roots_.mheap) {
+        // The nodes are done with: their span indexes may go stale.
+        refreshed = true;
+        if (auto fresh = HeapSpans::read(mem_, l_, roots_.mheap)) {
+          fresh_ = std::move(*fresh);
+          res_.bytes_read += fresh_->bytes_read();
+          spans_ = &*fresh_;
+        }
+      }
       p.confirmed = follow(p);
       if (p.confirmed) res_.followed++;
     }

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -63,13 +64,17 @@ struct WalkRoots {
     bool fallback = false;
   };
   std::vector<Stack> stacks;
-  // Finalizer and cleanup specials (HeapSpans::sampled_objects), last.
+  // Finalizer and cleanup specials (HeapSpans::sampled_objects): roots after
+  // the globals, before the stacks (they are precise, the stacks are not).
   std::vector<SpecialRoot> specials;
   // Go 1.21 (no allocation headers): every heap word's pointer bit is in its
   // arena's heapArena.bitmap (its first field), one bit per word. arena_l2:
   // mheap_.arenas[0], the array of *heapArena (arenaL1Bits is 0 on Linux);
   // arena_base_offset: arenaBaseOffset (amd64 0xffff800000000000, arm64 0).
   uint64_t arena_l2 = 0, arena_base_offset = 0;
+  // runtime.mheap_ (runtime address): the re-read reads the span list afresh
+  // from it; 0: it does not.
+  uint64_t mheap = 0;
 };
 
 // mheap_.arenas[0] (runtime address of mheap_): for WalkRoots::arena_l2.
@@ -115,7 +120,7 @@ class HeapWalker {
  public:
   HeapWalker(const target::MemoryReader& mem, const HeapLayout& layout, const HeapSpans& spans,
              const WalkRoots& roots, WalkBudget budget)
-      : mem_(mem), l_(layout), spans_(spans), roots_(roots), budget_(budget) {
+      : mem_(mem), l_(layout), spans_(&spans), roots_(roots), budget_(budget) {
     // A node's parent is an int32_t.
     budget_.max_objects = std::min<size_t>(budget_.max_objects, INT32_MAX);
   }
@@ -142,9 +147,9 @@ class HeapWalker {
     uint32_t span;   // index in spans_.spans()
   };
   Node node(uint64_t base, const HeapSpan* s, int32_t parent, uint64_t slot) const {
-    return {base, slot, parent, static_cast<uint32_t>(s - spans_.spans().data())};
+    return {base, slot, parent, static_cast<uint32_t>(s - spans_->spans().data())};
   }
-  const HeapSpan& span_of(const Node& n) const { return spans_.spans()[n.span]; }
+  const HeapSpan& span_of(const Node& n) const { return spans_->spans()[n.span]; }
   const TypeInfo& type_info(uint64_t type);
   // The *_type of an object that carries one (a header, or a large span's).
   uint64_t header_type(const Node& n);
@@ -189,7 +194,11 @@ class HeapWalker {
 
   const target::MemoryReader& mem_;
   const HeapLayout& l_;
-  const HeapSpans& spans_;
+  // The span list walked; the re-read swaps in one read afresh (fresh_) once
+  // a path fails, so that an object allocated since (a grown slice's new
+  // array, in a span that was free) can be followed.
+  const HeapSpans* spans_;
+  std::optional<HeapSpans> fresh_;
   const WalkRoots& roots_;
   WalkBudget budget_;
   std::chrono::steady_clock::time_point start_;

@@ -217,6 +217,7 @@ void RetentionCollector::contribute(report::Report& r) {
     roots->arena_base_offset =
         t_.elf.machine() == binary::Machine::AArch64 ? 0 : 0xffff800000000000ULL;
   }
+  roots->mheap = mheap_;
   StackRoots stacks = stack_roots(*roots, w);
   roots->specials = std::move(specials);
   // The wanted objects: every live sampled object of the findings' buckets.

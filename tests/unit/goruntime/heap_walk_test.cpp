@@ -308,6 +308,75 @@ TEST(HeapWalk, TheReReadFollowsAMovedSlotOrSaysUnconfirmed) {
   }
 }
 
+// A slice grown after the walk read it: the global now points at an object
+// in a span that was free when the walk read the span list (here span C,
+// after A and B). The re-read reads the list afresh (WalkRoots::mheap) and
+// follows the slot into it; without mheap it cannot, and says unconfirmed.
+class GrownMemory : public target::MemoryReader {
+ public:
+  GrownMemory(const target::MemoryReader& base, uint64_t allspans_hdr, uint64_t allspans2,
+              uint64_t slot, uint64_t moved)
+      : base_(base), hdr_(allspans_hdr), all2_(allspans2), slot_(slot), moved_(moved) {}
+  Result<void> read(uint64_t addr, void* dst, size_t len) const override {
+    if (addr == hdr_ && len == 16 && hdr_reads_++ > 0) {
+      const uint64_t hdr[2] = {all2_, 3};  // the list read afresh has span C too
+      std::memcpy(dst, hdr, 16);
+      return {};
+    }
+    if (addr == slot_ && len == 8) {  // the re-read, word by word
+      std::memcpy(dst, &moved_, 8);
+      return {};
+    }
+    return base_.read(addr, dst, len);
+  }
+
+ private:
+  const target::MemoryReader& base_;
+  uint64_t hdr_, all2_, slot_, moved_;
+  mutable int hdr_reads_ = 0;
+};
+
+TEST(HeapWalk, TheReReadFollowsASlotIntoASpanAllocatedSinceTheWalk) {
+  auto l = heap_layout(version(27));
+  ASSERT_TRUE(l);
+  constexpr uint64_t kSpanC = 0x50400, kHeapC = 0xc000004000, kAllspans2 = 0x41000;
+  for (bool with_mheap : {true, false}) {
+    SCOPED_TRACE(with_mheap);
+    FakeHeap h(*l);
+    // Span C: a copy of span A's mspan at heap C, whose object 0's word 1
+    // points into B1 as A0's does.
+    std::vector<uint8_t> span(static_cast<size_t>(l->span_large_type + 8));
+    ASSERT_TRUE(h.mem.read(FakeHeap::kSpanA, span.data(), span.size()));
+    std::memcpy(&span[static_cast<size_t>(l->span_start)], &kHeapC, 8);
+    h.mem.map(kSpanC, span);
+    std::vector<uint8_t> c(8192);
+    const uint64_t to_b = FakeHeap::kObjB + 8;
+    std::memcpy(&c[8], &to_b, 8);
+    c[8192 - 128 - (l->inline_mark_bits ? l->inline_mark_bits : 0)] = 0b10;
+    h.mem.map(kHeapC, c);
+    std::vector<uint8_t> all(24);
+    const uint64_t list[3] = {FakeHeap::kSpanA, FakeHeap::kSpanB, kSpanC};
+    std::memcpy(all.data(), list, 24);
+    h.mem.map(kAllspans2, all);
+    GrownMemory mem(h.mem, FakeHeap::kMheap + static_cast<uint64_t>(l->mheap_allspans), kAllspans2,
+                    FakeHeap::kData, kHeapC + 4);
+    auto spans = HeapSpans::read(mem, *l, FakeHeap::kMheap);
+    auto roots = read_walk_roots(mem, *l, FakeHeap::kModuledata);
+    ASSERT_TRUE(spans && roots);
+    ASSERT_EQ(spans->spans().size(), 2u);
+    if (with_mheap) roots->mheap = FakeHeap::kMheap;
+    auto res = HeapWalker(mem, *l, *spans, *roots, {}).walk({FakeHeap::kObjB});
+    const RetentionPath& p = res.paths.at(FakeHeap::kObjB);
+    ASSERT_EQ(p.steps.size(), 2u);
+    EXPECT_EQ(p.confirmed, with_mheap);
+    if (with_mheap) {
+      EXPECT_EQ(res.followed, 1u);
+      EXPECT_EQ(p.steps[0].addr, kHeapC);
+      EXPECT_EQ(p.steps[1].slot, kHeapC + 8);
+    }
+  }
+}
+
 // A map growing while the walk reads it: its entry has left the old bucket
 // that the walk read and is in a new one the walk had not reached. Here the
 // global reads as A2 (holding nothing) the first time the data section is
