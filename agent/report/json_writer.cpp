@@ -303,7 +303,8 @@ json heap_verdicts_to_json(const Report& r) {
           {"p_threshold", finite(f.threshold)},
           {"leaks", f.leaks},
           {"expected_false_leaks", finite(f.false_leaks_bound())},
-          {"expected_false_leaks_if_none", finite(f.false_leaks_if_none())}};
+          {"expected_false_leaks_if_none", finite(f.false_leaks_if_none())},
+          {"leak_floor_bytes_per_s", finite(r.heap_leak_floor_bytes_per_s)}};
 }
 
 json native_finding_to_json(const NativeFinding& f) {

@@ -319,6 +319,10 @@ struct Report {
   detect::FdrResult heap_fdr;
   size_t heap_stacks_judged = 0;
   size_t heap_callers_judged = 0;
+  // The slowest leak of objects smaller than the sampling rate that this
+  // window would call a leak 9 times in 10 (collect/heap/sample_budget.h);
+  // 0 when nothing was sampled.
+  double heap_leak_floor_bytes_per_s = 0;
   // Goroutines, one finding per creation site (system sites last).
   bool goroutines_read = false;   // the allgs walk worked at least once
   bool goroutine_events = false;  // --goroutine-events: creation/exit probes were on

@@ -219,6 +219,14 @@ void write_heap(std::ostream& out, const Report& r, const TerminalOptions& opt, 
                           fdr.false_leaks_bound(), fdr.leaks))
         << "\n";
   }
+  if (r.heap_leak_floor_bytes_per_s > 0) {
+    // What this window could not have seen: the answer to "no leak found".
+    out << st(kDim, fmt::format("  leaks slower than {} of objects under the sampling rate may "
+                                "be missed in this window (too few samples): a longer window "
+                                "sees them",
+                                human_bytes(r.heap_leak_floor_bytes_per_s) + "/s"))
+        << "\n";
+  }
   if (const RetentionWalk& w = r.retention_walk; w.ran) {
     std::string stacks = w.stacks_why_not.empty()
                              ? fmt::format("; {} goroutine stacks scanned ({} running, skipped)",

@@ -27,6 +27,17 @@ inline bool is_runtime_function(std::string_view function) {
 
 inline bool is_runtime_frame(const Frame& f) { return is_runtime_function(f.function); }
 
+// A function of the program's own code: package main, or a package of its
+// main module (`module` as .go.buildinfo's "mod" line gives it; may be empty).
+// Go names a function by its package's import path, so a package of module
+// "example.com/app" is "example.com/app/..." or the module's root itself.
+inline bool in_main_module(std::string_view function, std::string_view module) {
+  if (function.starts_with("main.")) return true;
+  if (module.empty() || !function.starts_with(module)) return false;
+  const std::string_view rest = function.substr(module.size());
+  return rest.starts_with('/') || rest.starts_with('.');
+}
+
 // cgo's generated calls (main._Cfunc_CString, _cgo_<hash>_Cfunc__Cmalloc).
 inline bool is_cgo_glue(const Frame& f) {
   const std::string_view fn = f.function;

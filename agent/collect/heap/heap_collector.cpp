@@ -240,6 +240,7 @@ void HeapCollector::stop(report::Report& r) {
 
 void HeapCollector::trim(double keep_s) {
   if (last_t_ - keep_s > 0) trimmed_ = true;
+  window_from_ = std::max(window_from_, last_t_ - keep_s);
   for (auto& [key, g] : groups_) {
     detect::trim_series(g.series, last_t_ - keep_s);
     detect::trim_series(g.allocated, last_t_ - keep_s);
@@ -329,8 +330,14 @@ void HeapCollector::contribute(report::Report& r) {
     stacks.push_back({std::move(f), judged_from(g),
                       warmup ? g.allocated : std::vector<detect::Point>{}, calibrated_at_});
   }
-  VerdictOptions vo{opts_.trend, opts_.fdr, opts_.min_retained_fraction, last_t_,
-                    [](std::string_view fn) { return !is_runtime_function(fn); }};
+  VerdictOptions vo{opts_.trend,
+                    opts_.fdr,
+                    opts_.min_retained_fraction,
+                    last_t_,
+                    [](std::string_view fn) { return !is_runtime_function(fn); },
+                    [module = std::string_view(t_.build.module_path)](std::string_view fn) {
+                      return in_main_module(fn, module);
+                    }};
   HeapVerdicts v = judge_heap(std::move(stacks), vo);
   r.sample_rate = rate_;
   if (budget_on_) {
@@ -340,6 +347,8 @@ void HeapCollector::contribute(report::Report& r) {
     r.alloc_bytes_per_s = alloc_rate_;
     r.sampling_cost = sampling_cost(alloc_rate_, rate_);
   }
+  r.heap_leak_floor_bytes_per_s =
+      leak_floor_bytes_per_s(epochs_, std::max(window_from_, calibrated_at_), last_t_);
   r.heap_fdr = v.fdr;
   r.heap_stacks_judged = v.stacks_judged;
   r.heap_callers_judged = v.callers_judged;

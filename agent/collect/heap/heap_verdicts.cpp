@@ -1,7 +1,9 @@
 #include "collect/heap/heap_verdicts.h"
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -81,9 +83,13 @@ report::HeapFinding caller_finding(const std::vector<StackSeries>& stacks,
   report::HeapFinding f;
   f.trend = agg.trend;
   f.series = std::move(agg.series);
-  // The caller and its callers, as the first child has them (the other
-  // children reach the caller through the same functions; lines may differ).
-  const std::vector<Frame>& first = stacks[members.front()].finding.stack;
+  // The caller and its callers, as the child listed first has them (the
+  // others reach the caller through the same functions; lines may differ):
+  // the line shown is that of the biggest leak under it.
+  const size_t lead = *std::min_element(members.begin(), members.end(), [&](size_t a, size_t b) {
+    return report::finding_before(stacks[a].finding, stacks[b].finding);
+  });
+  const std::vector<Frame>& first = stacks[lead].finding.stack;
   f.stack.assign(first.end() - static_cast<std::ptrdiff_t>(std::min(depth, first.size())),
                  first.end());
   for (size_t i : members) {
@@ -103,6 +109,41 @@ report::HeapFinding caller_finding(const std::vector<StackSeries>& stacks,
   return f;
 }
 
+// Stacks that leak on their own, grouped by their path from the root down to
+// their innermost frame of the program's own code: one function's leaking
+// allocation sites (or its leaking calls into a library), however many.
+std::map<std::vector<std::string_view>, std::vector<size_t>> leaks_by_function(
+    const std::vector<StackSeries>& stacks, const std::vector<long>& owner,
+    const std::function<bool(std::string_view)>& is_program) {
+  std::map<std::vector<std::string_view>, std::vector<size_t>> out;
+  for (size_t i = 0; i < stacks.size(); ++i) {
+    if (owner[i] != -2) continue;
+    const std::vector<Frame>& st = stacks[i].finding.stack;  // leaf first
+    const auto own =
+        std::find_if(st.begin(), st.end(), [&](const Frame& f) { return is_program(f.function); });
+    if (own == st.end()) continue;
+    std::vector<std::string_view> path;
+    for (auto it = st.rbegin(); it != std::make_reverse_iterator(own); ++it)
+      path.push_back(it->function);
+    out[std::move(path)].push_back(i);
+  }
+  return out;
+}
+
+// Every stack whose path from the root starts with `prefix`.
+std::vector<size_t> stacks_below(const std::vector<StackSeries>& stacks,
+                                 const std::vector<std::string_view>& prefix) {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < stacks.size(); ++i) {
+    const std::vector<Frame>& st = stacks[i].finding.stack;
+    if (st.size() < prefix.size()) continue;
+    if (std::equal(prefix.begin(), prefix.end(), st.rbegin(),
+                   [](std::string_view a, const Frame& f) { return a == f.function; }))
+      out.push_back(i);
+  }
+  return out;
+}
+
 }  // namespace
 
 // Two passes, because which stacks a caller's remainder excludes depends on
@@ -120,6 +161,13 @@ report::HeapFinding caller_finding(const std::vector<StackSeries>& stacks,
 //    leaking stack (or one deeper caller finding) does not also make each of
 //    its callers a leak: an ancestor becomes a finding only if what is left
 //    below it leaks too.
+// Before the callers, the stacks that leak on their own are grouped by the
+// innermost function of the program they pass through (by the same path):
+// two or more are one finding at that function, with every stack below it.
+// One function's leak split over its call sites (four `make`s in one handler,
+// or calls into a library that allocates through several paths) is one leak
+// however many samples each stack has; at a fine sampling rate each is a leak
+// on its own, and only its own would otherwise name the function once.
 HeapVerdicts judge_heap(std::vector<StackSeries> stacks, const VerdictOptions& o) {
   HeapVerdicts out;
   std::vector<std::vector<std::string>> names(stacks.size());
@@ -148,6 +196,31 @@ HeapVerdicts judge_heap(std::vector<StackSeries> stacks, const VerdictOptions& o
   for (size_t i = 0; i < stacks.size(); ++i)
     if (stacks[i].finding.trend.verdict == detect::Verdict::Leak) owner[i] = -2;
   std::vector<std::optional<report::HeapFinding>> callers;
+  const std::function<bool(std::string_view)>& is_program =
+      o.is_program ? o.is_program : may_be_caller;
+  // Deepest first: a function's finding takes in those of the functions it
+  // calls, as a caller finding does below.
+  auto groups = leaks_by_function(stacks, owner, is_program);
+  std::vector<std::pair<std::vector<std::string_view>, std::vector<size_t>>> by_depth(
+      std::make_move_iterator(groups.begin()), std::make_move_iterator(groups.end()));
+  std::stable_sort(by_depth.begin(), by_depth.end(),
+                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  for (const auto& [path, leaking] : by_depth) {
+    if (leaking.size() < 2) continue;
+    // With the function's other stacks when their sum still leaks (they are
+    // its children either way); else the leaking ones alone.
+    std::vector<size_t> members = stacks_below(stacks, path);
+    Aggregate agg = judge_sum(stacks, members, o);
+    if (agg.trend.verdict != detect::Verdict::Leak || agg.trend.p_value > out.fdr.threshold) {
+      members = leaking;
+      agg = judge_sum(stacks, members, o);
+      if (agg.trend.verdict != detect::Verdict::Leak) continue;
+    }
+    for (size_t i : members)
+      if (owner[i] >= 0) callers[static_cast<size_t>(owner[i])].reset();
+    for (size_t i : members) owner[i] = static_cast<long>(callers.size());
+    callers.emplace_back(caller_finding(stacks, members, path.size(), std::move(agg)));
+  }
   for (const detect::CallerNode& node : nodes) {
     std::vector<size_t> rest;
     for (size_t i : node.stacks)

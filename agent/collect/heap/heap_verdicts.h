@@ -40,6 +40,10 @@ struct VerdictOptions {
   double window_s = 0;
   // Functions that may head a caller finding (not the runtime's own frames).
   std::function<bool(std::string_view)> may_be_caller;
+  // The program's own functions (its main module): stacks that leak on their
+  // own and reach the same innermost such function by the same path are one
+  // finding there. Empty: the innermost function `may_be_caller` accepts.
+  std::function<bool(std::string_view)> is_program;
 };
 
 struct HeapVerdicts {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "detect/trend.h"
+
 namespace leakhound::collect {
 
 int64_t budget_rate(double alloc_bytes_per_s, const SampleBudget& b) {
@@ -48,6 +50,17 @@ UnsampledRange unsample_range(uint64_t lo, uint64_t hi, double avg_size,
     begin = end;
   }
   return out;
+}
+
+double leak_floor_bytes_per_s(const std::vector<RateEpoch>& epochs, double from_s, double to_s) {
+  // Samples per leaked byte/s: the sum over the span of dt / rate.
+  double per_bps = 0;
+  for (size_t i = 0; i < epochs.size(); ++i) {
+    const double a = std::max(epochs[i].from_s, from_s);
+    const double b = std::min(i + 1 < epochs.size() ? epochs[i + 1].from_s : to_s, to_s);
+    if (b > a && epochs[i].rate > 0) per_bps += (b - a) / static_cast<double>(epochs[i].rate);
+  }
+  return per_bps > 0 ? detect::kSamplesForLeak / per_bps : 0;
 }
 
 }  // namespace leakhound::collect

@@ -49,6 +49,12 @@ struct RateEpoch {
   int64_t rate = 0;
 };
 
+// The slowest leak of small objects (below the rate) that a window judged
+// from `from_s` to `to_s` under `epochs` would call a leak 9 times in 10:
+// detect::kSamplesForLeak over the time each rate was in force divided by
+// the rate. 0 when nothing was sampled in the span.
+double leak_floor_bytes_per_s(const std::vector<RateEpoch>& epochs, double from_s, double to_s);
+
 // Unsamples the sampled objects with allocation ordinals (lo, hi] of one
 // bucket (objects of `avg_size` bytes; ordinal k is its k-th sampled
 // allocation). marks[i] is the bucket's allocation count when epochs[i+1]

@@ -214,6 +214,31 @@ TEST(SparsePower, DetectionAgainstLeakRateWindowAndSamplingRate) {
   }
 }
 
+// The report's sensitivity (heap_verdicts.leak_floor_bytes_per_s) rests on
+// kSamplesForLeak: a leak bringing that many expected samples is a leak in at
+// least 9 windows of 10 at any rate and window length, one bringing half as
+// many in well under that.
+TEST(SparsePower, LeakFloorIsALeakNineTimesInTen) {
+  if (print_tables())
+    std::printf(
+        "| window | MemProfileRate | leak floor | at the floor | at half |\n"
+        "| --- | --- | --- | --- | --- |\n");
+  for (auto [window, rate] : {std::pair{30.0, 16384.0},
+                              {30.0, 65536.0},
+                              {15.0, 65536.0},
+                              {30.0, 524288.0},
+                              {60.0, 524288.0}}) {
+    const double floor = kSamplesForLeak * rate / window;
+    const Rates at = leak_rates(leak(floor), window, rate, kRuns, 11);
+    const Rates half = leak_rates(leak(floor / 2), window, rate, kRuns, 11);
+    if (print_tables())
+      std::printf("| %.0f s | %.0f KiB | %.1f KiB/s | %.1f%% | %.1f%% |\n", window, rate / 1024,
+                  floor / 1024, 100 * at.leak, 100 * half.leak);
+    EXPECT_GE(at.leak, 0.9) << window << " s at " << rate;
+    EXPECT_LE(half.leak, 0.8) << window << " s at " << rate;
+  }
+}
+
 struct Control {
   const char* name;
   Shape shape;

@@ -16,7 +16,12 @@
 //
 // The allocating line of each is marked for the tests with a trailing comment.
 //
-// Output: "ready pid=P mode=M go=V", then "tick=N elapsed_s=X live_mb=Y" every -interval.
+// -memprofilerate N sets the program's own heap sampler (on at N from the
+// start), as a program that tunes its profiling does.
+//
+// Output: "ready pid=P mode=M go=V", then every -interval "tick=N elapsed_s=X
+// unix_us=U live_mb=Y kept16=B kept64=B kept256=B kept_split=B" (the bytes
+// each of the mixed mode's leaks has kept so far).
 package main
 
 import (
@@ -37,6 +42,8 @@ var (
 	leakKBps = flag.Int("leak-kbps", 256, "leak: KiB leaked per second")
 	churnMB  = flag.Int("churn", 20, "garbage allocated per second, in MB")
 	interval = flag.Duration("interval", time.Second, "status line period")
+	memRate  = flag.Int("memprofilerate", 0, "set runtime.MemProfileRate at start: the "+
+		"program's own sampler on, which leakhound leaves alone (0: the runtime's or the linker's choice)")
 )
 
 const chunk = 16 << 10
@@ -49,13 +56,23 @@ var (
 	liveMB    float64
 )
 
-func keep(b []byte) {
+func keep(b []byte) { keepAs(nil, b) }
+
+// keepAs keeps b and adds its size to *counter too: the mixed mode's own
+// count of what each leak kept, the truth its status lines print.
+func keepAs(counter *int, b []byte) {
 	mu.Lock()
 	kept = append(kept, b)
 	keptBytes += len(b)
 	liveMB = float64(keptBytes) / (1 << 20)
+	if counter != nil {
+		*counter += len(b)
+	}
 	mu.Unlock()
 }
+
+// Bytes kept by each of the mixed mode's leaks (under mu).
+var kept16, kept64, kept256, keptSplit int
 
 func cacheFill() []byte { return make([]byte, chunk) } // CACHE-LINE
 
@@ -69,10 +86,10 @@ func leak256() []byte { return make([]byte, 4096) } // LEAK256-LINE
 
 // splitLeak keeps 1 KiB a call, from four allocation sites.
 func splitLeak() {
-	keep(make([]byte, 256)) // SPLIT1-LINE
-	keep(make([]byte, 256)) // SPLIT2-LINE
-	keep(make([]byte, 256)) // SPLIT3-LINE
-	keep(make([]byte, 256)) // SPLIT4-LINE
+	keepAs(&keptSplit, make([]byte, 256)) // SPLIT1-LINE
+	keepAs(&keptSplit, make([]byte, 256)) // SPLIT2-LINE
+	keepAs(&keptSplit, make([]byte, 256)) // SPLIT3-LINE
+	keepAs(&keptSplit, make([]byte, 256)) // SPLIT4-LINE
 }
 
 func session() []byte { return make([]byte, 512) } // SESSION-LINE
@@ -84,9 +101,9 @@ func mixed() {
 	// be a growing allocation site of its own. Not more: a large live heap
 	// would space the GC cycles (the series points) out.
 	kept = make([][]byte, 0, 1<<16) // 100 s of leaks
-	go every(16<<10/64, func() bool { keep(leak16()); return true })
-	go every(64<<10/1024, func() bool { keep(leak64()); return true })
-	go every(256<<10/4096, func() bool { keep(leak256()); return true })
+	go every(16<<10/64, func() bool { keepAs(&kept16, leak16()); return true })
+	go every(64<<10/1024, func() bool { keepAs(&kept64, leak64()); return true })
+	go every(256<<10/4096, func() bool { keepAs(&kept256, leak256()); return true })
 	go every(64<<10/1024, func() bool { splitLeak(); return true })
 	type live struct {
 		b       []byte
@@ -125,6 +142,9 @@ func every(perSecond float64, f func() bool) {
 
 func main() {
 	flag.Parse()
+	if *memRate > 0 {
+		runtime.MemProfileRate = *memRate
+	}
 	start := time.Now()
 	switch *mode {
 	case "sawtooth":
@@ -166,7 +186,10 @@ func main() {
 		time.Sleep(*interval)
 		mu.Lock()
 		mb := liveMB
+		k16, k64, k256, ks := kept16, kept64, kept256, keptSplit
 		mu.Unlock()
-		fmt.Printf("tick=%d elapsed_s=%.3f live_mb=%.1f\n", tick, time.Since(start).Seconds(), mb)
+		now := time.Now()
+		fmt.Printf("tick=%d elapsed_s=%.3f unix_us=%d live_mb=%.1f kept16=%d kept64=%d kept256=%d kept_split=%d\n",
+			tick, now.Sub(start).Seconds(), now.UnixMicro(), mb, k16, k64, k256, ks)
 	}
 }
