@@ -19,8 +19,8 @@ the churn, under the budget's fine rate; after the rounds, one 30 s attach
 judges it, and the bench prints its verdict and growth as leakhound estimates
 it against what the program kept).
 
-Usage (root): bench/go_alloc_overhead/run.py [--rounds 6] [--phase 4]
-                  [--work 0,5,100,3000+leak]"""
+Usage (root): bench/go_alloc_overhead/run.py [--rounds 4] [--phase 8]
+                  [--work 5,100,3000+leak] [--leak-window 30]"""
 import argparse
 import json
 import os
@@ -146,9 +146,10 @@ def report(w):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=6)
-    ap.add_argument("--phase", type=float, default=4.0, help="seconds per phase")
-    ap.add_argument("--work", default="0,5,100,3000+leak",
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--phase", type=float, default=8.0,
+                    help="seconds per phase (each attach calibrates at 512 KiB for its first second or more)")
+    ap.add_argument("--work", default="5,100,3000+leak",
                     help="workloads, comma-separated: WORK or WORK+leak (see above)")
     ap.add_argument("--leak-window", type=float, default=30,
                     help="+leak workloads: one default attach this long, after the rounds")

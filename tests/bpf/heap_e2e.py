@@ -3,7 +3,9 @@
 ~1 MiB/s through main.leakOne while churning 100 MB/s of garbage must be
 reported with that stack first, at the right line, with the right rate; a
 control with the same churn must have no leak; the target must run unchanged
-through attach and detach, its heap sampler restored.
+through attach and detach, its heap sampler restored; attached a second time,
+the leak is found again with its rate (the first session's samples left in
+the buckets not counted).
 
 Usage: heap_e2e.py [--versions 1.21,1.26] [--variants default,pie] [--jobs N]"""
 import argparse
@@ -192,6 +194,31 @@ def case_budget(minor, variant):
         f"leak rate {est:.0f} B/s estimated vs {actual:.0f} B/s actual ({est / actual - 1:+.0%})"
 
 
+def case_reattach(minor, variant):
+    """Attached twice to a sampler-off target (an engineer looking again): the
+    first session's samples stay in the runtime's buckets after it restores
+    the sampler. The second must count allocations since its own attach only,
+    not weigh those samples at its own first rate (they made the leak a 50 MB
+    plateau, `stable`), and find the leak with its rate."""
+    t = start(minor, variant, RATE, DEFAULT_LEAK_SIZE)
+    try:
+        lhtest.attach_json(t.pid, "8s")
+        time.sleep(1)
+        t0 = time.monotonic()
+        rep, _ = lhtest.attach_json(t.pid, f"{WINDOW_S}s")
+        t1 = time.monotonic()
+        run = Run(t, rep, t0, t1, 0)
+        top = assert_leak_first(rep)
+        actual, est = run.leaked_rate(), top["growth_bytes_per_s"]
+        assert abs(est - actual) <= 0.25 * actual, \
+            f"leak rate {est:.0f} B/s estimated vs {actual:.0f} B/s actual ({est / actual - 1:+.0%})"
+        # In use: what leaked since this attach, not since the first one.
+        assert top["inuse_bytes"] <= 1.5 * actual * (t1 - t0), \
+            f"{top['inuse_bytes']} B in use after {t1 - t0:.0f} s at {actual:.0f} B/s"
+    finally:
+        t.stop()
+
+
 def case_heap_events(minor, variant):
     """--heap-events: the per-sample probes count the window's allocations as they happen."""
     rep = observe(minor, variant, RATE, DEFAULT_LEAK_SIZE, "8s",
@@ -219,6 +246,7 @@ def main():
             cases.append((f"control go{minor} {var}", case_control, minor, var))
     cases.append(("read-only go1.26 default", case_read_only, "1.26", "default"))
     cases.append(("heap-events go1.26 default", case_heap_events, "1.26", "default"))
+    cases.append(("reattach go1.26 default", case_reattach, "1.26", "default"))
     for minor in (lhtest.MINORS[0], lhtest.MINORS[-1]):
         cases.append((f"budget go{minor} default", case_budget, minor, "default"))
     return lhtest.run_cases(cases, a.jobs)

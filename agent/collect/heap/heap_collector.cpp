@@ -202,11 +202,18 @@ Result<void> HeapCollector::snapshot(double t_s) {
     Group& g = groups_[it->second];
     if (g.first_free_t < 0 && b.record.frees > baseline_[addr].frees) g.first_free_t = t_s;
     // Frees taken as oldest first: the live objects are the newest ones.
+    // With the sampler switched on at attach, the samples a bucket already
+    // held are an earlier leakhound's (the program's sampler was off), taken
+    // at rates this window never knew: weighed at this window's first rate
+    // they made a re-attached leak a 50 MB plateau. Its figures count
+    // allocations since attach only, as the report says.
     const double avg = b.record.allocs ? static_cast<double>(b.record.alloc_bytes) /
                                              static_cast<double>(b.record.allocs)
                                        : 0;
-    Unsampled u = b.record.frees < b.record.allocs
-                      ? unsample_bucket(addr, b.record.frees, b.record.allocs, avg)
+    const uint64_t live_from =
+        sampled_since_attach_ ? std::max(b.record.frees, baseline_[addr].allocs) : b.record.frees;
+    Unsampled u = live_from < b.record.allocs
+                      ? unsample_bucket(addr, live_from, b.record.allocs, avg)
                       : Unsampled{};
     g.inuse.objects += u.objects;
     g.inuse.bytes += u.bytes;
