@@ -130,6 +130,15 @@ def assert_leak_first(rep):
     return top
 
 
+def assert_leak_rate(run, top):
+    """The leak's estimated growth within 25% of the target's own count over
+    the window; returns that count (B/s)."""
+    actual, est = run.leaked_rate(), top["growth_bytes_per_s"]
+    assert abs(est - actual) <= 0.25 * actual, \
+        f"leak rate {est:.0f} B/s estimated vs {actual:.0f} B/s actual ({est / actual - 1:+.0%})"
+    return actual
+
+
 def case_leak(minor, variant):
     sampler_on = variant == "pprof"
     extra = [] if sampler_on else ["--sample-rate", str(FINE_RATE)]
@@ -151,9 +160,7 @@ def case_leak(minor, variant):
             f"sampler on for {run.switched_s():.1f} s of a {window:.1f} s window: {run._rates()}"
         assert rep["sampler"]["enabled_by_leakhound"] is True
     top = assert_leak_first(rep)
-    actual, est = run.leaked_rate(), top["growth_bytes_per_s"]
-    assert abs(est - actual) <= 0.25 * actual, \
-        f"leak rate {est:.0f} B/s estimated vs {actual:.0f} B/s actual ({est / actual - 1:+.0%})"
+    assert_leak_rate(run, top)
 
 
 def case_control(minor, variant):
@@ -189,9 +196,7 @@ def case_budget(minor, variant):
         (run.rates_during(), rates)
     assert budget["cost_cpu_fraction"] <= 0.006, budget
     top = assert_leak_first(rep)
-    actual, est = run.leaked_rate(), top["growth_bytes_per_s"]
-    assert abs(est - actual) <= 0.25 * actual, \
-        f"leak rate {est:.0f} B/s estimated vs {actual:.0f} B/s actual ({est / actual - 1:+.0%})"
+    assert_leak_rate(run, top)
 
 
 def case_reattach(minor, variant):
@@ -209,9 +214,7 @@ def case_reattach(minor, variant):
         t1 = time.monotonic()
         run = Run(t, rep, t0, t1, 0)
         top = assert_leak_first(rep)
-        actual, est = run.leaked_rate(), top["growth_bytes_per_s"]
-        assert abs(est - actual) <= 0.25 * actual, \
-            f"leak rate {est:.0f} B/s estimated vs {actual:.0f} B/s actual ({est / actual - 1:+.0%})"
+        actual = assert_leak_rate(run, top)
         # In use: what leaked since this attach, not since the first one.
         assert top["inuse_bytes"] <= 1.5 * actual * (t1 - t0), \
             f"{top['inuse_bytes']} B in use after {t1 - t0:.0f} s at {actual:.0f} B/s"

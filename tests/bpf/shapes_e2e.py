@@ -72,8 +72,9 @@ def mixed(minor, variant, own_rate=0):
         assert t.proc.poll() is None, "target died"
     finally:
         t.stop()
-    # The target's own count of what each leak kept, over the window: on a
-    # loaded machine its goroutines fall behind their nominal rates.
+    # The target's own count of what each leak kept over the window: the
+    # truth the estimates answer to, whether or not a loaded machine let its
+    # goroutines keep their nominal pace.
     ticks = [d for at, d in t.ticks() if t0 <= at <= t1]
     assert len(ticks) >= 20, f"{len(ticks)} status lines in the window"
     span = (int(ticks[-1]["unix_us"]) - int(ticks[0]["unix_us"])) / 1e6

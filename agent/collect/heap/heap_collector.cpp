@@ -246,7 +246,6 @@ void HeapCollector::stop(report::Report& r) {
 }
 
 void HeapCollector::trim(double keep_s) {
-  if (last_t_ - keep_s > 0) trimmed_ = true;
   window_from_ = std::max(window_from_, last_t_ - keep_s);
   for (auto& [key, g] : groups_) {
     detect::trim_series(g.series, last_t_ - keep_s);
@@ -333,7 +332,7 @@ void HeapCollector::contribute(report::Report& r) {
     // With the sampler switched on at attach, the warm-up fit judges the
     // stack while its series still starts there (detect/warmup.h); after
     // the daemon's window has moved on, from its first free.
-    const bool warmup = sampled_since_attach_ && !trimmed_;
+    const bool warmup = sampled_since_attach_ && window_from_ <= 0;
     stacks.push_back({std::move(f), judged_from(g),
                       warmup ? g.allocated : std::vector<detect::Point>{}, calibrated_at_});
   }

@@ -129,8 +129,7 @@ class HeapCollector final : public Capability {
   int64_t rate_ = 0;
   bool active_ = false;                // false: sampler off and read-only, nothing to measure
   bool sampled_since_attach_ = false;  // we switched the sampler on: nothing older is sampled
-  bool trimmed_ = false;               // the series no longer start at attach
-  double window_from_ = 0;             // where the trimmed series start
+  double window_from_ = 0;             // where the series start (> 0: trimmed past attach)
   uint64_t calibration_end_gc_ = 0;    // GC cycle from which calibrated_at_ is set (switch_rate)
   double calibrated_at_ = -std::numeric_limits<double>::infinity();
   uint64_t start_ns_ = 0;  // CLOCK_MONOTONIC at start: series time 0

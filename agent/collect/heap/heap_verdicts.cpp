@@ -196,16 +196,23 @@ HeapVerdicts judge_heap(std::vector<StackSeries> stacks, const VerdictOptions& o
   for (size_t i = 0; i < stacks.size(); ++i)
     if (stacks[i].finding.trend.verdict == detect::Verdict::Leak) owner[i] = -2;
   std::vector<std::optional<report::HeapFinding>> callers;
+  // `members` become one caller finding, replacing the deeper findings any
+  // of them were part of.
+  auto adopt = [&](const std::vector<size_t>& members, size_t depth, Aggregate agg) {
+    for (size_t i : members)
+      if (owner[i] >= 0) callers[static_cast<size_t>(owner[i])].reset();
+    for (size_t i : members) owner[i] = static_cast<long>(callers.size());
+    callers.emplace_back(caller_finding(stacks, members, depth, std::move(agg)));
+  };
   const std::function<bool(std::string_view)>& is_program =
       o.is_program ? o.is_program : may_be_caller;
-  // Deepest first: a function's finding takes in those of the functions it
-  // calls, as a caller finding does below.
-  auto groups = leaks_by_function(stacks, owner, is_program);
-  std::vector<std::pair<std::vector<std::string_view>, std::vector<size_t>>> by_depth(
-      std::make_move_iterator(groups.begin()), std::make_move_iterator(groups.end()));
-  std::stable_sort(by_depth.begin(), by_depth.end(),
-                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
-  for (const auto& [path, leaking] : by_depth) {
+  // In reverse order of their paths, which puts every path before its
+  // prefixes: a function's finding takes in those of the functions it
+  // calls, as a caller finding does below. Paths that are not prefixes of
+  // one another have no stack in common, so their order does not matter.
+  const auto groups = leaks_by_function(stacks, owner, is_program);
+  for (auto g = groups.rbegin(); g != groups.rend(); ++g) {
+    const auto& [path, leaking] = *g;
     if (leaking.size() < 2) continue;
     // With the function's other stacks when their sum still leaks (they are
     // its children either way); else the leaking ones alone.
@@ -216,10 +223,7 @@ HeapVerdicts judge_heap(std::vector<StackSeries> stacks, const VerdictOptions& o
       agg = judge_sum(stacks, members, o);
       if (agg.trend.verdict != detect::Verdict::Leak) continue;
     }
-    for (size_t i : members)
-      if (owner[i] >= 0) callers[static_cast<size_t>(owner[i])].reset();
-    for (size_t i : members) owner[i] = static_cast<long>(callers.size());
-    callers.emplace_back(caller_finding(stacks, members, path.size(), std::move(agg)));
+    adopt(members, path.size(), std::move(agg));
   }
   for (const detect::CallerNode& node : nodes) {
     std::vector<size_t> rest;
@@ -231,10 +235,7 @@ HeapVerdicts judge_heap(std::vector<StackSeries> stacks, const VerdictOptions& o
     if (agg.trend.p_value > out.fdr.threshold) continue;
     // The caller is a leak beyond what its deeper findings explain: it is
     // the common caller of all of it, one finding with every stack below it.
-    for (size_t i : node.stacks)
-      if (owner[i] >= 0) callers[static_cast<size_t>(owner[i])].reset();
-    for (size_t i : node.stacks) owner[i] = static_cast<long>(callers.size());
-    callers.emplace_back(caller_finding(stacks, node.stacks, node.depth, std::move(agg)));
+    adopt(node.stacks, node.depth, std::move(agg));
   }
   for (size_t i = 0; i < stacks.size(); ++i)
     if (owner[i] < 0 && worth_listing(stacks[i].finding))
