@@ -47,6 +47,8 @@ for f in /proc/self/maps /proc/self/cgroup /proc/self/mountinfo /proc/self/statu
   i=$((i + 1))
 done
 head -c 4096 /dev/urandom >"$seeds/runtime_memory/random"
+# Inputs that once found a bug: run first every time, so it stays fixed.
+cp tests/fuzz/regressions/runtime_memory/* "$seeds/runtime_memory/"
 
 run() {
   local name=$1 corpus=$2 maxlen=$3

@@ -171,13 +171,15 @@ Result<MemStatsSnapshot> read_memstats(const target::MemoryReader& mem, const Me
   auto u64 = [&](const std::vector<uint8_t>& b, int64_t off) {
     return off < 0 ? uint64_t{0} : get(b, static_cast<uint32_t>(off), uint64_t{});
   };
-  // consistentHeapStats.unsafeRead: the sum of the three deltas.
+  // consistentHeapStats.unsafeRead: the sum of the three deltas. Summed
+  // modulo 2^64 (the target's memory may hold anything: a signed overflow
+  // would be undefined behaviour here); nonneg() below clamps what is left.
   auto delta_sum = [&](int64_t field) {
     if (field < 0) return int64_t{0};
-    int64_t s = 0;
+    uint64_t s = 0;
     for (uint32_t i = 0; i < 3; i++)
-      s += get(ms, l.heap_stats + i * l.delta_size + static_cast<uint32_t>(field), int64_t{});
-    return s;
+      s += get(ms, l.heap_stats + i * l.delta_size + static_cast<uint32_t>(field), uint64_t{});
+    return static_cast<int64_t>(s);
   };
   auto nonneg = [](int64_t v) { return static_cast<uint64_t>(std::max<int64_t>(v, 0)); };
   const int64_t committed = delta_sum(l.committed), in_heap = delta_sum(l.in_heap),
@@ -188,7 +190,10 @@ Result<MemStatsSnapshot> read_memstats(const target::MemoryReader& mem, const Me
   s.stack_inuse = nonneg(in_stacks);
   // metrics.go: /memory/classes/heap/free = committed - inHeap - inStacks - inWorkBufs -
   // inPtrScalarBits.
-  s.heap_free = nonneg(committed - in_heap - in_stacks - in_work - in_bits);
+  s.heap_free = nonneg(
+      static_cast<int64_t>(static_cast<uint64_t>(committed) - static_cast<uint64_t>(in_heap) -
+                           static_cast<uint64_t>(in_stacks) - static_cast<uint64_t>(in_work) -
+                           static_cast<uint64_t>(in_bits)));
   // ReadMemStats: GCSys = gcMiscSys + inWorkBufs + inPtrScalarBits.
   s.metadata = u64(ms, l.mspan_sys) + u64(ms, l.mcache_sys) + u64(ms, l.buckhash_sys) +
                u64(ms, l.gc_misc_sys) + u64(ms, l.other_sys) + nonneg(in_work) + nonneg(in_bits);
