@@ -91,12 +91,25 @@ def mixed(minor, variant, own_rate=0):
     if own_rate:
         assert sampler["rate"] == own_rate and sampler["original_rate"] == own_rate and \
             not sampler["enabled_by_leakhound"] and "budget" not in sampler, sampler
-        rates = [own_rate]
+        epochs = [(0.0, own_rate)]
     else:
-        rates = [p["rate"] for p in sampler["budget"]["rates"]]
-    # The window's stated sensitivity: 25 samples at 16 KiB over ~28 judged s.
+        epochs = [(p["from_s"], p["rate"]) for p in sampler["budget"]["rates"]]
+    rates = [r for _, r in epochs]
+
+    def floor_over(a, b):
+        # 25 samples (detect::kSamplesForLeak) over the span [a, b] s.
+        per_bps = sum(max(0, min(b, z) - max(a, f)) / r
+                      for (f, r), z in zip(epochs, [f for f, _ in epochs[1:]] + [b]))
+        return 25 / per_bps
+
+    # The window's stated sensitivity: 25 samples over the judged span, which
+    # starts after the budget's calibration (a loaded machine may take a few
+    # GC cycles more for it) and cannot be longer than the 30 s window nor,
+    # for a floor worth stating, shorter than 15 s at the final rate.
     floor = rep["heap_verdicts"]["leak_floor_bytes_per_s"]
-    assert 0 < floor < 16 << 10, f"leak floor {floor:.0f} B/s at rates {rates}"
+    lo, hi = floor_over(0, 30.5), floor_over(15.5, 30.5)
+    assert lo <= floor <= hi, \
+        f"leak floor {floor:.0f} B/s, not in [{lo:.0f}, {hi:.0f}] for rates {epochs}"
 
     def show(h):
         return (f"{lhtest.first_user_frame(h)['function']} {h['verdict']} "
