@@ -85,7 +85,8 @@ int BPF_KPROBE(go_mprof_flush) {
 	struct lh_gc_state *st = bpf_map_lookup_elem(&gc_state, &tgid);
 	if (!st)
 		return 0; /* not a watched process */
-	__sync_fetch_and_add(&st->cycles, 1);
+	st->prev_ns = st->last_ns;
 	st->last_ns = bpf_ktime_get_ns();
+	__sync_fetch_and_add(&st->cycles, 1);
 	return 0;
 }

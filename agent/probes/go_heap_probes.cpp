@@ -138,7 +138,7 @@ Result<GcState> GoHeapObject::read_gc(uint32_t tgid) const {
     if (errno == ENOENT) return GcState{};  // no GC since attach
     return errno_error(errno, "cannot read the GC map");
   }
-  return GcState{st.cycles, st.last_ns};
+  return GcState{st.cycles, st.last_ns, st.prev_ns};
 }
 
 Result<std::unordered_map<uint64_t, BucketCounts>> GoHeapObject::read_counts(uint32_t tgid) const {

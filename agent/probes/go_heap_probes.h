@@ -21,7 +21,7 @@ namespace leakhound::probes {
 
 static_assert(sizeof(lh_bucket_key) == 16);
 static_assert(sizeof(lh_bucket_counts) == 16);
-static_assert(sizeof(lh_gc_state) == 16);
+static_assert(sizeof(lh_gc_state) == 24);
 
 struct GoHeapConfig {
   std::string binary;                    // path the uprobes attach to, e.g. /proc/PID/exe
@@ -36,6 +36,7 @@ struct GoHeapConfig {
 struct GcState {
   uint64_t cycles = 0;   // GC cycles (profile publications) since attach
   uint64_t last_ns = 0;  // CLOCK_MONOTONIC time of the latest one
+  uint64_t prev_ns = 0;  // of the one before it (0: before attach)
 };
 
 struct BucketCounts {

@@ -154,12 +154,24 @@ def mixed(minor, variant, own_rate=0):
         f"{show(c)}: the target kept {kept['kept_split'] / 1024:.1f} KiB/s"
     assert len(c["children"]) == 4 and all(
         any(at_line(ch, line) for ch in c["children"]) for line in SPLIT), show(c)
-    sessions = [h for h in rep["heap"] if at_line(h, MIXED["main.session"])]
+    # The sessions (10 s each, then freed) never leak on their own: as a
+    # finding, or as a child of a caller finding over the loop that also
+    # calls a leak (main.every, when leak16's stack alone falls short of the
+    # cutoff but the sum below the loop does not).
+    sessions = [h for h in rep["heap"] if at_line(h, MIXED["main.session"])] + \
+        [c for h in rep["heap"] for c in h.get("children", []) if at_line(c, MIXED["main.session"])]
     assert sessions, "no finding for the sessions"
     assert all(h["verdict"] != "leak" for h in sessions), [show(h) for h in sessions]
     expected = {"main.leak16", "main.leak64", "main.leak256", "main.splitLeak"}
-    others = [show(h) for h in rep["heap"] if h["verdict"] == "leak"
-              and lhtest.first_user_frame(h)["function"] not in expected]
+    leak_lines = [MIXED[fn] for fn in ("main.leak16", "main.leak64", "main.leak256")] + SPLIT
+
+    def explained(h):
+        # At one of the target's leaks; or a caller finding whose remainder
+        # (the children not leaking on their own) holds one of them.
+        return lhtest.first_user_frame(h)["function"] in expected or any(
+            c["verdict"] != "leak" and at_line(c, line)
+            for c in h.get("children", []) for line in leak_lines)
+    others = [show(h) for h in rep["heap"] if h["verdict"] == "leak" and not explained(h)]
     assert not others, f"false leaks: {others}"
     print(f"mixed go{minor} {variant}{' own rate' if own_rate else ''}: rates {rates}, "
           f"floor {floor / 1024:.1f} KiB/s, kept "

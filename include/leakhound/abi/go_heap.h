@@ -22,6 +22,7 @@ struct lh_bucket_counts {
 struct lh_gc_state {
   lh_u64 cycles;  /* runtime.mProf_Flush calls since attach */
   lh_u64 last_ns; /* bpf_ktime_get_ns() of the latest one (CLOCK_MONOTONIC) */
+  lh_u64 prev_ns; /* of the one before it: 0 until two were seen */
 };
 
 /* Per-CPU counters: indexes of go_heap_counters. */
