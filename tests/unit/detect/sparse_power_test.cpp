@@ -2,7 +2,7 @@
 // leak rate, window length and sampling rate, and false leaks on churn,
 // sawtooth caches, plateaus and bursts, all simulated object by object
 // through the runtime's sampler (each object sampled with p = 1 -
-// e^(-size/rate), the profile published one to two GC cycles late) with the
+// e^(-size/rate), each GC publishing the heap of the GC before it) with the
 // sampler switched on at the window's start (the program had it off), judged
 // as the collector judges a stack. Seeded, so the rates are exact for a given
 // standard library. LEAKHOUND_POWER_TABLE=1 prints the tables in
@@ -51,21 +51,22 @@ Stack observe(Rng& rng, const std::vector<Obj>& objs, double p, double window) {
   std::sort(born.begin(), born.end());
   std::sort(dies.begin(), dies.end());
   std::uniform_real_distribution<double> gap(0.3, 0.7);
-  std::uniform_int_distribution<int> lag(1, 2);
   std::vector<double> gcs;
   for (double t = gap(rng); t < window; t += gap(rng)) gcs.push_back(t);
   Stack s;
+  // The collector's points: each GC's publication shows the heap of the GC
+  // before it (the first, of a GC before t = 0, nothing sampled yet), and
+  // is timed there.
   for (size_t i = 0; i < gcs.size(); ++i) {
-    const size_t back = std::min<size_t>(i, static_cast<size_t>(lag(rng)));
-    const double as_of = i >= back ? gcs[i - back] : 0;
+    const double as_of = i > 0 ? gcs[i - 1] : 0;
     const auto allocs =
         static_cast<double>(std::upper_bound(born.begin(), born.end(), as_of) - born.begin());
     // An object dies only after it is born, so frees among the born.
     const auto frees =
         static_cast<double>(std::upper_bound(dies.begin(), dies.end(), as_of) - dies.begin());
-    s.series.push_back({gcs[i], (allocs - frees) * kSize / p});
+    s.series.push_back({as_of, (allocs - frees) * kSize / p});
     s.frees.push_back(frees);
-    s.allocated.push_back({gcs[i], allocs * kSize / p});
+    s.allocated.push_back({as_of, allocs * kSize / p});
   }
   s.alloc_bytes = static_cast<double>(objs.size()) * kSize / p;
   return s;

@@ -69,15 +69,14 @@ std::vector<Point> sawtooth(Rng& rng, size_t n, double teeth, double base) {
 // 4 s and flushed) looks like through the runtime's sampler: each object is
 // sampled with p = 1 - e^(-16K/512K), so a tooth is a count of ~40 samples
 // (each standing for 32.5 objects) that rises by Poisson steps, and the
-// profile published at a GC shows the cache as it was one to two cycles
-// earlier. Teeth differ in height by the sampling alone (±3 MiB); 15 of them
+// profile published at a GC shows the cache as it was at the GC before,
+// where the collector times the point. Teeth differ in height by the sampling alone (±3 MiB); 15 of them
 // in 60 s of GC-timed points.
 std::vector<Point> sampled_sawtooth(Rng& rng, double window_s, double period_s) {
   constexpr double kObj = 16 << 10, kCache = 20 << 20;
   const double p = 1 - std::exp(-kObj / (512 << 10));
   const double per_s = kCache / kObj / period_s;  // objects filled per second
   std::uniform_real_distribution<double> gap(0.35, 0.7), phase(0, period_s);
-  std::uniform_int_distribution<int> lag(1, 2);
   // Sample times of the cache's objects: per tooth, Poisson arrivals of
   // sampled objects at rate per_s * p.
   std::exponential_distribution<double> next(per_s * p);
@@ -98,9 +97,8 @@ std::vector<Point> sampled_sawtooth(Rng& rng, double window_s, double period_s) 
   for (double t = gap(rng); t < window_s; t += gap(rng)) gcs.push_back(t);
   std::vector<Point> out;
   for (size_t i = 0; i < gcs.size(); ++i) {
-    const size_t back = std::min<size_t>(i, static_cast<size_t>(lag(rng)));
-    const double as_of = i >= back ? gcs[i - back] : 0;
-    out.push_back({gcs[i], live_at(as_of) * kObj / p});
+    const double as_of = i > 0 ? gcs[i - 1] : 0;
+    out.push_back({as_of, live_at(as_of) * kObj / p});
   }
   return out;
 }
