@@ -70,8 +70,8 @@ std::vector<Point> sawtooth(Rng& rng, size_t n, double teeth, double base) {
 // sampled with p = 1 - e^(-16K/512K), so a tooth is a count of ~40 samples
 // (each standing for 32.5 objects) that rises by Poisson steps, and the
 // profile published at a GC shows the cache as it was at the GC before,
-// where the collector times the point. Teeth differ in height by the sampling alone (±3 MiB); 15 of them
-// in 60 s of GC-timed points.
+// where the collector times the point. Teeth differ in height by the
+// sampling alone (±3 MiB); 15 of them in 60 s of GC-timed points.
 std::vector<Point> sampled_sawtooth(Rng& rng, double window_s, double period_s) {
   constexpr double kObj = 16 << 10, kCache = 20 << 20;
   const double p = 1 - std::exp(-kObj / (512 << 10));
