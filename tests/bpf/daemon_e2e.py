@@ -613,7 +613,10 @@ def case_oom(minor):
         # before the kill must show it), then a 64 MiB limit the leak is past.
         cg = lhtest.LimitedCgroup(256 << 20, "-oom", no_swap=True)
         path = copy_target(tmp, "heapleak", minor)
-        t = lhtest.Target([path, "-leak-rate", str(4 << 20), "-churn", "10"])
+        # 30 MB/s of churn: a GC every second or two at the heap's size
+        # near the kill, enough points for the last report to judge (at 10
+        # MB/s a CI run's last report had 6, a leak's least p 0.0043).
+        t = lhtest.Target([path, "-leak-rate", str(4 << 20), "-churn", "30"])
         cg.add(t.pid)  # before the daemon attaches (it settles 0.5 s first)
         t.wait_for("^ready")
         wait_until("the target attached", lambda: t.pid in d.pids("attached"), 30)
@@ -640,7 +643,8 @@ def case_oom(minor):
             kills = d.json("/api/v1/oom")["kills"]
             return kills if kills else None
         kills = wait_until("the kill on /api/v1/oom", recorded, 30)
-        assert [k["pid"] for k in kills] == [t.pid], kills
+        assert [k["pid"] for k in kills] == [t.pid], \
+            (t.pid, [{x: k[x] for x in ("pid", "comm", "time", "killer_pid")} for k in kills])
         k = d.json(f"/api/v1/oom?pid={t.pid}")
         assert k["exe"] == path and k["constraint"] == "cgroup" and k["cgroup"] == cg.name, \
             {x: k[x] for x in ("exe", "constraint", "cgroup")}
@@ -657,7 +661,7 @@ def case_oom(minor):
         top = rep["heap"][0]
         assert top["verdict"] == "leak" and \
             lhtest.first_user_frame(top)["function"] == "main.leakOne", \
-            (top["verdict"], top["stack"][:3])
+            (top["verdict"], top["stack"][:3], top["trend"], top["series"])
         assert k["report_at"] <= k["time"], (k["report_at"], k["time"])
         got, _ = http_get(f"{d.url}/api/v1/oom?pid=1")
         assert got == 404, f"/api/v1/oom?pid=1: HTTP {got}"
