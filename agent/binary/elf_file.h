@@ -18,6 +18,11 @@ namespace leakhound::binary {
 
 enum class Machine { X86_64, AArch64, Other };
 
+// Go's name for the architecture (GOARCH): "amd64", "arm64"; "" for others.
+constexpr const char* go_arch(Machine m) {
+  return m == Machine::X86_64 ? "amd64" : m == Machine::AArch64 ? "arm64" : "";
+}
+
 struct Section {
   std::string name;
   uint32_t type = 0;

@@ -27,11 +27,11 @@ int run(pid_t pid) {
   out << fmt::format("leakhound:     {} ({}) supports {}\n", support::kVersion, support::kBuild,
                      support::go_range());
   // What was run on programs like this one (leakhound --version has it all).
-  const bool arm64 = g.elf.machine() == binary::Machine::AArch64;
-  const auto runs = support::runs_for(arm64 ? "arm64" : "amd64", g.build.go_version.minor);
+  const char* arch = binary::go_arch(g.elf.machine());
+  const auto runs = support::runs_for(arch, g.build.go_version.minor);
   if (runs.empty()) {
     out << fmt::format("tested:        nothing recorded for {} Go 1.{} (leakhound --version)\n",
-                       arm64 ? "arm64" : "amd64", g.build.go_version.minor);
+                       arch, g.build.go_version.minor);
   }
   for (size_t i = 0; i < runs.size(); i++) {
     out << fmt::format("{:<15}{}: {}\n", i ? "" : "tested:", runs[i]->where, runs[i]->what);
