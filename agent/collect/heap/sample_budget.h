@@ -29,7 +29,7 @@ struct SampleBudget {
   double retune_factor = 4.0;         // the budget's rate must differ this much to switch
 };
 
-// The rate (a power of two, within [min_rate, max_rate]) at which an
+// The finest rate (a whole KiB, within [min_rate, max_rate]) at which an
 // allocation rate of `alloc_bytes_per_s` gives at most the budget's samples.
 int64_t budget_rate(double alloc_bytes_per_s, const SampleBudget& b);
 

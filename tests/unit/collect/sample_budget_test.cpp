@@ -15,15 +15,16 @@ TEST(SampleBudget, RateKeepsSamplesWithinTheBudget) {
     const int64_t r = budget_rate(alloc, b);
     EXPECT_GE(r, b.min_rate);
     EXPECT_LE(r, b.max_rate);
-    EXPECT_EQ(r & (r - 1), 0) << r << " is not a power of two";
+    EXPECT_EQ(r % 1024, 0) << r << " is not a whole KiB";
     if (r > b.min_rate && r < b.max_rate) {
       EXPECT_LE(alloc / static_cast<double>(r), b.samples_per_s) << alloc;
-      EXPECT_GT(alloc / static_cast<double>(r / 2), b.samples_per_s) << "not the finest " << alloc;
+      EXPECT_GT(alloc / static_cast<double>(r - 1024), b.samples_per_s)
+          << "not the finest " << alloc;
     }
   }
-  EXPECT_EQ(budget_rate(1e7, b), 16384);     // 10 MB/s: ~610 samples/s
-  EXPECT_EQ(budget_rate(2.3e8, b), 262144);  // 230 MB/s: ~880 samples/s
-  EXPECT_EQ(budget_rate(4e9, b), 4194304);   // 4 GB/s: ~950 samples/s
+  EXPECT_EQ(budget_rate(1e7, b), 10240);     // 10 MB/s: ~977 samples/s
+  EXPECT_EQ(budget_rate(2.3e8, b), 230400);  // 230 MB/s: ~998 samples/s
+  EXPECT_EQ(budget_rate(4e9, b), 4000768);   // 4 GB/s: ~1,000 samples/s
   EXPECT_EQ(budget_rate(0, b), b.min_rate);  // idle: finest
   EXPECT_EQ(budget_rate(NAN, b), b.min_rate);
   EXPECT_EQ(budget_rate(1e15, b), b.max_rate);
