@@ -12,11 +12,16 @@ bool record_oom(ProcessTable& table, const probes::OomKill& k) {
     spdlog::debug("daemon: OOM kill of PID {} ({}), not watched", k.pid, k.comm);
     return false;
   }
-  spdlog::warn("daemon: PID {} ({}) OOM-killed ({} OOM; anon RSS {:.1f} MiB){}", k.pid,
-               r.process.exe_path, probes::to_string(k.constraint),
+  const std::string exe = r.process.exe_path;
+  const bool reported = r.process.report != nullptr;
+  if (!table.add_oom(std::move(r))) {
+    spdlog::debug("daemon: OOM kill of PID {} already recorded (another of its threads)", k.pid);
+    return false;
+  }
+  spdlog::warn("daemon: PID {} ({}) OOM-killed ({} OOM; anon RSS {:.1f} MiB){}", k.pid, exe,
+               probes::to_string(k.constraint),
                static_cast<double>(k.anon_rss_bytes) / (1024.0 * 1024.0),
-               r.process.report ? ": its last report is at /api/v1/oom" : ", before any report");
-  table.add_oom(std::move(r));
+               reported ? ": its last report is at /api/v1/oom" : ", before any report");
   return true;
 }
 

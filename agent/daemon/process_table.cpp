@@ -69,8 +69,12 @@ OomStatus ProcessTable::oom_status() const {
   return oom_status_;
 }
 
-void ProcessTable::add_oom(OomRecord r) {
+bool ProcessTable::add_oom(OomRecord r) {
   std::lock_guard lock(mu_);
+  const std::pair<pid_t, uint64_t> id{r.kill.pid, r.kill.start_time};
+  if (std::find(oom_seen_.begin(), oom_seen_.end(), id) != oom_seen_.end()) return false;
+  if (oom_seen_.size() >= kOomSeen) oom_seen_.pop_front();
+  oom_seen_.push_back(id);
   const std::string constraint = probes::to_string(r.kill.constraint);
   auto it = std::find_if(oom_counts_.begin(), oom_counts_.end(), [&](const OomCount& c) {
     return c.exe == r.process.exe && c.ns == r.process.pod.ns && c.constraint == constraint;
@@ -84,9 +88,10 @@ void ProcessTable::add_oom(OomRecord r) {
     if (it == oom_counts_.end()) it = oom_counts_.insert(oom_counts_.end(), std::move(c));
   }
   it->kills++;
-  if (oom_status_.keep == 0) return;
+  if (oom_status_.keep == 0) return true;
   while (ooms_.size() >= oom_status_.keep) ooms_.pop_front();
   ooms_.push_back(std::move(r));
+  return true;
 }
 
 std::vector<OomRecord> ProcessTable::ooms() const {

@@ -95,8 +95,11 @@ class ProcessTable {
   bool find_recent(pid_t pid, uint64_t start_time, ProcessEntry* out) const;
   void set_oom_status(OomStatus s);
   OomStatus oom_status() const;
-  // Keeps r (the oldest beyond oom_status().keep go) and counts the kill.
-  void add_oom(OomRecord r);
+  // Keeps r (the oldest beyond oom_status().keep go) and counts the kill;
+  // false, and nothing kept or counted, when this process's kill was already
+  // recorded (the kernel marks each of its threads that meets the OOM while
+  // it dies: mark_victim fires per thread).
+  bool add_oom(OomRecord r);
   std::vector<OomRecord> ooms() const;  // newest first
   std::vector<OomCount> oom_counts() const;
   std::vector<ProcessEntry> list() const;  // by PID
@@ -117,6 +120,9 @@ class ProcessTable {
   OomStatus oom_status_;
   std::deque<OomRecord> ooms_;  // oldest first
   std::vector<OomCount> oom_counts_;
+  // (pid, start_time) of the last kOomSeen kills recorded, kept or not.
+  static constexpr size_t kOomSeen = 256;
+  std::deque<std::pair<pid_t, uint64_t>> oom_seen_;
 };
 
 }  // namespace leakhound::daemon

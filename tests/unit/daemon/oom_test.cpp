@@ -67,6 +67,26 @@ TEST(Oom, WatchedOrJustRetiredIsRecordedWithItsLastReport) {
   EXPECT_EQ(recs[1].process.exe, "api");
 }
 
+// The kernel's mark_victim fires for each thread of the victim that meets
+// the OOM while it dies (a CI run: two events 2 ms apart): one kill.
+TEST(Oom, EachProcessIsRecordedAndCountedOnce) {
+  ProcessTable t;
+  set_keep(t, 8);
+  t.put(entry(10, 500, "api"));
+  EXPECT_TRUE(record_oom(t, kill(10, 500)));
+  EXPECT_FALSE(record_oom(t, kill(10, 500)));
+  ASSERT_EQ(t.ooms().size(), 1u);
+  ASSERT_EQ(t.oom_counts().size(), 1u);
+  EXPECT_EQ(t.oom_counts()[0].kills, 1u);
+  // Not kept (--oom-keep 0): still counted once.
+  ProcessTable u;
+  set_keep(u, 0);
+  u.put(entry(10, 500, "api"));
+  EXPECT_TRUE(record_oom(u, kill(10, 500)));
+  EXPECT_FALSE(record_oom(u, kill(10, 500)));
+  EXPECT_EQ(u.oom_counts()[0].kills, 1u);
+}
+
 TEST(Oom, AnotherProcessOrAnUnwatchedOneIsNot) {
   ProcessTable t;
   set_keep(t, 8);
