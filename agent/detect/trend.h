@@ -79,6 +79,13 @@ struct Trend {
 
 Trend analyze(const std::vector<Point>& series, const TrendConfig& cfg);
 
+// The fewest points on which a leak verdict is reachable at all: at least
+// cfg.min_points, and enough that a strictly rising series passes the
+// Mann-Kendall test at cfg.alpha (7 at the defaults: 6 rising points give p
+// 0.0043). A judged span shorter than this cannot be called a leak, whatever
+// it shows.
+size_t points_for_leak(const TrendConfig& cfg);
+
 // For heap series: a stack that keeps what it allocates grows by a fair share
 // of its allocations; a stack that churns (allocates much, frees it all) only
 // looks like it grows when the window happens to start and end at different

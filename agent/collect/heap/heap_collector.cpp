@@ -278,7 +278,7 @@ void HeapCollector::trim(double keep_s) {
 // never frees (a leak, a warm-up that keeps everything) is judged on all of it.
 double HeapCollector::judged_from(const Group& g) const {
   if (!sampled_since_attach_ || g.first_free_t < 0) return -std::numeric_limits<double>::infinity();
-  return g.first_free_t;  // judge_heap keeps all of it when too few points remain
+  return g.first_free_t;  // judged on all of it when too few points remain (heap_verdicts)
 }
 
 void HeapCollector::contribute(report::Report& r) {

@@ -98,7 +98,7 @@ class HeapCollector final : public Capability {
     Unsampled inuse;
     double allocated_bytes = 0;
     // Time of the first point that saw one of its sampled objects freed (-1:
-    // none yet); see judged_series.
+    // none yet); see judged_from.
     double first_free_t = -1;
   };
   using AttachFn = std::function<Result<std::shared_ptr<probes::HeapEvents>>()>;

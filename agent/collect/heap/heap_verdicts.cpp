@@ -13,7 +13,11 @@ namespace leakhound::collect {
 namespace {
 
 // The series from `from_s` on, unless that leaves too few points for a leak
-// verdict (then all of it, as HeapCollector::judged_series does).
+// verdict to be reachable (then all of it). Cut at fewer, a report whose
+// span from `from_s` has just reached min_points would judge a steady leak
+// on too few points to pass, after the report before it judged all of them:
+// a daemon's verdict flapping leak, growing, leak as the sample budget's
+// calibration ended (daemon_e2e's OOM case).
 std::vector<detect::Point> judged(const std::vector<detect::Point>& s, double from_s,
                                   size_t min_points) {
   auto it =
@@ -35,7 +39,8 @@ detect::Trend judge_series(const std::vector<detect::Point>& series,
                            const VerdictOptions& o) {
   detect::Trend t;
   if (!allocated.empty()) {
-    const std::vector<detect::Point> s = judged(series, warmup_from_s, o.trend.min_points);
+    const std::vector<detect::Point> s =
+        judged(series, warmup_from_s, detect::points_for_leak(o.trend));
     const std::vector<detect::Point> a =
         s.size() == series.size() ? allocated : judged(allocated, warmup_from_s, 0);
     const detect::WarmupFit fit = detect::fit_warmup(s, a);
@@ -44,7 +49,7 @@ detect::Trend judge_series(const std::vector<detect::Point>& series,
     detect::require_short_lifetimes(t, fit, o.window_s);
     return t;
   }
-  t = detect::analyze(judged(series, from_s, o.trend.min_points), o.trend);
+  t = detect::analyze(judged(series, from_s, detect::points_for_leak(o.trend)), o.trend);
   detect::require_retention(t, allocated_in_window, o.window_s, o.min_retained_fraction);
   return t;
 }

@@ -21,7 +21,7 @@ namespace leakhound::collect {
 // stack, the full series and the window's figures; its trend is filled here.
 struct StackSeries {
   report::HeapFinding finding;
-  // Where its judged series starts (HeapCollector::judged_series): a stack
+  // Where its judged series starts (HeapCollector::judged_from): a stack
   // that turned over after a sampler we switched on is judged from then.
   double judged_from_s = 0;
   // Unsampled bytes allocated since the sampler was switched on at attach,

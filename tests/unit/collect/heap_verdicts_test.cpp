@@ -316,5 +316,37 @@ TEST(HeapVerdicts, FewFalseLeaksAmongManyChurningStacks) {
   EXPECT_LE(leaks_bh, leaks_alpha);
 }
 
+// daemon_e2e's OOM case, a report as the sample budget's calibration ended:
+// a leak of 4 MiB/s whose GCs grow apart, 11 points, the judged span (from
+// the calibration's end) 6 of them. Six rising points cannot pass the trend
+// test; judged on those the leak was `growing`, one report after it was a
+// `leak` on all of them. Too few to judge from there: all of it.
+TEST(HeapVerdicts, AJudgedSpanTooShortForALeakIsNotCut) {
+  const std::vector<std::pair<double, double>> pts = {
+      {0.0, 0.0},         {0.24, 2163370.6},  {0.66, 4867583.9},  {0.97, 4867583.9},
+      {1.37, 7571797.2},  {1.88, 9926541.3},  {2.54, 12292499.8}, {3.35, 15802004.9},
+      {4.36, 20297326.0}, {5.67, 25896761.1}, {7.35, 32639742.8}};
+  for (const double from : {1.88, 2.54}) {
+    StackSeries st;
+    for (auto [t, v] : pts) {
+      st.finding.series.push_back({t, v});
+      st.allocated.push_back({t, v});  // keeps all it allocates
+    }
+    st.finding.inuse_bytes = static_cast<uint64_t>(pts.back().second);
+    st.finding.alloc_bytes_window = st.finding.inuse_bytes;
+    st.finding.alloc_objects_window = st.finding.inuse_bytes / 32768;
+    st.finding.stack = {{"main.leakOne", "main.go", 1, 0, ""}, {"main.main", "main.go", 1, 0, ""}};
+    st.judged_from_s = -INFINITY;
+    st.warmup_from_s = from;
+    std::vector<StackSeries> stacks;
+    stacks.push_back(std::move(st));
+    const HeapVerdicts v = judge_heap(std::move(stacks), options());
+    ASSERT_EQ(v.findings.size(), 1u);
+    EXPECT_EQ(v.findings[0].trend.verdict, detect::Verdict::Leak)
+        << "from " << from << ": " << v.findings[0].trend.reason << ", " << v.findings[0].trend.n
+        << " points";
+  }
+}
+
 }  // namespace
 }  // namespace leakhound::collect

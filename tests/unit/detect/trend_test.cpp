@@ -37,6 +37,21 @@ TEST(MannKendall, StrictlyIncreasing) {
   EXPECT_NEAR(mk.p_value, 0.01374, 1e-5);
 }
 
+// Six strictly rising points cannot pass alpha 0.003 (p 0.0043), seven can.
+TEST(PointsForLeak, TheFewestOnWhichALeakIsReachable) {
+  TrendConfig cfg;
+  EXPECT_EQ(points_for_leak(cfg), 7u);
+  for (size_t n : {6u, 7u}) {
+    std::vector<double> v;
+    for (size_t i = 0; i < n; ++i) v.push_back(static_cast<double>(i + 1) * 1e6);
+    EXPECT_EQ(analyze(evenly(v), cfg).verdict == Verdict::Leak, n == 7) << n << " points";
+  }
+  cfg.alpha = 0.01;
+  EXPECT_EQ(points_for_leak(cfg), 6u);  // min_points
+  cfg.min_points = 10;
+  EXPECT_EQ(points_for_leak(cfg), 10u);
+}
+
 TEST(MannKendall, StrictlyDecreasing) {
   // S = -10; Z = (S + 1)/4.0825 = -2.2045; p = Phi(2.2045) = 0.98626.
   const std::vector<double> v{5, 4, 3, 2, 1};
