@@ -38,35 +38,26 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 LEAKHOUND = os.environ.get("LEAKHOUND", os.path.join(ROOT, "build", "leakhound"))
 BINARY = os.path.join(ROOT, "build", "bench-leak-check")
 
+sys.path.insert(0, os.path.dirname(HERE))
+from benchlib import LineTarget, throughput  # noqa: E402
+
 GCTRACE = re.compile(r"^gc (\d+) @[\d.]+s \d+%( \(checking for goroutine leaks\))?: "
                      r"([\d.]+)\+([\d.]+)\+([\d.]+) ms clock")
 
 
-class Target:
+class Target(LineTarget):
     def __init__(self, a):
-        env = {**os.environ, "GODEBUG": "gctrace=1", "GOMAXPROCS": str(a.procs)}
-        self.p = subprocess.Popen([BINARY, "-heap-mb", str(a.heap_mb), "-goroutines",
-                                   str(a.goroutines), "-gc-every", f"{a.gc_every:g}s"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env=env)
-        self.lock = threading.Lock()
-        self.work = []    # (unix_us, ops since the previous line)
         self.cycles = []  # dicts from "cycle" lines, in order
         self.trace = {}   # gc number -> (check ran, stw1 ms, mark ms, stw2 ms)
-        self.ready = threading.Event()
-        threading.Thread(target=self._stdout, daemon=True).start()
+        super().__init__([BINARY, "-heap-mb", str(a.heap_mb), "-goroutines", str(a.goroutines),
+                          "-gc-every", f"{a.gc_every:g}s"],
+                         env={**os.environ, "GODEBUG": "gctrace=1", "GOMAXPROCS": str(a.procs)},
+                         stderr=subprocess.PIPE)
         threading.Thread(target=self._stderr, daemon=True).start()
 
-    def _stdout(self):
-        for line in self.p.stdout:
-            kv = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
-            with self.lock:
-                if line.startswith("work "):
-                    self.work.append((int(kv["unix_us"]), int(kv["ops"])))
-                elif line.startswith("cycle "):
-                    self.cycles.append({k: int(v) for k, v in kv.items()})
-                elif line.startswith("ready "):
-                    self.ready.set()
+    def on_line(self, kind, kv):
+        if kind == "cycle":
+            self.cycles.append({k: int(v) for k, v in kv.items()})
 
     def _stderr(self):
         for line in self.p.stderr:
@@ -78,24 +69,6 @@ class Target:
     def checks_seen(self):
         with self.lock:
             return sum(1 for c in self.cycles if self.trace.get(c["gc"], (False,))[0])
-
-    def stop(self):
-        self.p.kill()
-        self.p.wait()
-
-
-def throughput(work, start, end):
-    """Operations per second between two instants, from the per-tick counts
-    (each count covers the tick that ends at its stamp; pro-rated at the edges)."""
-    ops = 0.0
-    prev = None
-    for t, n in work:
-        if prev is not None and t > prev:
-            overlap = min(t, end) - max(prev, start)
-            if overlap > 0:
-                ops += n * overlap / (t - prev)
-        prev = t
-    return ops / ((end - start) / 1e6) if end > start else None
 
 
 def free_port():

@@ -35,7 +35,6 @@ Usage (root): sudo bench/retention_walk/run.py [--heap-mb 100] [--duration 20]
               [--gc-every 1] [--quiet 4] [--sample-rate 65536] [--procs 2]
               [--cpu 1,0.5] [--hogs 0]"""
 import argparse
-import importlib.util
 import json
 import os
 import signal
@@ -50,29 +49,17 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 LEAKHOUND = os.environ.get("LEAKHOUND", os.path.join(ROOT, "build", "leakhound"))
 BINARY = os.path.join(ROOT, "build", "bench-retention-walk")
 
-# throughput(work, start_us, end_us): bench/leak_check_cost's, the same
-# per-tick pro-rating.
-_spec = importlib.util.spec_from_file_location(
-    "leak_check_cost", os.path.join(os.path.dirname(HERE), "leak_check_cost", "run.py"))
-_lcc = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_lcc)
-throughput = _lcc.throughput
+sys.path.insert(0, os.path.dirname(HERE))
+from benchlib import LineTarget, throughput  # noqa: E402
 
 
-class Target:
+class Target(LineTarget):
     def __init__(self, a):
-        env = {**os.environ, "GOMAXPROCS": str(a.procs)}
-        self.p = subprocess.Popen([BINARY, "-heap-mb", str(a.heap_mb), "-leak-kb", str(a.leak_kb),
-                                   "-gc-every", f"{a.gc_every:g}s"],
-                                  stdout=subprocess.PIPE, text=True, env=env,
-                                  start_new_session=True)
-        self.lock = threading.Lock()
-        self.work = []    # (unix_us, ops since the previous line)
         self.cycles = []  # (start_us, end_us) of forced GC cycles
-        self.ready_us = None
-        self.ready = threading.Event()
         self.sched = []  # (unix_us, CPU ns run, ns waited for a CPU), all threads
-        threading.Thread(target=self._stdout, daemon=True).start()
+        super().__init__([BINARY, "-heap-mb", str(a.heap_mb), "-leak-kb", str(a.leak_kb),
+                          "-gc-every", f"{a.gc_every:g}s"],
+                         env={**os.environ, "GOMAXPROCS": str(a.procs)}, new_session=True)
         threading.Thread(target=self._schedstat, daemon=True).start()
 
     def _schedstat(self):
@@ -97,21 +84,9 @@ class Target:
                     self.sched.append((int(time.time() * 1e6), run, wait))
             time.sleep(0.02)
 
-    def _stdout(self):
-        for line in self.p.stdout:
-            kv = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
-            with self.lock:
-                if line.startswith("work "):
-                    self.work.append((int(kv["unix_us"]), int(kv["ops"])))
-                elif line.startswith("cycle "):
-                    self.cycles.append((int(kv["start_us"]), int(kv["end_us"])))
-                elif line.startswith("ready "):
-                    self.ready_us = int(kv["unix_us"])
-                    self.ready.set()
-
-    def stop(self):
-        self.p.kill()
-        self.p.wait()
+    def on_line(self, kind, kv):
+        if kind == "cycle":
+            self.cycles.append((int(kv["start_us"]), int(kv["end_us"])))
 
 
 def sched_between(sched, start, end):
