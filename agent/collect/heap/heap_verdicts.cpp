@@ -44,7 +44,7 @@ detect::Trend judge_series(const std::vector<detect::Point>& series,
     const std::vector<detect::Point> a =
         s.size() == series.size() ? allocated : judged(allocated, warmup_from_s, 0);
     const detect::WarmupFit fit = detect::fit_warmup(s, a);
-    t = detect::analyze(detect::warmup_corrected(s, fit), o.trend);
+    t = detect::analyze_fitted(detect::warmup_corrected(s, fit), fit, o.window_s, o.trend);
     detect::require_retention(t, allocated_in_window, o.window_s, o.min_retained_fraction);
     detect::require_short_lifetimes(t, fit, o.window_s);
     return t;
