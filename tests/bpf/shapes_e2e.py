@@ -97,12 +97,12 @@ def mixed(minor, variant, own_rate=0):
     rates = [r for _, r in epochs]
 
     def floor_over(a, b):
-        # 25 samples (detect::kSamplesForLeak) over the span [a, b] s.
+        # 20 samples (detect::kSamplesForLeak) over the span [a, b] s.
         per_bps = sum(max(0, min(b, z) - max(a, f)) / r
                       for (f, r), z in zip(epochs, [f for f, _ in epochs[1:]] + [b]))
-        return 25 / per_bps
+        return 20 / per_bps
 
-    # The window's stated sensitivity: 25 samples over the judged span, which
+    # The window's stated sensitivity: 20 samples over the judged span, which
     # starts after the budget's calibration (a loaded machine may take a few
     # GC cycles more for it) and cannot be longer than the 30 s window nor,
     # for a floor worth stating, shorter than 15 s at the final rate.
