@@ -134,6 +134,17 @@ TestResult test_for_rise(const std::vector<Point>& p, const std::vector<double>&
 
 }  // namespace
 
+size_t points_for_leak(const TrendConfig& cfg) {
+  for (size_t n = std::max<size_t>(cfg.min_points, 3); n < 1000; ++n) {
+    // S and its variance for n distinct, strictly increasing points.
+    const double nn = static_cast<double>(n);
+    const double s = nn * (nn - 1) / 2;
+    const double var = nn * (nn - 1) * (2 * nn + 5) / 18;
+    if (normal_sf((s - 1) / std::sqrt(var)) <= cfg.alpha) return n;
+  }
+  return 1000;
+}
+
 std::string_view to_string(Verdict v) {
   switch (v) {
     case Verdict::Leak:
@@ -179,17 +190,6 @@ std::string_view to_string(Verdict v) {
 // The TrendConfig defaults were tuned on trend_test.cpp's generators (leaks
 // with noise, sampled leaks, plateaus, steps, sawtooth, bursts, jitter,
 // sampled random walks), which pin the detection and false-positive rates.
-size_t points_for_leak(const TrendConfig& cfg) {
-  for (size_t n = std::max<size_t>(cfg.min_points, 3); n < 1000; ++n) {
-    // S and its variance for n distinct, strictly increasing points.
-    const double nn = static_cast<double>(n);
-    const double s = nn * (nn - 1) / 2;
-    const double var = nn * (nn - 1) * (2 * nn + 5) / 18;
-    if (normal_sf((s - 1) / std::sqrt(var)) <= cfg.alpha) return n;
-  }
-  return 1000;
-}
-
 Trend analyze(const std::vector<Point>& series, const TrendConfig& cfg) {
   Trend tr;
   const std::vector<Point> p = clean(series);
