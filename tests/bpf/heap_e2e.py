@@ -130,12 +130,13 @@ def assert_leak_first(rep):
     return top
 
 
-def assert_leak_rate(run, top):
-    """The leak's estimated growth within 25% of the target's own count over
-    the window; returns that count (B/s)."""
+def assert_leak_rate(run, top, tol=0.25):
+    """The leak's estimated growth within tol (25%) of the target's own count
+    over the window; returns that count (B/s)."""
     actual, est = run.leaked_rate(), top["growth_bytes_per_s"]
-    assert abs(est - actual) <= 0.25 * actual, \
-        f"leak rate {est:.0f} B/s estimated vs {actual:.0f} B/s actual ({est / actual - 1:+.0%})"
+    assert abs(est - actual) <= tol * actual, \
+        f"leak rate {est:.0f} B/s estimated vs {actual:.0f} B/s actual ({est / actual - 1:+.1%}) " \
+        f"over {len(top['series'])} GC points"
     return actual
 
 
@@ -208,11 +209,7 @@ def case_gc_paced(minor, variant):
     the publishing GC it read 22-24% low (go1.18, go1.26)."""
     run = observe(minor, variant, RATE, DEFAULT_LEAK_SIZE, "30s", ["--sample-rate", "4096"],
                   churn_mbps=2)
-    top = assert_leak_first(run.rep)
-    actual, est = run.leaked_rate(), top["growth_bytes_per_s"]
-    assert abs(est - actual) <= 0.08 * actual, \
-        f"leak rate {est:.0f} B/s estimated vs {actual:.0f} B/s actual ({est / actual - 1:+.1%}) " \
-        f"over {len(top['series'])} GC points"
+    assert_leak_rate(run, assert_leak_first(run.rep), tol=0.08)
 
 
 def case_reattach(minor, variant):
