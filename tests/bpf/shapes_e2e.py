@@ -148,7 +148,10 @@ def mixed(minor, variant, own_rate=0):
     split = [h for h in rep["heap"] if any(at_line(h, line) for line in SPLIT)
              and lhtest.first_user_frame(h)["function"] == "main.splitLeak"]
     callers = [h for h in split if h.get("kind") == "caller"]
-    assert len(callers) == 1 and len(split) == 1, [show(h) for h in split]
+    assert len(callers) == 1 and len(split) == 1, (
+        f"split leak: {[show(h) for h in split]}; findings with its stacks: "
+        + str([show(h) for h in rep["heap"]
+               if any(at_line(x, line) for x in [h, *h.get("children", [])] for line in SPLIT)]))
     c = callers[0]
     assert c["verdict"] == "leak", show(c)
     assert abs(c["growth_bytes_per_s"] - kept["kept_split"]) <= 0.4 * kept["kept_split"], \

@@ -114,21 +114,28 @@ report::HeapFinding caller_finding(const std::vector<StackSeries>& stacks,
   return f;
 }
 
+// How many frames from the root down to a stack's innermost frame of the
+// program's own code: where a stack that leaks on its own is headed (0 when
+// it has none).
+size_t program_depth(const std::vector<Frame>& st,
+                     const std::function<bool(std::string_view)>& is_program) {
+  const auto own =
+      std::find_if(st.begin(), st.end(), [&](const Frame& f) { return is_program(f.function); });
+  return static_cast<size_t>(st.end() - own);
+}
+
 // Stacks that leak on their own, grouped by their path from the root down to
 // their innermost frame of the program's own code: one function's leaking
 // allocation sites (or its leaking calls into a library), however many.
 std::map<std::vector<std::string_view>, std::vector<size_t>> leaks_by_function(
     const std::vector<StackSeries>& stacks, const std::vector<long>& owner,
-    const std::function<bool(std::string_view)>& is_program) {
+    const std::vector<size_t>& own_depth) {
   std::map<std::vector<std::string_view>, std::vector<size_t>> out;
   for (size_t i = 0; i < stacks.size(); ++i) {
-    if (owner[i] != -2) continue;
+    if (owner[i] != -2 || own_depth[i] == 0) continue;
     const std::vector<Frame>& st = stacks[i].finding.stack;  // leaf first
-    const auto own =
-        std::find_if(st.begin(), st.end(), [&](const Frame& f) { return is_program(f.function); });
-    if (own == st.end()) continue;
     std::vector<std::string_view> path;
-    for (auto it = st.rbegin(); it != std::make_reverse_iterator(own); ++it)
+    for (auto it = st.rbegin(); it != st.rbegin() + static_cast<std::ptrdiff_t>(own_depth[i]); ++it)
       path.push_back(it->function);
     out[std::move(path)].push_back(i);
   }
@@ -159,20 +166,25 @@ std::vector<size_t> stacks_below(const std::vector<StackSeries>& stacks,
 // 2. callers deepest first: a caller's stacks that are not yet part of a
 //    finding (a stack that leaks on its own, a deeper caller finding) are
 //    summed and judged again at the same cutoff. If that remainder leaks, the
-//    caller is a finding with every stack below it: its remainder, the stacks
-//    that leak on their own and those of deeper caller findings, which it
-//    replaces (a leak split between a handler and a helper it calls is one
-//    finding at the handler). The remainder, not the full sum, so that one
-//    leaking stack (or one deeper caller finding) does not also make each of
-//    its callers a leak: an ancestor becomes a finding only if what is left
-//    below it leaks too.
+//    caller is a finding with its remainder, and with the findings already
+//    headed at the same function (its own sites that leak on their own).
+//    The remainder, not the full sum, so that one leaking stack (or one
+//    deeper caller finding) does not also make each of its callers a leak:
+//    an ancestor becomes a finding only if what is left below it leaks too.
+//    And never the findings at functions it calls: each stays where it was
+//    found. Taken in, a leak at one function would be hidden under any
+//    caller above it that a second, weaker leak makes a finding: a loop or a
+//    server's connection handler calling every leak of the program (a CI
+//    run: main.splitLeak's finding swallowed by main.every's, formed by
+//    16 KiB/s leaking in a sibling stack next to a live set still filling).
 // Before the callers, the stacks that leak on their own are grouped by the
 // innermost function of the program they pass through (by the same path):
-// two or more are one finding at that function, with every stack below it.
-// One function's leak split over its call sites (four `make`s in one handler,
-// or calls into a library that allocates through several paths) is one leak
-// however many samples each stack has; at a fine sampling rate each is a leak
-// on its own, and only its own would otherwise name the function once.
+// two or more are one finding at that function, with the stacks below it
+// that no finding at another function holds. One function's leak split over
+// its call sites (four `make`s in one handler, or calls into a library that
+// allocates through several paths) is one leak however many samples each
+// stack has; at a fine sampling rate each is a leak on its own, and only
+// its own would otherwise name the function once.
 HeapVerdicts judge_heap(std::vector<StackSeries> stacks, const VerdictOptions& o) {
   HeapVerdicts out;
   std::vector<std::vector<std::string>> names(stacks.size());
@@ -200,28 +212,41 @@ HeapVerdicts judge_heap(std::vector<StackSeries> stacks, const VerdictOptions& o
   std::vector<long> owner(stacks.size(), -1);
   for (size_t i = 0; i < stacks.size(); ++i)
     if (stacks[i].finding.trend.verdict == detect::Verdict::Leak) owner[i] = -2;
+  const std::function<bool(std::string_view)>& is_program =
+      o.is_program ? o.is_program : may_be_caller;
+  std::vector<size_t> own_depth(stacks.size());
+  for (size_t i = 0; i < stacks.size(); ++i)
+    own_depth[i] = program_depth(stacks[i].finding.stack, is_program);
   std::vector<std::optional<report::HeapFinding>> callers;
-  // `members` become one caller finding, replacing the deeper findings any
-  // of them were part of.
+  std::vector<size_t> caller_depth;
+  // Whether stack i is part of a finding headed at the function `depth`
+  // frames from the root (on its path): a leak on its own there, or a
+  // caller finding there.
+  auto headed_at = [&](size_t i, size_t depth) {
+    return (owner[i] == -2 && own_depth[i] == depth) ||
+           (owner[i] >= 0 && caller_depth[static_cast<size_t>(owner[i])] == depth);
+  };
+  // `members` become one caller finding, replacing the one at the same
+  // function that any of them were part of.
   auto adopt = [&](const std::vector<size_t>& members, size_t depth, Aggregate agg) {
     for (size_t i : members)
       if (owner[i] >= 0) callers[static_cast<size_t>(owner[i])].reset();
     for (size_t i : members) owner[i] = static_cast<long>(callers.size());
     callers.emplace_back(caller_finding(stacks, members, depth, std::move(agg)));
+    caller_depth.push_back(depth);
   };
-  const std::function<bool(std::string_view)>& is_program =
-      o.is_program ? o.is_program : may_be_caller;
   // In reverse order of their paths, which puts every path before its
-  // prefixes: a function's finding takes in those of the functions it
-  // calls, as a caller finding does below. Paths that are not prefixes of
-  // one another have no stack in common, so their order does not matter.
-  const auto groups = leaks_by_function(stacks, owner, is_program);
+  // prefixes. Paths that are not prefixes of one another have no stack in
+  // common, so their order does not matter.
+  const auto groups = leaks_by_function(stacks, owner, own_depth);
   for (auto g = groups.rbegin(); g != groups.rend(); ++g) {
     const auto& [path, leaking] = *g;
     if (leaking.size() < 2) continue;
     // With the function's other stacks when their sum still leaks (they are
     // its children either way); else the leaking ones alone.
-    std::vector<size_t> members = stacks_below(stacks, path);
+    std::vector<size_t> members;
+    for (size_t i : stacks_below(stacks, path))
+      if (owner[i] == -1 || headed_at(i, path.size())) members.push_back(i);
     Aggregate agg = judge_sum(stacks, members, o);
     if (agg.trend.verdict != detect::Verdict::Leak || agg.trend.p_value > out.fdr.threshold) {
       members = leaking;
@@ -238,9 +263,12 @@ HeapVerdicts judge_heap(std::vector<StackSeries> stacks, const VerdictOptions& o
     Aggregate agg = judge_sum(stacks, rest, o);
     if (agg.trend.verdict != detect::Verdict::Leak) continue;
     if (agg.trend.p_value > out.fdr.threshold) continue;
-    // The caller is a leak beyond what its deeper findings explain: it is
-    // the common caller of all of it, one finding with every stack below it.
-    adopt(node.stacks, node.depth, std::move(agg));
+    // The caller is a leak beyond what the findings below it explain: one
+    // finding with its remainder and whatever leaks at the caller itself.
+    std::vector<size_t> members;
+    for (size_t i : node.stacks)
+      if (owner[i] == -1 || headed_at(i, node.depth)) members.push_back(i);
+    adopt(members, node.depth, std::move(agg));
   }
   for (size_t i = 0; i < stacks.size(); ++i)
     if (owner[i] < 0 && worth_listing(stacks[i].finding))
