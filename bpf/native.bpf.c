@@ -76,6 +76,13 @@ struct {
 } go_scratch SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384); /* resized by the loader, as c_stacks */
+	__type(key, struct lh_native_stack_key);
+	__type(value, struct lh_native_stack_total);
+} stack_totals SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, LH_NATIVE_COUNTER_MAX);
 	__type(key, lh_u32);
@@ -198,10 +205,22 @@ static __always_inline void record(void *ctx, const struct lh_native_config *cfg
 	if (cfg->go)
 		a.go_stack = go_stack(cfg);
 	struct lh_alloc_key key = {.tgid = tgid, .addr = addr};
-	if (bpf_map_update_elem(&outstanding, &key, &a, BPF_ANY))
+	if (bpf_map_update_elem(&outstanding, &key, &a, BPF_ANY)) {
 		count(LH_NATIVE_DROP_TABLE_FULL);
-	else
-		count(LH_NATIVE_ALLOCS);
+		return;
+	}
+	count(LH_NATIVE_ALLOCS);
+	/* The stack's total. Its entry is made at its first allocation and never
+	 * removed while the probes are in, so a stack that finds the table full
+	 * has no total at all (judged without the warm-up fit), never a short one. */
+	struct lh_native_stack_key sk = {
+	    .tgid = tgid, .c_stack = a.c_stack, .go_stack = a.go_stack};
+	struct lh_native_stack_total zero = {};
+	struct lh_native_stack_total *t = lookup_or_init(&stack_totals, &sk, &zero);
+	if (t) {
+		__sync_fetch_and_add(&t->allocs, 1);
+		__sync_fetch_and_add(&t->bytes, a.size);
+	}
 }
 
 /* Return of an allocator call: the outermost one records what it returned. */

@@ -48,6 +48,20 @@ mkdir -p "$dir"
 log() { echo "arm64-vm: $*" >&2; }
 [ "$(id -u)" -eq 0 ] || { log "needs root (debootstrap, chroot, BPF in the guest)"; exit 1; }
 
+# The host's own packages for the steps below (installed when missing: a
+# fresh machine has none of them).
+HOST_PKGS=(qemu-system-arm qemu-user-static binfmt-support debootstrap
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross lld e2fsprogs)
+missing=()
+for p in "${HOST_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
 # The guest's packages: what leakhound links (-dev: the sysroot of the cross
 # build), what the tests run with, and the kernel.
 GUEST_PKGS=(

@@ -41,10 +41,60 @@ std::vector<double> fill(const std::vector<Point>& a, double T) {
   return f;
 }
 
+// Least squares of L on phi A + psi F with phi, psi >= 0 and phi + psi <= 1
+// (phi + psi = 1 unless `free_rest`); returns {phi, psi, rss}.
+struct Shares {
+  double phi = 0, psi = 0, rss = std::numeric_limits<double>::infinity();
+};
+
+Shares fit_shares(const std::vector<Point>& inuse, const std::vector<Point>& allocated,
+                  const std::vector<double>& f, bool allow_kept, bool free_rest) {
+  auto rss = [&](double phi, double psi) {
+    double r = 0;
+    for (size_t k = 0; k < f.size(); ++k) {
+      const double e = inuse[k].value - (phi * allocated[k].value + psi * f[k]);
+      r += e * e;
+    }
+    return r;
+  };
+  Shares best;
+  auto consider = [&](double phi, double psi) {
+    if (phi < 0 || psi < 0 || phi + psi > 1 + 1e-12 || (!allow_kept && phi > 0)) return;
+    const double r = rss(phi, psi);
+    if (r < best.rss) best = {phi, psi, r};
+  };
+  // psi = 1 - phi: L - F = phi (A - F).
+  double num = 0, den = 0;
+  for (size_t k = 0; k < f.size(); ++k) {
+    const double x = allocated[k].value - f[k], y = inuse[k].value - f[k];
+    num += x * y;
+    den += x * x;
+  }
+  const double phi1 = !allow_kept ? 0.0 : den > 0 ? std::clamp(num / den, 0.0, 1.0) : 1.0;
+  consider(phi1, 1 - phi1);
+  if (!free_rest) return best;
+  double aa = 0, af = 0, ff = 0, la = 0, lf = 0;
+  for (size_t k = 0; k < f.size(); ++k) {
+    const double a = allocated[k].value, l = inuse[k].value;
+    aa += a * a;
+    af += a * f[k];
+    ff += f[k] * f[k];
+    la += l * a;
+    lf += l * f[k];
+  }
+  // Inside, then on the edges phi = 0 and psi = 0.
+  if (const double det = aa * ff - af * af; det > 0)
+    consider((la * ff - lf * af) / det, (lf * aa - la * af) / det);
+  if (ff > 0) consider(0, std::clamp(lf / ff, 0.0, 1.0));
+  if (aa > 0) consider(std::clamp(la / aa, 0.0, 1.0), 0);
+  consider(0, 0);
+  return best;
+}
+
 }  // namespace
 
 WarmupFit fit_warmup(const std::vector<Point>& inuse, const std::vector<Point>& allocated,
-                     bool allow_kept) {
+                     bool allow_kept, bool instant_deaths) {
   WarmupFit out;
   if (inuse.size() != allocated.size() || inuse.size() < kMinPoints) return out;
   const double window = allocated.back().t_s;
@@ -55,24 +105,13 @@ WarmupFit fit_warmup(const std::vector<Point>& inuse, const std::vector<Point>& 
   for (int i = 0; i < kGrid; ++i) {
     const double T = kMinLifetime * std::pow(max_T / kMinLifetime, i / double(kGrid - 1));
     const std::vector<double> f = fill(allocated, T);
-    // L - F = phi (A - F): least squares for phi, kept in [0, 1].
-    double num = 0, den = 0;
-    for (size_t k = 0; k < f.size(); ++k) {
-      const double x = allocated[k].value - f[k], y = inuse[k].value - f[k];
-      num += x * y;
-      den += x * x;
-    }
-    const double phi = !allow_kept ? 0.0 : den > 0 ? std::clamp(num / den, 0.0, 1.0) : 1.0;
-    double rss = 0;
-    for (size_t k = 0; k < f.size(); ++k) {
-      const double e = inuse[k].value - (phi * allocated[k].value + (1 - phi) * f[k]);
-      rss += e * e;
-    }
+    const Shares sh = fit_shares(inuse, allocated, f, allow_kept, instant_deaths);
     // Ties (a stack that keeps all it allocates fits phi = 1 at every T):
     // the first, shortest lifetime, whose correction is the smallest.
-    if (rss < best_rss * (1 - 1e-12)) {
-      best_rss = rss;
-      out.kept_fraction = phi;
+    if (sh.rss < best_rss * (1 - 1e-12)) {
+      best_rss = sh.rss;
+      out.kept_fraction = sh.phi;
+      out.died_at_once = std::max(0.0, 1 - sh.phi - sh.psi);
       out.lifetime_s = T;
     }
   }
@@ -83,8 +122,8 @@ WarmupFit fit_warmup(const std::vector<Point>& inuse, const std::vector<Point>& 
 
 std::vector<Point> warmup_corrected(const std::vector<Point>& inuse, const WarmupFit& fit) {
   std::vector<Point> out = inuse;
-  if (!fit.applied || fit.kept_fraction >= 1 || !(fit.lifetime_s > 0)) return out;
-  const double scale = (1 - fit.kept_fraction) * fit.alloc_rate * fit.lifetime_s;
+  if (!fit.applied || fit.living_fraction() <= 0 || !(fit.lifetime_s > 0)) return out;
+  const double scale = fit.living_fraction() * fit.alloc_rate * fit.lifetime_s;
   for (Point& p : out) p.value += scale * std::exp(-std::max(0.0, p.t_s) / fit.lifetime_s);
   return out;
 }
@@ -92,7 +131,7 @@ std::vector<Point> warmup_corrected(const std::vector<Point>& inuse, const Warmu
 Trend analyze_fitted(const std::vector<Point>& corrected, const WarmupFit& fit, double window_s,
                      const TrendConfig& cfg) {
   Trend t = analyze(corrected, cfg);
-  if (t.drift_z == 0 || !fit.applied || fit.kept_fraction >= 1 ||
+  if (t.drift_z == 0 || !fit.applied || fit.living_fraction() <= 0 ||
       !(fit.lifetime_s > 0 && fit.lifetime_s <= window_s * kShortLife) || corrected.size() < 2)
     return t;
   const double tau =
@@ -105,9 +144,21 @@ Trend analyze_fitted(const std::vector<Point>& corrected, const WarmupFit& fit, 
 
 void require_short_lifetimes(Trend& t, const WarmupFit& fit, double window_s) {
   if (t.verdict != Verdict::Leak || !fit.applied) return;
-  if (fit.kept_fraction >= kMostlyKept || fit.lifetime_s <= window_s * kLongLife) return;
+  // Of what does not die at once (all of it without `instant_deaths`).
+  const double lasting = fit.kept_fraction + fit.living_fraction();
+  if (!(lasting > 0) || fit.kept_fraction >= kMostlyKept * lasting ||
+      fit.lifetime_s <= window_s * kLongLife)
+    return;
   t.verdict = Verdict::Growing;
   t.reason = "its objects live long against the window: a leak cannot be told from its warm-up";
+}
+
+Trend analyze_warmup(const std::vector<Point>& inuse, const std::vector<Point>& allocated,
+                     double window_s, const TrendConfig& cfg, bool instant_deaths) {
+  const WarmupFit fit = fit_warmup(inuse, allocated, true, instant_deaths);
+  Trend t = analyze_fitted(warmup_corrected(inuse, fit), fit, window_s, cfg);
+  require_short_lifetimes(t, fit, window_s);
+  return t;
 }
 
 }  // namespace leakhound::detect

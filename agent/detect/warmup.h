@@ -33,12 +33,25 @@ struct WarmupFit {
   double kept_fraction = 1;  // phi
   double lifetime_s = 0;     // T
   double alloc_rate = 0;     // a, units of the series per second
+  // With `instant_deaths`: the share of allocations freed before the next
+  // point, apart from those living T (delta below); 0 otherwise.
+  double died_at_once = 0;
+  // psi, the share that lives T on average.
+  double living_fraction() const { return 1 - kept_fraction - died_at_once; }
 };
 
 // `inuse` and `allocated` (cumulative since attach, the same units and times)
-// as published at each GC cycle; t = 0 is when the sampler was switched on.
+// at each point; t = 0 is when what the series counts began to be seen (the
+// sampler switched on, the native probes in).
+//
+// `instant_deaths`: a third population, freed before the next point:
+//   L(t) = phi A(t) + psi F_T(t),  phi + psi <= 1,
+// psi no longer 1 - phi. A stack of which half is freed at once and half
+// lives long (a cache of blocks replaced at random) otherwise fits as a
+// kept share with a short lifetime, a leak. For exact counts (native
+// allocations); sampled series are too noisy for the extra parameter.
 WarmupFit fit_warmup(const std::vector<Point>& inuse, const std::vector<Point>& allocated,
-                     bool allow_kept = true);
+                     bool allow_kept = true, bool instant_deaths = false);
 
 // `inuse` plus what the fit says the objects allocated before attach add at
 // each point: the series to judge.
@@ -62,5 +75,13 @@ Trend analyze_fitted(const std::vector<Point>& corrected, const WarmupFit& fit, 
 // a longer lifetime: their warm-up and a leak look alike. Such a stack's
 // verdict stops at "growing", with that reason.
 void require_short_lifetimes(Trend& t, const WarmupFit& fit, double window_s);
+
+// All of the above for a series whose allocations since t = 0 are known:
+// fitted, corrected, judged (analyze_fitted) and held at "growing" where the
+// fit cannot tell a leak from its warm-up. The heap's stacks when leakhound
+// switched the sampler on, and native stacks, whose blocks from before the
+// probes went in are never seen, alike.
+Trend analyze_warmup(const std::vector<Point>& inuse, const std::vector<Point>& allocated,
+                     double window_s, const TrendConfig& cfg, bool instant_deaths = false);
 
 }  // namespace leakhound::detect

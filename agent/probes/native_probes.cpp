@@ -72,6 +72,7 @@ Result<NativeProbes> NativeProbes::attach(const NativeProbeConfig& cfg) {
   auto& maps = p.skel_->maps;
   if (bpf_map__set_max_entries(maps.outstanding, cfg.max_allocs) ||
       bpf_map__set_max_entries(maps.c_stacks, cfg.max_stacks) ||
+      bpf_map__set_max_entries(maps.stack_totals, cfg.max_stacks) ||
       bpf_map__set_max_entries(maps.go_stacks, cfg.max_go_stacks))
     return errno_error(errno, "cannot size the native allocation maps");
   if (int err = native__load(p.skel_.get()); err) {
@@ -109,13 +110,16 @@ Result<NativeProbes> NativeProbes::attach(const NativeProbeConfig& cfg) {
 
 void NativeProbes::detach() { destroy_links(links_); }
 
-Result<std::vector<OutstandingAlloc>> NativeProbes::read_outstanding(uint32_t tgid) const {
-  std::vector<OutstandingAlloc> out;
-  int fd = bpf_map__fd(skel_->maps.outstanding);
+namespace {
+
+// Every entry of a hash map whose keys start with a tgid, for one process,
+// read in batches; `add(key, value)` for each of that process.
+template <typename K, typename V, typename F>
+Result<void> read_process_entries(int fd, uint32_t tgid, const char* what, F add) {
   constexpr uint32_t kChunk = 8192;
-  std::vector<lh_alloc_key> keys(kChunk);
-  std::vector<lh_alloc> vals(kChunk);
-  lh_alloc_key in{}, next{};
+  std::vector<K> keys(kChunk);
+  std::vector<V> vals(kChunk);
+  K in{}, next{};
   bool first = true;
   LIBBPF_OPTS(bpf_map_batch_opts, opts);
   while (true) {
@@ -123,16 +127,38 @@ Result<std::vector<OutstandingAlloc>> NativeProbes::read_outstanding(uint32_t tg
     int err =
         bpf_map_lookup_batch(fd, first ? nullptr : &in, &next, keys.data(), vals.data(), &n, &opts);
     int e = err ? errno : 0;
-    for (uint32_t i = 0; i < n; i++) {
-      if (keys[i].tgid == tgid) out.push_back({keys[i].addr, vals[i]});
-    }
+    for (uint32_t i = 0; i < n; i++)
+      if (keys[i].tgid == tgid) add(keys[i], vals[i]);
     if (err) {
-      if (e == ENOENT) break;  // the end
-      return errno_error(e, "cannot read the native allocation table");
+      if (e == ENOENT) return {};  // the end
+      return errno_error(e, "cannot read the native {}", what);
     }
     in = next;
     first = false;
   }
+}
+
+}  // namespace
+
+Result<std::vector<OutstandingAlloc>> NativeProbes::read_outstanding(uint32_t tgid) const {
+  std::vector<OutstandingAlloc> out;
+  auto r = read_process_entries<lh_alloc_key, lh_alloc>(
+      bpf_map__fd(skel_->maps.outstanding), tgid, "allocation table",
+      [&](const lh_alloc_key& k, const lh_alloc& v) {
+        out.push_back({k.addr, v});
+      });
+  if (!r) return r.error();
+  return out;
+}
+
+Result<std::vector<StackTotal>> NativeProbes::read_totals(uint32_t tgid) const {
+  std::vector<StackTotal> out;
+  auto r = read_process_entries<lh_native_stack_key, lh_native_stack_total>(
+      bpf_map__fd(skel_->maps.stack_totals), tgid, "per-stack totals",
+      [&](const lh_native_stack_key& k, const lh_native_stack_total& v) {
+        out.push_back({k.c_stack, k.go_stack, v});
+      });
+  if (!r) return r.error();
   return out;
 }
 

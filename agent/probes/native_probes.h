@@ -22,6 +22,8 @@ static_assert(sizeof(lh_alloc_key) == 16);
 static_assert(sizeof(lh_alloc) == 40);
 static_assert(sizeof(lh_c_stack) == 8 + 8 * LH_NATIVE_C_FRAMES);
 static_assert(sizeof(lh_go_stack) == 8 + 8 * LH_NATIVE_GO_FRAMES);
+static_assert(sizeof(lh_native_stack_key) == 24);
+static_assert(sizeof(lh_native_stack_total) == 16);
 
 // One allocator entry point in the object that defines it.
 struct AllocatorFunction {
@@ -45,6 +47,12 @@ struct OutstandingAlloc {
   lh_alloc a{};
 };
 
+// What one stack has allocated since the probes went in.
+struct StackTotal {
+  uint64_t c_stack = 0, go_stack = 0;
+  lh_native_stack_total total{};
+};
+
 // What the native capability reads from the probes: the tables, the
 // counters, and the switch that takes the probes off. An interface so that
 // the capability is tested without root against tables of the test's making.
@@ -53,6 +61,9 @@ class NativeTables {
   virtual ~NativeTables() = default;
   // Every block of process tgid still outstanding, read in batches.
   virtual Result<std::vector<OutstandingAlloc>> read_outstanding(uint32_t tgid) const = 0;
+  // Every stack of process tgid with what it allocated so far (a stack that
+  // found the table full is missing).
+  virtual Result<std::vector<StackTotal>> read_totals(uint32_t tgid) const = 0;
   // The C return addresses of a stack id (leaf first); empty when gone.
   virtual std::vector<uint64_t> c_stack(uint64_t key) const = 0;
   // The Go return addresses of a stack key (leaf first); empty when gone.
@@ -74,6 +85,7 @@ class NativeProbes final : public NativeTables {
   ~NativeProbes() override;
 
   Result<std::vector<OutstandingAlloc>> read_outstanding(uint32_t tgid) const override;
+  Result<std::vector<StackTotal>> read_totals(uint32_t tgid) const override;
   std::vector<uint64_t> c_stack(uint64_t key) const override;
   std::vector<uint64_t> go_stack(uint64_t key) const override;
   std::vector<uint64_t> counters() const override;

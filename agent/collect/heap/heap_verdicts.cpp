@@ -43,10 +43,8 @@ detect::Trend judge_series(const std::vector<detect::Point>& series,
         judged(series, warmup_from_s, detect::points_for_leak(o.trend));
     const std::vector<detect::Point> a =
         s.size() == series.size() ? allocated : judged(allocated, warmup_from_s, 0);
-    const detect::WarmupFit fit = detect::fit_warmup(s, a);
-    t = detect::analyze_fitted(detect::warmup_corrected(s, fit), fit, o.window_s, o.trend);
+    t = detect::analyze_warmup(s, a, o.window_s, o.trend);
     detect::require_retention(t, allocated_in_window, o.window_s, o.min_retained_fraction);
-    detect::require_short_lifetimes(t, fit, o.window_s);
     return t;
   }
   t = detect::analyze(judged(series, from_s, detect::points_for_leak(o.trend)), o.trend);

@@ -8,6 +8,7 @@
 
 #include "binary/elf_file.h"
 #include "collect/session.h"
+#include "detect/warmup.h"
 #include "goruntime/cgo_tls.h"
 #include "goruntime/g_layout.h"
 #include "probes/native_calibration.h"
@@ -198,6 +199,18 @@ std::unique_ptr<NativeCollector> NativeCollector::over(const target::Process& pr
 
 Result<void> NativeCollector::poll() {
   if (!probes_ || stopped_) return {};
+  // What each stack allocated, read before what it holds: an allocation
+  // between the reads then counts in neither or in what it holds only, so a
+  // stack that keeps everything never looks as if it freed some.
+  std::vector<probes::StackTotal> totals;
+  if (from_attach_) {
+    if (auto t = probes_->read_totals(static_cast<uint32_t>(proc_.pid())); t) {
+      totals = std::move(*t);
+    } else {
+      spdlog::debug("native: per-stack totals unreadable: {}", t.error().message);
+      from_attach_ = false;
+    }
+  }
   const int64_t read_from = unix_us();
   auto blocks = probes_->read_outstanding(static_cast<uint32_t>(proc_.pid()));
   if (!blocks) return blocks.error();
@@ -240,6 +253,10 @@ Result<void> NativeCollector::poll() {
     Track& tr = tracks_[k];
     tr.samples.push_back(s);
     tr.oldest_ns = oldest[k];
+  }
+  for (const auto& st : totals) {
+    auto& a = tracks_[Key{st.c_stack, st.go_stack}].allocated;
+    if (a.empty() || a.back().second != st.total.bytes) a.emplace_back(idx, st.total.bytes);
   }
   measure_resident(*blocks, t);
   return {};
@@ -307,6 +324,9 @@ void NativeCollector::trim(double keep_s) {
   const auto drop = static_cast<uint32_t>(first - times_.begin());
   if (drop == 0) return;
   times_.erase(times_.begin(), first);
+  // The window no longer starts at attach: the warm-up is behind it, and
+  // the fit's model (nothing seen before t = 0) no longer holds.
+  from_attach_ = false;
   resident_.trim(cutoff);
   // Samples are numbered by poll: renumber from the first one kept.
   for (auto it = tracks_.begin(); it != tracks_.end();) {
@@ -314,6 +334,7 @@ void NativeCollector::trim(double keep_s) {
     v.erase(v.begin(),
             std::find_if(v.begin(), v.end(), [&](const Sample& s) { return s.poll >= drop; }));
     for (Sample& s : v) s.poll -= drop;
+    it->second.allocated.clear();
     it = v.empty() ? tracks_.erase(it) : std::next(it);
   }
 }
@@ -373,6 +394,8 @@ void NativeCollector::contribute(report::Report& r) {
   struct Merged {
     std::vector<Frame> stack;
     std::vector<double> bytes, objects;
+    std::vector<double> allocated;  // bytes since attach, at each poll
+    bool allocated_known = true;
     uint64_t oldest_ns = 0;
     bool go = false;
   };
@@ -380,6 +403,7 @@ void NativeCollector::contribute(report::Report& r) {
   const size_t n = times_.size();
   const uint32_t last = n ? static_cast<uint32_t>(n - 1) : 0;
   for (const auto& [k, tr] : tracks_) {
+    if (tr.samples.empty()) continue;  // allocated, all of it freed by every poll
     bool go_attr = false;
     std::vector<Frame> stack = symbolize(k, exec_maps, &go_attr);
     // The Go runtime's own mappings (x_cgo_mmap: heap metadata, thread stacks
@@ -395,6 +419,13 @@ void NativeCollector::contribute(report::Report& r) {
       m.stack = std::move(stack);
       m.bytes.assign(n, 0);
       m.objects.assign(n, 0);
+      m.allocated.assign(n, 0);
+    }
+    // The total as of each poll: the last change at or before it.
+    m.allocated_known = m.allocated_known && from_attach_ && !tr.allocated.empty();
+    for (size_t i = 0, j = 0; m.allocated_known && i < n; ++i) {
+      while (j + 1 < tr.allocated.size() && tr.allocated[j + 1].first <= i) ++j;
+      if (tr.allocated[j].first <= i) m.allocated[i] += static_cast<double>(tr.allocated[j].second);
     }
     m.go |= go_attr;
     for (const Sample& s : tr.samples) {
@@ -412,7 +443,19 @@ void NativeCollector::contribute(report::Report& r) {
     std::vector<detect::Point> series;
     series.reserve(n);
     for (size_t i = 0; i < n; i++) series.push_back({times_[i], m.bytes[i]});
-    f.trend = detect::analyze(series, opts_.trend);
+    if (m.allocated_known) {
+      // Blocks from before attach are never seen: a stack whose blocks
+      // live a while fills from zero after attach, like a leak. Fitted for
+      // that warm-up with its own allocations since attach, as the heap's
+      // stacks are when leakhound switched the sampler on.
+      std::vector<detect::Point> allocated;
+      allocated.reserve(n);
+      for (size_t i = 0; i < n; i++) allocated.push_back({times_[i], m.allocated[i]});
+      // Exact counts: with the share freed before the next poll fitted too.
+      f.trend = detect::analyze_warmup(series, allocated, window, opts_.trend, true);
+    } else {
+      f.trend = detect::analyze(series, opts_.trend);
+    }
     detect::require_min_growth(f.trend, window, opts_.min_growth_bytes);
     f.inuse_bytes = n ? static_cast<uint64_t>(m.bytes[n - 1]) : 0;
     f.inuse_objects = n ? static_cast<uint64_t>(m.objects[n - 1]) : 0;

@@ -96,6 +96,9 @@ class NativeCollector final : public Capability {
   struct Track {
     std::vector<Sample> samples;  // polls where the stack had blocks outstanding
     uint64_t oldest_ns = 0;       // at the last of them
+    // Bytes allocated since attach, from the poll where the total changed
+    // (while the window starts at attach); empty when unknown.
+    std::vector<std::pair<uint32_t, uint64_t>> allocated;
   };
   NativeCollector(const target::Process& proc, const GoTarget* go, NativeOptions opts,
                   std::function<int64_t()> now_ns)
@@ -116,6 +119,9 @@ class NativeCollector final : public Capability {
   std::vector<double> times_;  // seconds since start, per poll
   AllocatorResident resident_;
   std::map<Key, Track> tracks_;
+  // The window still starts at attach, and every poll read the per-stack
+  // totals: stacks are judged fitted for their warm-up (detect/warmup.h).
+  bool from_attach_ = true;
   uint64_t last_calls_ = 0;
   double last_t_ = 0;
   bool stopped_ = false;  // probes removed mid-window (over the CPU budget)

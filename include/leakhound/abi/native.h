@@ -53,6 +53,22 @@ struct lh_alloc {
   lh_u64 ts_ns; /* bpf_ktime_get_ns at the allocation */
 };
 
+/* What one stack (of one process) has allocated since the probes went in,
+ * counted as each allocation is recorded: against what the stack still holds
+ * it shows whether its blocks die, and how soon (the warm-up of a stack whose
+ * blocks from before attach were never seen, detect/warmup.h). */
+struct lh_native_stack_key {
+  lh_u32 tgid;
+  lh_u32 pad;
+  lh_u64 c_stack;
+  lh_u64 go_stack;
+};
+
+struct lh_native_stack_total {
+  lh_u64 allocs;
+  lh_u64 bytes;
+};
+
 /* The C frames of an allocation (the kernel's frame-pointer walk), keyed by
  * their hash: unlike a stack-trace map, two stacks never fight over a bucket. */
 struct lh_c_stack {

@@ -87,10 +87,8 @@ void allocate(Rng& rng, std::vector<Obj>& out, double p, double bytes_per_s, dou
 // leak only when its objects do not mostly live long against the window.
 bool is_leak(const Stack& s, double window) {
   const TrendConfig cfg;
-  const WarmupFit fit = fit_warmup(s.series, s.allocated);
-  Trend t = analyze_fitted(warmup_corrected(s.series, fit), fit, window, cfg);
+  Trend t = analyze_warmup(s.series, s.allocated, window, cfg);
   require_retention(t, s.alloc_bytes, window, 0.01);
-  require_short_lifetimes(t, fit, window);
   return t.verdict == Verdict::Leak;
 }
 
