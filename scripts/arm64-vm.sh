@@ -51,7 +51,7 @@ log() { echo "arm64-vm: $*" >&2; }
 # The host's own packages for the steps below (installed when missing: a
 # fresh machine has none of them).
 HOST_PKGS=(qemu-system-arm qemu-user-static binfmt-support debootstrap
-  gcc-aarch64-linux-gnu libc6-dev-arm64-cross lld e2fsprogs)
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross lld e2fsprogs ccache)
 missing=()
 for p in "${HOST_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -267,7 +267,7 @@ step_image() {
 # oldest and newest Go. Binaries run from the guest's tmpfs, not over 9p.
 DEFAULT_CASES="heap_e2e.py --versions $oldest,$newest --variants default --jobs 1 :: leak go
 goroutine_e2e.py --versions $oldest,$newest --variants default --jobs 1 :: goroutines go
-native_e2e.py --versions $oldest,$newest --jobs 1 :: cgo go,c fp"
+native_e2e.py --versions $oldest,$newest --jobs 1 :: cgo go,cgo slow churn,c fp"
 
 step_run() {
   local cases=${ARM64_VM_CASES:-$DEFAULT_CASES}
@@ -304,7 +304,7 @@ step_run() {
   } >"$cmd"
   log "booting the guest (TCG: slow); console in $dir/console.log"
   nice qemu-system-aarch64 -M virt -cpu max,pauth-impdef=on -smp "${ARM64_VM_CPUS:-2}" -m 4G \
-    -nographic -no-reboot \
+    -nographic -no-reboot -nic none \
     -kernel "$dir/vmlinuz" -initrd "$dir/initrd.img" \
     -append "console=ttyAMA0 root=/dev/vda rw init=/sbin/leakhound-guest-init panic=-1 lh.share=$root lh.cmd=$cmd" \
     -drive "file=$dir/rootfs.ext4,if=virtio,format=raw" \

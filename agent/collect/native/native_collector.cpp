@@ -199,9 +199,10 @@ std::unique_ptr<NativeCollector> NativeCollector::over(const target::Process& pr
 
 Result<void> NativeCollector::poll() {
   if (!probes_ || stopped_) return {};
-  // What each stack allocated, read before what it holds: an allocation
-  // between the reads then counts in neither or in what it holds only, so a
-  // stack that keeps everything never looks as if it freed some.
+  // What each stack allocated, read before what it holds: a block allocated
+  // between the two reads is then in what the stack holds but not yet in
+  // its total, never the other way round, so a stack that keeps everything
+  // never looks as if it freed some.
   std::vector<probes::StackTotal> totals;
   if (from_attach_) {
     if (auto t = probes_->read_totals(static_cast<uint32_t>(proc_.pid())); t) {
