@@ -36,7 +36,7 @@ list(JOIN lh_go_toolchains ", " LH_GO_TOOLCHAINS)
 # Architectures: name, and what has been run there (the runs below say where).
 set(LH_ARCHES
     "{\"amd64\", \"x86-64\", \"attach, daemon and every e2e suite\"}, \
-{\"arm64\", \"AArch64\", \"parsers and unwinder (unit, fuzz; goroutine stacks against Go's own traceback under qemu-user); emulated guest (scripts/arm64-vm.sh, 2026-12-03 run 5): heap and goroutine e2e pass on Go 1.18 and 1.27, native cgo on 1.27 and C (frame pointers) pass, native cgo on 1.18 counts exactly but flags the churn control\"}")
+{\"arm64\", \"AArch64\", \"parsers and unwinder (unit, fuzz; goroutine stacks against Go's own traceback under qemu-user); emulated guest (scripts/arm64-vm.sh, 2026-12-04 run 6): heap, goroutine and native (cgo, cgo with slow churn, C with frame pointers) e2e pass on Go 1.18 and 1.27\"}")
 
 # What was run where: place, architecture, Go releases, what ran and passed.
 # `leakhound --version` prints it as a table (README's support block);
@@ -47,7 +47,7 @@ set(lh_ends "1.${LH_GO_MIN_MINOR}, 1.${LH_GO_MAX_MINOR}")
 set(LH_RUNS
     "{\"amd64 host (Linux 6.18)\", \"amd64\", \"${lh_all}\", \"every unit test and e2e suite (CI: oldest, newest and one middle release per build variant; all with --full)\"}, \
 {\"qemu-user (qemu-aarch64-static)\", \"arm64\", \"${lh_all}\", \"arm64_stacks_test: goroutine stacks unwound as leakhound does = Go's own traceback\"}, \
-{\"emulated arm64 guest (scripts/arm64-vm.sh, Debian 6.1 kernel)\", \"arm64\", \"${lh_ends}\", \"heap_e2e leak and goroutine_e2e goroutines on both; native_e2e cgo on 1.27 and c fp; cgo on 1.18 fails (its churn control flagged)\"}, \
+{\"emulated arm64 guest (scripts/arm64-vm.sh, Debian 6.1 kernel)\", \"arm64\", \"${lh_ends}\", \"heap_e2e leak, goroutine_e2e goroutines, native_e2e cgo and cgo slow churn on both; native_e2e c fp\"}, \
 {\"real programs (tests/real)\", \"amd64\", \"1.19.8, 1.20.14, 1.24.4\", \"bookworm prometheus, go tool trace, trixie pushgateway and dockerd: heap and goroutines equal their own pprof\"}")
 
 find_package(Git QUIET)
