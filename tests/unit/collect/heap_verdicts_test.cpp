@@ -206,6 +206,16 @@ TEST(HeapVerdicts, StacksAloneMissTheSplitLeak) {
   EXPECT_LE(child_leaks, runs / 2);
 }
 
+// The shapes target's split leak: main.splitLeak's four sites under the loop,
+// 16 KiB/s of 256 B each, sampled at `rate`.
+void add_split_leak(std::vector<StackSeries>& stacks, Rng& rng, const std::vector<double>& gcs,
+                    double rate) {
+  for (int i = 0; i < 4; ++i)
+    stacks.push_back(simulate(
+        rng, gcs, 256, 16 << 10, INFINITY,
+        path({"runtime.makeslice", "main.splitLeak", "main.mixed.func4", "main.every"}), rate));
+}
+
 // At the sample budget's fine rate each of a split leak's stacks is a leak on
 // its own; they must still be one finding at the function whose call sites
 // they are, while leaks in sibling functions under one loop stay apart (the
@@ -218,10 +228,7 @@ TEST(HeapVerdicts, LeakingSitesOfOneFunctionAreOneFinding) {
     Rng rng(static_cast<unsigned>(200 + seed));
     const std::vector<double> gcs = gc_times(rng);
     std::vector<StackSeries> stacks;
-    for (int i = 0; i < 4; ++i)
-      stacks.push_back(simulate(
-          rng, gcs, 256, 16 << 10, INFINITY,
-          path({"runtime.makeslice", "main.splitLeak", "main.mixed.func4", "main.every"}), kFine));
+    add_split_leak(stacks, rng, gcs, kFine);
     stacks.push_back(simulate(rng, gcs, 64, 16 << 10, INFINITY,
                               path({"runtime.newobject", "main.leak16", "main.every"}), kFine));
     stacks.push_back(simulate(rng, gcs, 1024, 64 << 10, INFINITY,
@@ -282,10 +289,7 @@ LoopTally loop_windows(int seeds, bool own_sites) {
     Rng rng(static_cast<unsigned>(400 + seed));
     const std::vector<double> gcs = gc_times(rng);
     std::vector<StackSeries> stacks;
-    for (int i = 0; i < 4; ++i)
-      stacks.push_back(simulate(
-          rng, gcs, 256, 16 << 10, INFINITY,
-          path({"runtime.makeslice", "main.splitLeak", "main.mixed.func4", "main.every"}), kFine));
+    add_split_leak(stacks, rng, gcs, kFine);
     for (const char* fn : {"main.a", "main.b", "main.c", "main.d", "main.e", "main.f"})
       stacks.push_back(simulate(rng, gcs, 64, 2 << 10, INFINITY,
                                 path({"runtime.newobject", fn, "main.every"}), kFine));

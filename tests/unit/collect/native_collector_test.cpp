@@ -80,18 +80,41 @@ const report::NativeFinding* with_frame(const report::Report& r, const std::stri
   return nullptr;
 }
 
-TEST(NativeCollector, ReportsKeepProbesTrimCutsStopDetachesOnce) {
-  auto proc = target::Process::open(getpid());
-  ASSERT_TRUE(proc) << proc.error().message;
+// A native collector over fake tables that name the two fake stacks, with a
+// clock the test moves.
+struct Rig {
+  target::Process proc;
   int detached = 0;
-  auto owned = std::make_unique<FakeTables>(&detached);
-  FakeTables& tables = *owned;
-  tables.c_stacks[kLeak] = {pc_in(lh_fake_leaky_alloc)};
-  tables.c_stacks[kChurn] = {pc_in(lh_fake_churn_alloc)};
   int64_t now = 100 * kSecond;
+  FakeTables* tables = nullptr;
+  std::unique_ptr<NativeCollector> c;
+};
+
+std::unique_ptr<Rig> rig() {
+  auto proc = target::Process::open(getpid());
+  if (!proc) {
+    ADD_FAILURE() << proc.error().message;
+    return nullptr;
+  }
+  auto r = std::make_unique<Rig>(Rig{std::move(*proc)});
+  auto owned = std::make_unique<FakeTables>(&r->detached);
+  r->tables = owned.get();
+  r->tables->c_stacks[kLeak] = {pc_in(lh_fake_leaky_alloc)};
+  r->tables->c_stacks[kChurn] = {pc_in(lh_fake_churn_alloc)};
   NativeOptions opts;
   opts.mode = NativeOptions::Mode::On;
-  auto c = NativeCollector::over(*proc, nullptr, opts, std::move(owned), [&] { return now; });
+  r->c = NativeCollector::over(r->proc, nullptr, opts, std::move(owned),
+                               [now = &r->now] { return *now; });
+  return r;
+}
+
+TEST(NativeCollector, ReportsKeepProbesTrimCutsStopDetachesOnce) {
+  const auto rg = rig();
+  ASSERT_TRUE(rg);
+  FakeTables& tables = *rg->tables;
+  int64_t& now = rg->now;
+  const int& detached = rg->detached;
+  auto& c = rg->c;
 
   uint64_t next_addr = 0x10000;
   auto tick = [&](int polls) {
@@ -179,18 +202,12 @@ TEST(NativeCollector, ReportsKeepProbesTrimCutsStopDetachesOnce) {
 // probes' per-stack totals) show that it frees: fitted for that warm-up, it
 // is not a leak, while the stack that keeps everything still is.
 report::Report ring_window(bool totals) {
-  auto proc = target::Process::open(getpid());
-  EXPECT_TRUE(proc) << proc.error().message;
-  int detached = 0;
-  auto owned = std::make_unique<FakeTables>(&detached);
-  FakeTables& tables = *owned;
+  const auto rg = rig();
+  if (!rg) return {};
+  FakeTables& tables = *rg->tables;
+  int64_t& now = rg->now;
+  auto& c = rg->c;
   tables.totals_readable = totals;
-  tables.c_stacks[kLeak] = {pc_in(lh_fake_leaky_alloc)};
-  tables.c_stacks[kChurn] = {pc_in(lh_fake_churn_alloc)};
-  int64_t now = 100 * kSecond;
-  NativeOptions opts;
-  opts.mode = NativeOptions::Mode::On;
-  auto c = NativeCollector::over(*proc, nullptr, opts, std::move(owned), [&] { return now; });
   EXPECT_TRUE(c->poll());
   std::mt19937 rng(7);
   std::vector<uint64_t> ring(256, 0);  // 0: a block from before attach
