@@ -142,23 +142,31 @@ Trend analyze_fitted(const std::vector<Point>& corrected, const WarmupFit& fit, 
   return analyze(corrected, short_memory);
 }
 
-void require_short_lifetimes(Trend& t, const WarmupFit& fit, double window_s) {
-  if (t.verdict != Verdict::Leak || !fit.applied) return;
+const char* const kWarmupAmbiguousReason =
+    "its objects live long against the window: a leak cannot be told from its warm-up";
+
+bool warmup_ambiguous(const WarmupFit& fit, double window_s) {
+  if (!fit.applied) return false;
   // Of what does not die at once (all of it without `instant_deaths`).
   const double lasting = fit.kept_fraction + fit.living_fraction();
-  if (!(lasting > 0) || fit.kept_fraction >= kMostlyKept * lasting ||
-      fit.lifetime_s <= window_s * kLongLife)
-    return;
-  t.verdict = Verdict::Growing;
-  t.reason = "its objects live long against the window: a leak cannot be told from its warm-up";
+  return lasting > 0 && fit.kept_fraction < kMostlyKept * lasting &&
+         fit.lifetime_s > window_s * kLongLife;
 }
 
-Trend analyze_warmup(const std::vector<Point>& inuse, const std::vector<Point>& allocated,
-                     double window_s, const TrendConfig& cfg, bool instant_deaths) {
-  const WarmupFit fit = fit_warmup(inuse, allocated, true, instant_deaths);
-  Trend t = analyze_fitted(warmup_corrected(inuse, fit), fit, window_s, cfg);
-  require_short_lifetimes(t, fit, window_s);
-  return t;
+void require_short_lifetimes(Trend& t, const WarmupFit& fit, double window_s) {
+  if (t.verdict != Verdict::Leak || !warmup_ambiguous(fit, window_s)) return;
+  t.verdict = Verdict::Growing;
+  t.reason = kWarmupAmbiguousReason;
+}
+
+WarmupVerdict analyze_warmup(const std::vector<Point>& inuse, const std::vector<Point>& allocated,
+                             double window_s, const TrendConfig& cfg, bool instant_deaths) {
+  WarmupVerdict v;
+  v.fit = fit_warmup(inuse, allocated, true, instant_deaths);
+  v.corrected = warmup_corrected(inuse, v.fit);
+  v.trend = analyze_fitted(v.corrected, v.fit, window_s, cfg);
+  require_short_lifetimes(v.trend, v.fit, window_s);
+  return v;
 }
 
 }  // namespace leakhound::detect

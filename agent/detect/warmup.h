@@ -76,12 +76,23 @@ Trend analyze_fitted(const std::vector<Point>& corrected, const WarmupFit& fit, 
 // verdict stops at "growing", with that reason.
 void require_short_lifetimes(Trend& t, const WarmupFit& fit, double window_s);
 
+// The condition require_short_lifetimes holds a leak at: objects that mostly
+// die, living over a quarter of the window. Its reason text, for sums of
+// stacks held at "growing" for the same cause.
+bool warmup_ambiguous(const WarmupFit& fit, double window_s);
+extern const char* const kWarmupAmbiguousReason;
+
 // All of the above for a series whose allocations since t = 0 are known:
 // fitted, corrected, judged (analyze_fitted) and held at "growing" where the
 // fit cannot tell a leak from its warm-up. The heap's stacks when leakhound
 // switched the sampler on, and native stacks, whose blocks from before the
 // probes went in are never seen, alike.
-Trend analyze_warmup(const std::vector<Point>& inuse, const std::vector<Point>& allocated,
-                     double window_s, const TrendConfig& cfg, bool instant_deaths = false);
+struct WarmupVerdict {
+  Trend trend;
+  WarmupFit fit;
+  std::vector<Point> corrected;  // the series the trend was judged on
+};
+WarmupVerdict analyze_warmup(const std::vector<Point>& inuse, const std::vector<Point>& allocated,
+                             double window_s, const TrendConfig& cfg, bool instant_deaths = false);
 
 }  // namespace leakhound::detect

@@ -112,9 +112,13 @@ def mixed(minor, variant, own_rate=0):
         f"leak floor {floor:.0f} B/s, not in [{lo:.0f}, {hi:.0f}] for rates {epochs}"
 
     def show(h):
+        kids = "".join(f" | child {lhtest.first_user_frame(c)['function']}:"
+                       f"{lhtest.first_user_frame(c)['line']} {c['verdict']} "
+                       f"reason={c['trend']['reason']!r} {c['inuse_bytes'] // 1024} KiB"
+                       for c in h.get("children", []))
         return (f"{lhtest.first_user_frame(h)['function']} {h['verdict']} "
                 f"{h.get('kind', 'stack')} reason={h['trend']['reason']!r} "
-                f"series={[(round(p[0], 1), round(p[1] / 1024)) for p in h['series']]} KiB")
+                f"series={[(round(p[0], 1), round(p[1] / 1024)) for p in h['series']]} KiB{kids}")
 
     # Each a leak at its own function, its growth close to what the target
     # counts keeping. How close follows the samples behind it at the budget's

@@ -453,7 +453,7 @@ void NativeCollector::contribute(report::Report& r) {
       allocated.reserve(n);
       for (size_t i = 0; i < n; i++) allocated.push_back({times_[i], m.allocated[i]});
       // Exact counts: with the share freed before the next poll fitted too.
-      f.trend = detect::analyze_warmup(series, allocated, window, opts_.trend, true);
+      f.trend = detect::analyze_warmup(series, allocated, window, opts_.trend, true).trend;
     } else {
       f.trend = detect::analyze(series, opts_.trend);
     }

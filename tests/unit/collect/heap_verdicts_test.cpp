@@ -325,6 +325,76 @@ TEST(HeapVerdicts, AFindingBelowStaysWhereItWasFound) {
   EXPECT_EQ(own.swallowed, 0);
 }
 
+// A recorded window (shapes_e2e's mixed case, Go 1.27, the sample budget at
+// 12 KiB from 2.67 s): the three stacks under the loop main.every that did
+// not leak, each judged stable on its own. Sessions of 512 B kept 10 s fill
+// from the budget's switch (their expired ones freed lazily, so their live
+// set still creeps up), the sessions slice steps up, and 10 MB/s of 64 KiB
+// churn. Their sum, fitted as one population, read as "1% kept" (the
+// churn's 295 MB dwarfs the sessions' 7 MB) and kept the sessions' fill: a
+// leak at main.every, a false one. Each corrected for its own warm-up and
+// then summed, it is not. (Allocations since the switch taken as steady.)
+TEST(HeapVerdicts, ASumIsCorrectedStackByStackForItsWarmup) {
+  struct Recorded {
+    const char* function;
+    uint64_t allocated;  // in the 30 s window
+    std::vector<detect::Point> series;
+  };
+  const std::vector<Recorded> rec = {
+      {"main.mixed.func5",
+       3228724,
+       {{1.76, 0},       {2.33, 566314},  {2.64, 566314},  {3.31, 114698},  {3.68, 114698},
+        {4.07, 114698},  {4.48, 114698},  {4.90, 155648},  {5.37, 155648},  {5.86, 155648},
+        {6.36, 204800},  {6.91, 204800},  {7.50, 204800},  {8.11, 204800},  {8.75, 270336},
+        {9.44, 270336},  {10.18, 270336}, {10.93, 319488}, {11.73, 319488}, {12.58, 319488},
+        {13.48, 319488}, {14.40, 319488}, {15.33, 319488}, {16.32, 319488}, {17.33, 319488},
+        {18.37, 319488}, {19.46, 319488}, {20.58, 319488}, {21.74, 319488}, {22.93, 319488},
+        {24.16, 319488}, {25.45, 319488}, {26.79, 319488}, {28.16, 319488}}},
+      {"main.session",
+       7186352,
+       {{0.00, 0},        {0.21, 524544},   {0.80, 524544},   {1.25, 524544},   {1.76, 524544},
+        {2.33, 524544},   {2.64, 524544},   {3.31, 650001},   {3.68, 737822},   {4.07, 813096},
+        {4.48, 888371},   {4.90, 938554},   {5.37, 1064012},  {5.86, 1176924},  {6.36, 1365111},
+        {6.91, 1553297},  {7.50, 1653664},  {8.11, 1804213},  {8.75, 1942216},  {9.44, 2155495},
+        {10.18, 2306044}, {10.93, 1944595}, {11.73, 2208056}, {12.58, 2371151}, {13.48, 2622067},
+        {14.40, 2584430}, {15.33, 2810254}, {16.32, 2935711}, {17.33, 2471518}, {18.37, 2772616},
+        {19.46, 3048623}, {20.58, 2722433}, {21.74, 3023532}, {22.93, 2609521}, {24.16, 3061169},
+        {25.45, 3412451}, {26.79, 3161535}, {28.16, 3537909}}},
+      {"main.main.func4",
+       295350679,
+       {{0.00, 0},       {0.21, 557738},  {0.80, 557738},  {1.25, 0},       {1.76, 0},
+        {2.33, 0},       {2.64, 0},       {3.31, 131707},  {3.68, 131707},  {4.07, 65853},
+        {4.48, 131707},  {4.90, 131707},  {5.37, 131707},  {5.86, 131707},  {6.36, 131707},
+        {6.91, 131707},  {7.50, 131707},  {8.11, 131707},  {8.75, 131707},  {9.44, 131707},
+        {10.18, 131707}, {10.93, 131707}, {11.73, 131707}, {12.58, 131707}, {13.48, 131707},
+        {14.40, 131707}, {15.33, 131707}, {16.32, 131707}, {17.33, 131707}, {18.37, 131707},
+        {19.46, 131707}, {20.58, 131707}, {21.74, 131707}, {22.93, 131707}, {24.16, 131707},
+        {25.45, 131707}, {26.79, 131707}, {28.16, 131707}}},
+  };
+  constexpr double kSwitch = 2.672;
+  std::vector<StackSeries> stacks;
+  for (const Recorded& r : rec) {
+    StackSeries st;
+    st.finding.series = r.series;
+    st.finding.inuse_bytes = static_cast<uint64_t>(r.series.back().value);
+    st.finding.alloc_bytes_window = r.allocated;
+    st.finding.alloc_objects_window = 1;
+    st.finding.stack = {{"runtime.makeslice", "malloc.go", 1, 0, ""},
+                        {r.function, "main.go", 1, 0, ""},
+                        {"main.every", "main.go", 2, 0, ""},
+                        {"runtime.goexit", "asm.s", 3, 0, ""}};
+    for (const detect::Point& pt : r.series)
+      st.allocated.push_back({pt.t_s, static_cast<double>(r.allocated) / kWindow * pt.t_s});
+    st.judged_from_s = -INFINITY;
+    st.warmup_from_s = kSwitch;
+    stacks.push_back(std::move(st));
+  }
+  const HeapVerdicts v = judge_heap(std::move(stacks), options());
+  for (const auto& f : v.findings)
+    EXPECT_NE(f.trend.verdict, detect::Verdict::Leak)
+        << top_function(f) << " (" << f.children.size() << " children): " << f.trend.reason;
+}
+
 // A function's leak through a library that allocates along several paths:
 // the stacks' innermost frames are the library's, and they meet the program
 // at one function of its main module, which heads the finding.

@@ -87,7 +87,7 @@ void allocate(Rng& rng, std::vector<Obj>& out, double p, double bytes_per_s, dou
 // leak only when its objects do not mostly live long against the window.
 bool is_leak(const Stack& s, double window) {
   const TrendConfig cfg;
-  Trend t = analyze_warmup(s.series, s.allocated, window, cfg);
+  Trend t = analyze_warmup(s.series, s.allocated, window, cfg).trend;
   require_retention(t, s.alloc_bytes, window, 0.01);
   return t.verdict == Verdict::Leak;
 }
