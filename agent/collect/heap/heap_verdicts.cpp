@@ -37,7 +37,6 @@ bool worth_listing(const report::HeapFinding& f) {
 struct Alone {
   detect::Trend trend;
   std::vector<detect::Point> series;
-  bool warmup = false;
   bool long_lived = false;  // detect::warmup_ambiguous
 };
 
@@ -52,7 +51,6 @@ Alone judge_stack(const StackSeries& st, const VerdictOptions& o) {
     detect::WarmupVerdict v = detect::analyze_warmup(s, a, o.window_s, o.trend);
     j.trend = v.trend;
     j.series = std::move(v.corrected);
-    j.warmup = true;
     j.long_lived = detect::warmup_ambiguous(v.fit, o.window_s);
   } else {
     j.series = judged(series, st.judged_from_s, min_points);
@@ -84,7 +82,7 @@ Aggregate judge_sum(const std::vector<StackSeries>& stacks, const std::vector<Al
   for (size_t i : members) {
     parts.push_back(&stacks[i].finding.series);
     corrected.push_back(&alone[i].series);
-    warmup = warmup && alone[i].warmup;
+    warmup = warmup && !stacks[i].allocated.empty();
     from = std::max(from, stacks[i].judged_from_s);
     allocated += static_cast<double>(stacks[i].finding.alloc_bytes_window);
   }
