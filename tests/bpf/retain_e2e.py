@@ -298,7 +298,12 @@ def case_control(minor, variant):
         rep, _ = lhtest.attach_json(t.pid, WINDOW, EXTRA)
         for fn in ("main.newSession", "main.newItem", "main.newSample", "main.newBlob"):
             bad = [f for f in findings_at(rep, fn) if f["verdict"] == "leak"]
-            assert not bad, f"control: a leak at {fn}: {bad[0].get('retention')}"
+            assert not bad, (
+                f"control: a leak at {fn}: {bad[0].get('kind', 'stack')}, "
+                f"reason={bad[0]['trend']['reason']!r}, "
+                f"series={[(round(p[0], 1), p[1]) for p in bad[0]['series']]}, "
+                f"in a caller: {[h.get('kind') for h in rep['heap'] if bad[0] in h.get('children', [])]}, "
+                f"retention {bad[0].get('retention')}")
     finally:
         t.stop()
 
